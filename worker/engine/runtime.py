@@ -1,0 +1,49 @@
+"""Device, precision, seeding and library versions: the parts of a run that depend on the host."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .settings import engine_settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    dtype: torch.dtype  # of the frozen base model; adapters and the head stay in fp32
+
+    @property
+    def label(self) -> str:
+        if self.device.type == "cuda":
+            return f"cuda:{torch.cuda.get_device_name(self.device)}"
+        return self.device.type
+
+
+def pick_runtime() -> Runtime:
+    """bf16 base weights with TF32 matmuls on a GPU (as in the paper); fp32 on the CPU."""
+    wanted = engine_settings().device
+    if wanted == "auto":
+        wanted = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(wanted)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        return Runtime(device, torch.bfloat16)
+    return Runtime(device, torch.float32)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def library_versions() -> dict[str, str]:
+    import peft
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}

@@ -1,0 +1,108 @@
+"""What a trial is asked to do (TrialSpec) and what it reports (TrialResult).
+
+A trial is cost-agnostic: the same spec answers every cost assumption, so its key (a hash of the
+spec with every default filled in) is what the service stores and deduplicates on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Method(StrEnum):
+    seq_sft = "seq_sft"  # weak stage, then gold stage
+    icl = "icl"  # few-shot in-context learning on the base causal LM, no training
+    prompted_sft = "prompted_sft"  # seq_sft with a few-shot weak prefix on every input
+    uncertainty_sft = "uncertainty_sft"  # weak stage, then gold labels bought where the model is unsure
+    logconf_sft = "logconf_sft"  # seq_sft with the log-confidence auxiliary loss in the weak stage
+
+
+# Methods that read a causal LM's next-token logits and so refuse an encoder.
+CAUSAL_ONLY_METHODS = frozenset({Method.icl})
+
+
+class MethodParams(BaseModel):
+    """Hyperparameters; the defaults follow the paper's public code unless a comment says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lr: float = Field(5e-4, gt=0, description="AdamW learning rate for LoRA and head")
+    batch_size: int = Field(32, ge=1)
+    max_examples_per_stage: int = Field(
+        30_000, ge=1, description="examples seen per stage at most (epochs = max(this / n, 1))"
+    )
+    max_steps_per_stage: int | None = Field(None, ge=1, description="hard cap on optimizer steps (tests, demos)")
+    warmup_steps: int = Field(40, ge=0, description="capped at one epoch, at least 2")
+    eval_every: int = Field(50, ge=1, description="capped at one epoch")
+    patience: int = Field(4, ge=1, description="evaluations without a gain of min_delta before stopping")
+    min_delta: float = Field(0.01, ge=0, description="validation AUROC gain that counts as progress")
+    max_length: int = Field(128, ge=8, description="tokens per input, prefix included")
+    eval_batch_size: int = Field(64, ge=1)
+    n_shots: int = Field(2, ge=1, description="prompted_sft: weak-labeled shots in every input's prefix")
+    icl_max_shots: int = Field(64, ge=1, description="icl: most shots one prompt may hold")
+    logconf_aux_weight: float = Field(0.5, ge=0, le=1)
+    logconf_warmup_frac: float = Field(0.1, gt=0, le=1, description="share of the stage to ramp the aux weight in")
+    uncertainty_candidates: int | None = Field(
+        None, ge=1, description="uncertainty_sft: score this many random pool examples (None: the whole pool)"
+    )
+    n_test: int | None = Field(None, ge=2, description="evaluate on the first n test examples (None: all)")
+
+
+class TrialSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str
+    model: str = "minilm-l6"
+    method: Method = Method.seq_sft
+    n_weak: int = Field(0, ge=0, description="weak labels bought (training, validation and shots)")
+    n_gold: int = Field(0, ge=0, description="gold labels bought (training, validation and shots)")
+    seed: int = 0
+    weak_labeler: str = Field("default", description="which weak labels to buy; see worker.engine.weak_labels")
+    params: MethodParams = MethodParams()
+
+    def key(self) -> str:
+        """A stable hash of everything that can change the result."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def cost(self, weak_cost: float, gold_cost: float) -> float:
+        return self.n_weak * weak_cost + self.n_gold * gold_cost
+
+
+class StageResult(BaseModel):
+    name: str  # "weak" or "gold"
+    n_train: int
+    n_val: int
+    steps: int
+    examples: int
+    best_val_auroc: float | None
+    best_step: int
+    stopped_early: bool
+    wall_s: float
+
+
+class ProgressEvent(BaseModel):
+    stage: str
+    step: int
+    total_steps: int
+    val_auroc: float | None = None
+
+
+class TrialResult(BaseModel):
+    spec: TrialSpec
+    key: str
+    test_accuracy: float
+    test_auroc: float
+    n_test: int
+    stages: list[StageResult]
+    weak_label_accuracy: float | None = Field(
+        None, description="accuracy of the weak labels this trial used, against their gold labels"
+    )
+    labels_used: dict[str, int] = Field(description="where each bought label went: train, val, shots")
+    device: str
+    versions: dict[str, str]
+    wall_s: float

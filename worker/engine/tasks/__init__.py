@@ -1,0 +1,50 @@
+"""Task registry: built-in offline tasks and loaders for the paper's Hugging Face data sets."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable
+
+from .base import Split, Task, balance, dedupe, split_pool_test, stable_id
+from .geo import capitals_task, cities_task, city_continents_task
+from .hf import HF_LOADERS
+
+BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
+    "cities": cities_task,
+    "city_continents": city_continents_task,
+    "capitals": capitals_task,
+}
+
+
+class UnknownTaskError(KeyError):
+    def __str__(self) -> str:
+        return f"unknown task {self.args[0]!r}; known: {', '.join(task_names())}"
+
+
+def task_names() -> list[str]:
+    return [*BUILTIN_TASKS, *HF_LOADERS]
+
+
+@lru_cache(maxsize=8)
+def get_task(name: str) -> Task:
+    """Build (once per process) the task called `name`; HF tasks need the hub or its local cache."""
+    if name in BUILTIN_TASKS:
+        return BUILTIN_TASKS[name]()
+    if name in HF_LOADERS:
+        return HF_LOADERS[name]()
+    raise UnknownTaskError(name)
+
+
+__all__ = [
+    "BUILTIN_TASKS",
+    "HF_LOADERS",
+    "Split",
+    "Task",
+    "UnknownTaskError",
+    "balance",
+    "dedupe",
+    "get_task",
+    "split_pool_test",
+    "stable_id",
+    "task_names",
+]

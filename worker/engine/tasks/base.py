@@ -1,0 +1,112 @@
+"""The shape every task takes: a labeled pool to buy labels from, and a held-out test set."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def stable_id(text: str) -> str:
+    """An id that survives reordering and reloading: a hash of the text itself."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Columnar examples: ids, texts, gold labels (0/1) and optional weak probabilities."""
+
+    ids: list[str]
+    texts: list[str]
+    labels: np.ndarray
+    weak_probs: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        if len(self.ids) != n or len(self.labels) != n:
+            raise ValueError("ids, texts and labels must have the same length")
+        if self.weak_probs is not None and len(self.weak_probs) != n:
+            raise ValueError("weak_probs must have one value per example")
+        if n and not np.isin(self.labels, (0, 1)).all():
+            raise ValueError("labels must be 0 or 1")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, indices: np.ndarray | list[int]) -> "Split":
+        idx = np.asarray(indices, dtype=np.int64)
+        return Split(
+            ids=[self.ids[i] for i in idx],
+            texts=[self.texts[i] for i in idx],
+            labels=self.labels[idx],
+            weak_probs=None if self.weak_probs is None else self.weak_probs[idx],
+        )
+
+    def with_weak_probs(self, weak_probs: np.ndarray) -> "Split":
+        return Split(self.ids, self.texts, self.labels, np.asarray(weak_probs, dtype=np.float32))
+
+    @property
+    def positive_rate(self) -> float:
+        return float(self.labels.mean()) if len(self) else float("nan")
+
+    @staticmethod
+    def from_records(records: list[tuple[str, int]]) -> "Split":
+        texts = [t for t, _ in records]
+        return Split(
+            ids=[stable_id(t) for t in texts],
+            texts=texts,
+            labels=np.array([int(y) for _, y in records], dtype=np.int64),
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A binary classification task: labels are bought from `pool`, accuracy is read on `test`."""
+
+    name: str
+    pool: Split
+    test: Split
+    description: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def has_own_weak_labels(self) -> bool:
+        return self.pool.weak_probs is not None
+
+
+def balance(split: Split, rng: np.random.Generator) -> Split:
+    """Undersample the majority class to 50/50, keeping a random order (the paper's balancing)."""
+    pos = np.flatnonzero(split.labels == 1)
+    neg = np.flatnonzero(split.labels == 0)
+    n = min(len(pos), len(neg))
+    keep = np.concatenate([rng.choice(pos, n, replace=False), rng.choice(neg, n, replace=False)])
+    rng.shuffle(keep)
+    return split.take(keep)
+
+
+def dedupe(split: Split) -> Split:
+    """Drop repeated texts: a repeated text would leak between pool and test via its stable id."""
+    seen: set[str] = set()
+    keep = []
+    for i, sid in enumerate(split.ids):
+        if sid not in seen:
+            seen.add(sid)
+            keep.append(i)
+    return split.take(keep)
+
+
+def split_pool_test(split: Split, n_test: int, rng: np.random.Generator) -> tuple[Split, Split]:
+    """Carve a class-balanced test set of `n_test` out of `split`; the rest is the pool."""
+    half = n_test // 2
+    pos = np.flatnonzero(split.labels == 1)
+    neg = np.flatnonzero(split.labels == 0)
+    if len(pos) < half or len(neg) < half:
+        raise ValueError(f"not enough examples of each class for a balanced test set of {n_test}")
+    test_idx = np.concatenate([rng.choice(pos, half, replace=False), rng.choice(neg, half, replace=False)])
+    rng.shuffle(test_idx)
+    pool_mask = np.ones(len(split), dtype=bool)
+    pool_mask[test_idx] = False
+    pool_idx = np.flatnonzero(pool_mask)
+    rng.shuffle(pool_idx)
+    return split.take(pool_idx), split.take(test_idx)

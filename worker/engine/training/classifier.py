@@ -1,0 +1,71 @@
+"""The strong model: a pretrained transformer with LoRA adapters and a fresh 2-way head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..models import ResolvedModel, load_backbone
+from ..runtime import Runtime
+
+# Paper: LoRA r=8, alpha=8, no dropout, on the attention and MLP projections.
+LORA_RANK = 8
+LORA_ALPHA = 8
+HEAD_INIT_SCALE = 0.01
+
+
+class SequenceClassifier(nn.Module):
+    """Pools the backbone's last hidden states and applies a linear head kept in fp32.
+
+    Causal LMs pool the last real token (the only one that has seen the whole input); encoders
+    mean-pool, since their CLS pooler is not trained for classification in every checkpoint.
+    """
+
+    def __init__(self, backbone: nn.Module, hidden_size: int, pooling: str):
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+        self.head = nn.Linear(hidden_size, 2, dtype=torch.float32)
+        with torch.no_grad():  # a near-zero start keeps the first predictions near 50/50
+            self.head.weight.mul_(HEAD_INIT_SCALE)
+            self.head.bias.zero_()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "last":
+            last = attention_mask.sum(dim=1) - 1
+            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        return self.head(pooled.float())
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Copies of the adapter and head weights: the only state training changes."""
+        return {n: p.detach().clone() for n, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        params = dict(self.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                params[name].copy_(value)
+
+
+def _lora_targets(backbone: nn.Module) -> list[str]:
+    # Every linear projection inside the transformer blocks; a BERT pooler is unused by our pooling.
+    return [
+        name
+        for name, module in backbone.named_modules()
+        if isinstance(module, nn.Linear) and "pooler" not in name
+    ]
+
+
+def build_classifier(model: ResolvedModel, runtime: Runtime) -> SequenceClassifier:
+    from peft import LoraConfig, get_peft_model
+
+    backbone = load_backbone(model, runtime.dtype)
+    config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=_lora_targets(backbone))
+    backbone = get_peft_model(backbone, config)
+    hidden_size = backbone.config.hidden_size
+    classifier = SequenceClassifier(backbone, hidden_size, pooling="last" if model.is_causal else "mean")
+    return classifier.to(runtime.device)

@@ -1,0 +1,177 @@
+"""Weak labels: a weaker labeler trained on some gold labels scores the rest of the pool.
+
+The labeler's own training examples leave the pool (their weak labels would be memorized, not
+predicted). Results are cached per task and labeler, so each is computed once per machine.
+
+Labelers (the `weak_labeler` of a trial spec):
+- `bow[:N]` (the default, `default`): word 1-2-gram TF-IDF + logistic regression on N gold labels
+  (N=1000). A small, cheap model: weaker than a fine-tuned transformer, like the paper's weak model.
+- `sft:<model>[:N]`: the paper's recipe: fine-tune <model> (LoRA, this engine) on N gold labels
+  (N=8000) for 3 epochs, then score the pool.
+- `task`: the weak labels the task brought with it (a probability or hard label per example).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import accuracy
+from .settings import engine_settings
+from .tasks import Split, Task
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LABELER = "bow"
+_BOW_DEFAULT_N = 1000
+_SFT_DEFAULT_N = 8000
+_SFT_EPOCHS = 3
+# The labeler never takes more than this share of the pool: the rest is what trials buy from.
+_MAX_TRAIN_SHARE = 0.25
+
+
+class WeakLabelerError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class WeakLabels:
+    """The pool a trial buys from, each example with its weak probability."""
+
+    task: str
+    labeler: str
+    pool: Split  # weak_probs set; the labeler's training examples removed
+    n_labeler_train: int
+
+    @property
+    def accuracy(self) -> float:
+        return accuracy(self.pool.labels, self.pool.weak_probs)
+
+
+@dataclass(frozen=True)
+class LabelerSpec:
+    kind: str  # "bow", "sft" or "task"
+    model: str | None = None
+    n_train: int = 0
+
+    @property
+    def name(self) -> str:
+        if self.kind == "task":
+            return "task"
+        return f"{self.kind}:{self.model}:{self.n_train}" if self.model else f"{self.kind}:{self.n_train}"
+
+
+def parse_labeler(text: str) -> LabelerSpec:
+    text = DEFAULT_LABELER if text == "default" else text
+    kind, _, rest = text.partition(":")
+    try:
+        if kind == "task" and not rest:
+            return LabelerSpec("task")
+        if kind == "bow":
+            return LabelerSpec("bow", n_train=int(rest) if rest else _BOW_DEFAULT_N)
+        if kind == "sft" and rest:
+            model, _, n = rest.rpartition(":")
+            if not n.isdigit():  # no count given: the whole rest names the model
+                model, n = rest, str(_SFT_DEFAULT_N)
+            return LabelerSpec("sft", model=model, n_train=int(n))
+    except ValueError:
+        pass
+    raise WeakLabelerError(f"weak_labeler {text!r} is not one of: default, bow[:N], sft:<model>[:N], task")
+
+
+def _labeler_split(task: Task, n_train: int) -> tuple[Split, Split]:
+    """The labeler's gold training examples and the pool left to label (a fixed split per task)."""
+    n = min(n_train, int(len(task.pool) * _MAX_TRAIN_SHARE))
+    if n < 4:
+        raise WeakLabelerError(f"task {task.name!r} has too small a pool ({len(task.pool)}) to train a weak labeler")
+    order = np.random.default_rng(12345).permutation(len(task.pool))
+    return task.pool.take(order[:n]), task.pool.take(order[n:])
+
+
+def _bow_probs(train: Split, pool: Split) -> np.ndarray:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
+    features = vectorizer.fit_transform(train.texts)
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(features, train.labels)
+    return model.predict_proba(vectorizer.transform(pool.texts))[:, 1]
+
+
+def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.ndarray:
+    from .budget import stage_split
+    from .models import load_tokenizer, resolve_model
+    from .runtime import pick_runtime, seed_everything
+    from .spec import MethodParams
+    from .training.classifier import build_classifier
+    from .training.loop import Batcher, StageData, predict_probs, train_stage
+
+    seed_everything(seed)
+    runtime, model = pick_runtime(), resolve_model(model_spec)
+    classifier = build_classifier(model, runtime)
+    batcher = Batcher(load_tokenizer(model), runtime, max_length=128)
+    plan = stage_split(len(train))
+    data = StageData(
+        train_texts=train.texts[plan.n_val :],
+        train_targets=train.labels[plan.n_val :].astype(np.float32),
+        val_texts=train.texts[: plan.n_val],
+        val_labels=train.labels[: plan.n_val],
+    )
+    params = MethodParams(max_examples_per_stage=_SFT_EPOCHS * plan.n_train)
+    train_stage("weak-labeler", classifier, batcher, data, params, np.random.default_rng(seed))
+    return predict_probs(classifier, batcher, pool.texts, params.eval_batch_size)
+
+
+def _cache_path(task: Task, labeler: LabelerSpec) -> Path:
+    # The pool's ids are in the key: a task rebuilt with other examples gets fresh weak labels.
+    fingerprint = hashlib.sha256("\n".join(task.pool.ids).encode()).hexdigest()[:12]
+    safe = labeler.name.replace("/", "_").replace(":", "-")
+    return engine_settings().cache_dir / "weak_labels" / task.name / f"{safe}-{fingerprint}.npz"
+
+
+def _save_atomically(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    os.close(fd)
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def weak_labels(task: Task, labeler: str = "default") -> WeakLabels:
+    """The task's pool with weak probabilities from `labeler`, computed once and cached."""
+    spec = parse_labeler(labeler)
+    if task.has_own_weak_labels and spec.kind != "task" and labeler == "default":
+        spec = LabelerSpec("task")
+    if spec.kind == "task":
+        if not task.has_own_weak_labels:
+            raise WeakLabelerError(f"task {task.name!r} brought no weak labels of its own")
+        return WeakLabels(task.name, "task", task.pool, n_labeler_train=0)
+
+    train, rest = _labeler_split(task, spec.n_train)
+    path = _cache_path(task, spec)
+    if path.exists():
+        cached = np.load(path)
+        if list(cached["ids"]) == rest.ids:
+            return WeakLabels(task.name, spec.name, rest.with_weak_probs(cached["probs"]), len(train))
+    log.info("training weak labeler %s on %d gold labels of task %s", spec.name, len(train), task.name)
+    probs = _bow_probs(train, rest) if spec.kind == "bow" else _sft_probs(spec.model, train, rest)
+    _save_atomically(path, ids=np.array(rest.ids), probs=np.asarray(probs, dtype=np.float32))
+    result = WeakLabels(task.name, spec.name, rest.with_weak_probs(probs), len(train))
+    log.info("weak labels for %s by %s: accuracy %.3f", task.name, spec.name, result.accuracy)
+    return result
+
+
+def describe(labels: WeakLabels) -> dict:
+    return {
+        "task": labels.task,
+        "labeler": labels.labeler,
+        "n_labeled": len(labels.pool),
+        "n_labeler_train": labels.n_labeler_train,
+        "accuracy": round(labels.accuracy, 4),
+    }
