@@ -98,6 +98,8 @@ class TrialResult(BaseModel):
     test_accuracy: float
     test_auroc: float
     n_test: int
+    selection_accuracy: float = Field(description="accuracy on the test set's first half: for choosing")
+    holdout_accuracy: float = Field(description="accuracy on its second half: for reporting, never for choosing")
     stages: list[StageResult]
     weak_label_accuracy: float | None = Field(
         None, description="accuracy of the weak labels this trial used, against their gold labels"

@@ -46,12 +46,16 @@ def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: T
     )
     outcome = METHOD_RUNNERS[spec.method](ctx)
     test_auroc = auroc(test.labels, outcome.test_probs)
+    # Two fixed halves: a search that picks on one half can report the other without optimism.
+    half = len(test) // 2
     return TrialResult(
         spec=spec,
         key=spec.key(),
         test_accuracy=accuracy(test.labels, outcome.test_probs),
         test_auroc=float("nan") if test_auroc is None else test_auroc,
         n_test=len(test),
+        selection_accuracy=accuracy(test.labels[:half], outcome.test_probs[:half]),
+        holdout_accuracy=accuracy(test.labels[half:], outcome.test_probs[half:]),
         stages=outcome.stages,
         weak_label_accuracy=outcome.weak_label_accuracy(),
         labels_used=plan.as_dict(),
