@@ -24,7 +24,8 @@ class EarlyStopping:
     def update(self, score: float | None, step: int) -> bool:
         """Record an evaluation; True when it is the best so far (the caller saves the state)."""
         value = -math.inf if score is None or math.isnan(score) else score
-        if value >= self._reference + self.min_delta:
+        # An undefined score is never progress (else -inf >= -inf + min_delta would never run out).
+        if value > -math.inf and value >= self._reference + self.min_delta:
             self._reference = value
             self._evals_without_gain = 0
         else:
