@@ -1,0 +1,141 @@
+"""Tables: tasks (and uploaded examples), trials (the cost-agnostic cache), allocations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, JSONType, utcnow
+
+
+class TaskSource(StrEnum):
+    builtin = "builtin"
+    upload = "upload"
+    huggingface = "huggingface"
+
+
+class TrialStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class AllocationStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    source: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text, default="")
+    n_pool: Mapped[int]
+    n_test: Mapped[int]
+    pool_positive_rate: Mapped[float] = mapped_column(Float)
+    test_positive_rate: Mapped[float] = mapped_column(Float)
+    has_weak_labels: Mapped[bool] = mapped_column(default=False)
+    weak_label_accuracy: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Example(Base):
+    """Rows of an uploaded task; built-in and hub tasks are rebuilt by the engine instead."""
+
+    __tablename__ = "examples"
+    __table_args__ = (UniqueConstraint("task_id", "split", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    split: Mapped[str] = mapped_column(String(8))  # "pool" or "test"
+    position: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    label: Mapped[int] = mapped_column(Integer)
+    weak_prob: Mapped[float | None] = mapped_column(Float)
+
+
+class Trial(Base):
+    """One elicitation trial. `key` hashes the whole spec: asking twice never trains twice."""
+
+    __tablename__ = "trials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(40))
+    n_weak: Mapped[int]
+    n_gold: Mapped[int]
+    seed: Mapped[int]
+    weak_labeler: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16), default=TrialStatus.queued, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict | None] = mapped_column(JSONType)
+    test_accuracy: Mapped[float | None] = mapped_column(Float)
+    selection_accuracy: Mapped[float | None] = mapped_column(Float)
+    holdout_accuracy: Mapped[float | None] = mapped_column(Float)
+    test_auroc: Mapped[float | None] = mapped_column(Float)
+    wall_s: Mapped[float | None] = mapped_column(Float)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    task: Mapped[Task] = relationship()
+
+
+class Allocation(Base):
+    __tablename__ = "allocations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    request: Mapped[dict] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16), default=AllocationStatus.queued)
+    study_name: Mapped[str] = mapped_column(String(100), unique=True)
+    points_total: Mapped[int]
+    recommendation: Mapped[dict | None] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    task: Mapped[Task] = relationship()
+    points: Mapped[list[StudyPoint]] = relationship(
+        back_populates="allocation", order_by="StudyPoint.number", cascade="all, delete-orphan"
+    )
+
+
+class StudyPoint(Base):
+    """One point the search asked for (an Optuna trial): a method and label counts, over seeds."""
+
+    __tablename__ = "study_points"
+    __table_args__ = (UniqueConstraint("allocation_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    allocation_id: Mapped[str] = mapped_column(ForeignKey("allocations.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]  # the Optuna trial number
+    method: Mapped[str] = mapped_column(String(40))
+    n_weak: Mapped[int]
+    n_gold: Mapped[int]
+    params: Mapped[dict] = mapped_column(JSONType, default=dict)
+    told: Mapped[bool] = mapped_column(default=False)  # its value has been reported to the study
+
+    allocation: Mapped[Allocation] = relationship(back_populates="points")
+    trials: Mapped[list[Trial]] = relationship(secondary="study_point_trials", order_by="Trial.seed")
+
+
+class StudyPointTrial(Base):
+    __tablename__ = "study_point_trials"
+
+    point_id: Mapped[int] = mapped_column(ForeignKey("study_points.id", ondelete="CASCADE"), primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True, index=True)
