@@ -42,6 +42,17 @@ class Settings(BaseSettings):
         return url or None
 
     @property
+    def optuna_storage_url(self) -> str:
+        """Optuna's tables live in the app's Postgres database; with SQLite, in a sibling file.
+
+        SQLite allows one writer at a time, and a study step writes app rows and Optuna rows from
+        two connections inside one transaction: sharing one file would make them wait on each other.
+        """
+        if self.database_url.startswith("sqlite:///") and not self.database_url.endswith(":memory:"):
+            return self.database_url.removesuffix(".sqlite") + "-optuna.sqlite"
+        return self.database_url
+
+    @property
     def embedded(self) -> bool:
         return self.broker_url is None
 

@@ -1,10 +1,13 @@
-"""The elicitation engine: pure training code. No database, no queue: spec in, result out."""
+"""The elicitation engine: pure training code. No database, no queue: spec in, result out.
+
+Importing this package stays light (no torch): the service validates specs and budgets with it.
+`run_trial` loads torch on first use.
+"""
 
 from .budget import AllocationError, min_labels, plan_labels
 from .models import ModelSpecError, resolve_model
 from .spec import Method, MethodParams, ProgressEvent, StageResult, TrialResult, TrialSpec
 from .tasks import UnknownTaskError, get_task, task_names
-from .trial import run_trial
 from .weak_labels import WeakLabelerError, weak_labels
 
 __all__ = [
@@ -26,3 +29,11 @@ __all__ = [
     "task_names",
     "weak_labels",
 ]
+
+
+def __getattr__(name: str):
+    if name == "run_trial":
+        from .trial import run_trial
+
+        return run_trial
+    raise AttributeError(name)

@@ -110,8 +110,11 @@ def _converted_copy(name: str, gguf_path: Path) -> Path:
     return target
 
 
-def resolve_model(spec: str) -> ResolvedModel:
-    """Turn a model spec into a loadable location and kind; raises ModelSpecError with the fix."""
+def resolve_model(spec: str, convert: bool = True) -> ResolvedModel:
+    """Turn a model spec into a loadable location and kind; raises ModelSpecError with the fix.
+
+    With convert=False a packaged GGUF model is only checked, not converted (for quick validation).
+    """
     if spec in PACKAGED_MODELS:
         packaged = PACKAGED_MODELS[spec]
         if packaged.opt_in_env and not os.environ.get(packaged.opt_in_env):
@@ -127,7 +130,7 @@ def resolve_model(spec: str) -> ResolvedModel:
         if not matches:
             raise ModelSpecError(f"package {packaged.pip_name} has no {packaged.relative_path}")
         weights = matches[0]
-        if weights.suffix == ".gguf":
+        if weights.suffix == ".gguf" and convert:
             weights = _converted_copy(spec, weights)
         return ResolvedModel(spec, str(weights), packaged.kind)
 

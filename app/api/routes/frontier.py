@@ -1,0 +1,36 @@
+"""The accuracy-vs-cost frontier of a task, for any cost assumption: a pure read of stored trials."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from ...db.models import Trial, TrialStatus
+from ...schemas.frontier import FrontierOut
+from ...services.errors import RequestError
+from ...services.frontier import PAPER_BUDGETS, frontier
+from ...services.tasks import get_task_row
+from ..deps import SessionDep
+
+router = APIRouter(tags=["frontier"])
+
+
+@router.get("/frontier/{task}", response_model=FrontierOut)
+def get_frontier(
+    task: str,
+    session: SessionDep,
+    weak_cost: Annotated[float, Query(gt=0, description="price of one weak label")],
+    gold_cost: Annotated[float, Query(gt=0, description="price of one gold label")],
+    model: Annotated[str | None, Query(description="only trials of this strong model")] = None,
+    budgets: Annotated[list[float] | None, Query(description="budgets for the best-allocation table")] = None,
+) -> FrontierOut:
+    task_row = get_task_row(session, task)
+    query = select(Trial).where(Trial.task_id == task_row.id, Trial.status == TrialStatus.done)
+    if model:
+        query = query.where(Trial.model == model)
+    chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
+    if any(b <= 0 for b in chosen_budgets):
+        raise RequestError("budgets", "every budget must be positive")
+    return FrontierOut(task=task, model=model, **frontier(session.scalars(query), weak_cost, gold_cost, chosen_budgets))

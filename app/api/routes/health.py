@@ -1,0 +1,51 @@
+"""Liveness and readiness: is the process up; can it reach the database, broker and workers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from ...config import get_settings
+from ...db.session import get_engine
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+def _check_database() -> str:
+    with get_engine().connect() as connection:
+        connection.execute(text("SELECT 1"))
+    return "ok"
+
+
+def _check_broker_and_workers() -> tuple[str, str]:
+    from worker.celery_app import celery_app
+
+    with celery_app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+    replies = celery_app.control.ping(timeout=1.0) or []
+    return "ok", (f"{len(replies)} worker(s)" if replies else "none answering")
+
+
+@router.get("/readyz")
+def readyz() -> JSONResponse:
+    checks: dict[str, str] = {}
+    ready = True
+    try:
+        checks["database"] = _check_database()
+    except Exception as exc:  # the reason goes into the report; any failure means not ready
+        checks["database"], ready = f"unreachable: {exc.__class__.__name__}", False
+    if get_settings().embedded:
+        checks["broker"] = checks["workers"] = "embedded (in-process)"
+    else:
+        try:
+            checks["broker"], checks["workers"] = _check_broker_and_workers()
+            ready = ready and checks["workers"] != "none answering"
+        except Exception as exc:
+            checks["broker"], checks["workers"], ready = f"unreachable: {exc.__class__.__name__}", "unknown", False
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

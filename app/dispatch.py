@@ -1,0 +1,67 @@
+"""Where work goes: Celery queues when a broker is configured, else a thread in this process.
+
+Callers enqueue only after the transaction that created the rows has committed, so a worker
+never looks for a trial that is not there yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+from .config import get_settings
+
+log = logging.getLogger(__name__)
+
+TRIALS_QUEUE = "trials"
+STUDIES_QUEUE = "studies"
+
+
+class InProcessDispatcher:
+    """The embedded default: one background thread runs trials and study steps in order."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelmix-embedded")
+
+    def _submit(self, fn, *args) -> None:
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:  # a failing job must not kill the only worker thread
+                log.exception("embedded job %s%r failed", fn.__name__, args)
+
+        self._executor.submit(run)
+
+    def enqueue_trials(self, trial_ids: list[int]) -> None:
+        for trial_id in trial_ids:
+            self._submit(self._run_trial, trial_id)
+
+    def _run_trial(self, trial_id: int) -> None:
+        from worker import jobs
+
+        if jobs.run_trial_job(trial_id, self) == jobs.JobOutcome.retry:
+            self.enqueue_trials([trial_id])  # back of the line; attempts are bounded by the job
+
+    def enqueue_advance(self, allocation_id: str) -> None:
+        from worker import jobs
+
+        self._submit(jobs.advance_allocation_job, allocation_id, self)
+
+
+class CeleryDispatcher:
+    def enqueue_trials(self, trial_ids: list[int]) -> None:
+        from worker.celery_app import celery_app
+
+        for trial_id in trial_ids:
+            celery_app.send_task("labelmix.run_trial", args=[trial_id], queue=TRIALS_QUEUE)
+
+    def enqueue_advance(self, allocation_id: str) -> None:
+        from worker.celery_app import celery_app
+
+        celery_app.send_task("labelmix.advance_allocation", args=[allocation_id], queue=STUDIES_QUEUE)
+
+
+@lru_cache
+def get_dispatcher() -> InProcessDispatcher | CeleryDispatcher:
+    return InProcessDispatcher() if get_settings().embedded else CeleryDispatcher()

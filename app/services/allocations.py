@@ -1,0 +1,222 @@
+"""Allocations: an Optuna study over method x weak share, advanced as trials finish.
+
+`advance` is the only place a study moves. It reports finished points to Optuna (tell), asks for
+new ones while the allocation has room (ask), links each point to its trials in the cache (a
+stored trial is never trained again), and finishes the allocation when every point is told.
+It never waits: it returns the trials that need a worker, for the caller to enqueue after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+
+import optuna
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.engine.spec import Method, MethodParams
+
+from ..config import get_settings
+from ..db.models import Allocation, AllocationStatus, StudyPoint, Task, Trial, TrialStatus
+from ..schemas.allocations import AllocationRequest
+from . import trials as trial_cache
+from .errors import RequestError
+from .points import PointStats, group_trials
+from .search import Point, SearchSpace, optuna_storage, sampler_for
+
+# An asked point the methods cannot train on is told FAIL and asked again, up to this many times.
+MAX_ASKS_PER_POINT = 5
+ENCODER_METHODS = (Method.seq_sft, Method.prompted_sft, Method.uncertainty_sft, Method.logconf_sft)
+
+
+def _study_seed(allocation_id: str) -> int:
+    return zlib.crc32(allocation_id.encode())
+
+
+def search_space(task: Task, request: AllocationRequest, model_is_causal: bool) -> SearchSpace:
+    params = MethodParams(**request.params)
+    methods = request.methods or [*ENCODER_METHODS, *([Method.icl] if model_is_causal else [])]
+    space = SearchSpace(
+        methods=tuple(methods),
+        budget=request.budget,
+        weak_cost=request.weak_cost,
+        gold_cost=request.gold_cost,
+        pool_size=task.n_pool,
+        model=request.model,
+        params=params,
+    )
+    if Method.icl in space.methods and not model_is_causal:
+        raise RequestError("methods", f"icl needs a causal LM; model {request.model!r} is an encoder")
+    affordable = tuple(m for m in space.methods if space.cheapest_cost(m) <= request.budget)
+    if not affordable or (request.methods and len(affordable) < len(space.methods)):
+        short = [m.value for m in space.methods if m not in affordable]
+        cheapest = min(space.cheapest_cost(m) for m in space.methods)
+        raise RequestError(
+            "budget",
+            f"{request.budget:g} is too small for {', '.join(short)}: the fewest labels it can train on "
+            f"cost {cheapest:g} at weak_cost={request.weak_cost:g}, gold_cost={request.gold_cost:g}",
+        )
+    return SearchSpace(**{**space.__dict__, "methods": affordable})
+
+
+def create(session: Session, task: Task, request: AllocationRequest, model_is_causal: bool) -> Allocation:
+    space = search_space(task, request, model_is_causal)
+    allocation_id = str(uuid.uuid4())
+    allocation = Allocation(
+        id=allocation_id,
+        task_id=task.id,
+        request={**request.model_dump(mode="json"), "methods": [m.value for m in space.methods]},
+        status=AllocationStatus.queued,
+        study_name=f"allocation-{allocation_id}",
+        points_total=request.max_trials,
+    )
+    session.add(allocation)
+    session.flush()
+    study = optuna.create_study(
+        study_name=allocation.study_name, storage=optuna_storage(get_settings().optuna_storage_url), direction="maximize"
+    )
+    for params in space.first_grid(request.max_trials):
+        study.enqueue_trial(params)
+    return allocation
+
+
+def _space_of(allocation: Allocation) -> SearchSpace:
+    request = AllocationRequest(**allocation.request)
+    return SearchSpace(
+        methods=tuple(Method(m) for m in allocation.request["methods"]),
+        budget=request.budget,
+        weak_cost=request.weak_cost,
+        gold_cost=request.gold_cost,
+        pool_size=allocation.task.n_pool,
+        model=request.model,
+        params=MethodParams(**request.params),
+    )
+
+
+def _add_point(session: Session, allocation: Allocation, number: int, point: Point, space: SearchSpace) -> StudyPoint:
+    request = allocation.request
+    row = StudyPoint(
+        allocation_id=allocation.id, number=number, method=point.method.value, n_weak=point.n_weak, n_gold=point.n_gold
+    )
+    for seed in request["seeds"]:
+        spec = space.spec(point, seed, task=allocation.task.name, weak_labeler=request["weak_labeler"])
+        row.trials.append(trial_cache.get_or_create_trial(session, allocation.task, spec))
+    allocation.points.append(row)
+    session.flush()
+    return row
+
+
+def _tell_finished(study: optuna.Study, point: StudyPoint, already_told: set[int]) -> bool:
+    """Report a point whose trials have all finished; False while some still run."""
+    statuses = {t.status for t in point.trials}
+    if not statuses <= {TrialStatus.done, TrialStatus.failed}:
+        return False
+    if point.number in already_told:
+        pass  # told by an earlier step whose own transaction then rolled back
+    elif TrialStatus.failed in statuses:
+        study.tell(point.number, state=optuna.trial.TrialState.FAIL)
+    else:
+        stats = group_trials(point.trials)[0]
+        study.tell(point.number, stats.selection_accuracy)
+    point.told = True
+    return True
+
+
+def advance(session: Session, allocation_id: str) -> list[int]:
+    """Move the allocation's study as far as stored trials allow; return trial ids to enqueue."""
+    query = select(Allocation).where(Allocation.id == allocation_id)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()  # one advance at a time per allocation
+    allocation = session.scalars(query).one()
+    if allocation.status in (AllocationStatus.done, AllocationStatus.failed):
+        return []
+    space = _space_of(allocation)
+    storage = optuna_storage(get_settings().optuna_storage_url)
+    seed = _study_seed(allocation.id)
+    study = optuna.load_study(study_name=allocation.study_name, storage=storage)
+    study.sampler = sampler_for(seed, len(study.trials))
+
+    told = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    pending = [p for p in allocation.points if not p.told and not _tell_finished(study, p, told)]
+    asks = 0
+    while (
+        len(allocation.points) < allocation.points_total
+        and len(pending) < get_settings().max_points_in_flight
+        and asks < MAX_ASKS_PER_POINT * allocation.points_total
+    ):
+        asks += 1
+        optuna_trial = study.ask()
+        point = space.suggest(optuna_trial)
+        if point is None:
+            study.tell(optuna_trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        row = _add_point(session, allocation, optuna_trial.number, point, space)
+        if not _tell_finished(study, row, told):  # a point whose trials are all stored is told at once
+            pending.append(row)
+
+    if not pending:
+        _finish(allocation)
+    else:
+        allocation.status = AllocationStatus.running
+    session.flush()
+    return [t.id for p in pending for t in p.trials if t.status == TrialStatus.queued]
+
+
+def _finish(allocation: Allocation) -> None:
+    stats = [s for p in allocation.points if all(t.status == TrialStatus.done for t in p.trials)
+             for s in group_trials(p.trials)]
+    if not stats:
+        allocation.status = AllocationStatus.failed
+        allocation.error = "no point of the search finished: see the trials' errors"
+        return
+    best = max(stats, key=lambda s: s.selection_accuracy)
+    allocation.recommendation = recommendation(best, allocation.request)
+    allocation.status = AllocationStatus.done
+
+
+def recommendation(best: PointStats, request: dict) -> dict:
+    summary = best.summary(request["weak_cost"], request["gold_cost"])
+    return {
+        **summary,
+        "expected_accuracy": summary["holdout_accuracy"],
+        "expected_accuracy_spread": summary["holdout_spread"],
+        "accuracy_note": (
+            "chosen on selection_accuracy (first half of the test set); expected_accuracy is the "
+            "mean over seeds on the second half, which played no part in the choice"
+        ),
+    }
+
+
+def progress(allocation: Allocation) -> dict:
+    trials = [t for p in allocation.points for t in p.trials]
+    done = [s for p in allocation.points for s in group_trials(p.trials)]
+    best = max(done, key=lambda s: s.selection_accuracy, default=None)
+    request = allocation.request
+    return {
+        "points_total": allocation.points_total,
+        "points_asked": len(allocation.points),
+        "points_done": sum(p.told for p in allocation.points),
+        "trials_total": allocation.points_total * len(request["seeds"]),
+        "trials_done": sum(t.status == TrialStatus.done for t in trials),
+        "trials_failed": sum(t.status == TrialStatus.failed for t in trials),
+        "best_so_far": best.summary(request["weak_cost"], request["gold_cost"]) if best else None,
+    }
+
+
+def allocations_waiting_on(session: Session, trial_id: int) -> list[str]:
+    from ..db.models import StudyPointTrial
+
+    return list(
+        session.scalars(
+            select(StudyPoint.allocation_id)
+            .join(StudyPointTrial, StudyPointTrial.point_id == StudyPoint.id)
+            .join(Allocation, Allocation.id == StudyPoint.allocation_id)
+            .where(StudyPointTrial.trial_id == trial_id, Allocation.status != AllocationStatus.done)
+            .distinct()
+        )
+    )
+
+
+def trials_of(allocation: Allocation) -> list[Trial]:
+    return [t for p in allocation.points for t in p.trials]

@@ -1,0 +1,54 @@
+"""The accuracy-vs-cost frontier over stored trials, for any cost assumption, with no training.
+
+A trial is cost-agnostic, so its cost is computed here: n_gold * gold_cost + n_weak * weak_cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..db.models import Trial
+from .points import PointStats, group_trials
+
+# The paper's budgets (in gold-label units at $1 a gold label).
+PAPER_BUDGETS = (5, 17, 65, 257, 1025, 4097)
+# The paper's frontier: a run is on it when it beats the best cheaper run by more than this.
+MIN_GAIN = 0.002
+
+
+def pareto_frontier(points: list[PointStats], weak_cost: float, gold_cost: float) -> list[PointStats]:
+    """The paper's rule, a margin a plain dominance check (optuna's included) has no room for."""
+    ordered = sorted(points, key=lambda p: (p.cost(weak_cost, gold_cost), -p.accuracy))
+    frontier: list[PointStats] = []
+    for point in ordered:
+        if not frontier or point.accuracy > frontier[-1].accuracy + MIN_GAIN:
+            frontier.append(point)
+    return frontier
+
+
+def best_within(points: list[PointStats], budget: float, weak_cost: float, gold_cost: float) -> PointStats | None:
+    """Chosen on selection accuracy; report its holdout accuracy, untouched by the choice."""
+    affordable = [p for p in points if p.cost(weak_cost, gold_cost) <= budget + 1e-9]
+    return max(affordable, key=lambda p: (p.selection_accuracy, -p.cost(weak_cost, gold_cost)), default=None)
+
+
+def frontier(trials: Iterable[Trial], weak_cost: float, gold_cost: float, budgets: Iterable[float]) -> dict:
+    points = group_trials(trials)
+
+    def described(selected: list[PointStats]) -> list[dict]:
+        return [p.summary(weak_cost, gold_cost) for p in selected]
+
+    methods = sorted({p.method for p in points})
+    return {
+        "weak_cost": weak_cost,
+        "gold_cost": gold_cost,
+        "points": described(sorted(points, key=lambda p: p.cost(weak_cost, gold_cost))),
+        "overall": described(pareto_frontier(points, weak_cost, gold_cost)),
+        "per_method": {
+            m: described(pareto_frontier([p for p in points if p.method == m], weak_cost, gold_cost)) for m in methods
+        },
+        "best_at_budget": [
+            {"budget": budget, "best": described([b])[0] if (b := best_within(points, budget, weak_cost, gold_cost)) else None}
+            for budget in budgets
+        ],
+    }
