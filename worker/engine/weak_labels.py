@@ -68,22 +68,35 @@ class LabelerSpec:
         return f"{self.kind}:{self.model}:{self.n_train}" if self.model else f"{self.kind}:{self.n_train}"
 
 
+def _count(text: str, default: int) -> int:
+    if text == "":
+        return default
+    if not text.isdigit() or int(text) < 4:
+        raise ValueError(text)
+    return int(text)
+
+
 def parse_labeler(text: str) -> LabelerSpec:
     text = DEFAULT_LABELER if text == "default" else text
-    kind, _, rest = text.partition(":")
+    kind, sep, rest = text.partition(":")
     try:
-        if kind == "task" and not rest:
+        if kind == "task" and not sep:
             return LabelerSpec("task")
-        if kind == "bow":
-            return LabelerSpec("bow", n_train=int(rest) if rest else _BOW_DEFAULT_N)
+        if kind == "bow" and (not sep or rest):
+            return LabelerSpec("bow", n_train=_count(rest, _BOW_DEFAULT_N))
         if kind == "sft" and rest:
-            model, _, n = rest.rpartition(":")
-            if not n.isdigit():  # no count given: the whole rest names the model
-                model, n = rest, str(_SFT_DEFAULT_N)
-            return LabelerSpec("sft", model=model, n_train=int(n))
+            model, sep, n = rest.rpartition(":")
+            if not sep:  # no count given: the whole rest names the model
+                model, n = rest, ""
+            elif not n:
+                raise ValueError(rest)
+            if model:
+                return LabelerSpec("sft", model=model, n_train=_count(n, _SFT_DEFAULT_N))
     except ValueError:
         pass
-    raise WeakLabelerError(f"weak_labeler {text!r} is not one of: default, bow[:N], sft:<model>[:N], task")
+    raise WeakLabelerError(
+        f"weak_labeler {text!r} is not one of: default, bow[:N], sft:<model>[:N], task (N a count of at least 4)"
+    )
 
 
 def _labeler_split(task: Task, n_train: int) -> tuple[Split, Split]:

