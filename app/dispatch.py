@@ -49,19 +49,27 @@ class InProcessDispatcher:
         self._submit(jobs.advance_allocation_job, allocation_id, self)
 
 
-class CeleryDispatcher:
-    def enqueue_trials(self, trial_ids: list[int]) -> None:
-        from worker.celery_app import celery_app
+@lru_cache
+def celery_client(broker_url: str):
+    """A Celery app for sending to (and inspecting) this broker; workers use worker.celery_app."""
+    from worker.celery_app import make_celery
 
+    return make_celery(get_settings().model_copy(update={"broker_url": broker_url}))
+
+
+class CeleryDispatcher:
+    def __init__(self, broker_url: str):
+        self.celery = celery_client(broker_url)
+
+    def enqueue_trials(self, trial_ids: list[int]) -> None:
         for trial_id in trial_ids:
-            celery_app.send_task("labelmix.run_trial", args=[trial_id], queue=TRIALS_QUEUE)
+            self.celery.send_task("labelmix.run_trial", args=[trial_id], queue=TRIALS_QUEUE)
 
     def enqueue_advance(self, allocation_id: str) -> None:
-        from worker.celery_app import celery_app
-
-        celery_app.send_task("labelmix.advance_allocation", args=[allocation_id], queue=STUDIES_QUEUE)
+        self.celery.send_task("labelmix.advance_allocation", args=[allocation_id], queue=STUDIES_QUEUE)
 
 
 @lru_cache
 def get_dispatcher() -> InProcessDispatcher | CeleryDispatcher:
-    return InProcessDispatcher() if get_settings().embedded else CeleryDispatcher()
+    settings = get_settings()
+    return InProcessDispatcher() if settings.embedded else CeleryDispatcher(settings.broker_url)

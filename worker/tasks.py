@@ -14,7 +14,7 @@ from . import jobs
 from .celery_app import celery_app
 
 log = logging.getLogger(__name__)
-dispatcher = CeleryDispatcher()
+dispatcher = CeleryDispatcher(get_settings().broker_url)
 
 
 @celery_app.task(name="labelmix.run_trial", bind=True, max_retries=get_settings().max_trial_attempts)

@@ -120,10 +120,32 @@ class SearchSpace:
         }[method]
 
 
+# On Postgres, Optuna's tables live in this schema of the app's database: Optuna has a table called
+# `trials`, as the app does, so the two cannot share a schema (either one's create fails).
+OPTUNA_SCHEMA = "labelmix_optuna"
+
+
+def _ensure_schema(url: str, schema: str) -> None:
+    from sqlalchemy import create_engine, exc, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    except exc.IntegrityError:
+        pass  # another process created it at the same moment
+    finally:
+        engine.dispose()
+
+
 @lru_cache
 def optuna_storage(url: str) -> optuna.storages.RDBStorage:
     # Same database as the app; Optuna manages its own tables (and its own alembic_version).
-    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+    engine_kwargs: dict = {"pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        _ensure_schema(url, OPTUNA_SCHEMA)
+        engine_kwargs["connect_args"] = {"options": f"-c search_path={OPTUNA_SCHEMA}"}
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def sampler_for(study_seed: int, n_trials_so_far: int) -> optuna.samplers.BaseSampler:

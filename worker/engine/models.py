@@ -164,6 +164,8 @@ def load_tokenizer(model: ResolvedModel):
     tokenizer.padding_side = "right"
     # An input ends with what is asked (after any few-shot prefix): too long, it loses its start.
     tokenizer.truncation_side = "left"
+    # The engine pads token ids it tokenized once (training.loop.Batcher) on purpose: mute the hint.
+    tokenizer.deprecation_warnings["Asking-to-pad-a-fast-tokenizer"] = True
     return tokenizer
 
 

@@ -23,12 +23,13 @@ def _check_database() -> str:
     return "ok"
 
 
-def _check_broker_and_workers() -> tuple[str, str]:
-    from worker.celery_app import celery_app
+def _check_broker_and_workers(broker_url: str) -> tuple[str, str]:
+    from ...dispatch import celery_client
 
-    with celery_app.connection_for_write() as connection:
+    celery = celery_client(broker_url)
+    with celery.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
-    replies = celery_app.control.ping(timeout=1.0) or []
+    replies = celery.control.ping(timeout=1.0) or []
     return "ok", (f"{len(replies)} worker(s)" if replies else "none answering")
 
 
@@ -40,11 +41,12 @@ def readyz() -> JSONResponse:
         checks["database"] = _check_database()
     except Exception as exc:  # the reason goes into the report; any failure means not ready
         checks["database"], ready = f"unreachable: {exc.__class__.__name__}", False
-    if get_settings().embedded:
+    settings = get_settings()
+    if settings.embedded:
         checks["broker"] = checks["workers"] = "embedded (in-process)"
     else:
         try:
-            checks["broker"], checks["workers"] = _check_broker_and_workers()
+            checks["broker"], checks["workers"] = _check_broker_and_workers(settings.broker_url)
             ready = ready and checks["workers"] != "none answering"
         except Exception as exc:
             checks["broker"], checks["workers"], ready = f"unreachable: {exc.__class__.__name__}", "unknown", False

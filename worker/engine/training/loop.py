@@ -57,25 +57,35 @@ class Schedule:
 
 
 class Batcher:
-    """Tokenizes formatted texts into padded tensors on the run's device."""
+    """Tokenizes formatted texts into padded tensors on the run's device.
+
+    Without a formatter each text always becomes the same tokens, so they are tokenized once and
+    reused across epochs and evaluations; a formatter (fresh few-shot prefixes) needs it per call.
+    """
 
     def __init__(self, tokenizer, runtime: Runtime, max_length: int, formatter: Formatter = identity):
         self.tokenizer = tokenizer
         self.runtime = runtime
         self.max_length = max_length
         self.formatter = formatter
+        self._token_ids: dict[str, list[int]] | None = {} if formatter is identity else None
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        encoded = self.tokenizer([self.formatter(t) for t in texts], truncation=True, max_length=self.max_length)
+        return encoded["input_ids"]
 
     def __call__(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        encoded = self.tokenizer(
-            [self.formatter(t) for t in texts],
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
+        if self._token_ids is None:
+            ids = self._encode(texts)
+        else:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._token_ids]
+            if missing:
+                self._token_ids.update(zip(missing, self._encode(missing)))
+            ids = [self._token_ids[t] for t in texts]
+        padded = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
         return {
-            "input_ids": encoded["input_ids"].to(self.runtime.device),
-            "attention_mask": encoded["attention_mask"].to(self.runtime.device),
+            "input_ids": padded["input_ids"].to(self.runtime.device),
+            "attention_mask": padded["attention_mask"].to(self.runtime.device),
         }
 
 
