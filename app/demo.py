@@ -14,7 +14,7 @@ from rich.table import Table
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 console = Console(stderr=True)
-QUICK_PARAMS = {"max_steps_per_stage": 40, "eval_every": 10, "n_test": 400, "max_length": 32}
+QUICK_PARAMS = {"max_steps_per_stage": 60, "eval_every": 15, "n_test": 400, "max_length": 32, "lr": 1e-3}
 
 
 @retry(retry=retry_if_exception_type(httpx.HTTPError), stop=stop_after_delay(120), wait=wait_fixed(0.5), reraise=True)

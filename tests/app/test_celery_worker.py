@@ -118,6 +118,7 @@ def test_worker_completes_an_allocation_and_a_repeat_trains_nothing(make_api, wo
     assert sql_on(clean_db, "SELECT count(*), sum(attempts) FROM trials")[0] == (2, 2)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_loses_and_duplicates_nothing(make_api, workers, sql_on, clean_db):
     api = make_api(broker=BROKER)
     first = workers.start()
