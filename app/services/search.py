@@ -140,7 +140,8 @@ def _ensure_schema(url: str, schema: str) -> None:
 
 @lru_cache
 def optuna_storage(url: str) -> optuna.storages.RDBStorage:
-    # Same database as the app; Optuna manages its own tables (and its own alembic_version).
+    # Same database as the app, in a schema of its own: Optuna has tables named `trials` and
+    # `alembic_version` too, which would collide with the app's in the public schema.
     engine_kwargs: dict = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
         _ensure_schema(url, OPTUNA_SCHEMA)

@@ -1,0 +1,260 @@
+"""POST /tasks (uploads and named data sets), GET /tasks and GET /tasks/{name}.
+
+An upload is validated whole before anything is stored: every malformed one gives a 4xx naming
+the field and the reason, and leaves the tasks and examples tables as they were.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+N_PER_CLASS = 15  # the service asks for at least 10 rows of each label
+
+
+def rows(n_pos: int = N_PER_CLASS, n_neg: int = N_PER_CLASS) -> list[dict]:
+    positive = [{"text": f"the film was wonderful, review {i}", "label": 1} for i in range(n_pos)]
+    negative = [{"text": f"the film was dreadful, review {i}", "label": 0} for i in range(n_neg)]
+    # interleaved, so no split depends on the order
+    return [r for pair in zip(positive, negative) for r in pair] + positive[n_neg:] + negative[n_pos:]
+
+
+def as_csv(records: list[dict], columns: tuple[str, ...] | None = None) -> bytes:
+    columns = columns or tuple(dict.fromkeys(k for r in records for k in r))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue().encode()
+
+
+def as_jsonl(records: list[dict]) -> bytes:
+    return "\n".join(json.dumps(r) for r in records).encode() + b"\n"
+
+
+def with_weak_probs(records: list[dict]) -> list[dict]:
+    # Right on every row but the first three positives (weak_prob 0.2 calls them negative).
+    out, wrong = [], 0
+    for r in records:
+        if r["label"] == 1 and wrong < 3:
+            out.append({**r, "weak_prob": 0.2})
+            wrong += 1
+        else:
+            out.append({**r, "weak_prob": 0.9 if r["label"] == 1 else 0.1})
+    return out
+
+
+def upload(api, name: str, content: bytes, filename: str):
+    return api.post("/tasks", data={"name": name}, files={"file": (filename, content, "application/octet-stream")})
+
+
+def test_csv_upload_is_registered_and_described(api, table_counts):
+    response = upload(api, "reviews", as_csv(rows()), "reviews.csv")
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["name"] == "reviews" and task["source"] == "upload"
+    # Every row stored, split into a class-balanced test set and the pool.
+    assert task["n_pool"] + task["n_test"] == 2 * N_PER_CLASS
+    assert task["n_test"] == 6  # 2 * (15 // 5)
+    assert task["test_positive_rate"] == 0.5
+    assert task["pool_positive_rate"] == pytest.approx(0.5)
+    assert task["has_weak_labels"] is False
+    # No weak labels given: the default labeler (bag of words) supplies them, and its accuracy is shown.
+    assert 0.0 <= task["weak_label_accuracy"] <= 1.0
+    assert table_counts("tasks", "examples") == {"tasks": 1, "examples": 2 * N_PER_CLASS}
+
+    listed = api.get("/tasks")
+    assert listed.status_code == 200
+    assert [t["name"] for t in listed.json()] == ["reviews"]
+    assert listed.json()[0] == task
+    one = api.get("/tasks/reviews")
+    assert one.status_code == 200 and one.json() == task
+
+
+def test_jsonl_upload_with_weak_probs(api, sql_on, clean_db):
+    records = with_weak_probs(rows())
+    response = upload(api, "reviews-weak", as_jsonl(records), "reviews.jsonl")
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["has_weak_labels"] is True
+    assert task["n_pool"] + task["n_test"] == len(records)
+    assert task["test_positive_rate"] == 0.5
+
+    # The stored examples keep each row's text, label and weak_prob ...
+    stored = sql_on(clean_db, "SELECT split, text, label, weak_prob FROM examples ORDER BY split, position")
+    by_text = {r["text"]: r for r in records}
+    assert len(stored) == len(records)
+    assert {text for _, text, _, _ in stored} == set(by_text)
+    for split, text, label, weak_prob in stored:
+        assert label == by_text[text]["label"]
+        assert weak_prob == pytest.approx(by_text[text]["weak_prob"])
+    # ... and weak_label_accuracy is the uploaded weak labels' accuracy on the pool.
+    pool = [(label, weak_prob) for split, _, label, weak_prob in stored if split == "pool"]
+    assert len(pool) == task["n_pool"]
+    expected = sum((p > 0.5) == bool(y) for y, p in pool) / len(pool)
+    assert task["weak_label_accuracy"] == pytest.approx(expected, abs=1e-4)
+    assert task["weak_label_accuracy"] < 1.0  # the three wrong rows cannot all sit in the test set
+
+    assert [t["name"] for t in api.get("/tasks").json()] == ["reviews-weak"]
+
+
+def test_csv_upload_with_hard_weak_labels(api):
+    records = [{**r, "weak_label": r["label"]} for r in rows()]
+    response = upload(api, "reviews-hard", as_csv(records), "reviews.csv")
+    assert response.status_code == 201, response.text
+    assert response.json()["has_weak_labels"] is True
+    assert response.json()["weak_label_accuracy"] == 1.0
+
+
+def _bad_row(index: int, **change) -> list[dict]:
+    records = rows()
+    records[index] = {**records[index], **change}
+    return records
+
+
+def _repeated_text() -> list[dict]:
+    records = rows()
+    records[5] = {**records[5], "text": records[2]["text"]}
+    return records
+
+
+def _both_weak_columns() -> list[dict]:
+    records = with_weak_probs(rows())
+    records[0] = {**records[0], "weak_label": 1}
+    return records
+
+
+MALFORMED = {
+    # id: (filename, content, field, words the reason must contain)
+    "label-not-0-1": ("bad.csv", as_csv(_bad_row(4, label=2)), "label", ["row 5", "0 or 1"]),
+    "label-not-a-number": ("bad.jsonl", as_jsonl(_bad_row(4, label="yes")), "label", ["row 5", "not a number"]),
+    "missing-text": ("bad.jsonl", as_jsonl(_bad_row(3, text="")), "text", ["row 4", "missing"]),
+    "no-text-key": ("bad.jsonl", as_jsonl([{"label": 1}, *rows()]), "text", ["row 1", "missing"]),
+    "csv-without-text-column": (
+        "bad.csv", as_csv([{"sentence": r["text"], "label": r["label"]} for r in rows()]), "file", ["text", "label"],
+    ),
+    "weak-prob-above-1": (
+        "bad.jsonl", as_jsonl([{**r, "weak_prob": 1.5 if i == 7 else 0.5} for i, r in enumerate(rows())]),
+        "weak_prob", ["row 8", "[0, 1]"],
+    ),
+    "weak-prob-negative": (
+        "bad.csv", as_csv([{**r, "weak_prob": -0.1 if i == 0 else 0.5} for i, r in enumerate(rows())]),
+        "weak_prob", ["row 1", "[0, 1]"],
+    ),
+    "bad-json-line": (
+        "bad.jsonl", as_jsonl(rows()[:6]) + b'{"text": "oops", "label": 1\n' + as_jsonl(rows()[6:]),
+        "file", ["line 7", "not valid JSON"],
+    ),
+    "json-line-not-an-object": ("bad.jsonl", as_jsonl(rows()[:2]) + b"[1, 2]\n", "file", ["line 3", "JSON object"]),
+    "too-few-positives": ("bad.csv", as_csv(rows(n_pos=9, n_neg=20)), "label", ["at least 10", "label 1"]),
+    "too-few-negatives": ("bad.jsonl", as_jsonl(rows(n_pos=20, n_neg=3)), "label", ["at least 10", "label 0"]),
+    "repeated-text": ("bad.csv", as_csv(_repeated_text()), "text", ["row 6", "repeats", "row 3"]),
+    "weak-prob-and-weak-label": ("bad.jsonl", as_jsonl(_both_weak_columns()), "weak_prob", ["not both"]),
+    "wrong-extension": ("reviews.txt", as_csv(rows()), "file", [".csv", ".jsonl"]),
+    "empty-file": ("empty.jsonl", b"\n\n", "file", ["no rows"]),
+    "not-utf8": ("bad.csv", "text,label\ncaf\u00e9,1\n".encode("latin-1"), "file", ["UTF-8"]),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_upload_is_rejected_and_stores_nothing(api, table_counts, case):
+    # One good task first: a rejected upload must not disturb what is already there either.
+    assert upload(api, "existing", as_csv(rows()), "existing.csv").status_code == 201
+    before = table_counts()
+
+    filename, content, field, reason_words = MALFORMED[case]
+    response = upload(api, "malformed", content, filename)
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert len(detail) == 1
+    assert detail[0]["loc"] == ["body", field]
+    for word in reason_words:
+        assert word in detail[0]["msg"], detail[0]["msg"]
+    assert table_counts() == before
+    assert api.get("/tasks/malformed").status_code == 404
+    assert [t["name"] for t in api.get("/tasks").json()] == ["existing"]
+
+
+def test_duplicate_name_is_409_and_changes_nothing(api, table_counts):
+    assert upload(api, "reviews", as_csv(rows()), "reviews.csv").status_code == 201
+    original = api.get("/tasks/reviews").json()
+    before = table_counts()
+
+    other = [{"text": f"another text {i}", "label": i % 2} for i in range(40)]
+    response = upload(api, "reviews", as_csv(other), "reviews.csv")
+    assert response.status_code == 409, response.text
+    assert "reviews" in response.json()["detail"] and "already exists" in response.json()["detail"]
+    assert table_counts() == before
+    assert api.get("/tasks/reviews").json() == original
+
+
+@pytest.mark.parametrize("reserved", ["cities", "capitals", "boolq"])
+def test_reserved_name_is_409(api, table_counts, reserved):
+    before = table_counts()
+    response = upload(api, reserved, as_csv(rows()), "reviews.csv")
+    assert response.status_code == 409, response.text
+    assert reserved in response.json()["detail"] and "reserved" in response.json()["detail"]
+    assert table_counts() == before
+
+
+@pytest.mark.parametrize(
+    ("form", "with_file", "field"),
+    [
+        ({"name": "reviews"}, False, "file"),  # neither a dataset nor a file
+        ({}, False, "file"),
+        ({"dataset": "cities", "name": "reviews"}, True, "file"),  # both
+        ({}, True, "name"),  # a file without a name
+        ({"name": "Reviews!"}, True, "name"),  # not lowercase letters, digits, _ or -
+        ({"name": "x" * 101}, True, "name"),
+    ],
+    ids=["name-only", "empty-form", "dataset-and-file", "file-without-name", "bad-name", "long-name"],
+)
+def test_bad_form_is_422_naming_the_field(api, table_counts, form, with_file, field):
+    files = {"file": ("reviews.csv", as_csv(rows()), "text/csv")} if with_file else None
+    response = api.post("/tasks", data=form, files=files)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail[0]["loc"] == ["body", field]
+    assert detail[0]["msg"]
+    assert table_counts() == {t: 0 for t in table_counts()}
+
+
+def test_named_builtin_dataset(api, table_counts):
+    response = api.post("/tasks", data={"dataset": "cities"})
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["name"] == "cities" and task["source"] == "builtin"
+    assert task["n_pool"] > 0 and task["n_test"] > 0
+    assert 0.5 < task["weak_label_accuracy"] < 1.0
+    # Built-in tasks are rebuilt by the engine: no example rows are stored for them.
+    assert table_counts("tasks", "examples") == {"tasks": 1, "examples": 0}
+    # Asking again returns the same task, not a second row.
+    again = api.post("/tasks", data={"dataset": "cities"})
+    assert again.status_code == 201 and again.json() == task
+    assert table_counts("tasks") == {"tasks": 1}
+    assert api.get("/tasks").json() == [task]
+
+
+def test_unknown_dataset_is_422(api, table_counts):
+    response = api.post("/tasks", data={"dataset": "no-such-dataset"})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail[0]["loc"] == ["body", "dataset"]
+    assert "no-such-dataset" in detail[0]["msg"] and "cities" in detail[0]["msg"]
+    assert table_counts("tasks") == {"tasks": 0}
+
+
+def test_get_builtin_task_registers_it_and_unknown_is_404(api):
+    assert api.get("/tasks").json() == []
+    response = api.get("/tasks/capitals")
+    assert response.status_code == 200
+    assert response.json()["source"] == "builtin"
+    assert [t["name"] for t in api.get("/tasks").json()] == ["capitals"]
+
+    missing = api.get("/tasks/no-such-task")
+    assert missing.status_code == 404
+    assert "no-such-task" in missing.json()["detail"]
