@@ -1,0 +1,51 @@
+"""What the next dollars would buy around an allocation, read off stored trials (no training)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from ...db.models import Trial, TrialStatus
+from ...schemas.marginal import MarginalOut
+from ...services.errors import RequestError
+from ...services.marginal import marginal
+from ...services.tasks import get_task_row
+from ..deps import SessionDep
+
+router = APIRouter(tags=["frontier"])
+
+
+@router.get("/frontier/{task}/marginal", response_model=MarginalOut)
+def get_marginal(
+    task: str,
+    session: SessionDep,
+    weak_cost: Annotated[float, Query(gt=0, description="price of one weak label")],
+    gold_cost: Annotated[float, Query(gt=0, description="price of one gold label")],
+    budget: Annotated[float, Query(gt=0, description="the budget of the base allocation")],
+    model: Annotated[str | None, Query(description="only trials of this strong model")] = None,
+    max_extra: Annotated[
+        float | None, Query(gt=0, description="farthest neighbour, in extra spend (default: budget)")
+    ] = None,
+    method: Annotated[str | None, Query(description="base allocation's method (with n_weak, n_gold)")] = None,
+    n_weak: Annotated[int | None, Query(ge=0)] = None,
+    n_gold: Annotated[int | None, Query(ge=0)] = None,
+) -> MarginalOut:
+    """Gain per extra dollar from more weak vs more gold labels, around the recommendation.
+
+    The base is the allocation given by `method`, `n_weak` and `n_gold`, or else the best stored
+    point within `budget`. Each way, the nearest stored neighbour of the same recipe that keeps the
+    base's labels and spends most of its extra on that kind gives the gain; null with a reason
+    when the stored trials do not reach that way.
+    """
+    anchor_parts = (method, n_weak, n_gold)
+    if any(p is not None for p in anchor_parts) and any(p is None for p in anchor_parts):
+        raise RequestError("method", "give method, n_weak and n_gold together, or none of them")
+    task_row = get_task_row(session, task)
+    query = select(Trial).where(Trial.task_id == task_row.id, Trial.status == TrialStatus.done)
+    if model:
+        query = query.where(Trial.model == model)
+    anchor = (method, n_weak, n_gold) if method is not None else None
+    body = marginal(session.scalars(query), weak_cost, gold_cost, budget, max_extra, anchor)
+    return MarginalOut(task=task, model=model, **body)

@@ -1,0 +1,585 @@
+// The planning dashboard: plain JS over the service's JSON API (GET /tasks, GET /frontier/{task},
+// GET /frontier/{task}/marginal, POST /allocate, GET /allocations/{id}, POST /tasks).
+"use strict";
+
+(() => {
+  const CONFIG = JSON.parse(document.getElementById("config").textContent);
+  const DEFAULT_MODEL = "minilm-l6";
+  const POLL_MS = 1000;
+  const SYMBOLS = { seq_sft: "circle", logconf_sft: "diamond", uncertainty_sft: "square", prompted_sft: "triangle-up", icl: "star" };
+  const METHOD_COLORS = { seq_sft: "#4c78a8", logconf_sft: "#f58518", uncertainty_sft: "#54a24b", prompted_sft: "#b279a2", icl: "#e45756" };
+  const COMPARE_COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf"];
+  const COMPARE_SYMBOLS = ["circle", "diamond", "square", "triangle-up", "star", "cross"];
+  const CSV_COLUMNS = [
+    "weak_cost", "gold_cost", "method", "model", "n_weak", "n_gold", "spend_weak", "spend_gold", "cost",
+    "weak_share_of_spend", "weak_share_of_labels", "accuracy", "accuracy_spread", "selection_accuracy",
+    "holdout_accuracy", "holdout_spread", "regime", "seeds", "trial_ids", "on_frontier",
+  ];
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+  const el = {
+    planForm: $("#plan-form"), task: $("#task"), model: $("#model"), gold: $("#gold-cost"), weak: $("#weak-cost"),
+    budget: $("#budget"), compare: $("#compare"), compareCosts: $("#compare-costs"), taskInfo: $("#task-info"),
+    chart: $("#frontier-chart"), summary: $("#frontier-summary"), compareSummary: $("#compare-summary"),
+    table: $("#frontier-table"), tableCount: $("#table-count"), recCard: $("#recommendation-card"),
+    rec: $("#recommendation"), allocateForm: $("#allocate-form"), progress: $("#progress"),
+    progressBar: $("#progress-bar"), uploadForm: $("#upload-form"),
+  };
+  const state = { seq: 0, rows: [], allocation: null, pollTimer: null, plan: null };
+
+  // --- formatting ----------------------------------------------------------------------------
+  const money = (v) => "$" + Number(v).toLocaleString("en-US", { maximumFractionDigits: Math.abs(v) < 1 ? 4 : 2 });
+  const count = (v) => Number(v).toLocaleString("en-US");
+  const acc = (v) => Number(v).toFixed(3);
+  const pct = (v) => Math.round(100 * v) + "%";
+  const pts = (v) => (v >= 0 ? "+" : "−") + Math.abs(100 * v).toFixed(1) + " pts";
+  const perDollar = (v) => (v >= 0 ? "+" : "−") + Number(Math.abs(100 * v).toPrecision(2)) + " pts per dollar";
+  const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+  // --- the API -------------------------------------------------------------------------------
+  async function api(path, options = {}) {
+    let response;
+    try {
+      response = await fetch(path, { headers: { accept: "application/json" }, ...options });
+    } catch (_) {
+      return { ok: false, status: 0, body: { detail: "the service did not answer" } };
+    }
+    let body = null;
+    try { body = await response.json(); } catch (_) { body = null; }
+    return { ok: response.ok, status: response.status, body };
+  }
+
+  function query(params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) {
+      if (v === null || v === undefined || v === "") continue;
+      for (const item of [].concat(v)) q.append(k, item);
+    }
+    return q.toString();
+  }
+
+  // --- field-level messages ------------------------------------------------------------------
+  function clearErrors(form) {
+    $$(".field-error, .form-error, .form-ok", form).forEach((p) => { p.textContent = ""; });
+    $$(".has-error", form).forEach((f) => f.classList.remove("has-error"));
+  }
+
+  function showFieldError(forms, field, message) {
+    for (const form of forms) {
+      const slot = form.querySelector(`[data-field="${CSS.escape(String(field))}"]`);
+      if (slot) {
+        slot.classList.add("has-error");
+        const p = slot.querySelector(".field-error");
+        p.textContent = p.textContent ? p.textContent + " " + message : message;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // 422: {"detail": [{"loc": ["body", field, ...], "msg": ...}]}; 409 and others: {"detail": "..."}.
+  function showErrors(forms, response, conflictField) {
+    const detail = response.body && response.body.detail;
+    const formError = forms.map((f) => f.querySelector(".form-error")).find(Boolean);
+    if (Array.isArray(detail)) {
+      for (const d of detail) {
+        const loc = d.loc || [];
+        const field = loc.length > 1 ? loc[1] : loc[0];
+        const msg = String(d.msg || "is invalid").replace(/^Value error, /, "");
+        if (!showFieldError(forms, field, msg)) formError.textContent += `${field}: ${msg} `;
+      }
+    } else if (response.status === 409 && conflictField && showFieldError(forms, conflictField, String(detail))) {
+      // shown next to the field the conflict is about
+    } else {
+      formError.textContent = detail ? String(detail) : `the service answered ${response.status}`;
+    }
+  }
+
+  // --- the plan (also kept in the URL's #fragment, so a view can be shared or reloaded) ------------
+  function readPlan() {
+    const compareCosts = el.compareCosts.value.split(/[\s,;]+/).filter(Boolean).map(Number);
+    return {
+      task: el.task.value, model: el.model.value, gold: Number(el.gold.value), weak: Number(el.weak.value),
+      budget: Number(el.budget.value), compare: el.compare.checked, compareCosts,
+    };
+  }
+
+  function validatePlan(plan) {
+    clearErrors(el.planForm);
+    let ok = true;
+    for (const [field, value] of [["gold_cost", plan.gold], ["weak_cost", plan.weak], ["budget", plan.budget]]) {
+      if (!(value > 0)) { showFieldError([el.planForm], field, "must be a positive number"); ok = false; }
+    }
+    if (plan.compare && (!plan.compareCosts.length || plan.compareCosts.some((c) => !(c > 0)))) {
+      showFieldError([el.planForm], "compare_costs", "give positive prices separated by commas"); ok = false;
+    }
+    if (!plan.task) { showFieldError([el.planForm], "task", "pick a task"); ok = false; }
+    return ok;
+  }
+
+  function hashParams() { return new URLSearchParams(location.hash.slice(1)); }
+
+  function writeHash(plan) {
+    const h = new URLSearchParams({ task: plan.task, model: plan.model, gold: plan.gold, weak: plan.weak, budget: plan.budget });
+    if (plan.compare) h.set("compare", plan.compareCosts.join(","));
+    if (state.allocation) h.set("allocation", state.allocation.id);
+    history.replaceState(null, "", "#" + h.toString());
+  }
+
+  // --- tasks and models ------------------------------------------------------------------------
+  async function loadTasks(selected) {
+    const response = await api("/tasks");
+    const registered = response.ok ? response.body : [];
+    const names = [...registered.map((t) => t.name), ...CONFIG.builtin_tasks.filter((n) => !registered.some((t) => t.name === n))];
+    el.task.innerHTML = names.map((n) => `<option value="${escapeHtml(n)}">${escapeHtml(n)}</option>`).join("");
+    el.task.value = names.includes(selected) ? selected : (registered[0] || {}).name || names[0] || "";
+  }
+
+  async function loadTaskInfo(task) {
+    el.taskInfo.textContent = "Loading the task…";
+    const response = await api(`/tasks/${encodeURIComponent(task)}`);
+    if (!response.ok) { el.taskInfo.textContent = ""; showErrors([el.planForm], response); return; }
+    const t = response.body;
+    const weak = t.weak_label_accuracy == null ? "" : ` · weak labels ${pct(t.weak_label_accuracy)} accurate`;
+    el.taskInfo.textContent = `${count(t.n_pool)} pool · ${count(t.n_test)} test${weak}`;
+  }
+
+  async function loadModels(task, selected) {
+    const response = await api(`/trials?${query({ task, status: "done", limit: 5000 })}`);
+    const counts = {};
+    for (const t of response.ok ? response.body : []) counts[t.model] = (counts[t.model] || 0) + 1;
+    const stored = Object.keys(counts).sort((a, b) => counts[b] - counts[a]);
+    const models = [...stored, ...CONFIG.models.filter((m) => !stored.includes(m))];
+    el.model.innerHTML = `<option value="">all models</option>` + models.map((m) =>
+      `<option value="${escapeHtml(m)}">${escapeHtml(m)}${counts[m] ? ` (${counts[m]} trials)` : ""}</option>`).join("");
+    const fallback = stored.includes(DEFAULT_MODEL) || !stored.length ? DEFAULT_MODEL : stored[0];
+    el.model.value = selected !== null && selected !== undefined && (selected === "" || models.includes(selected)) ? selected : fallback;
+  }
+
+  // --- the frontier ----------------------------------------------------------------------------
+  function hoverText(p) {
+    return [
+      `<b>${escapeHtml(p.method)}</b> · ${escapeHtml(p.model)}`,
+      `n_weak ${count(p.n_weak)} + n_gold ${count(p.n_gold)}: ${money(p.spend_weak)} + ${money(p.spend_gold)} = ${money(p.cost)}`,
+      `weak share ${pct(p.weak_share_of_spend)} of spend, ${pct(p.weak_share_of_labels)} of labels`,
+      `accuracy ${acc(p.accuracy)} ± ${acc(p.accuracy_spread)} over seeds ${p.seeds.join(", ")}`,
+      `selection ${acc(p.selection_accuracy)} · holdout ${acc(p.holdout_accuracy)}`,
+      `trials #${p.trial_ids.join(", #")}`,
+    ].join("<br>");
+  }
+
+  function isPhone() { return window.matchMedia("(max-width: 700px)").matches; }
+
+  // Log-axis ticks at 1, 2 and 5 times a power of ten, labelled in dollars.
+  function dollarTicks(lo, hi) {
+    const ticks = [];
+    for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
+      for (const m of [1, 2, 5]) {
+        const v = m * 10 ** k;
+        if (Math.log10(v) >= lo && Math.log10(v) <= hi) ticks.push(Number(v.toPrecision(3)));
+      }
+    }
+    return { tickvals: ticks, ticktext: ticks.map(money) };
+  }
+
+  function baseLayout(xs, budget) {
+    const phone = isPhone();
+    const positive = xs.filter((x) => x > 0).concat([budget]);
+    const lo = Math.log10(Math.min(...positive)), hi = Math.log10(Math.max(...positive));
+    const pad = Math.max(0.15, (hi - lo) * 0.08);
+    const range = [lo - pad, hi + pad];
+    return {
+      autosize: true,
+      margin: phone ? { l: 44, r: 8, t: 44, b: 40 } : { l: 56, r: 16, t: 30, b: 48 },
+      xaxis: { type: "log", title: { text: "labeling cost" }, range, zeroline: false, ...dollarTicks(...range) },
+      yaxis: { title: { text: "test accuracy" }, zeroline: false },
+      legend: phone ? { orientation: "h", y: -0.22, x: 0, font: { size: 10 } } : { x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
+      hovermode: "closest",
+      shapes: [{ type: "line", xref: "x", yref: "paper", x0: budget, x1: budget, y0: 0, y1: 1, line: { dash: "dash", color: "#444", width: 1.5 } }],
+      annotations: [{
+        x: Math.log10(budget), xref: "x", yref: "paper", y: 1, yanchor: "top", xanchor: "left", xshift: 3,
+        text: `budget ${money(budget)}`, showarrow: false, font: { size: 11 }, bgcolor: "rgba(255,255,255,0.8)",
+      }],
+      font: { family: "system-ui, sans-serif", size: phone ? 11 : 12 },
+      paper_bgcolor: "#fff", plot_bgcolor: "#fafafa",
+    };
+  }
+
+  const plotConfig = () => ({
+    responsive: true, displaylogo: false, displayModeBar: isPhone() ? false : "hover",
+    modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage"],  // PNG: the card's own button
+  });
+
+  function colorbar() {
+    const phone = isPhone();
+    return phone  // on a phone, a horizontal bar above the plot leaves it the whole width
+      ? { orientation: "h", title: { text: "weak share of spend", side: "top" }, thickness: 8, len: 0.6, x: 1, xanchor: "right",
+          y: 1.02, yanchor: "bottom", tickformat: ".0%", tickfont: { size: 9 } }
+      : { title: { text: "weak share<br>of spend" }, thickness: 12, len: 0.5, x: 1.02, xanchor: "left", y: 0, yanchor: "bottom", tickformat: ".0%" };
+  }
+
+  function pointTrace(name, points, symbol, outline, showScale, extra = {}) {
+    return {
+      type: "scatter", mode: "markers", name, meta: "points", legendgroup: name,
+      x: points.map((p) => p.cost), y: points.map((p) => p.accuracy),
+      text: points.map(hoverText), hovertemplate: "%{text}<extra></extra>",
+      error_y: { type: "data", array: points.map((p) => p.accuracy_spread), thickness: 1, width: 0, color: "#999" },
+      marker: {
+        symbol, size: 11, color: points.map((p) => p.weak_share_of_spend), cmin: 0, cmax: 1,
+        colorscale: "Viridis", showscale: showScale, colorbar: colorbar(), line: { color: outline, width: 1.5 },
+      },
+      ...extra,
+    };
+  }
+
+  function lineTrace(name, points, color, extra = {}) {
+    return {
+      type: "scatter", mode: "lines", name, x: points.map((p) => p.cost), y: points.map((p) => p.accuracy),
+      line: { color, width: 2, shape: "hv" }, hoverinfo: "skip", ...extra,
+    };
+  }
+
+  async function fetchFrontier(plan, weakCost) {
+    return api(`/frontier/${encodeURIComponent(plan.task)}?${query({ weak_cost: weakCost, gold_cost: plan.gold, model: plan.model, budgets: plan.budget })}`);
+  }
+
+  function frontierKey(p) { return `${p.method}|${p.model}|${p.n_weak}|${p.n_gold}`; }
+
+  function drawSingle(plan, body, rec) {
+    const methods = Object.keys(body.per_method);
+    const byMethod = (m) => body.points.filter((p) => p.method === m);
+    const traces = methods.map((m, i) => pointTrace(m, byMethod(m), SYMBOLS[m] || "cross", METHOD_COLORS[m] || "#333", i === 0));
+    methods.forEach((m) => traces.push(lineTrace(`${m} frontier`, body.per_method[m], METHOD_COLORS[m] || "#333",
+      { legendgroup: m, showlegend: false, line: { color: METHOD_COLORS[m] || "#333", width: 1, dash: "dot", shape: "hv" } })));
+    traces.push(lineTrace("Pareto frontier", body.overall, "#111"));
+    const layout = baseLayout(body.points.map((p) => p.cost), plan.budget);
+    if (rec) {
+      const [lo, hi] = layout.xaxis.range;
+      const left = (Math.log10(rec.cost) - lo) / (hi - lo) < 0.5;  // point the label inwards
+      layout.annotations.push({ x: Math.log10(rec.cost), y: rec.accuracy, text: "recommended", arrowhead: 2, ax: left ? 44 : -44, ay: 36, font: { size: 11 }, bgcolor: "rgba(255,255,255,0.8)" });
+    }
+    const frontier = new Set(body.overall.map(frontierKey));
+    state.rows = body.points.map((p) => ({ ...p, weak_cost: plan.weak, gold_cost: plan.gold, on_frontier: frontier.has(frontierKey(p)) }));
+    el.summary.textContent = body.points.length
+      ? `${body.points.length} stored points (${methods.length} method${methods.length === 1 ? "" : "s"}), ${body.overall.length} on the Pareto frontier, at weak ${money(plan.weak)} / gold ${money(plan.gold)}. Hover a point for its trials.`
+      : "No stored trials for this task and model yet: run an allocation below.";
+    return Plotly.react(el.chart, traces, layout, plotConfig()).then(() => body.points.length);
+  }
+
+  function drawCompare(plan, bodies) {
+    const traces = [];
+    state.rows = [];
+    bodies.forEach(({ cost, body }, i) => {
+      const color = COMPARE_COLORS[i % COMPARE_COLORS.length];
+      const name = `weak ${money(cost)}`;
+      traces.push(pointTrace(name, body.overall, COMPARE_SYMBOLS[i % COMPARE_SYMBOLS.length], color, i === 0, { mode: "lines+markers", line: { color, width: 2, shape: "hv" } }));
+      body.overall.forEach((p) => state.rows.push({ ...p, weak_cost: cost, gold_cost: plan.gold, on_frontier: true }));
+    });
+    const xs = bodies.flatMap(({ body }) => body.overall.map((p) => p.cost));
+    const layout = baseLayout(xs.length ? xs : [plan.budget], plan.budget);
+    el.summary.textContent = `The Pareto frontier at each weak label price (gold ${money(plan.gold)}); markers colored by the weak share of spend.`;
+    el.compareSummary.innerHTML = compareTable(plan, bodies);
+    return Plotly.react(el.chart, traces, layout, plotConfig()).then(() => xs.length);
+  }
+
+  function compareTable(plan, bodies) {
+    const cells = bodies.map(({ cost, body }) => ({ cost, best: body.best_at_budget[0] && body.best_at_budget[0].best }));
+    const row = (label, f) => `<tr><th scope="row">${label}</th>${cells.map((c) => `<td>${c.best ? f(c.best) : "—"}</td>`).join("")}</tr>`;
+    return `<table class="compare" id="compare-table"><caption>Best stored allocation within ${money(plan.budget)}</caption>
+      <thead><tr><th></th>${cells.map((c) => `<th scope="col" data-weak-cost="${c.cost}">weak ${money(c.cost)}</th>`).join("")}</tr></thead>
+      <tbody>${row("Buy gold", (b) => `${count(b.n_gold)} (${money(b.spend_gold)})`)}${row("Buy weak", (b) => `${count(b.n_weak)} (${money(b.spend_weak)})`)}
+      ${row("Method", (b) => escapeHtml(b.method))}${row("Expected accuracy", (b) => `${acc(b.holdout_accuracy)} ± ${acc(b.holdout_spread)}`)}
+      ${row("Regime", (b) => b.regime)}</tbody></table>`;
+  }
+
+  function renderTable() {
+    const head = ["weak $", "method", "n_weak", "n_gold", "cost", "weak share", "accuracy", "holdout", "seeds", "frontier"];
+    el.table.tHead.innerHTML = `<tr>${head.map((h) => `<th scope="col">${h}</th>`).join("")}</tr>`;
+    el.table.tBodies[0].innerHTML = state.rows.map((p) => `<tr>
+      <td>${money(p.weak_cost)}</td><td>${escapeHtml(p.method)}</td><td>${count(p.n_weak)}</td><td>${count(p.n_gold)}</td>
+      <td>${money(p.cost)}</td><td>${pct(p.weak_share_of_spend)}</td><td>${acc(p.accuracy)} ± ${acc(p.accuracy_spread)}</td>
+      <td>${acc(p.holdout_accuracy)}</td><td>${p.seeds.join(" ")}</td><td>${p.on_frontier ? "✓" : ""}</td></tr>`).join("");
+    el.tableCount.textContent = state.rows.length;
+  }
+
+  // --- the recommendation ----------------------------------------------------------------------
+  function allocationMatches(plan, allocation) {
+    if (!allocation || allocation.status !== "done" || !allocation.recommendation) return false;
+    const r = allocation.request;
+    const close = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
+    return allocation.task === plan.task && (!plan.model || r.model === plan.model) &&
+      close(r.weak_cost, plan.weak) && close(r.gold_cost, plan.gold) && close(r.budget, plan.budget);
+  }
+
+  function setRec(name, text, value) {
+    const node = $(`[data-rec="${name}"]`, el.recCard);
+    node.textContent = text;
+    if (value !== undefined) node.dataset.value = value;
+  }
+
+  function renderRecommendation(plan, rec, source) {
+    el.recCard.dataset.source = source.kind;
+    el.recCard.dataset.allocationId = source.allocationId || "";
+    setRec("source", source.text);
+    el.rec.hidden = !rec;
+    if (!rec) return;
+    setRec("n_gold", count(rec.n_gold), rec.n_gold);
+    setRec("n_weak", count(rec.n_weak), rec.n_weak);
+    setRec("spend_gold", money(rec.spend_gold), rec.spend_gold);
+    setRec("spend_weak", money(rec.spend_weak), rec.spend_weak);
+    setRec("cost", money(rec.cost), rec.cost);
+    setRec("method", rec.method, rec.method);
+    setRec("expected_accuracy", acc(rec.expected_accuracy), rec.expected_accuracy);
+    setRec("expected_accuracy_spread", acc(rec.expected_accuracy_spread), rec.expected_accuracy_spread);
+    setRec("regime", rec.regime, rec.regime);
+    setRec("seeds", `over ${rec.seeds.length} seed${rec.seeds.length === 1 ? "" : "s"}`);
+  }
+
+  function nextStepText(step, kind) {
+    if (!step || step.gain_per_dollar === null) return `More ${kind} labels: not covered by the stored trials — ${step ? step.reason : "no base"}.`;
+    const extra = kind === "weak" ? `${count(step.extra_weak)} more weak` : `${count(step.extra_gold)} more gold`;
+    const also = kind === "weak" && step.extra_gold ? ` and ${count(step.extra_gold)} gold` : kind === "gold" && step.extra_weak ? ` and ${count(step.extra_weak)} weak` : "";
+    const noise = Math.abs(step.accuracy_gain) <= step.noise ? " (within the seed spread)" : "";
+    return `${extra}${also} labels (+${money(step.extra_spend)}): accuracy ${acc(step.point.accuracy)}, ${pts(step.accuracy_gain)}` +
+      ` — ${perDollar(step.gain_per_dollar)}${noise}.`;
+  }
+
+  async function renderNextDollars(plan, rec, seq) {
+    const items = { weak: $('[data-direction="weak"]', el.rec), gold: $('[data-direction="gold"]', el.rec) };
+    const verdict = $("#next-verdict");
+    items.weak.textContent = items.gold.textContent = "…";
+    verdict.textContent = "";
+    const response = await api(`/frontier/${encodeURIComponent(plan.task)}/marginal?${query({
+      weak_cost: plan.weak, gold_cost: plan.gold, budget: plan.budget, model: rec.model,
+      method: rec.method, n_weak: rec.n_weak, n_gold: rec.n_gold,
+    })}`);
+    if (seq !== state.seq) return;
+    if (!response.ok) { items.weak.textContent = items.gold.textContent = ""; verdict.textContent = "Could not read the marginal gains."; return; }
+    const m = response.body;
+    for (const kind of ["weak", "gold"]) {
+      const step = kind === "weak" ? m.more_weak : m.more_gold;
+      items[kind].textContent = nextStepText(step, kind);
+      items[kind].dataset.gainPerDollar = step && step.gain_per_dollar !== null ? step.gain_per_dollar : "";
+      items[kind].classList.toggle("unknown", !step || step.gain_per_dollar === null);
+    }
+    const unknown = [m.more_weak, m.more_gold].some((step) => !step || step.gain_per_dollar === null);
+    verdict.textContent = m.better ? `The next dollars do more on ${m.better} labels.`
+      : m.reason || (unknown ? "An allocation at a larger budget stores the trials that answer this." : "");
+  }
+
+  // --- refresh: frontier, table and recommendation for the plan --------------------------------
+  async function refresh() {
+    const plan = readPlan();
+    if (!validatePlan(plan)) return;
+    const seq = ++state.seq;
+    state.plan = plan;
+    writeHash(plan);
+    el.chart.dataset.ready = "";
+    el.compareSummary.hidden = !plan.compare;
+    let response, compared = null;
+    if (plan.compare) {
+      const responses = await Promise.all([plan.weak, ...plan.compareCosts].map((c) => fetchFrontier(plan, c)));
+      if (seq !== state.seq) return;
+      const failed = responses.find((r) => !r.ok);
+      if (failed) { showErrors([el.planForm], failed); return; }
+      [response, ...compared] = responses;
+    } else {
+      response = await fetchFrontier(plan, plan.weak);
+      if (seq !== state.seq) return;
+      if (!response.ok) { showErrors([el.planForm], response); return; }
+    }
+    const { rec, source } = chooseRecommendation(plan, response.body.best_at_budget[0].best);
+    el.chart.dataset.points = compared
+      ? await drawCompare(plan, plan.compareCosts.map((cost, i) => ({ cost, body: compared[i].body })))
+      : await drawSingle(plan, response.body, rec);
+    renderTable();
+    el.chart.dataset.ready = String(seq);
+    renderRecommendation(plan, rec, source);
+    if (rec) await renderNextDollars(plan, rec, seq);
+    if (seq === state.seq) el.recCard.dataset.ready = String(seq);
+  }
+
+  // The finished allocation's answer when it was asked for this plan, else the stored trials' best.
+  function chooseRecommendation(plan, best) {
+    if (allocationMatches(plan, state.allocation)) {
+      const a = state.allocation;
+      return {
+        rec: a.recommendation,
+        source: { kind: "allocation", allocationId: a.id,
+          text: `From allocation ${a.id.slice(0, 8)} (done): the best of its ${a.progress.points_asked} points, chosen on the selection half of the test set; accuracy expected on the held-out half.` },
+      };
+    }
+    if (best) {
+      return {
+        rec: { ...best, expected_accuracy: best.holdout_accuracy, expected_accuracy_spread: best.holdout_spread },
+        source: { kind: "stored", text: `From stored trials: the best within ${money(plan.budget)}, chosen on the selection half of the test set; accuracy expected on the held-out half. Run an allocation to search this budget.` },
+      };
+    }
+    return { rec: null, source: { kind: "none", text: `No stored trial costs ${money(plan.budget)} or less at these prices: run an allocation.` } };
+  }
+
+  // --- allocations -----------------------------------------------------------------------------
+  function allocationRequest(plan) {
+    const form = el.allocateForm;
+    const errors = [];
+    const seeds = $("#seeds").value.split(/[\s,;]+/).filter(Boolean).map(Number);
+    if (!seeds.length || seeds.some((s) => !Number.isInteger(s))) errors.push(["seeds", "give whole numbers separated by commas"]);
+    let params = {};
+    try {
+      params = JSON.parse($("#params").value.trim() || "{}");
+      if (typeof params !== "object" || Array.isArray(params) || params === null) throw new Error("not an object");
+    } catch (e) { errors.push(["params", `must be a JSON object (${e.message})`]); }
+    const methods = $$('input[name="methods"]:checked', form).map((i) => i.value);
+    const request = {
+      task: plan.task, budget: plan.budget, weak_cost: plan.weak, gold_cost: plan.gold,
+      max_trials: Number($("#max-trials").value), seeds, weak_labeler: $("#weak-labeler").value.trim() || "default", params,
+    };
+    if (plan.model) request.model = plan.model;
+    if (methods.length) request.methods = methods;
+    return { request, errors };
+  }
+
+  async function startAllocation(event) {
+    event.preventDefault();
+    clearErrors(el.allocateForm);
+    const plan = readPlan();
+    if (!validatePlan(plan)) return;
+    const { request, errors } = allocationRequest(plan);
+    if (errors.length) { errors.forEach(([f, m]) => showFieldError([el.allocateForm], f, m)); return; }
+    const button = $("#allocate-button");
+    button.disabled = true;
+    try {
+      const response = await api("/allocate", { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(request) });
+      if (!response.ok) { showErrors([el.allocateForm, el.planForm], response); return; }
+      watch(response.body);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function renderProgress(allocation) {
+    const p = allocation.progress;
+    el.progress.hidden = false;
+    el.progress.dataset.status = allocation.status;
+    el.progress.dataset.allocationId = allocation.id;
+    const set = (name, text) => { $(`[data-progress="${name}"]`, el.progress).textContent = text; };
+    set("status", allocation.status);
+    $('[data-progress="status"]', el.progress).className = `badge ${allocation.status}`;
+    const finished = p.trials_done + p.trials_failed;
+    set("trials", `${p.trials_done}/${p.trials_total} trials done${p.trials_failed ? `, ${p.trials_failed} failed` : ""}`);
+    el.progressBar.max = Math.max(1, p.trials_total);
+    el.progressBar.value = Math.min(finished, p.trials_total);
+    set("points", `${p.points_done}/${p.points_total} points of the search told (${p.points_asked} asked)`);
+    const b = p.best_so_far;
+    set("best", b ? `Best so far: ${b.method}, ${count(b.n_gold)} gold + ${count(b.n_weak)} weak, selection accuracy ${acc(b.selection_accuracy)}` : "Best so far: none finished yet");
+    set("id", allocation.error ? `Allocation ${allocation.id}: ${allocation.error}` : `Allocation ${allocation.id}`);
+  }
+
+  function watch(allocation) {
+    clearTimeout(state.pollTimer);
+    state.allocation = allocation;
+    renderProgress(allocation);
+    if (state.plan) writeHash(state.plan);
+    if (allocation.status === "done" || allocation.status === "failed") {
+      refresh();
+      return;
+    }
+    state.pollTimer = setTimeout(async () => {
+      const response = await api(`/allocations/${encodeURIComponent(allocation.id)}`);
+      if (response.ok) watch(response.body);
+      else state.pollTimer = setTimeout(() => watch(allocation), POLL_MS * 3);  // keep trying after a blip
+    }, POLL_MS);
+  }
+
+  // --- uploads ---------------------------------------------------------------------------------
+  async function upload(event) {
+    event.preventDefault();
+    const form = el.uploadForm;
+    clearErrors(form);
+    const data = new FormData();
+    const dataset = $("#upload-dataset").value.trim();
+    const file = $("#upload-file").files[0];
+    if (dataset) data.append("dataset", dataset);
+    if (file) { data.append("name", $("#upload-name").value.trim()); data.append("file", file, file.name); }
+    const button = $("#upload-button");
+    button.disabled = true;
+    $(".form-ok", form).textContent = "Checking and storing the task…";
+    try {
+      const response = await api("/tasks", { method: "POST", body: data });
+      $(".form-ok", form).textContent = "";
+      if (!response.ok) { showErrors([form], response, "name"); return; }
+      const t = response.body;
+      $(".form-ok", form).textContent = `Added ${t.name}: ${count(t.n_pool)} pool, ${count(t.n_test)} test examples.`;
+      form.reset();
+      await loadTasks(t.name);
+      await onTaskChange();
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // --- exports ---------------------------------------------------------------------------------
+  function download(filename, blob) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = filename;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  }
+
+  function exportName(ext) {
+    const p = state.plan || readPlan();
+    return `labelmix-${p.task}-${p.compare ? "compare" : `weak${p.weak}`}-gold${p.gold}.${ext}`;
+  }
+
+  function csvCell(v) {
+    const s = Array.isArray(v) ? v.join(" ") : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  }
+
+  function exportCsv() {
+    const lines = [CSV_COLUMNS.join(","), ...state.rows.map((r) => CSV_COLUMNS.map((c) => csvCell(r[c])).join(","))];
+    download(exportName("csv"), new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+  }
+
+  function exportPng() {
+    Plotly.downloadImage(el.chart, { format: "png", width: 1200, height: 700, filename: exportName("png").replace(/\.png$/, "") });
+  }
+
+  // --- start-up --------------------------------------------------------------------------------
+  async function onTaskChange() {
+    const task = el.task.value;
+    await Promise.all([loadTaskInfo(task), loadModels(task, el.model.value)]);
+    await refresh();
+  }
+
+  async function init() {
+    const h = hashParams();
+    if (h.has("gold")) el.gold.value = h.get("gold");
+    if (h.has("weak")) el.weak.value = h.get("weak");
+    if (h.has("budget")) el.budget.value = h.get("budget");
+    if (h.has("compare")) { el.compare.checked = true; el.compareCosts.value = h.get("compare").split(",").join(", "); }
+    $("#dataset-names").innerHTML = CONFIG.datasets.map((d) => `<option value="${escapeHtml(d)}">`).join("");
+    await loadTasks(h.get("task"));
+    await Promise.all([loadTaskInfo(el.task.value), loadModels(el.task.value, h.has("model") ? h.get("model") : null)]);
+    if (h.get("allocation")) {
+      const response = await api(`/allocations/${encodeURIComponent(h.get("allocation"))}`);
+      if (response.ok) { state.plan = readPlan(); watch(response.body); }
+    }
+    await refresh();
+
+    el.planForm.addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
+    el.task.addEventListener("change", onTaskChange);
+    for (const input of [el.model, el.gold, el.weak, el.budget, el.compare, el.compareCosts]) input.addEventListener("change", refresh);
+    el.allocateForm.addEventListener("submit", startAllocation);
+    el.uploadForm.addEventListener("submit", upload);
+    $("#export-png").addEventListener("click", exportPng);
+    $("#export-csv").addEventListener("click", exportCsv);
+    window.matchMedia("(max-width: 700px)").addEventListener("change", refresh);
+    document.body.dataset.ready = "1";
+  }
+
+  init();
+})();

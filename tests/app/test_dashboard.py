@@ -1,0 +1,500 @@
+"""The planning dashboard (GET /), driven in Debian's Chromium, headless, by Playwright.
+
+The app runs for real (uvicorn in a subprocess, embedded: no broker, trials train in-process) on
+the test Postgres database, with the trials below written by hand (prices weak $0.1, gold $1):
+
+  method            model          n_weak n_gold  test accuracy (seeds)   cost
+  seq_sft           minilm-l6         100      0  0.66, 0.68               10
+  seq_sft           minilm-l6           0     20  0.72, 0.74               20
+  seq_sft           minilm-l6         100     10  0.74, 0.76               20   best within $20
+  seq_sft           minilm-l6         200     10  0.78, 0.80               30   +$10 of weak: +4 pts
+  seq_sft           minilm-l6         100     20  0.77, 0.79               30   +$10 of gold: +3 pts
+  seq_sft           minilm-l6         300     20  0.83, 0.85               50
+  logconf_sft       minilm-l6         300      0  0.75, 0.77               30
+  logconf_sft       minilm-l6         400     10  0.80                     50
+  uncertainty_sft   minilm-l6          50     30  0.79, 0.81               35
+  icl               smollm2-135m        2      2  0.60                     2.2  (another model)
+
+Screenshots (1280x800 and 390x844) go to artifacts/dashboard/ (LABELMIX_ARTIFACTS_DIR overrides).
+Chromium is /usr/bin/chromium (scripts/install.sh installs it; LABELMIX_CHROMIUM overrides).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from worker.engine.spec import TrialSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("LABELMIX_ARTIFACTS_DIR", REPO_ROOT / "artifacts")) / "dashboard"
+CHROMIUM = os.environ.get("LABELMIX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+# The machine may be busy: waits are generous.
+UI_TIMEOUT_MS = 120_000
+ALLOCATION_TIMEOUT_S = 900
+
+MINILM, SMOLLM = "minilm-l6", "smollm2-135m"
+ROWS = [  # method, model, n_weak, n_gold, test accuracy per seed
+    ("seq_sft", MINILM, 100, 0, [0.66, 0.68]),
+    ("seq_sft", MINILM, 0, 20, [0.72, 0.74]),
+    ("seq_sft", MINILM, 100, 10, [0.74, 0.76]),
+    ("seq_sft", MINILM, 200, 10, [0.78, 0.80]),
+    ("seq_sft", MINILM, 100, 20, [0.77, 0.79]),
+    ("seq_sft", MINILM, 300, 20, [0.83, 0.85]),
+    ("logconf_sft", MINILM, 300, 0, [0.75, 0.77]),
+    ("logconf_sft", MINILM, 400, 10, [0.80]),
+    ("uncertainty_sft", MINILM, 50, 30, [0.79, 0.81]),
+    ("icl", SMOLLM, 2, 2, [0.60]),
+]
+N_MINILM_POINTS = sum(model == MINILM for _, model, *_ in ROWS)
+TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
+
+
+# --- the app, for real -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def insert_trials(task_id: int) -> None:
+    from app.db.models import Trial
+    from app.db.session import session_scope
+
+    keys = (f"dashboard-test-{i:04d}" for i in itertools.count())
+    with session_scope() as session:
+        for method, model, n_weak, n_gold, accuracies in ROWS:
+            for seed, accuracy in enumerate(accuracies):
+                spec = TrialSpec(task="cities", model=model, method=method, n_weak=n_weak, n_gold=n_gold, seed=seed)
+                session.add(
+                    Trial(
+                        key=next(keys), task_id=task_id, model=model, method=method, n_weak=n_weak, n_gold=n_gold,
+                        seed=seed, weak_labeler="default", spec={**spec.model_dump(mode="json"), "params": {}},
+                        status="done", attempts=1, test_accuracy=accuracy, selection_accuracy=accuracy,
+                        holdout_accuracy=round(accuracy - 0.005, 4), test_auroc=0.5, wall_s=1.0,
+                    )
+                )
+
+
+@pytest.fixture
+def server(configure, clean_db):
+    """The app under uvicorn on a free port, on the test database, with the trials above stored."""
+    configure(clean_db)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (ARTIFACTS / "server.log").open("w")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        client = httpx.Client(base_url=base, timeout=300)
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, f"the server exited: see {ARTIFACTS / 'server.log'}"
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.3)
+        task = client.get("/tasks/cities")  # registers the built-in task (and caches its weak labels)
+        assert task.status_code == 200, task.text
+        from sqlalchemy import select
+
+        from app.db.models import Task
+        from app.db.session import session_scope
+
+        with session_scope() as session:
+            insert_trials(session.scalars(select(Task.id).where(Task.name == "cities")).one())
+        yield base, client
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"the dashboard test drives Debian's Chromium at {CHROMIUM}: run scripts/install.sh (as root)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def report(request, capsys):
+    """report(path): name an artifact in the test's output (even when it passes) and its junit properties."""
+    paths: list[Path] = []
+
+    def _report(path: Path) -> Path:
+        paths.append(path)
+        request.node.user_properties.append(("artifact", str(path)))
+        return path
+
+    yield _report
+    if paths:
+        with capsys.disabled():
+            print("".join(f"\nartifact: {path}" for path in paths))
+
+
+def open_page(browser, base: str, viewport: dict, fragment: str = "", **context_args):
+    """A page on the dashboard that may reach nothing but the app: outside requests are refused and listed."""
+    context = browser.new_context(viewport=viewport, accept_downloads=True, **context_args)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    outside: list[str] = []
+    problems: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(base):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.goto(f"{base}/{fragment}")
+    page.wait_for_function("document.body.dataset.ready === '1'")
+    wait_for_chart(page)
+    page.outside, page.problems = outside, problems
+    return context, page
+
+
+def wait_for_chart(page) -> None:
+    page.wait_for_function("document.getElementById('frontier-chart').dataset.ready")
+    page.wait_for_function(
+        "document.getElementById('recommendation-card').dataset.ready"
+        " === document.getElementById('frontier-chart').dataset.ready"
+    )
+
+
+def update_plan(page, **fields) -> None:
+    """Set plan fields by id and press Update; waits for the redraw."""
+    before = page.eval_on_selector("#frontier-chart", "el => el.dataset.ready")
+    for field_id, value in fields.items():
+        page.fill(f"#{field_id}", str(value))
+    page.click("#plan-form button[type=submit]")
+    page.wait_for_function(
+        "(before) => { const r = document.getElementById('frontier-chart').dataset.ready;"
+        " return r && r !== before && document.getElementById('recommendation-card').dataset.ready === r; }",
+        arg=before,
+    )
+
+
+def rendered_points(page) -> int:
+    """Markers drawn in the SVG (the frontier lines draw none); equals the chart's own count."""
+    svg = page.locator("#frontier-chart .scatterlayer .trace .points path.point").count()
+    assert svg == int(page.eval_on_selector("#frontier-chart", "el => el.dataset.points"))
+    return svg
+
+
+def rec_values(page) -> dict:
+    return page.eval_on_selector_all(
+        "#recommendation-card [data-rec]",
+        "els => Object.fromEntries(els.map(e => [e.dataset.rec, [e.dataset.value ?? null, e.textContent]]))",
+    )
+
+
+def money(v: float) -> str:
+    return f"${v:,.4f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"${v:,.2f}".rstrip("0").rstrip(".")
+
+
+def check_recommendation(page, expected: dict) -> None:
+    """The page shows `expected` (a recommendation as the API gives it), raw values and their text."""
+    shown = rec_values(page)
+    assert shown["method"] == [expected["method"], expected["method"]]
+    assert shown["regime"] == [expected["regime"], expected["regime"]]
+    assert int(shown["n_gold"][0]) == expected["n_gold"] and shown["n_gold"][1] == f"{expected['n_gold']:,}"
+    assert int(shown["n_weak"][0]) == expected["n_weak"] and shown["n_weak"][1] == f"{expected['n_weak']:,}"
+    for field in ("spend_gold", "spend_weak"):
+        assert float(shown[field][0]) == pytest.approx(expected[field]) and shown[field][1] == money(expected[field])
+    for field in ("expected_accuracy", "expected_accuracy_spread"):
+        assert float(shown[field][0]) == pytest.approx(expected[field])
+        assert shown[field][1] == f"{expected[field]:.3f}"
+
+
+def save(page, report, name: str, full_page: bool = False) -> Path:
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=full_page)
+    return report(path)
+
+
+# --- the page and its files, without a browser -------------------------------------------------
+
+
+def test_page_and_static_files_come_from_the_app(api):
+    page = api.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from outside
+    config = json.loads(page.text.split('<script id="config" type="application/json">')[1].split("</script>")[0])
+    assert "minilm-l6" in config["models"] and "cities" in config["builtin_tasks"]
+
+    from plotly.offline import get_plotlyjs
+
+    js = api.get("/static/plotly.min.js", headers={"accept-encoding": "identity"})
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert js.text == get_plotlyjs()
+    assert "max-age=31536000" in js.headers["cache-control"]
+    zipped = api.get("/static/plotly.min.js", headers={"accept-encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.text == js.text  # httpx decodes it
+    for name, kind in (("dashboard.js", "text/javascript"), ("dashboard.css", "text/css")):
+        response = api.get(f"/static/{name}")
+        assert response.status_code == 200 and response.headers["content-type"].startswith(kind)
+        assert f"/static/{name}?v=" in page.text  # versioned URL: the long cache never goes stale
+    assert api.get("/static/../main.py").status_code == 404
+    assert api.get("/static/nothing.js").status_code == 404
+
+
+# --- in the browser ----------------------------------------------------------------------------
+
+
+def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, report):
+    base, client = server
+    context, page = open_page(browser, base, DESKTOP)
+    assert page.input_value("#task") == "cities"
+    assert page.input_value("#model") == MINILM  # the model with stored trials
+    update_plan(page, **{"gold-cost": 1, "weak-cost": 0.1, "budget": 20})
+
+    # The frontier: one marker per stored point of the model, one series per method, colored by weak share.
+    prices = {"weak_cost": 0.1, "gold_cost": 1, "model": MINILM}
+    api_frontier = client.get("/frontier/cities", params={**prices, "budgets": 20}).json()
+    assert len(api_frontier["points"]) == N_MINILM_POINTS
+    assert rendered_points(page) == N_MINILM_POINTS
+    traces = page.evaluate(
+        "() => document.getElementById('frontier-chart').data.map(t => ({name: t.name, meta: t.meta || null, n: t.x.length,"
+        " colors: t.marker ? t.marker.color : null, mode: t.mode}))"
+    )
+    series = {t["name"]: t for t in traces if t["meta"] == "points"}
+    assert set(series) == {"seq_sft", "logconf_sft", "uncertainty_sft"}
+    assert sum(t["n"] for t in series.values()) == N_MINILM_POINTS
+    shares = sorted(c for t in series.values() for c in t["colors"])
+    assert shares == sorted(p["weak_share_of_spend"] for p in api_frontier["points"])
+    pareto = next(t for t in traces if t["name"] == "Pareto frontier")
+    assert pareto["n"] == len(api_frontier["overall"]) and pareto["mode"] == "lines"
+    annotations = page.locator("#frontier-chart .annotation-text").all_text_contents()
+    assert "budget $20" in annotations and "recommended" in annotations  # the budget is marked
+    assert page.inner_text("#table-count") == str(N_MINILM_POINTS)
+
+    # Hovering a point shows its trials.
+    page.locator("#frontier-chart .scatterlayer .trace .points path.point").first.hover(force=True)
+    hover = page.locator("#frontier-chart .hoverlayer .hovertext")
+    hover.wait_for()
+    text = hover.text_content()
+    for word in ("n_weak", "n_gold", "seeds", "accuracy", "±", "trials #"):
+        assert word in text, text
+
+    # The recommendation from stored trials is the frontier's best within the budget ...
+    best = api_frontier["best_at_budget"][0]["best"]
+    assert (best["method"], best["n_weak"], best["n_gold"]) == ("seq_sft", 100, 10)
+    assert page.get_attribute("#recommendation-card", "data-source") == "stored"
+    expected = {**best, "expected_accuracy": best["holdout_accuracy"], "expected_accuracy_spread": best["holdout_spread"]}
+    check_recommendation(page, expected)
+    # ... and what the next dollars would buy is the marginal endpoint's answer.
+    marginal = client.get("/frontier/cities/marginal", params={
+        **prices, "budget": 20, "method": "seq_sft", "n_weak": 100, "n_gold": 10,
+    }).json()
+    assert marginal["more_weak"]["gain_per_dollar"] == pytest.approx(0.004)
+    assert marginal["more_gold"]["gain_per_dollar"] == pytest.approx(0.003)
+    weak_item, gold_item = page.locator('[data-direction="weak"]'), page.locator('[data-direction="gold"]')
+    assert float(weak_item.get_attribute("data-gain-per-dollar")) == pytest.approx(0.004)
+    assert float(gold_item.get_attribute("data-gain-per-dollar")) == pytest.approx(0.003)
+    assert "100 more weak labels (+$10)" in weak_item.inner_text() and "+4.0 pts" in weak_item.inner_text()
+    assert "10 more gold labels (+$10)" in gold_item.inner_text() and "+3.0 pts" in gold_item.inner_text()
+    assert "more on weak labels" in page.inner_text("#next-verdict")
+    save(page, report, "desktop-1280x800.png")
+
+    # Exports: the table as CSV (every point, the API's figures) and the chart as PNG.
+    page.click("summary:has-text('Table')")
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert len(rows) == N_MINILM_POINTS
+    by_key = {(p["method"], p["n_weak"], p["n_gold"]): p for p in api_frontier["points"]}
+    for row in rows:
+        point = by_key[(row["method"], int(row["n_weak"]), int(row["n_gold"]))]
+        assert float(row["accuracy"]) == pytest.approx(point["accuracy"])
+        assert float(row["cost"]) == pytest.approx(point["cost"])
+    on_frontier = {(r["method"], int(r["n_weak"]), int(r["n_gold"])) for r in rows if r["on_frontier"] == "true"}
+    assert on_frontier == {(p["method"], p["n_weak"], p["n_gold"]) for p in api_frontier["overall"]}
+    with page.expect_download() as download:
+        page.click("#export-png")
+    png = Path(download.value.path()).read_bytes()
+    assert download.value.suggested_filename.endswith(".png") and png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    png_copy = ARTIFACTS / "frontier-export.png"
+    png_copy.write_bytes(png)
+    report(png_copy)
+
+    # Compare weak prices side by side: one frontier per price, and the best allocation at each.
+    page.check("#compare")
+    page.wait_for_function("document.querySelectorAll('#compare-table thead th[data-weak-cost]').length === 3")
+    wait_for_chart(page)
+    names = page.evaluate("() => document.getElementById('frontier-chart').data.map(t => t.name)")
+    assert names == ["weak $0.5", "weak $0.1", "weak $0.01"]
+    for i, cost in enumerate((0.5, 0.1, 0.01)):
+        expected = client.get("/frontier/cities", params={**prices, "weak_cost": cost, "budgets": 20}).json()
+        n = page.evaluate(f"() => document.getElementById('frontier-chart').data[{i}].x.length")
+        assert n == len(expected["overall"])
+        column = page.locator(f"#compare-table tbody tr td:nth-child({i + 2})").all_inner_texts()
+        best = expected["best_at_budget"][0]["best"]
+        assert column[0].startswith(f"{best['n_gold']:,} ") and column[2] == best["method"]
+    assert rendered_points(page) == sum(
+        len(client.get("/frontier/cities", params={"weak_cost": c, "gold_cost": 1, "model": MINILM}).json()["overall"])
+        for c in (0.5, 0.1, 0.01)
+    )
+    save(page, report, "desktop-compare-1280x800.png")
+    page.uncheck("#compare")
+    wait_for_chart(page)
+
+    # Uploads: the service's messages next to the field they are about.
+    good = [{"text": f"the film was {('dreadful', 'wonderful')[i % 2]}, review {i}", "label": i % 2} for i in range(30)]
+    bad = [*good[:4], {"text": "a third kind of review", "label": 2}, *good[4:]]
+
+    def upload(name: str, records: list[dict]) -> None:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(records)
+        page.fill("#upload-name", name)
+        csv_file = {"name": "reviews.csv", "mimeType": "text/csv", "buffer": out.getvalue().encode()}
+        page.set_input_files("#upload-file", files=[csv_file])
+        page.click("#upload-button")
+        page.wait_for_function("!document.getElementById('upload-button').disabled")
+
+    upload("reviews", bad)
+    label_error = page.locator('#upload-form [data-field="label"] .field-error')
+    assert "row 5" in label_error.inner_text() and "0 or 1" in label_error.inner_text()
+    assert page.locator('#upload-form [data-field="label"]').get_attribute("class") == "has-error"
+    assert page.locator('#upload-form [data-field="name"] .field-error').inner_text() == ""
+    page.locator("#upload-form").scroll_into_view_if_needed()
+    save(page, report, "desktop-upload-error.png")
+    upload("Bad Name", good)
+    assert "lowercase" in page.locator('#upload-form [data-field="name"] .field-error').inner_text()
+    assert label_error.inner_text() == ""  # the earlier message is gone
+    upload("cities", good)  # 409: reserved for the built-in task
+    assert "reserved" in page.locator('#upload-form [data-field="name"] .field-error').inner_text()
+    upload("reviews", good)
+    page.wait_for_function("document.getElementById('task').value === 'reviews'")
+    assert "Added reviews" in page.inner_text("#upload-form .form-ok")
+    assert client.get("/tasks/reviews").json()["n_pool"] + client.get("/tasks/reviews").json()["n_test"] == 30
+    wait_for_chart(page)
+    assert rendered_points(page) == 0 and page.get_attribute("#recommendation-card", "data-source") == "none"
+
+    assert page.outside == []
+    # Chromium logs each refused upload (422, 409) as a console error; nothing else may fail.
+    assert [p for p in page.problems if not ("status of 422" in p or "status of 409" in p)] == []
+    context.close()
+
+
+@pytest.mark.slow
+def test_live_allocation_then_phone(server, browser, report):
+    base, client = server
+    context, page = open_page(browser, base, DESKTOP)
+    update_plan(page, **{"gold-cost": 1, "weak-cost": 0.1, "budget": 6})
+    assert rendered_points(page) == N_MINILM_POINTS
+    page.evaluate("window.__sameDocument = true")
+
+    # Start an allocation from the page: one method, two points, one seed, a tiny training schedule.
+    page.check('input[name="methods"][value="seq_sft"]')
+    page.fill("#max-trials", "2")
+    page.fill("#seeds", "0")
+    page.click("#advanced summary")
+    page.fill("#params", json.dumps(TINY))
+    page.click("#allocate-button")
+    page.wait_for_selector("#progress:not([hidden])")
+    allocation_id = page.get_attribute("#progress", "data-allocation-id")
+    assert allocation_id and f"allocation={allocation_id}" in page.url
+
+    seen: list[tuple[str, str]] = []  # (status, trials text) as the page showed them, live
+    deadline = time.monotonic() + ALLOCATION_TIMEOUT_S
+    while (status := page.get_attribute("#progress", "data-status")) not in ("done", "failed"):
+        seen.append((status, page.inner_text('[data-progress="trials"]')))
+        assert time.monotonic() < deadline, seen[-5:]
+        if len(seen) == 3:
+            save(page, report, "desktop-allocation-running.png")
+        page.wait_for_timeout(500)
+    assert status == "done", page.inner_text("#progress")
+    assert page.evaluate("window.__sameDocument") is True  # no reload
+    assert any(s in ("queued", "running") and t.startswith(("0/2", "1/2")) for s, t in seen), seen
+    assert page.inner_text('[data-progress="trials"]').startswith("2/2 trials done")
+    assert page.eval_on_selector("#progress-bar", "el => el.value === el.max")
+    assert "Best so far: seq_sft" in page.inner_text('[data-progress="best"]')
+
+    # The recommendation on the page is GET /allocations/{id}'s.
+    page.wait_for_function(f"document.getElementById('recommendation-card').dataset.allocationId === '{allocation_id}'")
+    wait_for_chart(page)
+    allocation = client.get(f"/allocations/{allocation_id}").json()
+    assert allocation["status"] == "done"
+    check_recommendation(page, allocation["recommendation"])
+    assert allocation_id[:8] in page.inner_text('[data-rec="source"]')
+    # Its points joined the frontier; what the next dollars buy is answered (or why not, said).
+    new_points = {(t["method"], t["n_weak"], t["n_gold"]) for t in allocation["trials"] if t["status"] == "done"}
+    assert rendered_points(page) == N_MINILM_POINTS + len(new_points)
+    for direction in ("weak", "gold"):
+        assert page.inner_text(f'[data-direction="{direction}"]').startswith(("More", *map(str, range(10))))
+    save(page, report, "desktop-allocation-done-progress.png")
+    page.evaluate("window.scrollTo(0, 0)")
+    save(page, report, "desktop-1280x800-allocation-done.png")
+    save(page, report, "desktop-full.png", full_page=True)
+    plan_box, rec_box = page.locator(".card.plan").bounding_box(), page.locator(".card.rec").bounding_box()
+    assert rec_box["x"] > plan_box["x"] + plan_box["width"]  # two columns
+    assert page.outside == [] and page.problems == []
+    context.close()
+
+    # A phone: the same view (from the link), one column, nothing wider than the screen.
+    fragment = "#" + page.url.split("#", 1)[1]
+    context, page = open_page(browser, base, PHONE, fragment, is_mobile=True, has_touch=True, device_scale_factor=2)
+    page.wait_for_function(f"document.getElementById('recommendation-card').dataset.allocationId === '{allocation_id}'")
+    wait_for_chart(page)
+    assert rendered_points(page) == N_MINILM_POINTS + len(new_points)
+    check_recommendation(page, allocation["recommendation"])
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    chart = page.locator("#frontier-chart").bounding_box()
+    svg = page.locator("#frontier-chart .main-svg").first.bounding_box()
+    assert 300 <= chart["width"] <= PHONE["width"] and svg["width"] <= chart["width"] + 1
+    boxes = [page.locator(f".card.{name}").bounding_box() for name in ("plan", "rec", "frontier", "allocate", "upload")]
+    for above, below in zip(boxes, boxes[1:]):
+        assert below["y"] >= above["y"] + above["height"] and below["x"] == pytest.approx(above["x"], abs=1)
+    save(page, report, "phone-390x844.png")
+    page.locator(".card.rec").scroll_into_view_if_needed()
+    save(page, report, "phone-390x844-recommendation.png")
+    page.locator("#frontier-chart").scroll_into_view_if_needed()
+    save(page, report, "phone-390x844-frontier.png")
+    save(page, report, "phone-full.png", full_page=True)
+    page.check("#compare")  # three frontiers side by side still fit
+    page.wait_for_selector("#compare-table")
+    wait_for_chart(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.locator("#frontier-chart").scroll_into_view_if_needed()
+    save(page, report, "phone-390x844-compare.png")
+    assert page.outside == [] and page.problems == []
+    context.close()
