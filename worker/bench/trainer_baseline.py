@@ -2,8 +2,9 @@
 
 Everything but the training harness is the engine's own: the same bought examples and
 train/validation split, the same classifier (backbone, LoRA, head) from the same seed, the same
-loss, schedule lengths and early-stopping settings. What remains different is what Trainer does
-its own way (data order, optimizer details, its early-stopping rule, checkpoints on disk).
+loss, schedule lengths, early-stopping settings and the order of the training batches. What
+remains different is what Trainer does its own way (its early-stopping rule, weight decay that
+spares biases, dropout draws, checkpoints on disk).
 """
 
 from __future__ import annotations
@@ -88,19 +89,42 @@ def _features(tokenizer, texts, labels, max_length: int) -> list[dict]:
     ]
 
 
+class EngineOrderSampler(torch.utils.data.Sampler):
+    """Each epoch, the permutation the engine's train_stage draws from the same generator."""
+
+    def __init__(self, rng: np.random.Generator, n: int):
+        self.rng, self.n = rng, n
+
+    def __iter__(self):
+        return iter(self.rng.permutation(self.n).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class EngineOrderTrainer(Trainer):
+        """Trainer fed the engine's batches: accuracy then differs by harness, not by data order."""
+
+        def __init__(self, *args, order_rng: np.random.Generator, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.order_rng = order_rng
+
+        def _get_train_sampler(self, train_dataset=None):
+            return EngineOrderSampler(self.order_rng, len(train_dataset or self.train_dataset))
+
+    return EngineOrderTrainer
+
+
 def _positive_probs(logits: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.as_tensor(logits).float(), dim=-1)[:, 1].numpy()
 
 
 def run_trainer_baseline(spec: TrialSpec, task: Task | None = None) -> BaselineResult:
     """Train the gold stage of a gold-only seq_sft spec with Trainer and score it on the test set."""
-    from transformers import (
-        DataCollatorWithPadding,
-        EarlyStoppingCallback,
-        PrinterCallback,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback, TrainingArguments
     from transformers.utils import logging as hf_logging
 
     if spec.method != Method.seq_sft or spec.n_weak:
@@ -116,7 +140,8 @@ def run_trainer_baseline(spec: TrialSpec, task: Task | None = None) -> BaselineR
     # The order of run_trial and run_sequential_sft: the same seeded draw, then the classifier
     # built from the same torch RNG state, so initial LoRA and head weights match the engine's.
     seed_everything(spec.seed)
-    draw = LabelDraw(pool, np.random.default_rng(spec.seed))
+    rng = np.random.default_rng(spec.seed)  # draws the labels, then orders the batches
+    draw = LabelDraw(pool, rng)
     runtime = pick_runtime()
     wrapped = TrainerModel(build_classifier(model, runtime))
     tokenizer = load_tokenizer(model)
@@ -162,7 +187,8 @@ def run_trainer_baseline(spec: TrialSpec, task: Task | None = None) -> BaselineR
             use_cpu=not on_gpu,
             bf16=on_gpu,
         )
-        trainer = Trainer(
+        trainer = _trainer_class()(
+            order_rng=rng,
             model=wrapped,
             args=args,
             train_dataset=train_set,

@@ -122,7 +122,7 @@ def train_stage(
     schedule = Schedule.for_stage(n_train, params)
     trainable = [p for p in classifier.parameters() if p.requires_grad]
     # A fresh optimizer per stage; the adapter and head carry over from the previous stage.
-    optimizer = torch.optim.AdamW(trainable, lr=params.lr, betas=(0.9, 0.95), weight_decay=0.01)
+    optimizer = torch.optim.AdamW(trainable, lr=params.lr, betas=(0.9, 0.95), weight_decay=0.01, fused=True)
     scheduler = get_cosine_schedule_with_warmup(optimizer, schedule.warmup_steps, schedule.total_steps)
     stopper = EarlyStopping(patience=params.patience, min_delta=params.min_delta)
     best_state = classifier.trainable_state()
