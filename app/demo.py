@@ -102,6 +102,19 @@ def write_frontier_png(frontier: dict, budget: float, path: str) -> None:
     plt.close(fig)
 
 
+def _allocate(client: httpx.Client, request: dict) -> dict:
+    response = client.post("/allocate", json=request)
+    if response.status_code >= 400:
+        raise SystemExit(f"the service refused the allocation: {response.json()['detail']}")
+    answered = "answered from stored trials" if response.status_code == 200 else "running trials"
+    allocation = response.json()
+    console.print(f"allocation {allocation['id']} (budget ${request['budget']:g}): {answered}")
+    allocation = _follow(client, allocation)
+    if allocation["status"] == "failed":
+        raise SystemExit(f"allocation failed: {allocation['error']}")
+    return allocation
+
+
 def run_demo(*, task, budget, weak_cost, gold_cost, model, max_trials, seeds, port, png, quick, keep_serving) -> None:
     base = f"http://127.0.0.1:{port}"
     service = _start_service(port)
@@ -109,22 +122,19 @@ def run_demo(*, task, budget, weak_cost, gold_cost, model, max_trials, seeds, po
         with httpx.Client(base_url=base, timeout=120) as client:
             _wait_until_up(client)
             console.print(f"labelmix is up at {base} (API docs at {base}/docs)")
-            request = {
-                "task": task, "budget": budget, "weak_cost": weak_cost, "gold_cost": gold_cost, "model": model,
-                "max_trials": max_trials, "seeds": seeds, "params": QUICK_PARAMS if quick else {},
-            }
-            response = client.post("/allocate", json=request)
-            if response.status_code >= 400:
-                raise SystemExit(f"the service refused the allocation: {response.json()['detail']}")
-            answered = "answered from stored trials" if response.status_code == 200 else "running trials"
-            allocation = response.json()
-            console.print(f"allocation {allocation['id']}: {answered}")
-            allocation = _follow(client, allocation)
-            if allocation["status"] == "failed":
-                raise SystemExit(f"allocation failed: {allocation['error']}")
+            params = QUICK_PARAMS if quick else {}
+            # A quarter-budget allocation first: the frontier then spans two budgets, not one.
+            for share, trials in ((0.25, max(2, max_trials // 2)), (1.0, max_trials)):
+                request = {
+                    "task": task, "budget": budget * share, "weak_cost": weak_cost, "gold_cost": gold_cost,
+                    "model": model, "max_trials": trials, "seeds": seeds, "params": params,
+                }
+                allocation = _allocate(client, request)
             _print_recommendation(allocation["recommendation"], allocation["request"])
             frontier = client.get(
-                f"/frontier/{task}", params={"weak_cost": weak_cost, "gold_cost": gold_cost, "model": model}
+                f"/frontier/{task}",
+                params={"weak_cost": weak_cost, "gold_cost": gold_cost, "model": model,
+                        "budgets": [budget * 0.25, budget * 0.5, budget]},
             ).raise_for_status().json()
             _print_frontier(frontier)
             write_frontier_png(frontier, budget, png)
