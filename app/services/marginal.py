@@ -12,27 +12,25 @@ the gain is null and the reason says so.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
 
 from ..db.models import Trial
 from .frontier import best_within
-from .points import PointStats, group_trials
+from .points import PointStats, RecipeKey, group_trials, recipe_key
 
 # A neighbour counts as "more weak" (or "more gold") when this share of its extra spend went there.
 DIRECTION_SHARE = 0.75
 
-GroupKey = tuple[str, str, str, str]  # model, method, weak labeler, params (JSON)
+GroupKey = RecipeKey
 
 
 def grouped_points(trials: Iterable[Trial]) -> list[tuple[GroupKey, PointStats]]:
     """Points (seeds pooled) with the key of the training recipe they share with their neighbours."""
     by_recipe: dict[GroupKey, list[Trial]] = defaultdict(list)
     for t in trials:
-        params = json.dumps((t.spec or {}).get("params", {}), sort_keys=True)
-        by_recipe[(t.model, t.method, t.weak_labeler, params)].append(t)
+        by_recipe[recipe_key(t)].append(t)
     return [(key, point) for key, rows in by_recipe.items() for point in group_trials(rows)]
 
 

@@ -84,14 +84,22 @@ class PointStats:
         }
 
 
+RecipeKey = tuple[str, str, str, str]  # model, method, weak labeler, params (JSON)
+
+
+def recipe_key(trial: Trial) -> RecipeKey:
+    """What a trial was trained with, apart from its label counts and seed."""
+    params = json.dumps((trial.spec or {}).get("params", {}), sort_keys=True)
+    return (trial.model, trial.method, trial.weak_labeler, params)
+
+
 def group_trials(trials: Iterable[Trial]) -> list[PointStats]:
     """Done trials grouped by everything but the seed (seeds pooled)."""
     groups: dict[tuple, PointStats] = {}
     for t in trials:
         if t.status != "done" or t.test_accuracy is None:
             continue
-        params = json.dumps(t.spec.get("params", {}), sort_keys=True)
-        key = (t.model, t.method, t.n_weak, t.n_gold, t.weak_labeler, params)
+        key = (*recipe_key(t), t.n_weak, t.n_gold)
         point = groups.setdefault(key, PointStats(t.method, t.n_weak, t.n_gold, t.model))
         point.trial_ids.append(t.id)
         point.seeds.append(t.seed)
