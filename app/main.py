@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -13,13 +12,11 @@ from .config import get_settings
 from .dashboard import routes as dashboard
 from .services.errors import RequestError, ServiceError
 
-log = logging.getLogger(__name__)
 
 
 def _resume_embedded_work() -> None:
     """In embedded mode this process is the only worker: pick up what a previous run left."""
     from sqlalchemy import select
-
 
     from .db.models import Allocation, AllocationStatus, Trial, TrialStatus
     from .db.session import session_scope

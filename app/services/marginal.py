@@ -43,7 +43,6 @@ def _step(
     gold_cost: float,
     max_extra: float,
 ) -> dict:
-    base_cost = base.cost(weak_cost, gold_cost)
     candidates = []
     for key, point in points:
         if key != recipe or point is base or point.n_weak < base.n_weak or point.n_gold < base.n_gold:
