@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from dataclasses import replace
 
 import optuna
 from sqlalchemy import select
@@ -35,17 +36,8 @@ def _study_seed(allocation_id: str) -> int:
 
 
 def search_space(task: Task, request: AllocationRequest, model_is_causal: bool) -> SearchSpace:
-    params = MethodParams(**request.params)
     methods = request.methods or [*ENCODER_METHODS, *([Method.icl] if model_is_causal else [])]
-    space = SearchSpace(
-        methods=tuple(methods),
-        budget=request.budget,
-        weak_cost=request.weak_cost,
-        gold_cost=request.gold_cost,
-        pool_size=task.n_pool,
-        model=request.model,
-        params=params,
-    )
+    space = _space(request, methods, task.n_pool)
     if Method.icl in space.methods and not model_is_causal:
         raise RequestError("methods", f"icl needs a causal LM; model {request.model!r} is an encoder")
     affordable = tuple(m for m in space.methods if space.cheapest_cost(m) <= request.budget)
@@ -57,7 +49,19 @@ def search_space(task: Task, request: AllocationRequest, model_is_causal: bool) 
             f"{request.budget:g} is too small for {', '.join(short)}: the fewest labels it can train on "
             f"cost {cheapest:g} at weak_cost={request.weak_cost:g}, gold_cost={request.gold_cost:g}",
         )
-    return SearchSpace(**{**space.__dict__, "methods": affordable})
+    return replace(space, methods=affordable)
+
+
+def _space(request: AllocationRequest, methods, pool_size: int) -> SearchSpace:
+    return SearchSpace(
+        methods=tuple(Method(m) for m in methods),
+        budget=request.budget,
+        weak_cost=request.weak_cost,
+        gold_cost=request.gold_cost,
+        pool_size=pool_size,
+        model=request.model,
+        params=MethodParams(**request.params),
+    )
 
 
 def create(session: Session, task: Task, request: AllocationRequest, model_is_causal: bool) -> Allocation:
@@ -82,16 +86,8 @@ def create(session: Session, task: Task, request: AllocationRequest, model_is_ca
 
 
 def _space_of(allocation: Allocation) -> SearchSpace:
-    request = AllocationRequest(**allocation.request)
-    return SearchSpace(
-        methods=tuple(Method(m) for m in allocation.request["methods"]),
-        budget=request.budget,
-        weak_cost=request.weak_cost,
-        gold_cost=request.gold_cost,
-        pool_size=allocation.task.n_pool,
-        model=request.model,
-        params=MethodParams(**request.params),
-    )
+    """The space the allocation was created with (its methods narrowed to the affordable ones)."""
+    return _space(AllocationRequest(**allocation.request), allocation.request["methods"], allocation.task.n_pool)
 
 
 def _add_point(session: Session, allocation: Allocation, number: int, point: Point, space: SearchSpace) -> StudyPoint:
