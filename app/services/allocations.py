@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from worker.engine.spec import Method, MethodParams
 
 from ..config import get_settings
-from ..db.models import Allocation, AllocationStatus, StudyPoint, Task, Trial, TrialStatus
+from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
 from ..schemas.allocations import AllocationRequest
 from . import trials as trial_cache
 from .errors import RequestError
@@ -201,8 +201,6 @@ def progress(allocation: Allocation) -> dict:
 
 
 def allocations_waiting_on(session: Session, trial_id: int) -> list[str]:
-    from ..db.models import StudyPointTrial
-
     return list(
         session.scalars(
             select(StudyPoint.allocation_id)
