@@ -387,7 +387,10 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
         page.fill("#upload-name", name)
         csv_file = {"name": "reviews.csv", "mimeType": "text/csv", "buffer": out.getvalue().encode()}
         page.set_input_files("#upload-file", files=[csv_file])
-        page.click("#upload-button")
+        # Wait for the service's answer itself, then for the page to have handled it.
+        with page.expect_response(lambda r: r.url.endswith("/tasks") and r.request.method == "POST") as answer:
+            page.click("#upload-button")
+        print(f"POST /tasks name={name!r}: {answer.value.status}")  # shown when the test fails
         page.wait_for_function("!document.getElementById('upload-button').disabled")
 
     upload("reviews", bad)
