@@ -20,8 +20,8 @@ from worker.engine.spec import Method, MethodParams, TrialSpec
 SWEEP = range(0, 13)
 
 
-def spec(method: Method, n_weak: int, n_gold: int, **params) -> TrialSpec:
-    return TrialSpec(task="t", method=method, n_weak=n_weak, n_gold=n_gold, params=MethodParams(**params))
+def spec(method: Method, n_weak: int, n_gold: int, recipe: str = "fast", **params) -> TrialSpec:
+    return TrialSpec(task="t", method=method, n_weak=n_weak, n_gold=n_gold, recipe=recipe, params=params)
 
 
 def causal_for(method: Method) -> bool | None:
@@ -39,6 +39,18 @@ def causal_for(method: Method) -> bool | None:
 def test_stage_split_pinned(n, expected):
     plan = stage_split(n)
     assert (plan.n_train, plan.n_val) == expected
+
+
+def test_small_stages_train_on_every_label_under_a_small_stage_rule():
+    fast = MethodParams(min_val_labels=20)
+    for n in range(1, 3000):
+        plan = stage_split(n, fast)
+        assert plan.total == n
+        if n < 100:  # a fifth of n is under 20 labels: too few to validate on, all train
+            assert plan == StagePlan(n, 0)
+        else:
+            assert plan == stage_split(n)
+    assert stage_split(99, fast) == StagePlan(99, 0) and stage_split(100, fast) == StagePlan(80, 20)
 
 
 def test_stage_split_holds_out_a_fifth_but_at_least_two():
@@ -74,20 +86,21 @@ def expected_ok(method: Method, w: int, g: int, k: int, max_shots: int) -> bool:
     return True
 
 
-def check_stage(stage: StagePlan) -> None:
+def check_stage(stage: StagePlan, params: MethodParams) -> None:
     if stage.total:
         assert stage.total >= MIN_STAGE_LABELS and stage.n_train >= 1
-        assert stage == stage_split(stage.total)
+        assert stage == stage_split(stage.total, params)
     else:
         assert stage == StagePlan(0, 0)
 
 
+@pytest.mark.parametrize("recipe", ["paper", "fast"])
 @pytest.mark.parametrize("method", list(Method))
 @pytest.mark.parametrize("n_shots, icl_max_shots", [(1, 5), (2, 8), (3, 64)])
-def test_every_allocation_is_refused_or_counted_exactly(method, n_shots, icl_max_shots):
+def test_every_allocation_is_refused_or_counted_exactly(method, n_shots, icl_max_shots, recipe):
     accepted = 0
     for w, g in itertools.product(SWEEP, SWEEP):
-        s = spec(method, w, g, n_shots=n_shots, icl_max_shots=icl_max_shots)
+        s = spec(method, w, g, recipe, n_shots=n_shots, icl_max_shots=icl_max_shots)
         ok = expected_ok(method, w, g, n_shots, icl_max_shots)
         if not ok:
             with pytest.raises(AllocationError):
@@ -98,8 +111,8 @@ def test_every_allocation_is_refused_or_counted_exactly(method, n_shots, icl_max
         assert isinstance(plan, LabelPlan)
         assert (plan.n_weak, plan.n_gold) == (w, g), f"{method} ({w}, {g}) spends {plan.as_dict()}"
         assert sum(plan.as_dict().values()) == w + g
-        check_stage(plan.weak_stage)
-        check_stage(plan.gold_stage)
+        check_stage(plan.weak_stage, s.params)
+        check_stage(plan.gold_stage, s.params)
         if method == Method.icl:
             assert (plan.weak_shots, plan.gold_shots) == (w, g)
             assert plan.weak_stage.total == plan.gold_stage.total == 0
@@ -114,7 +127,7 @@ def test_every_allocation_is_refused_or_counted_exactly(method, n_shots, icl_max
 
 
 def test_as_dict_names_every_destination():
-    plan = plan_labels(spec(Method.prompted_sft, 22, 10))
+    plan = plan_labels(spec(Method.prompted_sft, 22, 10, recipe="paper"))
     assert plan.as_dict() == {
         "weak_shots": 2,
         "weak_train": 16,
@@ -126,17 +139,20 @@ def test_as_dict_names_every_destination():
 
 
 def test_seq_sft_stage_with_zero_labels_is_skipped():
-    plan = plan_labels(spec(Method.seq_sft, 0, 50))
+    plan = plan_labels(spec(Method.seq_sft, 0, 50, recipe="paper"))
     assert plan.weak_stage == StagePlan(0, 0)
     assert plan.gold_stage == StagePlan(40, 10)
-    plan = plan_labels(spec(Method.seq_sft, 50, 0))
+    plan = plan_labels(spec(Method.seq_sft, 50, 0, recipe="paper"))
     assert plan.weak_stage == StagePlan(40, 10) and plan.gold_stage == StagePlan(0, 0)
 
 
 def test_prompted_sft_without_weak_labels_takes_gold_shots():
-    plan = plan_labels(spec(Method.prompted_sft, 0, 12, n_shots=2))
+    plan = plan_labels(spec(Method.prompted_sft, 0, 12, recipe="paper", n_shots=2))
     assert (plan.weak_shots, plan.gold_shots) == (0, 2)
     assert plan.gold_stage == StagePlan(8, 2)
+    # The fast recipe trains a stage this small on every label, with no validation share.
+    plan = plan_labels(spec(Method.prompted_sft, 0, 12, recipe="fast", n_shots=2))
+    assert plan.gold_stage == StagePlan(10, 0)
 
 
 # --------------------------------------------------------------------------- refusals

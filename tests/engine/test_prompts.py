@@ -94,6 +94,7 @@ class FakeCausalLM(nn.Module):
     def __init__(self, vocab_size: int, yes: int, no: int, scale: float = 1.0):
         super().__init__()
         self.vocab_size, self.yes, self.no, self.scale = vocab_size, yes, no, scale
+        self.config = SimpleNamespace(max_position_embeddings=8192)
         self.batches: list[dict] = []
 
     def forward(self, input_ids, attention_mask, **_):
@@ -201,7 +202,8 @@ def test_run_icl_prompts_every_bought_label_and_reads_a_probability(tokenizer, m
     gold_idx = bought - {int(i[1:]) for i in weak.ids}
     expected_shots = {f"{pool.texts[i]}\n{pool.labels[i]}" for i in gold_idx}
     expected_shots |= {f"{t}\n{int(p > 0.5)}" for t, p in zip(weak.texts, weak.weak_probs)}
-    assert len(prompts) == 3
+    # The test queries, then the unbought pool examples that place the decision threshold.
+    assert len(prompts) == 3 + (n - 5)
     for prompt, query in zip(prompts, test.texts):
         blocks = prompt[: -len(f"\n\n{query}\n")].split("\n\n")
         assert prompt.endswith(f"\n\n{query}\n")
@@ -210,5 +212,8 @@ def test_run_icl_prompts_every_bought_label_and_reads_a_probability(tokenizer, m
     assert len({prompt[: prompt.index(query)] for prompt, query in zip(prompts, test.texts)}) > 1
     # The probability is the sigmoid of logit("1") - logit("0") after each prompt.
     scores = np.array([1e-4 * expected_score(tokenizer, p) for p in prompts])
-    assert np.allclose(outcome.test_probs, 1 / (1 + np.exp(-scores)), rtol=1e-5)
+    probs = 1 / (1 + np.exp(-scores))
+    assert np.allclose(outcome.test_probs, probs[:3], rtol=1e-5)
     assert len(set(outcome.test_probs.round(6).tolist())) == 3
+    # The threshold sits at the pool's class balance (half positive) among the unbought examples' scores.
+    assert outcome.threshold == pytest.approx(np.quantile(probs[3:], 1 - pool.positive_rate))

@@ -7,7 +7,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from worker.engine.spec import Method, MethodParams, TrialSpec
+from worker.engine.spec import RECIPE_PARAMS, Method, MethodParams, Recipe, TrialSpec, recipe_params
 
 # A different valid value for every method parameter. A new parameter must be added here, and
 # since it changes every key (stored trials no longer match), the pinned key below will say so.
@@ -28,6 +28,9 @@ OTHER_PARAMS = {
     "logconf_warmup_frac": 0.2,
     "uncertainty_candidates": 100,
     "n_test": 50,
+    "keep_stage_start": True,
+    "min_val_labels": 10,
+    "small_stage_epochs": 8,
 }
 
 OTHER_FIELDS = {
@@ -38,6 +41,8 @@ OTHER_FIELDS = {
     "n_gold": 3,
     "seed": 1,
     "weak_labeler": "bow:20",
+    "recipe": Recipe.paper,
+    "task_version": 7,
 }
 
 
@@ -47,7 +52,7 @@ def base() -> TrialSpec:
 
 def test_key_is_pinned():
     # Stable across processes and releases: changing it orphans every stored trial.
-    assert TrialSpec(task="cities").key() == "8a0bd8a46560bdbdb46938b5d0bf3244"
+    assert TrialSpec(task="cities").key() == "28da1df02697ef3af0e45cafdb68225e"
 
 
 def test_key_shape():
@@ -58,7 +63,7 @@ def test_equal_specs_have_equal_keys():
     assert base().key() == base().key()
     explicit = TrialSpec(
         task="cities", model="minilm-l6", method="seq_sft", n_weak=100, n_gold=10, seed=0,
-        weak_labeler="default", params=MethodParams(lr=5e-4, patience=4),
+        weak_labeler="default", recipe="fast", params=MethodParams(lr=1e-3, patience=4),
     )
     assert explicit == base()
     assert explicit.key() == base().key()  # defaults filled in: spelling them out changes nothing
@@ -75,6 +80,25 @@ def test_every_field_and_param_changes_the_key():
         assert getattr(MethodParams(), field) != value
         keys[f"params.{field}"] = base().model_copy(update={"params": MethodParams(**{field: value})}).key()
     assert len(set(keys.values())) == len(keys), "two different specs share a key"
+
+
+def test_params_are_the_recipe_under_the_overrides():
+    assert TrialSpec(task="t", recipe="paper").params == MethodParams()  # the paper's are the defaults
+    fast = TrialSpec(task="t").params
+    assert fast == recipe_params("fast") and fast.lr == RECIPE_PARAMS[Recipe.fast]["lr"]
+    assert fast.keep_stage_start and fast.min_val_labels > 0
+    tweaked = TrialSpec(task="t", params={"patience": 9})
+    assert tweaked.params == fast.model_copy(update={"patience": 9})
+    assert TrialSpec(task="t", params=MethodParams(patience=9)) == tweaked  # only fields set count
+    # A spec read back from storage (every param spelled out) keeps exactly what it had.
+    stored = TrialSpec(**tweaked.model_dump(mode="json"))
+    assert stored == tweaked and stored.key() == tweaked.key()
+
+
+def test_task_version_is_filled_from_the_registry():
+    assert TrialSpec(task="cities").task_version == 2  # rebuilt without its shortcuts
+    assert TrialSpec(task="my-upload").task_version == 1
+    assert TrialSpec(task="cities", task_version=1).key() != TrialSpec(task="cities").key()
 
 
 def test_key_does_not_depend_on_param_order():

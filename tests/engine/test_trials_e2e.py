@@ -8,10 +8,13 @@ import pytest
 
 from worker.engine import AllocationError, MethodParams, TrialSpec, run_trial
 
-TINY = MethodParams(max_steps_per_stage=4, eval_every=2, n_test=32, max_length=32, uncertainty_candidates=64)
+# Early stopping even on tiny stages (min_val_labels=0), so validation shows up in the results.
+TINY = dict(max_steps_per_stage=4, eval_every=2, n_test=32, max_length=32, uncertainty_candidates=64, min_val_labels=0)
 
 
-def tiny_spec(method: str, model: str = "minilm-l6", n_weak: int = 24, n_gold: int = 12, **params) -> TrialSpec:
+def tiny_spec(
+    method: str, model: str = "minilm-l6", n_weak: int = 24, n_gold: int = 12, recipe: str = "fast", **params
+) -> TrialSpec:
     return TrialSpec(
         task="cities",
         model=model,
@@ -19,7 +22,8 @@ def tiny_spec(method: str, model: str = "minilm-l6", n_weak: int = 24, n_gold: i
         n_weak=n_weak,
         n_gold=n_gold,
         seed=0,
-        params=TINY.model_copy(update=params),
+        recipe=recipe,
+        params={**TINY, **params},
     )
 
 
@@ -43,6 +47,7 @@ def test_training_methods_run_end_to_end_on_minilm(method):
     assert_sane(result, spec)
     assert [s.name for s in result.stages] == ["weak", "gold"]
     for stage in result.stages:
+        assert stage.rule == "early_stopping" and stage.start_val_auroc is not None  # the fast recipe's start
         assert 1 <= stage.steps <= 4
         assert stage.examples <= stage.steps * 32
         assert stage.best_val_auroc is None or 0 <= stage.best_val_auroc <= 1
@@ -50,6 +55,32 @@ def test_training_methods_run_end_to_end_on_minilm(method):
     # The callback saw every stage, and validation AUROC at the evaluation steps.
     assert {e.stage for e in events} == {"weak", "gold"}
     assert any(e.val_auroc is not None for e in events)
+
+
+def test_results_report_what_the_params_cut_short():
+    result = run_trial(tiny_spec("seq_sft", n_weak=200, n_gold=12, max_length=8))
+    caps = "\n".join(result.caps)
+    assert "weak stage: max_steps_per_stage=4 cut its schedule" in caps
+    assert "labels were never seen" in caps  # 4 steps of 32 cannot reach 160 training labels
+    assert "max_length=8 cut" in caps
+    assert "n_test=32: scored on 32 of the task's 1000 test examples" in caps
+
+
+def test_small_stages_train_a_fixed_schedule_on_every_label():
+    # The fast recipe as it is: 40 weak and 12 gold labels are too few to validate on.
+    spec = TrialSpec(task="cities", n_weak=40, n_gold=12, params={"n_test": 64})
+    result = run_trial(spec)
+    assert result.caps == ["n_test=64: scored on 64 of the task's 1000 test examples"]
+    assert result.labels_used == {
+        "weak_shots": 0, "weak_train": 40, "weak_val": 0, "gold_shots": 0, "gold_train": 12, "gold_val": 0
+    }
+    epochs = spec.params.small_stage_epochs
+    for stage, n in zip(result.stages, (40, 12)):
+        assert stage.rule == "fixed_schedule" and stage.n_val == 0 and stage.best_val_auroc is None
+        assert stage.steps == stage.best_step == epochs * math.ceil(n / 32)
+        assert stage.examples == epochs * n  # every label, every epoch
+    # The threshold sits at the pool's balance, so the test predictions are never all one class.
+    assert 0.3 < result.predicted_positive_rate < 0.7
 
 
 def test_gold_only_trial_skips_the_weak_stage():

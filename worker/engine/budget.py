@@ -1,16 +1,19 @@
 """Budget accounting: where every bought label goes, and which allocations cannot train.
 
 Every label a method uses counts: training, validation (paid for, as in the paper) and in-context
-shots. A stage of n labels holds out n_val = max(int(0.2 n), 2) of them for early stopping.
+shots. A stage of n labels holds out n_val = max(int(0.2 n), 2) of them for early stopping, unless
+that share is below the recipe's `min_val_labels`: then all n train on a fixed schedule (a handful
+of validation labels only picks a lucky early step; see training.loop).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .spec import CAUSAL_ONLY_METHODS, Method, TrialSpec
+from .spec import CAUSAL_ONLY_METHODS, Method, MethodParams, TrialSpec
 
-# A stage needs 2 validation labels (an AUROC needs both classes) and at least 1 to train on.
+# The paper's loop needs 2 validation labels (an AUROC needs both classes) and 1 to train on; every
+# recipe keeps this floor, so the space of allocations is the same whatever the recipe.
 MIN_STAGE_LABELS = 3
 
 
@@ -28,10 +31,12 @@ class StagePlan:
         return self.n_train + self.n_val
 
 
-def stage_split(n: int) -> StagePlan:
+def stage_split(n: int, params: MethodParams | None = None) -> StagePlan:
     """Split a stage's n labels into train and validation (n == 0 skips the stage)."""
     if n == 0:
         return StagePlan(0, 0)
+    if params is not None and int(0.2 * n) < params.min_val_labels:
+        return StagePlan(n, 0)  # too few to validate on: all of them train
     n_val = max(int(0.2 * n), 2)
     return StagePlan(n - n_val, n_val)
 
@@ -64,13 +69,13 @@ class LabelPlan:
         }
 
 
-def _check_stage(field: str, n: int, what: str = "") -> StagePlan:
+def _check_stage(field: str, n: int, params: MethodParams, what: str = "") -> StagePlan:
     if 0 < n < MIN_STAGE_LABELS:
         raise AllocationError(
             f"{field}={n}{what} is too few to train a stage: a stage needs at least {MIN_STAGE_LABELS} "
-            f"labels (2 for validation, 1 to train on), or 0 to skip it"
+            f"labels, or 0 to skip it"
         )
-    return stage_split(n)
+    return stage_split(n, params)
 
 
 def min_labels(method: Method, n_shots: int = 2) -> int:
@@ -111,19 +116,19 @@ def plan_labels(spec: TrialSpec, model_is_causal: bool | None = None) -> LabelPl
                 raise AllocationError(f"n_weak={n_weak} is below the {k} weak labels that prompted_sft's shots need")
             plan = LabelPlan(
                 weak_shots=k,
-                weak_stage=_check_stage("n_weak", n_weak - k, f" (after {k} shots)"),
-                gold_stage=_check_stage("n_gold", n_gold),
+                weak_stage=_check_stage("n_weak", n_weak - k, params, f" (after {k} shots)"),
+                gold_stage=_check_stage("n_gold", n_gold, params),
             )
         else:
             if n_gold < k:
                 raise AllocationError(f"n_gold={n_gold} is below the {k} labels that prompted_sft's shots need")
-            plan = LabelPlan(gold_shots=k, gold_stage=_check_stage("n_gold", n_gold - k, f" (after {k} shots)"))
+            plan = LabelPlan(gold_shots=k, gold_stage=_check_stage("n_gold", n_gold - k, params, f" (after {k} shots)"))
         if plan.weak_stage.total + plan.gold_stage.total == 0:
             raise AllocationError("nothing left to train on after the shots: raise n_weak or n_gold")
         return plan
 
-    weak_stage = _check_stage("n_weak", n_weak)
-    gold_stage = _check_stage("n_gold", n_gold)
+    weak_stage = _check_stage("n_weak", n_weak, params)
+    gold_stage = _check_stage("n_gold", n_gold, params)
     if method in (Method.logconf_sft, Method.uncertainty_sft) and n_weak == 0:
         raise AllocationError(f"n_weak=0: method {method.value} needs a weak stage (n_weak >= {MIN_STAGE_LABELS})")
     if method == Method.uncertainty_sft and n_gold == 0:

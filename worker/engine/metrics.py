@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 
-def accuracy(labels: np.ndarray, probs: np.ndarray) -> float:
-    return float(((np.asarray(probs) > 0.5).astype(int) == np.asarray(labels)).mean())
+def accuracy(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> float:
+    return float(((np.asarray(probs) > threshold).astype(int) == np.asarray(labels)).mean())
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Method(StrEnum):
@@ -23,6 +23,13 @@ class Method(StrEnum):
 
 # Methods that read a causal LM's next-token logits and so refuse an encoder.
 CAUSAL_ONLY_METHODS = frozenset({Method.icl})
+
+
+class Recipe(StrEnum):
+    """A named set of training settings; a trial's params are its recipe's, plus any overrides."""
+
+    paper = "paper"  # the paper's settings and its exact loop (Mallen & Belrose's public code)
+    fast = "fast"  # stages that can decline and small stages that really train, in fewer steps
 
 
 class MethodParams(BaseModel):
@@ -40,7 +47,9 @@ class MethodParams(BaseModel):
     eval_every: int = Field(50, ge=1, description="capped at one epoch")
     patience: int = Field(4, ge=1, description="evaluations without a gain of min_delta before stopping")
     min_delta: float = Field(0.01, ge=0, description="validation AUROC gain that counts as progress")
-    max_length: int = Field(128, ge=8, description="tokens per input, prefix included")
+    max_length: int | None = Field(
+        None, ge=8, description="tokens per input, prefix included (None: whatever the model takes, no truncation)"
+    )
     eval_batch_size: int = Field(64, ge=1)
     n_shots: int = Field(2, ge=1, description="prompted_sft: weak-labeled shots in every input's prefix")
     icl_max_shots: int = Field(64, ge=1, description="icl: most shots one prompt may hold")
@@ -50,6 +59,35 @@ class MethodParams(BaseModel):
         None, ge=1, description="uncertainty_sft: score this many random pool examples (None: the whole pool)"
     )
     n_test: int | None = Field(None, ge=2, description="evaluate on the first n test examples (None: all)")
+    keep_stage_start: bool = Field(
+        False, description="evaluate before a stage's first step and keep its starting state as a candidate"
+    )
+    min_val_labels: int = Field(
+        0,
+        ge=0,
+        description="a stage whose 20% validation share would hold fewer labels trains on all of them for "
+        "small_stage_epochs, without early stopping (0: always validate, as the paper does)",
+    )
+    small_stage_epochs: int = Field(16, ge=1, description="epochs of a stage too small to validate")
+
+
+# What each recipe sets; everything else keeps MethodParams' defaults, which are the paper's.
+RECIPE_PARAMS: dict[Recipe, dict] = {
+    Recipe.paper: {},
+    Recipe.fast: {
+        "lr": 1e-3,
+        "max_examples_per_stage": 4096,  # still at least one epoch: every bought label is seen
+        "eval_every": 25,
+        "keep_stage_start": True,
+        "min_val_labels": 20,
+    },
+}
+DEFAULT_RECIPE = Recipe.fast
+
+
+def recipe_params(recipe: Recipe | str, overrides: dict | None = None) -> MethodParams:
+    """The recipe's params with `overrides` on top (raises ValidationError naming a bad one)."""
+    return MethodParams(**{**RECIPE_PARAMS[Recipe(recipe)], **(overrides or {})})
 
 
 class TrialSpec(BaseModel):
@@ -62,7 +100,32 @@ class TrialSpec(BaseModel):
     n_gold: int = Field(0, ge=0, description="gold labels bought (training, validation and shots)")
     seed: int = 0
     weak_labeler: str = Field("default", description="which weak labels to buy; see worker.engine.weak_labels")
+    recipe: Recipe = DEFAULT_RECIPE
     params: MethodParams = MethodParams()
+    task_version: int = Field(
+        1, ge=1, description="version of the task's data: a rebuilt built-in task gets new trial keys"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, data):
+        """Fill params from the recipe under the given overrides, and the task's current version.
+
+        Params given as a MethodParams count only for the fields set on it, so
+        `params=MethodParams(lr=1e-3)` means "the recipe, with lr 1e-3".
+        """
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        params = data.get("params") or {}
+        if isinstance(params, MethodParams):
+            params = params.model_dump(exclude_unset=True)
+        data["params"] = {**RECIPE_PARAMS[Recipe(data.get("recipe", DEFAULT_RECIPE))], **params}
+        if "task_version" not in data and isinstance(data.get("task"), str):
+            from .tasks import task_version
+
+            data["task_version"] = task_version(data["task"])
+        return data
 
     def key(self) -> str:
         """A stable hash of everything that can change the result."""
@@ -73,15 +136,25 @@ class TrialSpec(BaseModel):
         return self.n_weak * weak_cost + self.n_gold * gold_cost
 
 
+class StageRule(StrEnum):
+    early_stopping = "early_stopping"  # validated every eval_every steps; the best state is restored
+    fixed_schedule = "fixed_schedule"  # too few labels to validate: all train for small_stage_epochs
+
+
 class StageResult(BaseModel):
     name: str  # "weak" or "gold"
+    rule: StageRule = StageRule.early_stopping
     n_train: int
     n_val: int
     steps: int
+    planned_steps: int | None = Field(None, description="the schedule's steps before max_steps_per_stage")
     examples: int
+    start_val_auroc: float | None = Field(None, description="validation AUROC before the first step")
     best_val_auroc: float | None
-    best_step: int
+    best_step: int = Field(description="the step whose state the stage kept: 0 is its starting state")
     stopped_early: bool
+    truncated_inputs: int = Field(0, description="training and validation inputs cut to max_length")
+    longest_input: int = Field(0, description="tokens in the stage's longest input, before any cut")
     wall_s: float
 
 
@@ -105,6 +178,16 @@ class TrialResult(BaseModel):
         None, description="accuracy of the weak labels this trial used, against their gold labels"
     )
     labels_used: dict[str, int] = Field(description="where each bought label went: train, val, shots")
+    threshold: float | None = Field(
+        None,
+        description="probability above which a prediction is positive: the quantile of unlabeled pool "
+        "scores at the task's class balance (see methods.context.prior_threshold)",
+    )
+    accuracy_at_half: float | None = Field(None, description="test accuracy with the head's own 0.5 cut")
+    predicted_positive_rate: float | None = Field(None, description="share of test examples predicted positive")
+    caps: list[str] = Field(
+        default_factory=list, description="what the params cut short (steps, inputs, test or pool examples)"
+    )
     device: str
     versions: dict[str, str]
     wall_s: float

@@ -12,10 +12,35 @@ from .methods.context import LabelDraw
 from .metrics import accuracy, auroc
 from .models import resolve_model
 from .runtime import library_versions, pick_runtime, seed_everything
-from .spec import TrialResult, TrialSpec
+from .spec import StageResult, TrialResult, TrialSpec
 from .tasks import Task, get_task
 from .training.loop import ProgressCallback
 from .weak_labels import weak_labels
+
+
+def _stage_caps(stages: list[StageResult], spec: TrialSpec) -> list[str]:
+    caps = []
+    for stage in stages:
+        if stage.planned_steps:
+            unseen = max(stage.n_train - stage.examples, 0)
+            caps.append(
+                f"{stage.name} stage: max_steps_per_stage={spec.params.max_steps_per_stage} cut its schedule "
+                f"from {stage.planned_steps} to {stage.steps} steps"
+                + (f"; {unseen} of its {stage.n_train} training labels were never seen" if unseen else "")
+            )
+        if stage.truncated_inputs:
+            caps.append(
+                f"{stage.name} stage: max_length={spec.params.max_length or 'the model limit'} cut {stage.truncated_inputs} "
+                f"encoded inputs (the longest had {stage.longest_input} tokens)"
+            )
+    return caps
+
+
+def _test_caps(spec: TrialSpec, n_task_test: int) -> list[str]:
+    n = spec.params.n_test
+    if n is not None and n < n_task_test:
+        return [f"n_test={n}: scored on {n} of the task's {n_task_test} test examples"]
+    return []
 
 
 def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: Task | None = None) -> TrialResult:
@@ -45,17 +70,22 @@ def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: T
         progress=progress,
     )
     outcome = METHOD_RUNNERS[spec.method](ctx)
-    test_auroc = auroc(test.labels, outcome.test_probs)
+    probs, cut = outcome.test_probs, outcome.threshold
+    test_auroc = auroc(test.labels, probs)
     # Two fixed halves: a search that picks on one half can report the other without optimism.
     half = len(test) // 2
     return TrialResult(
         spec=spec,
         key=spec.key(),
-        test_accuracy=accuracy(test.labels, outcome.test_probs),
+        test_accuracy=accuracy(test.labels, probs, cut),
         test_auroc=float("nan") if test_auroc is None else test_auroc,
         n_test=len(test),
-        selection_accuracy=accuracy(test.labels[:half], outcome.test_probs[:half]),
-        holdout_accuracy=accuracy(test.labels[half:], outcome.test_probs[half:]),
+        selection_accuracy=accuracy(test.labels[:half], probs[:half], cut),
+        holdout_accuracy=accuracy(test.labels[half:], probs[half:], cut),
+        threshold=cut,
+        accuracy_at_half=accuracy(test.labels, probs),
+        predicted_positive_rate=float((probs > cut).mean()),
+        caps=[*_stage_caps(outcome.stages, spec), *outcome.caps, *_test_caps(spec, len(task.test))],
         stages=outcome.stages,
         weak_label_accuracy=outcome.weak_label_accuracy(),
         labels_used=plan.as_dict(),

@@ -57,10 +57,16 @@ class TrialContext:
     progress: ProgressCallback | None = None
 
 
+# Unlabeled pool examples scored to place the decision threshold (see prior_threshold).
+THRESHOLD_SAMPLE = 512
+
+
 @dataclass
 class MethodOutcome:
     test_probs: np.ndarray
+    threshold: float = 0.5
     stages: list[StageResult] = field(default_factory=list)
+    caps: list[str] = field(default_factory=list)  # what the method's params cut short
     weak_bought: list[Split] = field(default_factory=list)  # for the accuracy of weak labels used
 
     def weak_label_accuracy(self) -> float | None:
@@ -70,6 +76,33 @@ class MethodOutcome:
         labels = np.concatenate([s.labels for s in bought])
         probs = np.concatenate([s.weak_probs for s in bought])
         return accuracy(labels, probs)
+
+
+def unlabeled_sample(ctx: TrialContext) -> list[str]:
+    """Texts of pool examples nobody bought: free to score, as uncertainty sampling does too.
+
+    Drawn from a stream of its own, so placing the threshold leaves training's draws alone.
+    """
+    untaken = ctx.draw.untaken()
+    rng = np.random.default_rng([ctx.spec.seed, 0x7E5])
+    picked = rng.choice(untaken, min(THRESHOLD_SAMPLE, len(untaken)), replace=False)
+    return [ctx.draw.pool.texts[i] for i in picked]
+
+
+def prior_threshold(pool_probs: np.ndarray, positive_rate: float) -> float:
+    """The probability above which the task's known share of positives lies on unlabeled pool data.
+
+    The head's own 0.5 cut inherits the class balance of whatever it was trained on last: weak
+    labels that say "true" 63% of the time, or a 10-label gold draw that happens to be 7 to 3. Its
+    soft targets also crowd predictions near 0.5, so a small shift of the bias sends every test
+    example to one class (measured: AUROC 0.62-0.68, accuracy 0.5025). The test sets are balanced by
+    construction and the pool's balance is a property of the task, not of any bought label, so the
+    cut is placed where that balance says; ranking quality (what AUROC measures) then shows up
+    in accuracy instead of being hidden by a misplaced bias.
+    """
+    if len(pool_probs) == 0:
+        return 0.5
+    return float(np.quantile(np.asarray(pool_probs, dtype=np.float64), 1.0 - positive_rate))
 
 
 def hard(probs: np.ndarray) -> np.ndarray:
@@ -84,7 +117,7 @@ def validation_order(labels: np.ndarray, n_val: int) -> np.ndarray:
     """
     order = np.arange(len(labels))
     val = labels[:n_val]
-    if len(np.unique(val)) < 2:
+    if n_val and len(np.unique(val)) < 2:
         other = np.flatnonzero(labels[n_val:] != val[0])
         if len(other):
             j = n_val + other[0]

@@ -12,7 +12,8 @@ import torch
 from ..models import load_causal_lm, load_tokenizer
 from ..prompts import few_shot_prompt, shuffled_shots
 from ..spec import ProgressEvent
-from .context import MethodOutcome, TrialContext, hard
+from ..training.loop import model_positions
+from .context import MethodOutcome, TrialContext, hard, prior_threshold, unlabeled_sample
 
 
 def _label_token_id(tokenizer, label: str) -> int:
@@ -53,12 +54,18 @@ def run_icl(ctx: TrialContext) -> MethodOutcome:
 
     tokenizer = load_tokenizer(ctx.model)
     model = load_causal_lm(ctx.model, ctx.runtime.dtype).to(ctx.runtime.device).eval()
-    prompts = [few_shot_prompt(shuffled_shots(shots, len(shots), ctx.rng), q) for q in ctx.test.texts]
     # Shots make prompts long: a smaller batch keeps memory flat.
     batch = max(1, params.eval_batch_size // 4)
-    max_length = params.max_length * (len(shots) + 1)
-    scores = icl_scores(model, tokenizer, prompts, ctx.runtime.device, batch, max_length)
+    positions = model_positions(model.config)
+    max_length = min(params.max_length * (len(shots) + 1), positions) if params.max_length else positions
+
+    def probs(queries: list[str]) -> np.ndarray:
+        prompts = [few_shot_prompt(shuffled_shots(shots, len(shots), ctx.rng), q) for q in queries]
+        scores = icl_scores(model, tokenizer, prompts, ctx.runtime.device, batch, max_length)
+        return 1.0 / (1.0 + np.exp(-scores))  # a logit difference read as a probability
+
+    outcome.test_probs = probs(ctx.test.texts)
     if ctx.progress:
-        ctx.progress(ProgressEvent(stage="icl", step=len(prompts), total_steps=len(prompts)))
-    outcome.test_probs = 1.0 / (1.0 + np.exp(-scores))  # a logit difference read as a probability
+        ctx.progress(ProgressEvent(stage="icl", step=len(ctx.test), total_steps=len(ctx.test)))
+    outcome.threshold = prior_threshold(probs(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
     return outcome

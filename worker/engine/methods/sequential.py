@@ -14,8 +14,8 @@ from ..prompts import few_shot_prompt, shuffled_shots
 from ..spec import Method
 from ..tasks import Split
 from ..training.classifier import build_classifier
-from ..training.loop import Batcher, Formatter, identity, predict_probs, train_stage
-from .context import MethodOutcome, TrialContext, hard, stage_data
+from ..training.loop import Batcher, Formatter, identity, input_limit, predict_probs, train_stage
+from .context import MethodOutcome, TrialContext, hard, prior_threshold, stage_data, unlabeled_sample
 
 
 def _shot_formatter(ctx: TrialContext, outcome: MethodOutcome) -> Formatter:
@@ -51,7 +51,8 @@ def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
     outcome = MethodOutcome(test_probs=None)
     classifier = build_classifier(ctx.model, ctx.runtime)
     formatter = _shot_formatter(ctx, outcome) if spec.method == Method.prompted_sft else identity
-    batcher = Batcher(load_tokenizer(ctx.model), ctx.runtime, params.max_length, formatter)
+    limit = input_limit(params, classifier.backbone.config)
+    batcher = Batcher(load_tokenizer(ctx.model), ctx.runtime, limit, formatter)
 
     def predict(texts):
         return predict_probs(classifier, batcher, texts, params.eval_batch_size)
@@ -69,10 +70,14 @@ def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
 
     if plan.gold_stage.total:
         if spec.method == Method.uncertainty_sft:
+            limit, left = params.uncertainty_candidates, len(ctx.draw.untaken())
+            if limit is not None and limit < left:
+                outcome.caps.append(f"uncertainty_candidates={limit}: scored {limit} of {left} pool examples")
             gold = _buy_uncertain_gold(ctx, predict, plan.gold_stage.total)
         else:
             gold = ctx.draw.take(plan.gold_stage.total)
         train("gold", gold, gold.labels.astype("float32"), plan.gold_stage.n_val)
 
     outcome.test_probs = predict(ctx.test.texts)
+    outcome.threshold = prior_threshold(predict(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
     return outcome

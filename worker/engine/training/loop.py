@@ -1,4 +1,15 @@
-"""One training stage: AdamW with warmup and cosine decay, early stopping on validation AUROC."""
+"""One training stage: AdamW with warmup and cosine decay, early stopping on validation AUROC.
+
+Two rules, chosen by how many labels the stage could validate on (budget.stage_split):
+- early stopping (the paper's): evaluate every `eval_every` steps, stop after `patience`
+  evaluations without a gain of `min_delta` AUROC, restore the best state. With `keep_stage_start`
+  the state before the first step is a candidate too, so a stage that cannot beat what the
+  previous stage left declines instead of making it worse.
+- fixed schedule: a stage whose validation share would be a handful of labels trains on all of
+  them for `small_stage_epochs`. Picking the best of many evaluations on 2-12 labels mostly picks
+  noise (measured: gold stages restored step 1-4 and barely trained); a fixed schedule uses every
+  label it paid for.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +23,7 @@ import torch
 
 from ..metrics import auroc
 from ..runtime import Runtime
-from ..spec import MethodParams, ProgressEvent, StageResult
+from ..spec import MethodParams, ProgressEvent, StageResult, StageRule
 from .classifier import SequenceClassifier
 from .early_stopping import EarlyStopping
 from .losses import logconf_loss, logconf_weight, soft_cross_entropy, soft_targets
@@ -41,18 +52,22 @@ class Schedule:
     warmup_steps: int
     eval_every: int
 
+    planned_steps: int = 0  # before max_steps_per_stage; 0 when the same as total_steps
+
     @staticmethod
-    def for_stage(n_train: int, params: MethodParams) -> "Schedule":
+    def for_stage(n_train: int, params: MethodParams, validated: bool = True) -> "Schedule":
         steps_per_epoch = math.ceil(n_train / params.batch_size)
         epochs = max(params.max_examples_per_stage / n_train, 1.0)
-        total = math.ceil(epochs * steps_per_epoch)
-        if params.max_steps_per_stage is not None:
-            total = min(total, params.max_steps_per_stage)
+        if not validated:
+            epochs = min(epochs, params.small_stage_epochs)
+        planned = math.ceil(epochs * steps_per_epoch)
+        total = planned if params.max_steps_per_stage is None else min(planned, params.max_steps_per_stage)
         return Schedule(
             steps_per_epoch=steps_per_epoch,
             total_steps=total,
             warmup_steps=max(min(params.warmup_steps, steps_per_epoch), 2),
             eval_every=min(params.eval_every, steps_per_epoch),
+            planned_steps=planned if planned != total else 0,
         )
 
 
@@ -61,6 +76,8 @@ class Batcher:
 
     Without a formatter each text always becomes the same tokens, so they are tokenized once and
     reused across epochs and evaluations; a formatter (fresh few-shot prefixes) needs it per call.
+    Inputs longer than `max_length` are cut (from the left: the question stays) and counted, so a
+    result can say what a recipe truncated.
     """
 
     def __init__(self, tokenizer, runtime: Runtime, max_length: int, formatter: Formatter = identity):
@@ -69,10 +86,20 @@ class Batcher:
         self.max_length = max_length
         self.formatter = formatter
         self._token_ids: dict[str, list[int]] | None = {} if formatter is identity else None
+        self.truncated = 0  # encodings cut so far
+        self.longest = 0  # tokens in the longest encoding so far, before any cut
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        encoded = self.tokenizer([self.formatter(t) for t in texts], truncation=True, max_length=self.max_length)
-        return encoded["input_ids"]
+        formatted = [self.formatter(t) for t in texts]
+        ids = self.tokenizer(formatted, verbose=False)["input_ids"]
+        too_long = [i for i, tokens in enumerate(ids) if len(tokens) > self.max_length]
+        self.longest = max([self.longest, *map(len, ids)])
+        if too_long:
+            self.truncated += len(too_long)
+            cut = self.tokenizer([formatted[i] for i in too_long], truncation=True, max_length=self.max_length)
+            for i, tokens in zip(too_long, cut["input_ids"]):
+                ids[i] = tokens
+        return ids
 
     def __call__(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         if self._token_ids is None:
@@ -104,6 +131,17 @@ def predict_probs(
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
+def model_positions(model_config) -> int:
+    """The longest input the model's position embeddings allow."""
+    return getattr(model_config, "max_position_embeddings", None) or 512
+
+
+def input_limit(params: MethodParams, model_config) -> int:
+    """The recipe's max_length, or (None) the longest input the model's positions allow."""
+    positions = model_positions(model_config)
+    return min(params.max_length or positions, positions)
+
+
 def train_stage(
     name: str,
     classifier: SequenceClassifier,
@@ -114,12 +152,13 @@ def train_stage(
     use_logconf: bool = False,
     progress: ProgressCallback | None = None,
 ) -> StageResult:
-    """Train adapter and head on one stage's labels; leaves the classifier in its best state."""
+    """Train adapter and head on one stage's labels; leaves the classifier in the state it keeps."""
     started = time.perf_counter()
     from transformers import get_cosine_schedule_with_warmup
 
     n_train = len(data.train_texts)
-    schedule = Schedule.for_stage(n_train, params)
+    validated = len(data.val_texts) > 0
+    schedule = Schedule.for_stage(n_train, params, validated)
     trainable = [p for p in classifier.parameters() if p.requires_grad]
     # A fresh optimizer per stage; the adapter and head carry over from the previous stage.
     optimizer = torch.optim.AdamW(trainable, lr=params.lr, betas=(0.9, 0.95), weight_decay=0.01, fused=True)
@@ -127,6 +166,8 @@ def train_stage(
     stopper = EarlyStopping(patience=params.patience, min_delta=params.min_delta)
     best_state = classifier.trainable_state()
     targets = soft_targets(torch.as_tensor(data.train_targets))
+    truncated_before, batcher.longest = batcher.truncated, 0
+    start_score = None
 
     def evaluate(step: int) -> float | None:
         nonlocal best_state
@@ -136,6 +177,9 @@ def train_stage(
         if progress:
             progress(ProgressEvent(stage=name, step=step, total_steps=schedule.total_steps, val_auroc=score))
         return score
+
+    if validated and params.keep_stage_start:
+        start_score = evaluate(0)
 
     classifier.train()
     step, examples, order = 0, 0, np.empty(0, dtype=np.int64)
@@ -156,20 +200,27 @@ def train_stage(
         optimizer.zero_grad(set_to_none=True)
         step += 1
         examples += len(batch)
-        if step % schedule.eval_every == 0 or step == schedule.total_steps:
+        if validated and (step % schedule.eval_every == 0 or step == schedule.total_steps):
             evaluate(step)
         elif progress:
             progress(ProgressEvent(stage=name, step=step, total_steps=schedule.total_steps))
 
-    classifier.load_trainable_state(best_state)
+    if validated:
+        classifier.load_trainable_state(best_state)
+    best = stopper.best_score
     return StageResult(
         name=name,
+        rule=StageRule.early_stopping if validated else StageRule.fixed_schedule,
         n_train=n_train,
         n_val=len(data.val_texts),
         steps=step,
+        planned_steps=schedule.planned_steps or None,
         examples=examples,
-        best_val_auroc=None if math.isinf(stopper.best_score) else stopper.best_score,
-        best_step=stopper.best_step,
+        start_val_auroc=start_score,
+        best_val_auroc=None if not validated or math.isinf(best) else best,
+        best_step=stopper.best_step if validated else step,
         stopped_early=stopper.should_stop and step < schedule.total_steps,
+        truncated_inputs=batcher.truncated - truncated_before,
+        longest_input=batcher.longest,
         wall_s=time.perf_counter() - started,
     )
