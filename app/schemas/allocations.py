@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from worker.engine.spec import Method, MethodParams
+from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
 
 class AllocationRequest(BaseModel):
@@ -21,7 +21,10 @@ class AllocationRequest(BaseModel):
     max_trials: int = Field(8, ge=1, le=200, description="points (method x weak share) the search evaluates")
     seeds: list[int] = Field([0, 1], min_length=1, max_length=10, description="trials per point, one per seed")
     weak_labeler: str = "default"
-    params: dict[str, Any] = Field(default_factory=dict, description="MethodParams overrides, e.g. max_steps_per_stage")
+    recipe: Recipe = Field(DEFAULT_RECIPE, description="training recipe: fast (the default) or paper")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the recipe's MethodParams, e.g. max_steps_per_stage"
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -39,8 +42,8 @@ class AllocationRequest(BaseModel):
 
     @field_validator("params")
     @classmethod
-    def _known_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        MethodParams(**params)  # raises a ValidationError naming the bad parameter
+    def _known_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        recipe_params(info.data.get("recipe", DEFAULT_RECIPE), params)  # a ValidationError names a bad one
         return params
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
 class TaskOut(BaseModel):
@@ -17,4 +17,16 @@ class TaskOut(BaseModel):
     test_positive_rate: float
     has_weak_labels: bool
     weak_label_accuracy: float | None
+    weak_labels: dict | None = Field(
+        None,
+        description="how the default weak labels were made (labeler, labeled count, build time) and how good "
+        "they are against gold: accuracy, AUROC, share labeled positive, calibration error, warnings",
+    )
+    version: int = Field(1, description="build of the task's data; trials of older builds are kept apart")
     created_at: datetime
+
+    @computed_field
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should know before spending on this task's weak labels."""
+        return list((self.weak_labels or {}).get("warnings", []))

@@ -16,7 +16,7 @@ import optuna
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.engine.spec import Method, MethodParams
+from worker.engine.spec import Method, recipe_params
 
 from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
@@ -60,7 +60,8 @@ def _space(request: AllocationRequest, methods, pool_size: int) -> SearchSpace:
         gold_cost=request.gold_cost,
         pool_size=pool_size,
         model=request.model,
-        params=MethodParams(**request.params),
+        params=recipe_params(request.recipe, request.params),
+        recipe=request.recipe,
     )
 
 
@@ -87,7 +88,9 @@ def create(session: Session, task: Task, request: AllocationRequest, model_is_ca
 
 def _space_of(allocation: Allocation) -> SearchSpace:
     """The space the allocation was created with (its methods narrowed to the affordable ones)."""
-    return _space(AllocationRequest(**allocation.request), allocation.request["methods"], allocation.task.n_pool)
+    # Requests stored before recipes existed trained on the paper's params plus their overrides.
+    request = AllocationRequest(**{"recipe": "paper", **allocation.request})
+    return _space(request, allocation.request["methods"], allocation.task.n_pool)
 
 
 def _add_point(session: Session, allocation: Allocation, number: int, point: Point, space: SearchSpace) -> StudyPoint:

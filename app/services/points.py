@@ -84,13 +84,13 @@ class PointStats:
         }
 
 
-RecipeKey = tuple[str, str, str, str]  # model, method, weak labeler, params (JSON)
+RecipeKey = tuple[str, str, str, str, str]  # model, method, weak labeler, recipe, params (JSON)
 
 
 def recipe_key(trial: Trial) -> RecipeKey:
     """What a trial was trained with, apart from its label counts and seed."""
     params = json.dumps((trial.spec or {}).get("params", {}), sort_keys=True)
-    return (trial.model, trial.method, trial.weak_labeler, params)
+    return (trial.model, trial.method, trial.weak_labeler, trial.recipe or "", params)
 
 
 def group_trials(trials: Iterable[Trial]) -> list[PointStats]:

@@ -14,7 +14,7 @@ from functools import lru_cache
 import optuna
 
 from worker.engine.budget import AllocationError, MIN_STAGE_LABELS, plan_labels
-from worker.engine.spec import Method, MethodParams, TrialSpec
+from worker.engine.spec import DEFAULT_RECIPE, Method, MethodParams, Recipe, TrialSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -41,7 +41,8 @@ class SearchSpace:
     gold_cost: float
     pool_size: int
     model: str
-    params: MethodParams
+    params: MethodParams  # the recipe's, with the request's overrides
+    recipe: Recipe = DEFAULT_RECIPE
 
     def point_for(self, method: Method, weak_share: float, icl_shots: int | None = None) -> Point | None:
         """The label counts for a method and share, or None when the method cannot train on them."""
@@ -85,6 +86,7 @@ class SearchSpace:
             n_gold=point.n_gold,
             seed=seed,
             weak_labeler=weak_labeler,
+            recipe=self.recipe,
             params=self.params,
         )
 

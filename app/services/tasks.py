@@ -11,7 +11,15 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.engine.tasks import BUILTIN_TASKS, HF_LOADERS, Split, Task as EngineTask, split_pool_test, stable_id
+from worker.engine.tasks import (
+    BUILTIN_TASKS,
+    HF_LOADERS,
+    Split,
+    Task as EngineTask,
+    split_pool_test,
+    stable_id,
+    task_version,
+)
 
 from ..db.models import Example, Task, TaskSource
 from .errors import ConflictError, NotFoundError, RequestError
@@ -28,7 +36,22 @@ def get_task_row(session: Session, name: str) -> Task:
         task = register_named(session, name)
     if task is None:
         raise NotFoundError(f"task {name!r} not found")
+    if task.source != TaskSource.upload and task.version != task_version(name):
+        _refresh(session, task)
     return task
+
+
+def _refresh(session: Session, task: Task) -> None:
+    """A built-in task this labelmix builds differently: describe the new build; older trials stay
+    stored under their own task_version and drop out of the frontier (trials.current_trials)."""
+    from worker.engine.tasks import get_task
+
+    engine_task = get_task(task.name)
+    fresh = _row_from_engine_task(task.name, TaskSource(task.source), engine_task)
+    for column in ("description", "n_pool", "n_test", "pool_positive_rate", "test_positive_rate", "version"):
+        setattr(task, column, getattr(fresh, column))
+    _describe_weak_labels(task, engine_task)
+    session.flush()
 
 
 def _row_from_engine_task(name: str, source: TaskSource, engine_task: EngineTask) -> Task:
@@ -41,6 +64,7 @@ def _row_from_engine_task(name: str, source: TaskSource, engine_task: EngineTask
         pool_positive_rate=engine_task.pool.positive_rate,
         test_positive_rate=engine_task.test.positive_rate,
         has_weak_labels=engine_task.has_own_weak_labels,
+        version=task_version(name) if source != TaskSource.upload else 1,
     )
 
 
@@ -59,16 +83,18 @@ def register_named(session: Session, name: str) -> Task:
         raise RequestError("dataset", str(exc)) from exc
     source = TaskSource.builtin if name in BUILTIN_TASKS else TaskSource.huggingface
     task = _row_from_engine_task(name, source, engine_task)
-    task.weak_label_accuracy = _weak_accuracy(engine_task)
+    _describe_weak_labels(task, engine_task)
     session.add(task)
     session.flush()
     return task
 
 
-def _weak_accuracy(engine_task: EngineTask) -> float | None:
-    from worker.engine.weak_labels import weak_labels
+def _describe_weak_labels(task: Task, engine_task: EngineTask) -> None:
+    """How the default weak labels are made and how good they are (with warnings), on the row."""
+    from worker.engine.weak_labels import describe, weak_labels
 
-    return round(weak_labels(engine_task).accuracy, 4)
+    task.weak_labels = describe(weak_labels(engine_task))
+    task.weak_label_accuracy = task.weak_labels["accuracy"]
 
 
 def _parse_rows(content: bytes, filename: str) -> list[dict]:
@@ -161,7 +187,7 @@ def register_upload(session: Session, name: str, content: bytes, filename: str) 
     n_test = min(1000, 2 * (min(int((labels == 0).sum()), int((labels == 1).sum())) // 5))
     pool, test = split_pool_test(data, n_test, rng)
     task = _row_from_engine_task(name, TaskSource.upload, EngineTask(name, pool, test))
-    task.weak_label_accuracy = _weak_accuracy(EngineTask(name, pool, test))
+    _describe_weak_labels(task, EngineTask(name, pool, test))
     session.add(task)
     session.flush()
     for split_name, split in (("pool", pool), ("test", test)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -37,6 +37,8 @@ def get_or_create_trial(session: Session, task: Task, spec: TrialSpec) -> Trial:
             n_gold=spec.n_gold,
             seed=spec.seed,
             weak_labeler=spec.weak_labeler,
+            recipe=spec.recipe.value,
+            task_version=spec.task_version,
             spec=spec.model_dump(mode="json"),
             status=TrialStatus.queued,
             attempts=0,
@@ -45,6 +47,14 @@ def get_or_create_trial(session: Session, task: Task, spec: TrialSpec) -> Trial:
         .on_conflict_do_nothing(index_elements=["key"])
     )
     return session.scalars(select(Trial).where(Trial.key == key)).one()
+
+
+def current_trials(task: Task, model: str | None = None) -> Select:
+    """Done trials of the task as it is now: trials of an older build of a task measured other data."""
+    query = select(Trial).where(
+        Trial.task_id == task.id, Trial.status == TrialStatus.done, Trial.task_version == task.version
+    )
+    return query.where(Trial.model == model) if model else query
 
 
 def _stale_before():

@@ -43,6 +43,7 @@ HOLDOUT = {"I": 0.59, "P1": 0.70, "P2": 0.76, "P6": 0.75, "P3": 0.81, "P4": 0.77
 SELECTION = {"I": 0.61, "P1": 0.70, "P2": 0.74, "P6": 0.745, "P3": 0.79, "P4": 0.85, "P5": 0.80, "P7": 0.86}
 
 CHEAP_WEAK = {"weak_cost": 0.1, "gold_cost": 1}
+CURRENT_VERSION = TrialSpec(task="cities").task_version
 DEAR_WEAK = {"weak_cost": 0.5, "gold_cost": 1}
 
 
@@ -64,7 +65,7 @@ def insert_trials(task_id: int) -> dict[str, list[int]]:
                 Trial(
                     key=next(keys), task_id=task_id, model=model, method=method, n_weak=n_weak, n_gold=n_gold,
                     seed=seed, weak_labeler="default", spec=_spec(method, model, n_weak, n_gold, seed),
-                    status="done", attempts=1, test_accuracy=test, selection_accuracy=selection,
+                    recipe="fast", task_version=CURRENT_VERSION, status="done", attempts=1, test_accuracy=test, selection_accuracy=selection,
                     holdout_accuracy=holdout, test_auroc=0.5, wall_s=1.0,
                     result={"test_accuracy": test},
                 )
@@ -79,11 +80,21 @@ def insert_trials(task_id: int) -> dict[str, list[int]]:
                 Trial(
                     key=next(keys), task_id=task_id, model=MINILM, method="seq_sft", n_weak=n_weak, n_gold=0,
                     seed=0, weak_labeler="default", spec=_spec("seq_sft", MINILM, n_weak, 0, 0), status=status,
+                    recipe="fast", task_version=CURRENT_VERSION,
                     attempts=1, test_accuracy=0.99 if status == "failed" else None,
                     selection_accuracy=0.99 if status == "failed" else None,
                     holdout_accuracy=0.99 if status == "failed" else None,
                 )
             )
+        # Done, and better than anything above, but trained on an older build of the task.
+        session.add(
+            Trial(
+                key=next(keys), task_id=task_id, model=MINILM, method="seq_sft", n_weak=0, n_gold=20, seed=0,
+                weak_labeler="default", spec=_spec("seq_sft", MINILM, 0, 20, 0), recipe=None, task_version=1,
+                status="done", attempts=1, test_accuracy=0.99, selection_accuracy=0.99, holdout_accuracy=0.99,
+                test_auroc=0.99, wall_s=1.0, result={"test_accuracy": 0.99},
+            )
+        )
     return ids
 
 
@@ -147,7 +158,8 @@ def test_frontier_at_each_cost_assumption(cities, assumption):
 
     assert body["task"] == "cities" and body["model"] is None
     assert (body["weak_cost"], body["gold_cost"]) == (costs["weak_cost"], costs["gold_cost"])
-    # Every done point once, seeds pooled, cheapest first; queued/running/failed trials nowhere.
+    # Every done point once, seeds pooled, cheapest first; queued/running/failed trials and trials of
+    # an older build of the task nowhere.
     assert sorted(names(body["points"])) == sorted(POINTS)
     point_costs = [p["cost"] for p in body["points"]]
     assert point_costs == sorted(point_costs)

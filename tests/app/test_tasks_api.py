@@ -107,6 +107,16 @@ def test_csv_upload_with_hard_weak_labels(api):
     assert response.status_code == 201, response.text
     assert response.json()["has_weak_labels"] is True
     assert response.json()["weak_label_accuracy"] == 1.0
+    assert response.json()["weak_labels"]["labeler"] == "task" and response.json()["warnings"] == []
+
+
+def test_uploaded_weak_labels_below_chance_are_warned_about(api):
+    records = [{**r, "weak_label": 1 - int(r["label"])} for r in rows()]
+    response = upload(api, "reviews-inverted", as_csv(records), "reviews.csv")
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["weak_label_accuracy"] == 0.0
+    assert len(task["warnings"]) == 1 and "below chance" in task["warnings"][0]
 
 
 def _bad_row(index: int, **change) -> list[dict]:
@@ -229,7 +239,13 @@ def test_named_builtin_dataset(api, table_counts):
     task = response.json()
     assert task["name"] == "cities" and task["source"] == "builtin"
     assert task["n_pool"] > 0 and task["n_test"] > 0
-    assert 0.5 < task["weak_label_accuracy"] < 1.0
+    assert task["version"] == 2  # rebuilt without the shortcuts of version 1
+    # Without its shortcuts, no weak labeler here knows which city is in which country: the task says so.
+    weak = task["weak_labels"]
+    assert weak["accuracy"] == task["weak_label_accuracy"] and abs(weak["accuracy"] - 0.5) < 0.02
+    assert weak["labeler"] and weak["n_labeled"] + weak["n_labeler_train"] == task["n_pool"]
+    assert 0 <= weak["labeled_positive_rate"] <= 1 and 0 <= weak["calibration_error"] <= 0.5
+    assert any("at chance" in w for w in task["warnings"]) and task["warnings"] == weak["warnings"]
     # Built-in tasks are rebuilt by the engine: no example rows are stored for them.
     assert table_counts("tasks", "examples") == {"tasks": 1, "examples": 0}
     # Asking again returns the same task, not a second row.

@@ -76,8 +76,8 @@ RECIPE_PARAMS: dict[Recipe, dict] = {
     Recipe.paper: {},
     Recipe.fast: {
         "lr": 1e-3,
-        "max_examples_per_stage": 4096,  # still at least one epoch: every bought label is seen
-        "eval_every": 25,
+        "max_examples_per_stage": 2048,  # still at least one epoch: every bought label is seen
+        "eval_every": 16,
         "keep_stage_start": True,
         "min_val_labels": 20,
     },

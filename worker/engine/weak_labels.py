@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,7 @@ class WeakLabels:
     labeler: str
     pool: Split  # weak_probs set; the labeler's training examples removed
     n_labeler_train: int
+    build_s: float | None = None  # how long the labeler took to train and score the pool
 
     @property
     def accuracy(self) -> float:
@@ -172,20 +175,58 @@ def weak_labels(task: Task, labeler: str = "default") -> WeakLabels:
     if path.exists():
         cached = np.load(path)
         if list(cached["ids"]) == rest.ids:
-            return WeakLabels(task.name, spec.name, rest.with_weak_probs(cached["probs"]), len(train))
+            build_s = float(cached["build_s"]) if "build_s" in cached else None
+            return WeakLabels(task.name, spec.name, rest.with_weak_probs(cached["probs"]), len(train), build_s)
     log.info("training weak labeler %s on %d gold labels of task %s", spec.name, len(train), task.name)
+    started = time.perf_counter()
     probs = _bow_probs(train, rest) if spec.kind == "bow" else _sft_probs(spec.model, train, rest)
-    _save_atomically(path, ids=np.array(rest.ids), probs=np.asarray(probs, dtype=np.float32))
-    result = WeakLabels(task.name, spec.name, rest.with_weak_probs(probs), len(train))
+    build_s = time.perf_counter() - started
+    _save_atomically(path, ids=np.array(rest.ids), probs=np.asarray(probs, dtype=np.float32), build_s=build_s)
+    result = WeakLabels(task.name, spec.name, rest.with_weak_probs(probs), len(train), build_s)
     log.info("weak labels for %s by %s: accuracy %.3f", task.name, spec.name, result.accuracy)
     return result
 
 
+def calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: how far the stated confidence is from the hit rate, on average."""
+    probs = np.asarray(probs, dtype=np.float64)
+    confidence = np.maximum(probs, 1 - probs)
+    hits = (probs > 0.5).astype(int) == np.asarray(labels)
+    which = np.minimum(((confidence - 0.5) * 2 * bins).astype(int), bins - 1)
+    return float(sum(abs(hits[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+                     for b in range(bins) if (which == b).any()))
+
+
+def quality_warnings(accuracy_: float, n: int) -> list[str]:
+    """What a person should hear about weak labels this accurate (n: how many were scored)."""
+    # A 95% binomial interval: labels whose interval reaches 0.5 are indistinguishable from coin flips.
+    margin = 1.96 * math.sqrt(0.25 / max(n, 1))
+    if accuracy_ - margin <= 0.5:
+        side = "below" if accuracy_ + margin < 0.5 else "at"
+        return [f"weak labels are {side} chance (accuracy {accuracy_:.3f} on {n} examples): they carry no "
+                "signal to learn from; buy gold labels, or use a stronger weak labeler"]
+    if accuracy_ < 0.55:
+        return [f"weak labels are barely above chance (accuracy {accuracy_:.3f}): expect little from them"]
+    return []
+
+
 def describe(labels: WeakLabels) -> dict:
+    """How the weak labels were made and how good they are against the pool's gold labels."""
+    from .metrics import auroc
+
+    probs, gold = labels.pool.weak_probs, labels.pool.labels
+    acc = labels.accuracy
     return {
         "task": labels.task,
         "labeler": labels.labeler,
         "n_labeled": len(labels.pool),
         "n_labeler_train": labels.n_labeler_train,
-        "accuracy": round(labels.accuracy, 4),
+        "accuracy": round(acc, 4),
+        "auroc": None if (a := auroc(gold, probs)) is None else round(a, 4),
+        "labeled_positive_rate": round(float((probs > 0.5).mean()), 4),
+        "gold_positive_rate": round(float(gold.mean()), 4),
+        "mean_confidence": round(float(np.maximum(probs, 1 - probs).mean()), 4),
+        "calibration_error": round(calibration_error(gold, probs), 4),
+        "build_s": None if labels.build_s is None else round(labels.build_s, 1),
+        "warnings": quality_warnings(acc, len(labels.pool)),
     }

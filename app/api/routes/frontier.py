@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
-from ...db.models import Trial, TrialStatus
 from ...schemas.frontier import FrontierOut
 from ...services.errors import RequestError
 from ...services.frontier import PAPER_BUDGETS, frontier
 from ...services.tasks import get_task_row
+from ...services.trials import current_trials
 from ..deps import SessionDep
 
 router = APIRouter(tags=["frontier"])
@@ -27,9 +26,7 @@ def get_frontier(
     budgets: Annotated[list[float] | None, Query(description="budgets for the best-allocation table")] = None,
 ) -> FrontierOut:
     task_row = get_task_row(session, task)
-    query = select(Trial).where(Trial.task_id == task_row.id, Trial.status == TrialStatus.done)
-    if model:
-        query = query.where(Trial.model == model)
+    query = current_trials(task_row, model)
     chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
     if any(b <= 0 for b in chosen_budgets):
         raise RequestError("budgets", "every budget must be positive")

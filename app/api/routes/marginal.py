@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
-from ...db.models import Trial, TrialStatus
 from ...schemas.marginal import MarginalOut
 from ...services.errors import RequestError
 from ...services.marginal import marginal
 from ...services.tasks import get_task_row
+from ...services.trials import current_trials
 from ..deps import SessionDep
 
 router = APIRouter(tags=["frontier"])
@@ -43,9 +42,7 @@ def get_marginal(
     if any(p is not None for p in anchor_parts) and any(p is None for p in anchor_parts):
         raise RequestError("method", "give method, n_weak and n_gold together, or none of them")
     task_row = get_task_row(session, task)
-    query = select(Trial).where(Trial.task_id == task_row.id, Trial.status == TrialStatus.done)
-    if model:
-        query = query.where(Trial.model == model)
+    query = current_trials(task_row, model)
     anchor = (method, n_weak, n_gold) if method is not None else None
     body = marginal(session.scalars(query), weak_cost, gold_cost, budget, max_extra, anchor)
     return MarginalOut(task=task, model=model, **body)
