@@ -1,9 +1,9 @@
 """The `labelmix` command: the engine's commands (trial, weak-labels, tasks) and the service's
-(serve, migrate, demo)."""
+(serve, migrate, demo, study)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -76,3 +76,57 @@ def demo(
         quick=quick,
         keep_serving=keep_serving,
     )
+
+
+def _numbers(text: str, kind: type, option: str) -> list:
+    try:
+        return [kind(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"takes comma-separated {kind.__name__}s, got {text!r}", param_hint=option) from None
+
+
+def _param_value(text: str):
+    # "2" -> 2, "true" -> True, "null" -> None; anything else stays a string for the service to judge.
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@app.command()
+def study(
+    task: Annotated[str, typer.Option(help="a registered or built-in task")] = "cities",
+    model: str = "minilm-l6",
+    methods: Annotated[str, typer.Option(help="comma-separated methods")] = "seq_sft",
+    budgets: Annotated[str, typer.Option(help="comma-separated budgets ($)")] = "16,64,256,1024",
+    shares: Annotated[str, typer.Option(help="comma-separated weak shares of spend, in [0, 1]")] = "0,0.25,0.5,0.75,1",
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds: one trial per point per seed")] = "0,1,2",
+    weak_cost: float = 0.10,
+    gold_cost: float = 1.0,
+    recipe: Annotated[Optional[str], typer.Option(help="training recipe (default: the service's, fast)")] = None,
+    param: Annotated[
+        Optional[list[str]], typer.Option("--param", "-p", help="recipe override as name=value (repeatable)")
+    ] = None,
+    weak_labeler: str = "default",
+    url: Annotated[Optional[str], typer.Option(help="a running service (default: start an embedded one)")] = None,
+    port: Annotated[int, typer.Option(help="port of the embedded service")] = DEFAULT_PORT,
+    png: Annotated[Optional[str], typer.Option(help="the figure (default labelmix-study-<task>.png)")] = None,
+    json_path: Annotated[Optional[str], typer.Option("--json", help="write the final study JSON here")] = None,
+) -> None:
+    """Run the paper's grid (budgets x weak shares x methods x seeds) as stored trials; table, winners, figure."""
+    from .study import run_study
+
+    try:
+        params = {name: _param_value(value) for name, value in (p.split("=", 1) for p in param or [])}
+    except ValueError:
+        raise typer.BadParameter("takes name=value", param_hint="--param") from None
+    request = {
+        "task": task, "model": model, "methods": [m.strip() for m in methods.split(",") if m.strip()],
+        "budgets": _numbers(budgets, float, "--budgets"), "weak_shares": _numbers(shares, float, "--shares"),
+        "seeds": _numbers(seeds, int, "--seeds"),
+        "weak_cost": weak_cost, "gold_cost": gold_cost, "params": params, "weak_labeler": weak_labeler,
+        **({"recipe": recipe} if recipe else {}),
+    }
+    run_study(request, url=url, port=port, png=png or f"labelmix-study-{task}.png", json_path=json_path)

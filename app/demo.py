@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from .service_client import start_service, stop_service, wait_until_up
 
 console = Console(stderr=True)
 QUICK_PARAMS = {"max_steps_per_stage": 60, "eval_every": 15, "n_test": 400, "max_length": 32, "lr": 1e-3}
-
-
-@retry(retry=retry_if_exception_type(httpx.HTTPError), stop=stop_after_delay(120), wait=wait_fixed(0.5), reraise=True)
-def _wait_until_up(client: httpx.Client) -> None:
-    client.get("/healthz").raise_for_status()
-
-
-def _start_service(port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 def _follow(client: httpx.Client, allocation: dict) -> dict:
@@ -117,10 +104,10 @@ def _allocate(client: httpx.Client, request: dict) -> dict:
 
 def run_demo(*, task, budget, weak_cost, gold_cost, model, max_trials, seeds, port, png, quick, keep_serving) -> None:
     base = f"http://127.0.0.1:{port}"
-    service = _start_service(port)
+    service = start_service(port)
     try:
         with httpx.Client(base_url=base, timeout=120) as client:
-            _wait_until_up(client)
+            wait_until_up(client)
             console.print(f"labelmix is up at {base} (API docs at {base}/docs)")
             params = QUICK_PARAMS if quick else {}
             # A quarter-budget allocation first: the frontier then spans two budgets, not one.
@@ -144,6 +131,4 @@ def run_demo(*, task, budget, weak_cost, gold_cost, model, max_trials, seeds, po
             console.print("serving until Ctrl-C")
             service.wait()
     finally:
-        if service.poll() is None:
-            service.terminate()
-            service.wait(timeout=30)
+        stop_service(service)

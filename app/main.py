@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .api.routes import allocations, frontier, health, marginal, tasks, trials
+from .api.routes import allocations, frontier, health, marginal, studies, tasks, trials
 from .config import get_settings
 from .dashboard import routes as dashboard
 from .services.errors import RequestError, ServiceError
@@ -21,6 +21,7 @@ def _resume_embedded_work() -> None:
     from .db.models import Allocation, AllocationStatus, Trial, TrialStatus
     from .db.session import session_scope
     from .dispatch import get_dispatcher
+    from .services import grid
 
     dispatcher = get_dispatcher()
     with session_scope() as session:
@@ -32,6 +33,8 @@ def _resume_embedded_work() -> None:
                 select(Allocation.id).where(Allocation.status.in_([AllocationStatus.queued, AllocationStatus.running]))
             )
         )
+        study_trials = grid.queued_trials(session)
+    dispatcher.enqueue_trials(study_trials)  # studies have no step to advance: their trials are the work
     for allocation_id in unfinished:
         dispatcher.enqueue_advance(allocation_id)
 
@@ -50,7 +53,7 @@ def create_app() -> FastAPI:
         description="How to split a labeling budget between weak and gold labels, from real elicitation trials.",
         lifespan=lifespan,
     )
-    for module in (tasks, allocations, frontier, marginal, trials, health, dashboard):
+    for module in (tasks, allocations, studies, frontier, marginal, trials, health, dashboard):
         app.include_router(module.router)
 
     @app.exception_handler(ServiceError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, JSONType, utcnow
@@ -44,6 +44,10 @@ class Task(Base):
     test_positive_rate: Mapped[float] = mapped_column(Float)
     has_weak_labels: Mapped[bool] = mapped_column(default=False)
     weak_label_accuracy: Mapped[float | None] = mapped_column(Float)
+    # How the default weak labels were made and how good they are (weak_labels.describe).
+    weak_labels: Mapped[dict | None] = mapped_column(JSONType)
+    # A built-in task rebuilt by a newer labelmix gets a new version (engine.tasks.task_version).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -66,6 +70,7 @@ class Trial(Base):
     """One elicitation trial. `key` hashes the whole spec: asking twice never trains twice."""
 
     __tablename__ = "trials"
+    __table_args__ = (Index("ix_trials_task_id_task_version", "task_id", "task_version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -76,6 +81,8 @@ class Trial(Base):
     n_gold: Mapped[int]
     seed: Mapped[int]
     weak_labeler: Mapped[str] = mapped_column(String(200))
+    recipe: Mapped[str | None] = mapped_column(String(40))  # None: stored before recipes existed
+    task_version: Mapped[int] = mapped_column(default=1, server_default="1")
     spec: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default=TrialStatus.queued, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -139,3 +146,22 @@ class StudyPointTrial(Base):
 
     point_id: Mapped[int] = mapped_column(ForeignKey("study_points.id", ondelete="CASCADE"), primary_key=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class GridStudy(Base):
+    """A grid of trials (budgets x weak shares x methods x seeds) asked for together.
+
+    `points` is the plan fixed at creation: each point's label counts and trial ids, and the points
+    skipped with their reason. Reading it back never recomputes keys, so a later rebuild of the task
+    or change to the search space cannot silently swap the trials a study reports.
+    """
+
+    __tablename__ = "grid_studies"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    request: Mapped[dict] = mapped_column(JSONType)
+    points: Mapped[dict] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    task: Mapped[Task] = relationship()

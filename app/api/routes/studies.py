@@ -1,0 +1,51 @@
+"""Grid studies: the paper's grid for a task, run as stored trials; the logic is in services.grid."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from ...db.models import GridStudy
+from ...db.session import session_scope
+from ...dispatch import get_dispatcher
+from ...schemas.studies import StudyOut, StudyRequest, StudySummary
+from ...services import grid
+from ...services.errors import NotFoundError
+from ..deps import SessionDep
+
+router = APIRouter(tags=["studies"])
+
+
+@router.post(
+    "/studies",
+    response_model=StudyOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={200: {"description": "every trial of the grid is already stored: done at once", "model": StudyOut}},
+)
+def create_study(request: StudyRequest, response: Response) -> dict:
+    """Run budgets x weak shares x methods x seeds as trials; points the methods cannot train on are skipped."""
+    with session_scope() as session:
+        study, to_run = grid.create(session, request)
+        study_id = study.id
+    # Committed: now the workers can see the rows they are sent.
+    get_dispatcher().enqueue_trials(to_run)
+    with session_scope() as session:
+        out = grid.describe(session, session.get(GridStudy, study_id))
+    if out["status"] in ("done", "failed"):
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@router.get("/studies/{study_id}", response_model=StudyOut)
+def get_study(study_id: str, session: SessionDep) -> dict:
+    study = session.get(GridStudy, study_id)
+    if study is None:
+        raise NotFoundError(f"study {study_id!r} not found")
+    return grid.describe(session, study)
+
+
+@router.get("/studies", response_model=list[StudySummary])
+def list_studies(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict]:
+    """Newest first."""
+    return [grid.summarize(session, s) for s in grid.recent(session, limit)]
