@@ -1,4 +1,4 @@
-"""The built-in tasks cannot be solved from surface cues: what they test is knowledge of places.
+"""The built-in tasks cannot be solved from surface cues: what they test is knowledge of places and words.
 
 A baseline that knows nothing of the world (the answer's usual label in the pool; a bag of words
 trained on the pool) must score chance on the test set, neither above (a shortcut) nor below
@@ -77,4 +77,14 @@ def test_answer_of():
     assert answer_of("cities", "The city of Lagoa da Confusão is in Brazil.") == "Brazil"
     assert answer_of("city_continents", "The city of Nova Prata is in South America.") == "South America"
     assert answer_of("capitals", "The capital of Vatican is Vatican City.") == "Vatican City"
+    assert answer_of("word_sentiment", 'The word "grim" is negative.') == "negative"
     assert answer_of("reviews", "A fine film, truly.") == "truly"
+
+
+def test_word_sentiment_shows_each_answer_exactly_as_often_true_as_false():
+    # Stricter than the slack above: the two answers split exactly, in the pool and the test set.
+    task = get_task("word_sentiment")
+    for split in (task.pool, task.test):
+        counts = _label_counts(task, split)
+        assert set(counts) == {"positive", "negative"}
+        assert all(c[0] == c[1] for c in counts.values()), counts

@@ -5,15 +5,21 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable
 
+from . import geo, lexicon
 from .base import Split, Task, balance, dedupe, split_pool_test, stable_id
-from .geo import TASK_VERSIONS, capitals_task, cities_task, city_continents_task
+from .geo import capitals_task, cities_task, city_continents_task
 from .hf import HF_LOADERS
+from .lexicon import word_sentiment_task
 
 BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
     "cities": cities_task,
     "city_continents": city_continents_task,
     "capitals": capitals_task,
+    "word_sentiment": word_sentiment_task,
 }
+
+# Each builder module keeps the versions of its own tasks, next to the code whose changes bump them.
+TASK_VERSIONS: dict[str, int] = {**geo.TASK_VERSIONS, **lexicon.TASK_VERSIONS}
 
 
 class UnknownTaskError(KeyError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,3 +111,32 @@ def split_pool_test(split: Split, n_test: int, rng: np.random.Generator) -> tupl
     pool_idx = np.flatnonzero(pool_mask)
     rng.shuffle(pool_idx)
     return split.take(pool_idx), split.take(test_idx)
+
+
+def split_by_groups(
+    labels: np.ndarray, groups: np.ndarray, n_test: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pool and test indices, the test set made of whole balanced groups (n_test examples).
+
+    A group holds statements that must stay on one side of the split. Mirror statements: a pool
+    holding "capital of A is cap(B)" (false) would teach a model that reads surface cues to call the
+    test's "capital of A is cap(A)" false. A true and a false statement showing the same answer: a
+    lone test statement would tip its answer's exact true/false tie in the pool against itself (a
+    plain balanced split of `cities` lets "the answer's usual label in the pool" score 0.41). Only
+    groups with as many true as false statements are drawn, so the test set is 50/50 and each
+    answer stays balanced in both sets.
+    """
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups.tolist()):
+        members[g].append(i)
+    balanced = [g for g in sorted(members) if 2 * int(labels[members[g]].sum()) == len(members[g])]
+    test_idx: list[int] = []
+    for g in rng.permutation(balanced).tolist():
+        if len(test_idx) + len(members[g]) <= n_test:
+            test_idx += members[g]
+    if len(test_idx) != n_test:
+        raise ValueError(f"not enough balanced groups for a test set of {n_test}")
+    test_idx = rng.permutation(test_idx)
+    pool_mask = np.ones(len(labels), dtype=bool)
+    pool_mask[test_idx] = False
+    return rng.permutation(np.flatnonzero(pool_mask)), test_idx

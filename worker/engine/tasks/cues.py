@@ -18,6 +18,7 @@ _ANSWER_PATTERNS = {
     "cities": re.compile(r" is in (.+)\.$"),
     "city_continents": re.compile(r" is in (.+)\.$"),
     "capitals": re.compile(r" is (.+)\.$"),
+    "word_sentiment": re.compile(r'" is (positive|negative)\.$'),
 }
 _BOW_MAX_POOL = 10_000
 _SEED = 0

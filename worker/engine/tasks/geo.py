@@ -13,13 +13,13 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from .base import Split, Task
+from .base import Split, Task, split_by_groups
 
 # Fixed so that every install builds the very same statements, pool and test set.
 _GENERATION_SEED = 20240917
 
 # Bumped whenever a builder's statements or split change, so stored trials of an older build are
-# not mixed with new ones. Tasks not listed here (hub, uploaded) are version 1.
+# not mixed with new ones. Tasks listed in no builder module (hub, uploaded) are version 1.
 TASK_VERSIONS = {"cities": 2, "city_continents": 2, "capitals": 2}
 
 CONTINENT_NAMES = {
@@ -138,32 +138,6 @@ def _statements_about_cities(
     return records, group
 
 
-def _split_by_groups(labels: np.ndarray, groups: np.ndarray, n_test: int, rng: np.random.Generator):
-    """Pool and test indices, the test set made of whole balanced groups (n_test examples).
-
-    Keeping a group together keeps its mirror statements out of the pool: a pool holding
-    "capital of A is cap(B)" (false) would teach a model that reads surface cues to call the test's
-    "capital of A is cap(A)" false. Likewise a lone test statement about a city would tip its
-    answer's exact true/false tie in the pool against itself (a plain balanced split of `cities`
-    lets "the answer's usual label in the pool" score 0.41). Only groups with as many true as false
-    statements are drawn, so the test set is 50/50 and each answer stays balanced in both sets.
-    """
-    members: dict[int, list[int]] = defaultdict(list)
-    for i, g in enumerate(groups.tolist()):
-        members[g].append(i)
-    balanced = [g for g in sorted(members) if 2 * int(labels[members[g]].sum()) == len(members[g])]
-    test_idx: list[int] = []
-    for g in rng.permutation(balanced).tolist():
-        if len(test_idx) + len(members[g]) <= n_test:
-            test_idx += members[g]
-    if len(test_idx) != n_test:
-        raise ValueError(f"not enough balanced groups for a test set of {n_test}")
-    test_idx = rng.permutation(test_idx)
-    pool_mask = np.ones(len(labels), dtype=bool)
-    pool_mask[test_idx] = False
-    return rng.permutation(np.flatnonzero(pool_mask)), test_idx
-
-
 def _finish(
     name: str, records: list[tuple[str, int]], groups: np.ndarray, n_test: int, description: str
 ) -> Task:
@@ -172,7 +146,7 @@ def _finish(
     if len(set(split.ids)) != len(split):
         raise ValueError(f"{name}: repeated statements")
     rng = np.random.default_rng(_GENERATION_SEED + 1)
-    pool_idx, test_idx = _split_by_groups(split.labels, groups, n_test, rng)
+    pool_idx, test_idx = split_by_groups(split.labels, groups, n_test, rng)
     return Task(
         name=name,
         pool=split.take(pool_idx),
