@@ -50,6 +50,12 @@ class Task(Base):
     version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    def buyable(self, weak_labeler: str) -> int:
+        """Pool examples a trial can buy labels for: the weak labeler keeps its training examples."""
+        from worker.engine.weak_labels import labeler_train_size
+
+        return self.n_pool - labeler_train_size(self.n_pool, weak_labeler, self.has_weak_labels)
+
 
 class Example(Base):
     """Rows of an uploaded task; built-in and hub tasks are rebuilt by the engine instead."""

@@ -37,7 +37,7 @@ def _study_seed(allocation_id: str) -> int:
 
 def search_space(task: Task, request: AllocationRequest, model_is_causal: bool) -> SearchSpace:
     methods = request.methods or [*ENCODER_METHODS, *([Method.icl] if model_is_causal else [])]
-    space = _space(request, methods, task.n_pool)
+    space = _space(request, methods, task.buyable(request.weak_labeler))
     if Method.icl in space.methods and not model_is_causal:
         raise RequestError("methods", f"icl needs a causal LM; model {request.model!r} is an encoder")
     affordable = tuple(m for m in space.methods if space.cheapest_cost(m) <= request.budget)
@@ -90,7 +90,7 @@ def _space_of(allocation: Allocation) -> SearchSpace:
     """The space the allocation was created with (its methods narrowed to the affordable ones)."""
     # Requests stored before recipes existed trained on the paper's params plus their overrides.
     request = AllocationRequest(**{"recipe": "paper", **allocation.request})
-    return _space(request, allocation.request["methods"], allocation.task.n_pool)
+    return _space(request, allocation.request["methods"], allocation.task.buyable(request.weak_labeler))
 
 
 def _add_point(session: Session, allocation: Allocation, number: int, point: Point, space: SearchSpace) -> StudyPoint:

@@ -100,7 +100,7 @@ def create(session: Session, request: StudyRequest) -> tuple[GridStudy, list[int
     """Store the study and its trials (existing ones reused); return it and the trial ids to enqueue."""
     task = _validate(session, request)
     params = recipe_params(request.recipe, request.params)
-    points, skipped = plan(request, task.n_pool, params)
+    points, skipped = plan(request, task.buyable(request.weak_labeler), params)
     if not points:
         raise RequestError("budgets", f"no point of the grid can train: {skipped[0]['reason']}")
     # Shares that land on the same label counts share their trials: count what would train.
@@ -112,7 +112,7 @@ def create(session: Session, request: StudyRequest) -> tuple[GridStudy, list[int
         )
 
     # A trial's spec does not depend on the budget: one space makes every point's specs.
-    space = _space(request, request.budgets[0], task.n_pool, params)
+    space = _space(request, request.budgets[0], task.buyable(request.weak_labeler), params)
     trial_ids: dict[tuple, int] = {}  # shares that land on the same counts share trials
     to_run: list[int] = []
     # Seed by seed, so a study read halfway has every point once before it has any twice.

@@ -182,3 +182,11 @@ def test_an_explicit_labeler_overrides_the_tasks_own_labels(cache_dir):
 def test_task_labeler_needs_the_tasks_own_labels(cache_dir):
     with pytest.raises(WeakLabelerError, match="brought no weak labels"):
         weak_labels(cue_task(200), "task")
+
+
+def test_labeler_train_size_is_what_leaves_the_pool():
+    assert wl.labeler_train_size(10_000, "bow:300") == 300
+    assert wl.labeler_train_size(10_000, "default") == wl.labeler_train_size(10_000, wl.DEFAULT_LABELER)
+    assert wl.labeler_train_size(1_000, "sft:minilm-l3") == 250  # at most a quarter of the pool
+    assert wl.labeler_train_size(1_000, "task") == 0
+    assert wl.labeler_train_size(1_000, "default", task_has_weak_labels=True) == 0

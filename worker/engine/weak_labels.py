@@ -102,6 +102,14 @@ def parse_labeler(text: str) -> LabelerSpec:
     )
 
 
+def labeler_train_size(pool_size: int, labeler: str, task_has_weak_labels: bool = False) -> int:
+    """How many pool examples `labeler` trains on, and so takes out of what trials can buy."""
+    spec = parse_labeler(labeler)
+    if spec.kind == "task" or (task_has_weak_labels and labeler == "default"):
+        return 0
+    return min(spec.n_train, int(pool_size * _MAX_TRAIN_SHARE))
+
+
 def _labeler_split(task: Task, n_train: int) -> tuple[Split, Split]:
     """The labeler's gold training examples and the pool left to label (a fixed split per task)."""
     n = min(n_train, int(len(task.pool) * _MAX_TRAIN_SHARE))
