@@ -25,6 +25,7 @@ from . import trials as trial_cache
 from .errors import RequestError
 from .points import PointStats, group_trials
 from .search import Point, SearchSpace, optuna_storage, sampler_for
+from .tasks import concrete_labeler
 
 # An asked point the methods cannot train on is told FAIL and asked again, up to this many times.
 MAX_ASKS_PER_POINT = 5
@@ -66,6 +67,7 @@ def _space(request: AllocationRequest, methods, pool_size: int) -> SearchSpace:
 
 
 def create(session: Session, task: Task, request: AllocationRequest, model_is_causal: bool) -> Allocation:
+    request = request.model_copy(update={"weak_labeler": concrete_labeler(task, request.weak_labeler)})
     space = search_space(task, request, model_is_causal)
     allocation_id = str(uuid.uuid4())
     allocation = Allocation(

@@ -25,7 +25,7 @@ from ..schemas.studies import StudyRequest
 from . import trials as trial_cache
 from .errors import NotFoundError, RequestError
 from .search import Point, SearchSpace
-from .tasks import get_task_row
+from .tasks import concrete_labeler, get_task_row
 
 # One request must not hold the workers for weeks: the paper's grid (6 budgets x 5 shares x 3 seeds)
 # is 90 trials a method.
@@ -99,6 +99,7 @@ def _validate(session: Session, request: StudyRequest) -> Task:
 def create(session: Session, request: StudyRequest) -> tuple[GridStudy, list[int]]:
     """Store the study and its trials (existing ones reused); return it and the trial ids to enqueue."""
     task = _validate(session, request)
+    request = request.model_copy(update={"weak_labeler": concrete_labeler(task, request.weak_labeler)})
     params = recipe_params(request.recipe, request.params)
     points, skipped = plan(request, task.buyable(request.weak_labeler), params)
     if not points:

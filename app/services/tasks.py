@@ -41,6 +41,20 @@ def get_task_row(session: Session, name: str) -> Task:
     return task
 
 
+def concrete_labeler(task: Task, labeler: str) -> str:
+    """The labeler a request's `weak_labeler` names, spelled out so trial keys say what trained them.
+
+    "default" would otherwise name different labels whenever the default changes (it was bow:300,
+    it is now a small fine-tuned model); a task with weak labels of its own defaults to those.
+    """
+    from worker.engine.weak_labels import WeakLabelerError, default_labeler_name
+
+    try:
+        return default_labeler_name(labeler, task.has_weak_labels)
+    except WeakLabelerError as exc:
+        raise RequestError("weak_labeler", str(exc)) from None
+
+
 def _refresh(session: Session, task: Task) -> None:
     """A built-in task this labelmix builds differently: describe the new build; older trials stay
     stored under their own task_version and drop out of the frontier (trials.current_trials)."""

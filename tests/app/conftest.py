@@ -172,8 +172,24 @@ def sql_on() -> Callable[..., list[tuple]]:
 
 @pytest.fixture(scope="session")
 def engine_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Weak labels computed during the tests go here, not into the user's cache."""
-    return tmp_path_factory.mktemp("labelmix-cache")
+    """Weak labels computed during the tests go here, not into the user's cache.
+
+    The default weak labels of the built-in tasks the tests use are built here once, first: the
+    default labeler fine-tunes a small model (minutes for cities on a CPU), which would otherwise
+    land inside whichever request or worker first registers the task, and its time limit.
+    """
+    from worker.engine.settings import engine_settings
+    from worker.engine.tasks import get_task
+    from worker.engine.weak_labels import weak_labels
+
+    path = tmp_path_factory.mktemp("labelmix-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABELMIX_CACHE_DIR", str(path))
+        engine_settings.cache_clear()
+        for name in ("capitals", "cities"):
+            weak_labels(get_task(name))
+    engine_settings.cache_clear()
+    return path
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def _tiny_local_model(tmp_path, kind: str):
 def test_local_directory_model_runs_a_trial(tmp_path, kind, method):
     path = _tiny_local_model(tmp_path, kind)
     assert resolve_model(str(path)).kind == kind
-    spec = TrialSpec(task="cities", model=str(path), method=method, n_weak=0, n_gold=6, seed=0,
+    spec = TrialSpec(task="cities", model=str(path), method=method, n_weak=0, n_gold=6, seed=0, weak_labeler="bow",
                      params=MethodParams(max_steps_per_stage=2, n_test=16, max_length=24))
     result = run_trial(spec)
     assert 0 <= result.test_accuracy <= 1

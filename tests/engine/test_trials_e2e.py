@@ -8,7 +8,8 @@ import pytest
 
 from worker.engine import AllocationError, MethodParams, TrialSpec, run_trial
 
-# Early stopping even on tiny stages (min_val_labels=0), so validation shows up in the results.
+# Early stopping even on tiny stages (min_val_labels=0), so validation shows up in the results; the
+# cheap bow labeler, since what these tests check does not depend on the weak labels' quality.
 TINY = dict(max_steps_per_stage=4, eval_every=2, n_test=32, max_length=32, uncertainty_candidates=64, min_val_labels=0)
 
 
@@ -22,6 +23,7 @@ def tiny_spec(
         n_weak=n_weak,
         n_gold=n_gold,
         seed=0,
+        weak_labeler="bow",
         recipe=recipe,
         params={**TINY, **params},
     )
@@ -68,7 +70,7 @@ def test_results_report_what_the_params_cut_short():
 
 def test_small_stages_train_a_fixed_schedule_on_every_label():
     # The fast recipe as it is: 40 weak and 12 gold labels are too few to validate on.
-    spec = TrialSpec(task="cities", n_weak=40, n_gold=12, params={"n_test": 64})
+    spec = TrialSpec(task="cities", n_weak=40, n_gold=12, weak_labeler="bow", params={"n_test": 64})
     result = run_trial(spec)
     assert result.caps == ["n_test=64: scored on 64 of the task's 1000 test examples"]
     assert result.labels_used == {

@@ -22,7 +22,7 @@ N = wl._BOW_DEFAULT_N
 @pytest.mark.parametrize(
     "text, expected, name",
     [
-        ("default", LabelerSpec("bow", n_train=N), f"bow:{N}"),
+        ("default", LabelerSpec("sft", model="minilm-l3", n_train=8000), "sft:minilm-l3:8000"),
         ("bow", LabelerSpec("bow", n_train=N), f"bow:{N}"),
         ("bow:250", LabelerSpec("bow", n_train=250), "bow:250"),
         ("sft:minilm-l6", LabelerSpec("sft", model="minilm-l6", n_train=8000), "sft:minilm-l6:8000"),
@@ -89,7 +89,7 @@ def cache_dir(tmp_path, monkeypatch):
 
 def test_bow_labeler_removes_its_training_examples(cache_dir):
     task = cue_task(200)
-    result = weak_labels(task)
+    result = weak_labels(task, "bow")
     assert result.labeler == f"bow:{N}"
     assert result.n_labeler_train == 50  # capped at a quarter of the pool
     assert len(result.pool) == 150
@@ -101,7 +101,7 @@ def test_bow_labeler_removes_its_training_examples(cache_dir):
 
 
 def test_bow_labeler_probabilities(cache_dir):
-    result = weak_labels(cue_task(200))
+    result = weak_labels(cue_task(200), "bow")
     probs = result.pool.weak_probs
     assert probs is not None and len(probs) == len(result.pool)
     assert ((probs >= 0) & (probs <= 1)).all()
@@ -126,12 +126,12 @@ def test_bow_labeler_split_is_fixed_per_task(cache_dir):
 
 def test_too_small_a_pool_is_refused(cache_dir):
     with pytest.raises(WeakLabelerError, match="too small"):
-        weak_labels(cue_task(12))
+        weak_labels(cue_task(12), "bow")
 
 
 def test_weak_labels_are_cached(cache_dir, monkeypatch):
     task = cue_task(200)
-    first = weak_labels(task)
+    first = weak_labels(task, "bow")
     files = list((cache_dir / "weak_labels" / "cue").glob("*.npz"))
     assert len(files) == 1 and files[0].name.startswith(f"bow-{N}-")
 
@@ -139,7 +139,7 @@ def test_weak_labels_are_cached(cache_dir, monkeypatch):
         raise AssertionError("the weak labeler ran again instead of reading the cache")
 
     monkeypatch.setattr(wl, "_bow_probs", no_training)
-    second = weak_labels(task)
+    second = weak_labels(task, "bow")
     assert second.pool.ids == first.pool.ids
     assert np.array_equal(second.pool.weak_probs, first.pool.weak_probs)
     assert second.n_labeler_train == first.n_labeler_train
@@ -148,12 +148,12 @@ def test_weak_labels_are_cached(cache_dir, monkeypatch):
     with pytest.raises(AssertionError, match="ran again"):
         weak_labels(task, "bow:20")
     with pytest.raises(AssertionError, match="ran again"):
-        weak_labels(cue_task(200, seed=1))
+        weak_labels(cue_task(200, seed=1), "bow")
 
 
 def test_cache_holds_what_was_computed(cache_dir):
     task = cue_task(200)
-    result = weak_labels(task)
+    result = weak_labels(task, "bow")
     (path,) = (cache_dir / "weak_labels" / "cue").glob("*.npz")
     cached = np.load(path)
     assert list(cached["ids"]) == result.pool.ids
@@ -165,6 +165,7 @@ def test_a_task_with_its_own_weak_labels_uses_them_by_default(cache_dir, monkeyp
     task = cue_task(200, weak_probs=own)
     assert task.has_own_weak_labels
     monkeypatch.setattr(wl, "_bow_probs", lambda *_: pytest.fail("the default must not train a labeler"))
+    monkeypatch.setattr(wl, "_sft_probs", lambda *_: pytest.fail("the default must not train a labeler"))
     result = weak_labels(task)
     assert result.labeler == "task" and result.n_labeler_train == 0
     assert result.pool is task.pool
@@ -182,6 +183,14 @@ def test_an_explicit_labeler_overrides_the_tasks_own_labels(cache_dir):
 def test_task_labeler_needs_the_tasks_own_labels(cache_dir):
     with pytest.raises(WeakLabelerError, match="brought no weak labels"):
         weak_labels(cue_task(200), "task")
+
+
+def test_default_is_spelled_out_for_trial_keys():
+    assert wl.default_labeler_name("default") == "sft:minilm-l3:8000"
+    assert wl.default_labeler_name("default", task_has_weak_labels=True) == "task"
+    assert wl.default_labeler_name("bow") == f"bow:{N}"
+    with pytest.raises(WeakLabelerError):
+        wl.default_labeler_name("bogus")
 
 
 def test_labeler_train_size_is_what_leaves_the_pool():

@@ -69,7 +69,8 @@ def compare(
     """
     overrides = {"n_test": n_test, "max_steps_per_stage": max_steps, "max_length": max_length}
     params = MethodParams(**{k: v for k, v in overrides.items() if v is not None})
-    spec = TrialSpec(task=task, model=model, n_gold=n_gold, seed=seed, params=params)
+    # The paper's loop, which the Trainer baseline reproduces; bow weak labels only shape the pool here.
+    spec = TrialSpec(task=task, model=model, n_gold=n_gold, seed=seed, weak_labeler="bow", recipe="paper", params=params)
 
     engine_runs, trainer_runs, trial = [], [], None
     for i in range(repeats):
