@@ -42,7 +42,7 @@ def test_stage_split_pinned(n, expected):
 
 
 def test_small_stages_train_on_every_label_under_a_small_stage_rule():
-    fast = MethodParams(min_val_labels=20)
+    fast = MethodParams(min_val_labels=20)  # (the fast recipe's is 50; the rule is the same)
     for n in range(1, 3000):
         plan = stage_split(n, fast)
         assert plan.total == n

@@ -4,6 +4,7 @@ fixed schedule on every label, and accuracy is read at a threshold placed by the
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -86,8 +87,9 @@ def test_a_stage_without_validation_labels_trains_its_fixed_schedule(minilm):
     params = recipe_params("fast")
     stage = train_stage("gold", classifier, Batcher(tokenizer, runtime, 32), small, params, np.random.default_rng(0))
     assert stage.rule == "fixed_schedule"
-    assert stage.steps == stage.best_step == params.small_stage_epochs  # 12 labels: one step an epoch
-    assert stage.examples == 12 * params.small_stage_epochs
+    epochs = params.max_examples_per_stage / 12  # 12 labels: one step an epoch
+    assert stage.steps == stage.best_step == math.ceil(epochs)
+    assert stage.examples == 12 * stage.steps
     assert stage.start_val_auroc is None and stage.best_val_auroc is None and not stage.stopped_early
 
 

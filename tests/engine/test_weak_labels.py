@@ -133,7 +133,7 @@ def test_weak_labels_are_cached(cache_dir, monkeypatch):
     task = cue_task(200)
     first = weak_labels(task, "bow")
     files = list((cache_dir / "weak_labels" / "cue").glob("*.npz"))
-    assert len(files) == 1 and files[0].name.startswith(f"bow-{N}-")
+    assert len(files) == 1 and files[0].name.startswith(f"bow-{N}-v{wl.LABELER_VERSION}-")
 
     def no_training(*_args, **_kwargs):
         raise AssertionError("the weak labeler ran again instead of reading the cache")

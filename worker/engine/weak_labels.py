@@ -38,6 +38,8 @@ DEFAULT_LABELER = "sft:minilm-l3"
 _BOW_DEFAULT_N = 300
 _SFT_DEFAULT_N = 8000
 _SFT_EPOCHS = 3
+# Bumped when labelers are trained differently, so cached labels of the old way are not served.
+LABELER_VERSION = 2
 # The labeler never takes more than this share of the pool: the rest is what trials buy from.
 _MAX_TRAIN_SHARE = 0.25
 
@@ -143,31 +145,49 @@ def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.
     from .budget import stage_split
     from .models import load_tokenizer, resolve_model
     from .runtime import pick_runtime, seed_everything
-    from .spec import MethodParams
+    from .spec import recipe_params
     from .training.classifier import build_classifier
-    from .training.loop import Batcher, StageData, predict_probs, train_stage
+    from .training.loop import Batcher, StageData, input_limit, predict_probs, train_stage
 
     seed_everything(seed)
     runtime, model = pick_runtime(), resolve_model(model_spec)
     classifier = build_classifier(model, runtime)
-    batcher = Batcher(load_tokenizer(model), runtime, max_length=128)
-    plan = stage_split(len(train))
+    # The paper's 3 epochs, but never fewer examples than a fast-recipe stage sees: 3 epochs of
+    # a small task's few hundred labels left the labeler untrained (AUROC 0.57 on word_sentiment).
+    fast = recipe_params("fast")
+    params = fast.model_copy(update={"max_examples_per_stage": max(_SFT_EPOCHS * len(train), fast.max_examples_per_stage)})
+    batcher = Batcher(load_tokenizer(model), runtime, input_limit(params, classifier.backbone.config))
+    plan = stage_split(len(train), params)
     data = StageData(
         train_texts=train.texts[plan.n_val :],
         train_targets=train.labels[plan.n_val :].astype(np.float32),
         val_texts=train.texts[: plan.n_val],
         val_labels=train.labels[: plan.n_val],
     )
-    params = MethodParams(max_examples_per_stage=_SFT_EPOCHS * plan.n_train)
     train_stage("weak-labeler", classifier, batcher, data, params, np.random.default_rng(seed))
     return predict_probs(classifier, batcher, pool.texts, params.eval_batch_size)
+
+
+def centered(probs: np.ndarray, positive_rate: float) -> np.ndarray:
+    """Shift the labeler's log-odds so its share of positive labels matches the task's balance.
+
+    A labeler's bias is whatever its training left (bow said "true" 63% of the time; a briefly
+    trained MiniLM put every example above 0.5), which trials would learn as a prior. The ranking,
+    the information a weak label carries, is untouched; trials place their own cut the same way.
+    """
+    from .methods.context import prior_threshold
+
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-6, 1 - 1e-6)
+    cut = np.clip(prior_threshold(p, positive_rate), 1e-6, 1 - 1e-6)
+    logits = np.log(p / (1 - p)) - np.log(cut / (1 - cut))
+    return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
 
 def _cache_path(task: Task, labeler: LabelerSpec) -> Path:
     # The pool's ids are in the key: a task rebuilt with other examples gets fresh weak labels.
     fingerprint = hashlib.sha256("\n".join(task.pool.ids).encode()).hexdigest()[:12]
     safe = labeler.name.replace("/", "_").replace(":", "-")
-    return engine_settings().cache_dir / "weak_labels" / task.name / f"{safe}-{fingerprint}.npz"
+    return engine_settings().cache_dir / "weak_labels" / task.name / f"{safe}-v{LABELER_VERSION}-{fingerprint}.npz"
 
 
 def _save_atomically(path: Path, **arrays) -> None:
@@ -198,6 +218,7 @@ def weak_labels(task: Task, labeler: str = "default") -> WeakLabels:
     log.info("training weak labeler %s on %d gold labels of task %s", spec.name, len(train), task.name)
     started = time.perf_counter()
     probs = _bow_probs(train, rest) if spec.kind == "bow" else _sft_probs(spec.model, train, rest)
+    probs = centered(probs, task.pool.positive_rate)
     build_s = time.perf_counter() - started
     _save_atomically(path, ids=np.array(rest.ids), probs=np.asarray(probs, dtype=np.float32), build_s=build_s)
     result = WeakLabels(task.name, spec.name, rest.with_weak_probs(probs), len(train), build_s)

@@ -59,8 +59,11 @@ def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
 
     def train(name: str, examples: Split, targets, n_val: int, use_logconf: bool = False) -> None:
         data = stage_data(examples, targets, n_val)
+        # Only a trained state is worth keeping: a first stage starts from a random head.
+        stage_params = params if outcome.stages else params.model_copy(update={"keep_stage_start": False})
         outcome.stages.append(
-            train_stage(name, classifier, batcher, data, params, ctx.rng, use_logconf=use_logconf, progress=ctx.progress)
+            train_stage(name, classifier, batcher, data, stage_params, ctx.rng, use_logconf=use_logconf,
+                        progress=ctx.progress)
         )
 
     if plan.weak_stage.total:
