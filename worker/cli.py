@@ -31,6 +31,7 @@ def trial(
     n_gold: Annotated[int, typer.Option(help="gold labels to buy")] = 0,
     seed: int = 0,
     weak_labeler: Annotated[str, typer.Option(help="default, bow[:N], sft:<model>[:N] or task")] = "default",
+    recipe: Annotated[str, typer.Option(help="training recipe: fast or paper (see README)")] = "fast",
     param: Annotated[
         Optional[list[str]], typer.Option("--param", "-p", help="method parameter as name=value (repeatable)")
     ] = None,
@@ -47,7 +48,7 @@ def trial(
     try:
         spec = TrialSpec(
             task=task, model=model, method=method, n_weak=n_weak, n_gold=n_gold, seed=seed,
-            weak_labeler=weak_labeler, params=params,
+            weak_labeler=weak_labeler, recipe=recipe, params=params,
         )
     except ValidationError as exc:
         raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None

@@ -199,3 +199,12 @@ def test_labeler_train_size_is_what_leaves_the_pool():
     assert wl.labeler_train_size(1_000, "sft:minilm-l3") == 250  # at most a quarter of the pool
     assert wl.labeler_train_size(1_000, "task") == 0
     assert wl.labeler_train_size(1_000, "default", task_has_weak_labels=True) == 0
+
+
+def test_trained_labels_are_centered_on_the_tasks_balance():
+    # Every example above 0.5 (a labeler that learned "true" as its prior), ranking intact.
+    probs = np.linspace(0.55, 0.95, 1001)
+    shifted = wl.centered(probs, positive_rate=0.5)
+    assert (shifted > 0.5).mean() == pytest.approx(0.5, abs=0.002)
+    assert np.array_equal(np.argsort(shifted, kind="stable"), np.argsort(probs, kind="stable"))
+    assert (wl.centered(probs, positive_rate=0.25) > 0.5).mean() == pytest.approx(0.25, abs=0.002)

@@ -141,8 +141,11 @@
     const response = await api(`/tasks/${encodeURIComponent(task)}`);
     if (!response.ok) { el.taskInfo.textContent = ""; showErrors([el.planForm], response); return; }
     const t = response.body;
-    const weak = t.weak_label_accuracy == null ? "" : ` · weak labels ${pct(t.weak_label_accuracy)} accurate`;
-    el.taskInfo.textContent = `${count(t.n_pool)} pool · ${count(t.n_test)} test${weak}`;
+    const labeler = t.weak_labels ? ` (${t.weak_labels.labeler})` : "";
+    const weak = t.weak_label_accuracy == null ? "" : ` · weak labels${labeler} ${pct(t.weak_label_accuracy)} accurate`;
+    // A warning (weak labels at chance, say) is worth reading before any money is spent.
+    const warnings = (t.warnings || []).map((w) => `⚠ ${w}`).join(" ");
+    el.taskInfo.textContent = `${count(t.n_pool)} pool · ${count(t.n_test)} test${weak}${warnings ? ` · ${warnings}` : ""}`;
   }
 
   async function loadModels(task, selected) {
