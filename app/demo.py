@@ -13,7 +13,6 @@ from rich.table import Table
 from .service_client import start_service, stop_service, wait_until_up
 
 console = Console(stderr=True)
-QUICK_PARAMS = {"max_steps_per_stage": 60, "eval_every": 15, "n_test": 400, "max_length": 32, "lr": 1e-3}
 
 
 def _follow(client: httpx.Client, allocation: dict) -> dict:
@@ -102,19 +101,18 @@ def _allocate(client: httpx.Client, request: dict) -> dict:
     return allocation
 
 
-def run_demo(*, task, budget, weak_cost, gold_cost, model, max_trials, seeds, port, png, quick, keep_serving) -> None:
+def run_demo(*, task, budget, weak_cost, gold_cost, model, max_trials, seeds, port, png, recipe, keep_serving) -> None:
     base = f"http://127.0.0.1:{port}"
     service = start_service(port)
     try:
         with httpx.Client(base_url=base, timeout=120) as client:
             wait_until_up(client)
             console.print(f"labelmix is up at {base} (API docs at {base}/docs)")
-            params = QUICK_PARAMS if quick else {}
             # A quarter-budget allocation first: the frontier then spans two budgets, not one.
             for share, trials in ((0.25, max(2, max_trials // 2)), (1.0, max_trials)):
                 request = {
                     "task": task, "budget": budget * share, "weak_cost": weak_cost, "gold_cost": gold_cost,
-                    "model": model, "max_trials": trials, "seeds": seeds, "params": params,
+                    "model": model, "max_trials": trials, "seeds": seeds, "recipe": recipe,
                 }
                 allocation = _allocate(client, request)
             _print_recommendation(allocation["recommendation"], allocation["request"])
