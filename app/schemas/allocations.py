@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
+from .common import distinct_seeds
+
 
 class AllocationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -26,12 +28,7 @@ class AllocationRequest(BaseModel):
         default_factory=dict, description="overrides of the recipe's MethodParams, e.g. max_steps_per_stage"
     )
 
-    @field_validator("seeds")
-    @classmethod
-    def _distinct(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("seeds must be distinct")
-        return sorted(seeds)
+    _distinct_seeds = field_validator("seeds")(distinct_seeds)
 
     @field_validator("methods")
     @classmethod

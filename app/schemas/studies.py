@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
+from .common import distinct_seeds
+
 
 class StudyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,12 +43,7 @@ class StudyRequest(BaseModel):
             raise ValueError("every weak share must be between 0 and 1")
         return sorted(set(shares))
 
-    @field_validator("seeds")
-    @classmethod
-    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("seeds must be distinct")
-        return sorted(seeds)
+    _distinct_seeds = field_validator("seeds")(distinct_seeds)
 
     @field_validator("methods")
     @classmethod
