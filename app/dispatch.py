@@ -37,6 +37,10 @@ class InProcessDispatcher:
         for trial_id in trial_ids:
             self._submit(self._run_trial, trial_id)
 
+    def close(self) -> None:
+        """Drop the jobs not started yet (the one running finishes)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
     def _run_trial(self, trial_id: int) -> None:
         from worker import jobs
 
@@ -47,6 +51,11 @@ class InProcessDispatcher:
         from worker import jobs
 
         self._submit(jobs.advance_allocation_job, allocation_id, self)
+
+    def enqueue_weak_labels(self, task_name: str) -> None:
+        from worker import jobs
+
+        self._submit(jobs.build_weak_labels_job, task_name)
 
 
 @lru_cache
@@ -67,6 +76,10 @@ class CeleryDispatcher:
 
     def enqueue_advance(self, allocation_id: str) -> None:
         self.celery.send_task("labelmix.advance_allocation", args=[allocation_id], queue=STUDIES_QUEUE)
+
+    def enqueue_weak_labels(self, task_name: str) -> None:
+        # Training a labeler is a trial's kind of work: the trials workers (one per GPU) take it.
+        self.celery.send_task("labelmix.build_weak_labels", args=[task_name], queue=TRIALS_QUEUE)
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 run_trial_job: claim a trial, run the engine, store the result, wake the allocations waiting on it.
 advance_allocation_job: move an allocation's study and enqueue the trials it now needs.
+build_weak_labels_job: train a task's default weak labeler and describe its labels on the task.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import threading
 import traceback
 from enum import StrEnum
 
+from sqlalchemy import select
+
 from app.config import get_settings
-from app.db.models import Trial
+from app.db.models import Task, Trial
 from app.db.session import session_scope
 from app.services import allocations, trials
-from app.services.tasks import engine_task
+from app.services.tasks import describe_weak_labels, engine_task
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,17 @@ def advance_allocation_job(allocation_id: str, dispatcher) -> None:
     with session_scope() as session:
         to_run = allocations.advance(session, allocation_id)
     dispatcher.enqueue_trials(to_run)  # after commit: the worker must find the rows
+
+
+def build_weak_labels_job(task_name: str) -> None:
+    """Train the task's default weak labeler (cached for every later trial) and describe its labels."""
+    from worker.engine.weak_labels import weak_labels
+
+    with session_scope() as session:
+        engine = engine_task(session, session.scalars(select(Task).where(Task.name == task_name)).one())
+    labels = weak_labels(engine)  # minutes: outside any transaction
+    with session_scope() as session:
+        describe_weak_labels(session.scalars(select(Task).where(Task.name == task_name)).one(), labels)
 
 
 def requeue_stale_job(dispatcher) -> list[int]:

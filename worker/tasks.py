@@ -26,6 +26,11 @@ def run_trial(self, trial_id: int) -> str:
     return outcome.value
 
 
+@celery_app.task(name="labelmix.build_weak_labels")
+def build_weak_labels(task_name: str) -> None:
+    jobs.build_weak_labels_job(task_name)
+
+
 @celery_app.task(name="labelmix.advance_allocation")
 def advance_allocation(allocation_id: str) -> None:
     jobs.advance_allocation_job(allocation_id, dispatcher)

@@ -29,4 +29,7 @@ class TaskOut(BaseModel):
     @property
     def warnings(self) -> list[str]:
         """What a person should know before spending on this task's weak labels."""
-        return list((self.weak_labels or {}).get("warnings", []))
+        if self.weak_labels is None:
+            return ["the default weak labels are being built (a small model trains on gold labels): "
+                    "their quality shows here when they are ready"]
+        return list(self.weak_labels.get("warnings", []))

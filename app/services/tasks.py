@@ -8,8 +8,8 @@ import json
 import math
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, object_session
 
 from worker.engine.tasks import (
     BUILTIN_TASKS,
@@ -97,17 +97,38 @@ def register_named(session: Session, name: str) -> Task:
         raise RequestError("dataset", str(exc)) from exc
     source = TaskSource.builtin if name in BUILTIN_TASKS else TaskSource.huggingface
     task = _row_from_engine_task(name, source, engine_task)
-    _describe_weak_labels(task, engine_task)
     session.add(task)
+    _describe_weak_labels(task, engine_task)
     session.flush()
     return task
 
 
 def _describe_weak_labels(task: Task, engine_task: EngineTask) -> None:
-    """How the default weak labels are made and how good they are (with warnings), on the row."""
-    from worker.engine.weak_labels import describe, weak_labels
+    """How the default weak labels are made and how good they are (with warnings), on the row.
 
-    task.weak_labels = describe(weak_labels(engine_task))
+    Labels not built yet are built by a worker once this transaction commits (training the default
+    labeler takes minutes, too long for a request); the row is described when they are ready.
+    """
+    from worker.engine.weak_labels import weak_labels
+
+    labels = weak_labels(engine_task, cached_only=True)
+    if labels is not None:
+        describe_weak_labels(task, labels)
+        return
+    task.weak_labels = task.weak_label_accuracy = None
+    session = object_session(task)
+
+    @event.listens_for(session, "after_commit", once=True)
+    def build_them(_session) -> None:
+        from ..dispatch import get_dispatcher
+
+        get_dispatcher().enqueue_weak_labels(task.name)
+
+
+def describe_weak_labels(task: Task, labels) -> None:
+    from worker.engine.weak_labels import describe
+
+    task.weak_labels = describe(labels)
     task.weak_label_accuracy = task.weak_labels["accuracy"]
 
 
@@ -201,8 +222,8 @@ def register_upload(session: Session, name: str, content: bytes, filename: str) 
     n_test = min(1000, 2 * (min(int((labels == 0).sum()), int((labels == 1).sum())) // 5))
     pool, test = split_pool_test(data, n_test, rng)
     task = _row_from_engine_task(name, TaskSource.upload, EngineTask(name, pool, test))
-    _describe_weak_labels(task, EngineTask(name, pool, test))
     session.add(task)
+    _describe_weak_labels(task, EngineTask(name, pool, test))
     session.flush()
     for split_name, split in (("pool", pool), ("test", test)):
         session.add_all(

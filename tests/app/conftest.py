@@ -88,6 +88,8 @@ def clear_app_caches() -> None:
 
     if get_engine.cache_info().currsize:
         get_engine().dispose()
+    if dispatch.get_dispatcher.cache_info().currsize and hasattr(dispatch.get_dispatcher(), "close"):
+        dispatch.get_dispatcher().close()  # a test's queued jobs must not run against the next one's database
     caches = [get_settings, get_engine, _session_factory, dispatch.get_dispatcher, optuna_storage, engine_settings]
     if hasattr(dispatch, "celery_client"):  # one Celery client per broker URL
         caches.append(dispatch.celery_client)
@@ -182,7 +184,8 @@ def engine_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from worker.engine.tasks import get_task
     from worker.engine.weak_labels import weak_labels
 
-    path = tmp_path_factory.mktemp("labelmix-cache")
+    # CI names a cache for the whole run: reuse it, so labels built by other tests count once.
+    path = Path(os.environ.get("LABELMIX_CACHE_DIR") or tmp_path_factory.mktemp("labelmix-cache"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LABELMIX_CACHE_DIR", str(path))
         engine_settings.cache_clear()

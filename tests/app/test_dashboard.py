@@ -283,9 +283,9 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
     context, page = open_page(browser, base, DESKTOP)
     assert page.input_value("#task") == "cities"
     assert page.input_value("#model") == MINILM  # the model with stored trials
-    # Weak labels at chance on cities (no labeler knows which city is where): said before any spending.
+    # How the weak labels are made is said before any spending.
     page.wait_for_function("document.querySelector('#task-info').textContent.includes('pool')")
-    assert "weak labels are at chance" in page.text_content("#task-info")
+    assert "weak labels (sft:minilm-l3:8000)" in page.text_content("#task-info")
     update_plan(page, **{"gold-cost": 1, "weak-cost": 0.1, "budget": 20})
 
     # The frontier: one marker per stored point of the model, one series per method, colored by weak share.

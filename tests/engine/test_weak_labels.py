@@ -208,3 +208,13 @@ def test_trained_labels_are_centered_on_the_tasks_balance():
     assert (shifted > 0.5).mean() == pytest.approx(0.5, abs=0.002)
     assert np.array_equal(np.argsort(shifted, kind="stable"), np.argsort(probs, kind="stable"))
     assert (wl.centered(probs, positive_rate=0.25) > 0.5).mean() == pytest.approx(0.25, abs=0.002)
+
+
+@pytest.mark.parametrize(
+    "accuracy, n, says",
+    [(0.50, 20_000, "at chance"), (0.52, 400, "at chance"), (0.45, 20_000, "below chance"), (0.53, 20_000, "barely"),
+     (0.70, 20_000, None)],
+)
+def test_quality_warnings(accuracy, n, says):
+    warnings = wl.quality_warnings(accuracy, n)
+    assert (warnings == []) if says is None else (len(warnings) == 1 and says in warnings[0])

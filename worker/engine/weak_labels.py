@@ -38,6 +38,7 @@ DEFAULT_LABELER = "sft:minilm-l3"
 _BOW_DEFAULT_N = 300
 _SFT_DEFAULT_N = 8000
 _SFT_EPOCHS = 3
+_MAX_SFT_EPOCHS = 64
 # Bumped when labelers are trained differently, so cached labels of the old way are not served.
 LABELER_VERSION = 2
 # The labeler never takes more than this share of the pool: the rest is what trials buy from.
@@ -152,10 +153,12 @@ def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.
     seed_everything(seed)
     runtime, model = pick_runtime(), resolve_model(model_spec)
     classifier = build_classifier(model, runtime)
-    # The paper's 3 epochs, but never fewer examples than a fast-recipe stage sees: 3 epochs of
-    # a small task's few hundred labels left the labeler untrained (AUROC 0.57 on word_sentiment).
+    # The paper's 3 epochs, but never fewer examples than a fast-recipe stage sees (3 epochs of a
+    # small task's few hundred labels left the labeler untrained: AUROC 0.57 on word_sentiment),
+    # unless that is over 64 epochs of a tiny upload's handful of labels.
     fast = recipe_params("fast")
-    params = fast.model_copy(update={"max_examples_per_stage": max(_SFT_EPOCHS * len(train), fast.max_examples_per_stage)})
+    examples = max(_SFT_EPOCHS * len(train), min(fast.max_examples_per_stage, _MAX_SFT_EPOCHS * len(train)))
+    params = fast.model_copy(update={"max_examples_per_stage": examples})
     batcher = Batcher(load_tokenizer(model), runtime, input_limit(params, classifier.backbone.config))
     plan = stage_split(len(train), params)
     data = StageData(
@@ -198,8 +201,12 @@ def _save_atomically(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def weak_labels(task: Task, labeler: str = "default") -> WeakLabels:
-    """The task's pool with weak probabilities from `labeler`, computed once and cached."""
+def weak_labels(task: Task, labeler: str = "default", cached_only: bool = False) -> WeakLabels | None:
+    """The task's pool with weak probabilities from `labeler`, computed once and cached.
+
+    With cached_only, None instead of training a labeler that has not run yet (for a request that
+    must answer now: training one can take minutes).
+    """
     spec = parse_labeler(labeler)
     if task.has_own_weak_labels and spec.kind != "task" and labeler == "default":
         spec = LabelerSpec("task")
@@ -215,6 +222,8 @@ def weak_labels(task: Task, labeler: str = "default") -> WeakLabels:
         if list(cached["ids"]) == rest.ids:
             build_s = float(cached["build_s"]) if "build_s" in cached else None
             return WeakLabels(task.name, spec.name, rest.with_weak_probs(cached["probs"]), len(train), build_s)
+    if cached_only:
+        return None
     log.info("training weak labeler %s on %d gold labels of task %s", spec.name, len(train), task.name)
     started = time.perf_counter()
     probs = _bow_probs(train, rest) if spec.kind == "bow" else _sft_probs(spec.model, train, rest)
