@@ -51,7 +51,7 @@ def insert_rows(task_id: int) -> None:
                     Trial(
                         key=next(keys), task_id=task_id, model=MINILM, method=method, n_weak=n_weak, n_gold=n_gold,
                         seed=seed, weak_labeler="default", spec={**spec.model_dump(mode="json"), "params": params},
-                        status="done", attempts=1, test_accuracy=accuracy, selection_accuracy=accuracy,
+                        recipe=spec.recipe, task_version=spec.task_version, status="done", attempts=1, test_accuracy=accuracy, selection_accuracy=accuracy,
                         holdout_accuracy=accuracy, test_auroc=0.5, wall_s=1.0,
                     )
                 )

@@ -28,6 +28,12 @@ def _stage_caps(stages: list[StageResult], spec: TrialSpec) -> list[str]:
                 f"from {stage.planned_steps} to {stage.steps} steps"
                 + (f"; {unseen} of its {stage.n_train} training labels were never seen" if unseen else "")
             )
+        if stage.rule == "early_stopping" and stage.best_step == stage.steps and stage.steps > 0:
+            # Not a cut, but the schedule may be what limits the stage: say so rather than stay silent.
+            caps.append(
+                f"{stage.name} stage: still improving when its schedule ended (best at its last step, "
+                f"{stage.steps}; max_examples_per_stage={spec.params.max_examples_per_stage})"
+            )
         if stage.truncated_inputs:
             caps.append(
                 f"{stage.name} stage: max_length={spec.params.max_length or 'the model limit'} cut {stage.truncated_inputs} "
