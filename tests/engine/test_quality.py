@@ -14,7 +14,8 @@ def test_a_weak_and_gold_mix_on_word_sentiment_beats_the_weak_labels():
     # $256 at weak $0.10 / gold $1, half on each: measured 0.897 +- 0.011 over seeds 0 and 1.
     spec = TrialSpec(task="word_sentiment", model="minilm-l6", method="seq_sft", n_weak=1280, n_gold=128, seed=0)
     result = run_trial(spec)
-    assert result.n_test == 1000 and result.caps in ([], [c for c in result.caps if "still improving" in c])
+    assert result.n_test == 1000
+    assert all("still improving" in c for c in result.caps)  # the recipe cut nothing short
     assert result.test_accuracy >= 0.85, result.model_dump()
     weak = weak_labels(get_task("word_sentiment"))
     assert weak.accuracy > 0.6  # the weak labels carry signal ...
