@@ -135,7 +135,7 @@ def test_hard_threshold_is_strictly_above_one_half():
 
 def test_weak_label_accuracy_of_what_was_bought():
     pool = make_pool(10)  # labels alternate 0/1, weak probs rise from 0 to 1
-    outcome = MethodOutcome(test_probs=np.zeros(0), weak_bought=[pool.take([0, 1]), pool.take([8, 9]), pool.take([])])
+    outcome = MethodOutcome(test_scores=np.zeros(0), weak_bought=[pool.take([0, 1]), pool.take([8, 9]), pool.take([])])
     # hard weak labels: [0, 0] vs [0, 1], and [1, 1] vs [0, 1]: 2 of 4 right
     assert outcome.weak_label_accuracy() == 0.5
-    assert MethodOutcome(test_probs=np.zeros(0)).weak_label_accuracy() is None
+    assert MethodOutcome(test_scores=np.zeros(0)).weak_label_accuracy() is None

@@ -168,7 +168,7 @@ def test_icl_truncation_keeps_the_end_of_the_prompt(tokenizer):
     assert score[0] == expected_score(tokenizer, prompt, max_length=10)
 
 
-def test_run_icl_prompts_every_bought_label_and_reads_a_probability(tokenizer, monkeypatch):
+def test_run_icl_prompts_every_bought_label_and_reads_log_odds(tokenizer, monkeypatch):
     n = 30
     pool = Split(
         ids=[f"p{i}" for i in range(n)],
@@ -210,10 +210,9 @@ def test_run_icl_prompts_every_bought_label_and_reads_a_probability(tokenizer, m
         assert set(blocks) == expected_shots and len(blocks) == 5
     # The shots are reshuffled for every query.
     assert len({prompt[: prompt.index(query)] for prompt, query in zip(prompts, test.texts)}) > 1
-    # The probability is the sigmoid of logit("1") - logit("0") after each prompt.
+    # The score is logit("1") - logit("0") after each prompt: log-odds, as a trained head's are.
     scores = np.array([1e-4 * expected_score(tokenizer, p) for p in prompts])
-    probs = 1 / (1 + np.exp(-scores))
-    assert np.allclose(outcome.test_probs, probs[:3], rtol=1e-5)
-    assert len(set(outcome.test_probs.round(6).tolist())) == 3
+    assert np.allclose(outcome.test_scores, scores[:3], rtol=1e-5)
+    assert len(set(outcome.test_scores.round(6).tolist())) == 3
     # The threshold sits at the pool's class balance (half positive) among the unbought examples' scores.
-    assert outcome.threshold == pytest.approx(np.quantile(probs[3:], 1 - pool.positive_rate))
+    assert outcome.threshold == pytest.approx(np.quantile(scores[3:], 1 - pool.positive_rate))

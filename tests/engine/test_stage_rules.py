@@ -18,7 +18,7 @@ from worker.engine.runtime import pick_runtime, seed_everything
 from worker.engine.spec import Recipe, recipe_params
 from worker.engine.tasks import BUILTIN_TASKS, get_task
 from worker.engine.training.classifier import build_classifier
-from worker.engine.training.loop import Batcher, StageData, input_limit, train_stage
+from worker.engine.training.loop import MAX_UNVALIDATED_EPOCHS, Batcher, Schedule, StageData, input_limit, train_stage
 
 GOOD = ["wonderful", "excellent", "delightful", "superb", "lovely", "brilliant", "marvelous", "fantastic"]
 BAD = ["terrible", "awful", "dreadful", "horrible", "miserable", "appalling", "atrocious", "dismal"]
@@ -87,7 +87,7 @@ def test_a_stage_without_validation_labels_trains_its_fixed_schedule(minilm):
     params = recipe_params("fast")
     stage = train_stage("gold", classifier, Batcher(tokenizer, runtime, 32), small, params, np.random.default_rng(0))
     assert stage.rule == "fixed_schedule"
-    epochs = params.max_examples_per_stage / 12  # 12 labels: one step an epoch
+    epochs = min(params.max_examples_per_stage / 12, MAX_UNVALIDATED_EPOCHS)  # 12 labels: a step an epoch
     assert stage.steps == stage.best_step == math.ceil(epochs)
     assert stage.examples == 12 * stage.steps
     assert stage.start_val_auroc is None and stage.best_val_auroc is None and not stage.stopped_early
@@ -111,7 +111,7 @@ def test_prior_threshold_follows_the_class_balance():
     scores = np.linspace(0, 1, 101)
     assert prior_threshold(scores, 0.5) == pytest.approx(0.5)
     assert prior_threshold(scores, 0.2) == pytest.approx(0.8)
-    assert prior_threshold(np.zeros(0), 0.5) == 0.5
+    assert prior_threshold(np.zeros(0), 0.5) == 0.0  # log-odds 0: the head's own cut
 
 
 @pytest.mark.parametrize("recipe", list(Recipe))
@@ -134,3 +134,19 @@ def build_config(model):
     from transformers import AutoConfig
 
     return AutoConfig.from_pretrained(model.path)
+
+
+def test_unvalidated_stages_see_each_label_at_most_64_times():
+    fast = recipe_params("fast")
+    assert Schedule.for_stage(4, fast, validated=False).total_steps == MAX_UNVALIDATED_EPOCHS == 64
+    assert Schedule.for_stage(4, fast).total_steps == 512  # validated: early stopping decides
+    assert Schedule.for_stage(64, fast, validated=False) == Schedule.for_stage(64, fast)  # 32 epochs
+
+
+def test_saturated_heads_keep_their_order_in_log_odds():
+    # Probabilities of 1 - 1e-30 and 1 - 1e-40 are both 1.0 in floating point; their log-odds are not.
+    scores = np.array([69.0, 92.0, 70.0, 91.0])
+    labels = np.array([0, 1, 0, 1])
+    cut = prior_threshold(scores, 0.5)
+    assert accuracy(labels, scores, cut) == 1.0
+    assert (1 / (1 + np.exp(-scores)) == 1.0).all()

@@ -182,7 +182,7 @@ class TrialResult(BaseModel):
     labels_used: dict[str, int] = Field(description="where each bought label went: train, val, shots")
     threshold: float | None = Field(
         None,
-        description="probability above which a prediction is positive: the quantile of unlabeled pool "
+        description="log-odds above which a prediction is positive: the quantile of unlabeled pool "
         "scores at the task's class balance (see methods.context.prior_threshold)",
     )
     accuracy_at_half: float | None = Field(None, description="test accuracy with the head's own 0.5 cut")

@@ -76,21 +76,21 @@ def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: T
         progress=progress,
     )
     outcome = METHOD_RUNNERS[spec.method](ctx)
-    probs, cut = outcome.test_probs, outcome.threshold
-    test_auroc = auroc(test.labels, probs)
+    scores, cut = outcome.test_scores, outcome.threshold
+    test_auroc = auroc(test.labels, scores)
     # Two fixed halves: a search that picks on one half can report the other without optimism.
     half = len(test) // 2
     return TrialResult(
         spec=spec,
         key=spec.key(),
-        test_accuracy=accuracy(test.labels, probs, cut),
+        test_accuracy=accuracy(test.labels, scores, cut),
         test_auroc=float("nan") if test_auroc is None else test_auroc,
         n_test=len(test),
-        selection_accuracy=accuracy(test.labels[:half], probs[:half], cut),
-        holdout_accuracy=accuracy(test.labels[half:], probs[half:], cut),
+        selection_accuracy=accuracy(test.labels[:half], scores[:half], cut),
+        holdout_accuracy=accuracy(test.labels[half:], scores[half:], cut),
         threshold=cut,
-        accuracy_at_half=accuracy(test.labels, probs),
-        predicted_positive_rate=float((probs > cut).mean()),
+        accuracy_at_half=accuracy(test.labels, scores, 0.0),  # log-odds 0: probability 0.5
+        predicted_positive_rate=float((scores > cut).mean()),
         caps=[*_stage_caps(outcome.stages, spec), *outcome.caps, *_test_caps(spec, len(task.test))],
         stages=outcome.stages,
         weak_label_accuracy=outcome.weak_label_accuracy(),

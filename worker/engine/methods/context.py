@@ -63,8 +63,8 @@ THRESHOLD_SAMPLE = 512
 
 @dataclass
 class MethodOutcome:
-    test_probs: np.ndarray
-    threshold: float = 0.5
+    test_scores: np.ndarray  # log-odds of the positive class
+    threshold: float = 0.0
     stages: list[StageResult] = field(default_factory=list)
     caps: list[str] = field(default_factory=list)  # what the method's params cut short
     weak_bought: list[Split] = field(default_factory=list)  # for the accuracy of weak labels used
@@ -89,8 +89,8 @@ def unlabeled_sample(ctx: TrialContext) -> list[str]:
     return [ctx.draw.pool.texts[i] for i in picked]
 
 
-def prior_threshold(pool_probs: np.ndarray, positive_rate: float) -> float:
-    """The probability above which the task's known share of positives lies on unlabeled pool data.
+def prior_threshold(pool_scores: np.ndarray, positive_rate: float, default: float = 0.0) -> float:
+    """The score above which the task's known share of positives lies on unlabeled pool data.
 
     The head's own 0.5 cut inherits the class balance of whatever it was trained on last: weak
     labels that say "true" 63% of the time, or a 10-label gold draw that happens to be 7 to 3. Its
@@ -100,9 +100,9 @@ def prior_threshold(pool_probs: np.ndarray, positive_rate: float) -> float:
     cut is placed where that balance says; ranking quality (what AUROC measures) then shows up
     in accuracy instead of being hidden by a misplaced bias.
     """
-    if len(pool_probs) == 0:
-        return 0.5
-    return float(np.quantile(np.asarray(pool_probs, dtype=np.float64), 1.0 - positive_rate))
+    if len(pool_scores) == 0:
+        return default
+    return float(np.quantile(np.asarray(pool_scores, dtype=np.float64), 1.0 - positive_rate))
 
 
 def hard(probs: np.ndarray) -> np.ndarray:

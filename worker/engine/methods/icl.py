@@ -42,7 +42,7 @@ def icl_scores(model, tokenizer, prompts: list[str], device, batch_size: int, ma
 
 def run_icl(ctx: TrialContext) -> MethodOutcome:
     plan, params = ctx.plan, ctx.spec.params
-    outcome = MethodOutcome(test_probs=None)
+    outcome = MethodOutcome(test_scores=None)
     shots = []
     if plan.gold_shots:
         gold = ctx.draw.take(plan.gold_shots)
@@ -59,13 +59,12 @@ def run_icl(ctx: TrialContext) -> MethodOutcome:
     positions = model_positions(model.config)
     max_length = min(params.max_length * (len(shots) + 1), positions) if params.max_length else positions
 
-    def probs(queries: list[str]) -> np.ndarray:
+    def scores(queries: list[str]) -> np.ndarray:  # logit("1") - logit("0"): log-odds, as a head's
         prompts = [few_shot_prompt(shuffled_shots(shots, len(shots), ctx.rng), q) for q in queries]
-        scores = icl_scores(model, tokenizer, prompts, ctx.runtime.device, batch, max_length)
-        return 1.0 / (1.0 + np.exp(-scores))  # a logit difference read as a probability
+        return icl_scores(model, tokenizer, prompts, ctx.runtime.device, batch, max_length).astype(np.float64)
 
-    outcome.test_probs = probs(ctx.test.texts)
+    outcome.test_scores = scores(ctx.test.texts)
     if ctx.progress:
         ctx.progress(ProgressEvent(stage="icl", step=len(ctx.test), total_steps=len(ctx.test)))
-    outcome.threshold = prior_threshold(probs(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
+    outcome.threshold = prior_threshold(scores(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
     return outcome

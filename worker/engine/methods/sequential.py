@@ -14,7 +14,7 @@ from ..prompts import few_shot_prompt, shuffled_shots
 from ..spec import Method
 from ..tasks import Split
 from ..training.classifier import build_classifier
-from ..training.loop import Batcher, Formatter, identity, input_limit, predict_probs, train_stage
+from ..training.loop import Batcher, Formatter, identity, input_limit, predict_probs, predict_scores, train_stage
 from .context import MethodOutcome, TrialContext, hard, prior_threshold, stage_data, unlabeled_sample
 
 
@@ -48,7 +48,7 @@ def _buy_uncertain_gold(ctx: TrialContext, predict, n: int) -> Split:
 
 def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
     spec, plan, params = ctx.spec, ctx.plan, ctx.spec.params
-    outcome = MethodOutcome(test_probs=None)
+    outcome = MethodOutcome(test_scores=None)
     classifier = build_classifier(ctx.model, ctx.runtime)
     formatter = _shot_formatter(ctx, outcome) if spec.method == Method.prompted_sft else identity
     limit = input_limit(params, classifier.backbone.config)
@@ -81,6 +81,9 @@ def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
             gold = ctx.draw.take(plan.gold_stage.total)
         train("gold", gold, gold.labels.astype("float32"), plan.gold_stage.n_val)
 
-    outcome.test_probs = predict(ctx.test.texts)
-    outcome.threshold = prior_threshold(predict(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
+    def scores(texts):
+        return predict_scores(classifier, batcher, texts, params.eval_batch_size)
+
+    outcome.test_scores = scores(ctx.test.texts)
+    outcome.threshold = prior_threshold(scores(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
     return outcome

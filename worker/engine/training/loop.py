@@ -29,6 +29,10 @@ from .classifier import SequenceClassifier
 from .early_stopping import EarlyStopping
 from .losses import logconf_loss, logconf_weight, soft_cross_entropy, soft_targets
 
+# A stage with no validation to stop it sees each label at most this often: 512 steps on 4 gold
+# labels drove the head's logits so far that every test probability rounded to 1.0 (one class).
+MAX_UNVALIDATED_EPOCHS = 64
+
 # Turns a raw text into the model's input (e.g. adds a freshly shuffled few-shot prefix).
 Formatter = Callable[[str], str]
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -56,9 +60,11 @@ class Schedule:
     planned_steps: int = 0  # before max_steps_per_stage; 0 when the same as total_steps
 
     @staticmethod
-    def for_stage(n_train: int, params: MethodParams) -> "Schedule":
+    def for_stage(n_train: int, params: MethodParams, validated: bool = True) -> "Schedule":
         steps_per_epoch = math.ceil(n_train / params.batch_size)
         epochs = max(params.max_examples_per_stage / n_train, 1.0)
+        if not validated:
+            epochs = min(epochs, MAX_UNVALIDATED_EPOCHS)
         planned = math.ceil(epochs * steps_per_epoch)
         total = planned if params.max_steps_per_stage is None else min(planned, params.max_steps_per_stage)
         return Schedule(
@@ -116,18 +122,26 @@ class Batcher:
 
 
 @torch.inference_mode()
-def predict_probs(
+def predict_scores(
     classifier: SequenceClassifier, batcher: Batcher, texts: Sequence[str], batch_size: int
 ) -> np.ndarray:
-    """Probability of the positive class for each text."""
+    """Log-odds of the positive class for each text (float64: they keep their order where a
+    float32 probability has rounded to 0 or 1)."""
     was_training = classifier.training
     classifier.eval()
     out = []
     for start in range(0, len(texts), batch_size):
-        logits = classifier(**batcher(texts[start : start + batch_size]))
-        out.append(torch.softmax(logits.float(), dim=-1)[:, 1].cpu().numpy())
+        logits = classifier(**batcher(texts[start : start + batch_size])).double()
+        out.append((logits[:, 1] - logits[:, 0]).cpu().numpy())
     classifier.train(was_training)
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
+
+
+def predict_probs(
+    classifier: SequenceClassifier, batcher: Batcher, texts: Sequence[str], batch_size: int
+) -> np.ndarray:
+    """Probability of the positive class for each text."""
+    return 1.0 / (1.0 + np.exp(-predict_scores(classifier, batcher, texts, batch_size)))
 
 
 def model_positions(model_config) -> int:
@@ -157,7 +171,7 @@ def train_stage(
 
     n_train = len(data.train_texts)
     validated = len(data.val_texts) > 0
-    schedule = Schedule.for_stage(n_train, params)
+    schedule = Schedule.for_stage(n_train, params, validated)
     trainable = [p for p in classifier.parameters() if p.requires_grad]
     # A fresh optimizer per stage; the adapter and head carry over from the previous stage.
     optimizer = torch.optim.AdamW(trainable, lr=params.lr, betas=(0.9, 0.95), weight_decay=0.01, fused=True)
@@ -170,7 +184,7 @@ def train_stage(
 
     def evaluate(step: int) -> float | None:
         nonlocal best_state
-        score = auroc(data.val_labels, predict_probs(classifier, batcher, data.val_texts, params.eval_batch_size))
+        score = auroc(data.val_labels, predict_scores(classifier, batcher, data.val_texts, params.eval_batch_size))
         if stopper.update(score, step):
             best_state = classifier.trainable_state()  # kept in memory: adapters are small
         if progress:
