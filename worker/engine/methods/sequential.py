@@ -54,8 +54,11 @@ def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
     limit = input_limit(params, classifier.backbone.config)
     batcher = Batcher(load_tokenizer(ctx.model), ctx.runtime, limit, formatter)
 
-    def predict(texts):
+    def predict(texts):  # probabilities, for uncertainty sampling's entropy
         return predict_probs(classifier, batcher, texts, params.eval_batch_size)
+
+    def scores(texts):  # log-odds, for the test and its threshold: they never saturate
+        return predict_scores(classifier, batcher, texts, params.eval_batch_size)
 
     def train(name: str, examples: Split, targets, n_val: int, use_logconf: bool = False) -> None:
         data = stage_data(examples, targets, n_val)
@@ -80,9 +83,6 @@ def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
         else:
             gold = ctx.draw.take(plan.gold_stage.total)
         train("gold", gold, gold.labels.astype("float32"), plan.gold_stage.n_val)
-
-    def scores(texts):
-        return predict_scores(classifier, batcher, texts, params.eval_batch_size)
 
     outcome.test_scores = scores(ctx.test.texts)
     outcome.threshold = prior_threshold(scores(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
