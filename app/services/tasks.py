@@ -64,7 +64,7 @@ def _refresh(session: Session, task: Task) -> None:
     fresh = _row_from_engine_task(task.name, TaskSource(task.source), engine_task)
     for column in ("description", "n_pool", "n_test", "pool_positive_rate", "test_positive_rate", "version"):
         setattr(task, column, getattr(fresh, column))
-    _describe_weak_labels(task, engine_task)
+    _describe_or_build_weak_labels(task, engine_task)
     session.flush()
 
 
@@ -98,12 +98,12 @@ def register_named(session: Session, name: str) -> Task:
     source = TaskSource.builtin if name in BUILTIN_TASKS else TaskSource.huggingface
     task = _row_from_engine_task(name, source, engine_task)
     session.add(task)
-    _describe_weak_labels(task, engine_task)
+    _describe_or_build_weak_labels(task, engine_task)
     session.flush()
     return task
 
 
-def _describe_weak_labels(task: Task, engine_task: EngineTask) -> None:
+def _describe_or_build_weak_labels(task: Task, engine_task: EngineTask) -> None:
     """How the default weak labels are made and how good they are (with warnings), on the row.
 
     Labels not built yet are built by a worker once this transaction commits (training the default
@@ -223,7 +223,7 @@ def register_upload(session: Session, name: str, content: bytes, filename: str) 
     pool, test = split_pool_test(data, n_test, rng)
     task = _row_from_engine_task(name, TaskSource.upload, EngineTask(name, pool, test))
     session.add(task)
-    _describe_weak_labels(task, EngineTask(name, pool, test))
+    _describe_or_build_weak_labels(task, EngineTask(name, pool, test))
     session.flush()
     for split_name, split in (("pool", pool), ("test", test)):
         session.add_all(
