@@ -1,13 +1,36 @@
-"""Metrics on predicted probabilities of the positive class."""
+"""Metrics on predicted probabilities of the positive class, and the per-example record of a test."""
 
 from __future__ import annotations
+
+import base64
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 
 def accuracy(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> float:
-    return float(((np.asarray(probs) > threshold).astype(int) == np.asarray(labels)).mean())
+    return float(correct(labels, probs, threshold).mean())
+
+
+def correct(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Which examples the prediction got right (bool per example)."""
+    return (np.asarray(scores) > threshold).astype(int) == np.asarray(labels)
+
+
+def pack_correct(hits: np.ndarray) -> str:
+    """Per-example correctness as base64 bits (125 bytes per 1,000 examples).
+
+    Stored with each result so that two trials on the same test set can be compared example by
+    example (paired) and an accuracy's test-set sampling error can be bootstrapped.
+    """
+    return base64.b64encode(np.packbits(np.asarray(hits, dtype=bool)).tobytes()).decode("ascii")
+
+
+def unpack_correct(packed: str, n: int) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(packed), dtype=np.uint8))
+    if len(bits) < n or bits[n:].any():
+        raise ValueError(f"packed correctness does not hold {n} examples")
+    return bits[:n].astype(bool)
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:

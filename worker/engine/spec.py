@@ -173,6 +173,11 @@ class TrialResult(BaseModel):
     test_accuracy: float
     test_auroc: float
     n_test: int
+    test_correct: str | None = Field(
+        None,
+        description="which test examples the trial got right, in test-set order: base64 of packed bits "
+        "(metrics.unpack_correct); trials on one task version share the order, so they pair",
+    )
     selection_accuracy: float = Field(description="accuracy on the test set's first half: for choosing")
     holdout_accuracy: float = Field(description="accuracy on its second half: for reporting, never for choosing")
     stages: list[StageResult]

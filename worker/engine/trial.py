@@ -9,7 +9,7 @@ import numpy as np
 from .budget import plan_labels
 from .methods import METHOD_RUNNERS, TrialContext
 from .methods.context import LabelDraw
-from .metrics import accuracy, auroc
+from .metrics import accuracy, auroc, correct, pack_correct
 from .models import resolve_model
 from .runtime import library_versions, pick_runtime, seed_everything
 from .spec import StageResult, TrialResult, TrialSpec
@@ -84,6 +84,7 @@ def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: T
         spec=spec,
         key=spec.key(),
         test_accuracy=accuracy(test.labels, scores, cut),
+        test_correct=pack_correct(correct(test.labels, scores, cut)),
         test_auroc=float("nan") if test_auroc is None else test_auroc,
         n_test=len(test),
         selection_accuracy=accuracy(test.labels[:half], scores[:half], cut),
