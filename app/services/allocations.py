@@ -23,7 +23,8 @@ from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTria
 from ..schemas.allocations import AllocationRequest
 from . import trials as trial_cache
 from .errors import RequestError
-from .points import PointStats, group_trials
+from .points import group_trials
+from .recommend import recommendation
 from .search import Point, SearchSpace, optuna_storage, sampler_for
 from .tasks import concrete_labeler
 
@@ -165,28 +166,31 @@ def advance(session: Session, allocation_id: str) -> list[int]:
 
 
 def _finish(allocation: Allocation) -> None:
-    stats = [s for p in allocation.points if all(t.status == TrialStatus.done for t in p.trials)
-             for s in group_trials(p.trials)]
+    # Grouped together, not point by point: a one-seed point borrows its recipe's seed spread.
+    finished = {t.id: t for p in allocation.points if all(t.status == TrialStatus.done for t in p.trials)
+                for t in p.trials}
+    stats = group_trials(finished.values())
     if not stats:
         allocation.status = AllocationStatus.failed
         allocation.error = "no point of the search finished: see the trials' errors"
         return
-    best = max(stats, key=lambda s: s.selection_accuracy)
-    allocation.recommendation = recommendation(best, allocation.request)
+    task = allocation.task
+    allocation.recommendation = recommendation(
+        stats, allocation.request, majority_rate(task.test_positive_rate), weak_label_accuracy(trials_of(allocation))
+    )
     allocation.status = AllocationStatus.done
 
 
-def recommendation(best: PointStats, request: dict) -> dict:
-    summary = best.summary(request["weak_cost"], request["gold_cost"])
-    return {
-        **summary,
-        "expected_accuracy": summary["holdout_accuracy"],
-        "expected_accuracy_spread": summary["holdout_spread"],
-        "accuracy_note": (
-            "chosen on selection_accuracy (first half of the test set); expected_accuracy is the "
-            "mean over seeds on the second half, which played no part in the choice"
-        ),
-    }
+def majority_rate(positive_rate: float) -> float:
+    """Accuracy of always answering the commoner class: the bar for "beats chance"."""
+    return max(positive_rate, 1 - positive_rate)
+
+
+def weak_label_accuracy(trials: list[Trial]) -> float | None:
+    """Mean accuracy of the weak labels the trials bought (None when none bought any)."""
+    seen = [t.result["weak_label_accuracy"] for t in trials
+            if t.status == TrialStatus.done and t.n_weak and (t.result or {}).get("weak_label_accuracy") is not None]
+    return sum(seen) / len(seen) if seen else None
 
 
 def progress(allocation: Allocation) -> dict:

@@ -2,7 +2,8 @@
 
 Two accuracies stay apart: `selection_accuracy` (first half of the test set) is what choices are
 made on; `holdout_accuracy` (second half) is what is reported for the choice, so the reported
-figure carries no winner's-curse optimism.
+figure carries no winner's-curse optimism. Each comes with an interval (intervals.py) built from
+the seeds' per-example correctness on that part of the test set.
 """
 
 from __future__ import annotations
@@ -11,8 +12,16 @@ import json
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from worker.engine.metrics import unpack_correct
 
 from ..db.models import Trial
+from .intervals import LEVEL, Interval, Scores, SeedVariance, interval, pooled_seed_variance
+
+Part = Literal["test", "selection", "holdout"]
 
 
 @dataclass
@@ -21,11 +30,34 @@ class PointStats:
     n_weak: int
     n_gold: int
     model: str
+    recipe: str = ""
+    weak_labeler: str = ""
     trial_ids: list[int] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     selection: list[float] = field(default_factory=list)
     holdout: list[float] = field(default_factory=list)
     test: list[float] = field(default_factory=list)
+    n_test: list[int] = field(default_factory=list)
+    correct: list[np.ndarray | None] = field(default_factory=list)
+    # Seed variance pooled over this recipe's other points: lent to a one-seed point's interval.
+    borrowed_seed_variance: SeedVariance | None = None
+
+    def scores(self, part: Part = "test") -> Scores:
+        """Per-seed accuracies on a part of the test set, with per-example correctness when recorded.
+
+        The halves are the engine's: the first n // 2 examples select, the rest are held out.
+        """
+        accuracies = {"test": self.test, "selection": self.selection, "holdout": self.holdout}[part]
+        n = min(self.n_test) if self.n_test else 0
+        half = n // 2
+        lo, hi = {"test": (0, n), "selection": (0, half), "holdout": (half, n)}[part]
+        matrix = None
+        if self.correct and all(c is not None for c in self.correct) and len(set(self.n_test)) == 1:
+            matrix = np.stack(self.correct)[:, lo:hi]
+        return Scores(list(accuracies), hi - lo, matrix)
+
+    def interval(self, part: Part = "test", level: float = LEVEL) -> Interval:
+        return interval(self.scores(part), level, self.borrowed_seed_variance)
 
     @property
     def selection_accuracy(self) -> float:
@@ -79,6 +111,10 @@ class PointStats:
             "holdout_accuracy": round(self.holdout_accuracy, 4),
             "holdout_spread": round(self.holdout_spread, 4),
             "regime": self.regime,
+            "recipe": self.recipe,
+            "weak_labeler": self.weak_labeler,
+            "n_test": min(self.n_test) if self.n_test else None,
+            "interval": self.interval("test").as_dict(),
             "seeds": self.seeds,
             "trial_ids": self.trial_ids,
         }
@@ -93,17 +129,43 @@ def recipe_key(trial: Trial) -> RecipeKey:
     return (trial.model, trial.method, trial.weak_labeler, trial.recipe or "", params)
 
 
+def _correct(result: dict | None) -> np.ndarray | None:
+    """The trial's per-example correctness; None for trials stored before it was recorded."""
+    if not result or not result.get("test_correct"):
+        return None
+    return unpack_correct(result["test_correct"], result["n_test"])
+
+
 def group_trials(trials: Iterable[Trial]) -> list[PointStats]:
-    """Done trials grouped by everything but the seed (seeds pooled)."""
+    """Done trials grouped by everything but the seed (seeds pooled).
+
+    A point with one seed borrows the seed variance pooled over its recipe's points with several.
+    """
     groups: dict[tuple, PointStats] = {}
     for t in trials:
         if t.status != "done" or t.test_accuracy is None:
             continue
         key = (*recipe_key(t), t.n_weak, t.n_gold)
-        point = groups.setdefault(key, PointStats(t.method, t.n_weak, t.n_gold, t.model))
+        point = groups.setdefault(
+            key, PointStats(t.method, t.n_weak, t.n_gold, t.model, t.recipe or "", t.weak_labeler)
+        )
         point.trial_ids.append(t.id)
         point.seeds.append(t.seed)
         point.selection.append(t.selection_accuracy)
         point.holdout.append(t.holdout_accuracy)
         point.test.append(t.test_accuracy)
-    return list(groups.values())
+        point.n_test.append((t.result or {}).get("n_test") or 0)
+        point.correct.append(_correct(t.result))
+    points = list(groups.values())
+    _lend_seed_variance(groups)
+    return points
+
+
+def _lend_seed_variance(groups: dict[tuple, PointStats]) -> None:
+    by_recipe: dict[tuple, list[PointStats]] = {}
+    for key, point in groups.items():
+        by_recipe.setdefault(key[:-2], []).append(point)
+    for points in by_recipe.values():
+        pooled = pooled_seed_variance([p.scores("test") for p in points])
+        for p in points:
+            p.borrowed_seed_variance = pooled
