@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from .api.routes import allocations, frontier, health, marginal, studies, tasks, trials
+from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials
 from .config import get_settings
 from .dashboard import routes as dashboard
 from .services.errors import RequestError, ServiceError
@@ -53,7 +53,7 @@ def create_app() -> FastAPI:
         description="How to split a labeling budget between weak and gold labels, from real elicitation trials.",
         lifespan=lifespan,
     )
-    for module in (tasks, allocations, studies, frontier, marginal, trials, health, dashboard):
+    for module in (tasks, allocations, studies, frontier, marginal, plan, trials, health, dashboard):
         app.include_router(module.router)
 
     @app.exception_handler(ServiceError)

@@ -1,6 +1,24 @@
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+
+class AccuracyInterval(BaseModel):
+    """An accuracy with its interval (services/intervals.py says how it is built)."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float = Field(description="nominal coverage of [low, high]")
+    se: float
+    df: float | None = Field(description="degrees of freedom of the t quantile (null: normal)")
+    n_seeds: int
+    n_test: int
+    seed_sd: float | None = Field(description="seed-to-seed sd used (null: not measured)")
+    one_run_low: float = Field(description="range for a single new training run, same level")
+    one_run_high: float
+    covers: list[str] = Field(description="the sources of noise the interval accounts for")
+    note: str | None = None
 
 
 class FrontierPoint(BaseModel):
@@ -19,8 +37,37 @@ class FrontierPoint(BaseModel):
     holdout_accuracy: float
     holdout_spread: float
     regime: str
+    recipe: str = ""
+    weak_labeler: str = ""
+    n_test: int | None = None
+    interval: AccuracyInterval | None = Field(
+        None, description="the test accuracy's interval over test examples and seeds"
+    )
     seeds: list[int]
     trial_ids: list[int]
+
+
+class PredictedPoint(BaseModel):
+    """The learning surface's best allocation at one budget: predicted, not measured."""
+
+    budget: float
+    method: str
+    n_weak: int
+    n_gold: int
+    cost: float
+    accuracy: float = Field(description="predicted mean accuracy")
+    low: float
+    high: float
+    in_support: bool = Field(description="false: outside the measured points (extrapolation)")
+    predicted: bool = True
+
+
+class SurfaceInfo(BaseModel):
+    method: str
+    n_points: int | None
+    model: str | None = Field(description="the kernel chosen by leave-one-point-out error")
+    loo: dict | None = Field(description="leave-one-point-out rmse, mae and 90% coverage")
+    reason: str | None = Field(description="why this method has no surface")
 
 
 class BudgetRow(BaseModel):
@@ -31,9 +78,16 @@ class BudgetRow(BaseModel):
 class FrontierOut(BaseModel):
     task: str
     model: str | None
+    recipe: str | None = Field(description="the recipe of every point here (default: the one with most trials)")
+    recipes: list[dict] = Field(description="every recipe stored for this task, with its number of trials")
+    level: float = Field(description="nominal coverage of every interval here")
     weak_cost: float
     gold_cost: float
     points: list[FrontierPoint]
     overall: list[FrontierPoint]
     per_method: dict[str, list[FrontierPoint]]
     best_at_budget: list[BudgetRow]
+    predicted: list[PredictedPoint] | None = Field(
+        None, description="with predict=true: the learning surface's best allocation at each budget, with a band"
+    )
+    surfaces: list[SurfaceInfo] | None = None

@@ -36,3 +36,9 @@ class MarginalOut(BaseModel):
         description="the direction with more gain per dollar, when both are known"
     )
     reason: str | None = Field(description="why there is no base allocation")
+    recipe: str | None = Field(None, description="the recipe of every point here (default: the one with most trials)")
+    from_surface: dict | None = Field(
+        None,
+        description="the learning surface's answer: predicted gain per dollar of `step_dollars` more weak vs more gold "
+        "labels, each with its sd, and `better` (weak, gold, or 'cannot tell' when the difference is within its noise)",
+    )

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..db.models import Trial
+from . import learning
+from .intervals import LEVEL
 from .points import PointStats, group_trials
+from .surface import predicted_frontier
 
 # The paper's budgets (in gold-label units at $1 a gold label).
 PAPER_BUDGETS = (5, 17, 65, 257, 1025, 4097)
@@ -32,14 +35,30 @@ def best_within(points: list[PointStats], budget: float, weak_cost: float, gold_
     return max(affordable, key=lambda p: (p.selection_accuracy, -p.cost(weak_cost, gold_cost)), default=None)
 
 
-def frontier(trials: Iterable[Trial], weak_cost: float, gold_cost: float, budgets: Iterable[float]) -> dict:
+def frontier(
+    trials: Iterable[Trial], weak_cost: float, gold_cost: float, budgets: Iterable[float],
+    predict: bool = False, pool_size: int | None = None,
+) -> dict:
+    """Measured points, their Pareto sets and the best per budget; with `predict`, the surface's too.
+
+    The trials must share one recipe (recipes.select_recipe): mixing them mixes what was measured.
+    """
     points = group_trials(trials)
+    budgets = list(budgets)
 
     def described(selected: list[PointStats]) -> list[dict]:
         return [p.summary(weak_cost, gold_cost) for p in selected]
 
     methods = sorted({p.method for p in points})
+    predicted = surfaces = None
+    if predict:
+        fitted, missing = learning.surfaces_by_method(points)
+        surfaces = learning.describe(fitted, missing)
+        predicted = predicted_frontier(fitted, weak_cost, gold_cost, budgets, pool_size) if fitted else []
     return {
+        "level": LEVEL,
+        "predicted": predicted,
+        "surfaces": surfaces,
         "weak_cost": weak_cost,
         "gold_cost": gold_cost,
         "points": described(sorted(points, key=lambda p: p.cost(weak_cost, gold_cost))),

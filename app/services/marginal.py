@@ -8,6 +8,9 @@ extra dollars on weak labels, a "more gold" one on gold labels. The nearest neig
 (least extra spend, at most `max_extra`) gives the gain: its test accuracy minus the base's (both
 means over seeds), per extra dollar. Nothing is interpolated: when no stored trial lies that way,
 the gain is null and the reason says so.
+
+Beside the neighbours, `from_surface` reads the same question off the recipe's learning surface
+(learning.py), which answers between measured points too, with the noise of the difference.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from ..db.models import Trial
+from . import learning
 from .frontier import best_within
 from .points import PointStats, RecipeKey, group_trials, recipe_key
+from .surface import marginal_from_surface
 
 # A neighbour counts as "more weak" (or "more gold") when this share of its extra spend went there.
 DIRECTION_SHARE = 0.75
@@ -93,6 +98,7 @@ def marginal(
     budget: float,
     max_extra: float | None = None,
     anchor: tuple[str, int, int] | None = None,
+    step: float | None = None,
 ) -> dict:
     """The gain per extra dollar from more weak vs more gold labels around the base allocation."""
     points = grouped_points(trials)
@@ -108,6 +114,7 @@ def marginal(
         "more_gold": None,
         "better": None,
         "reason": None,
+        "from_surface": None,
     }
     if anchor is not None:
         method, n_weak, n_gold = anchor
@@ -128,4 +135,17 @@ def marginal(
     rates = {d: s["gain_per_dollar"] for d, s in steps.items() if s["gain_per_dollar"] is not None}
     if len(rates) == 2 and rates["weak"] != rates["gold"]:
         answer["better"] = max(rates, key=rates.get)
+    answer["from_surface"] = _from_surface(base, [p for k, p in points if k == recipe], weak_cost, gold_cost, step)
     return answer
+
+
+def _from_surface(base: PointStats, recipe_points: list[PointStats], weak_cost: float, gold_cost: float,
+                  step: float | None) -> dict:
+    """The surface's answer around the base: a step of `step` dollars each way (default: a quarter budget)."""
+    surfaces, missing = learning.surfaces_by_method([p for p in recipe_points if p.method == base.method])
+    if base.method not in surfaces:
+        return {"reason": f"no learning surface for {base.method}: {missing.get(base.method, 'no points')}"}
+    cost = base.cost(weak_cost, gold_cost)
+    step = max(step or cost / 4, weak_cost, gold_cost)  # at least one label of each kind
+    answer = marginal_from_surface(surfaces[base.method], base.n_weak, base.n_gold, weak_cost, gold_cost, step)
+    return {**answer, "surface": learning.describe(surfaces, {})[0], "reason": None}

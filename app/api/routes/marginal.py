@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from ...schemas.marginal import MarginalOut
 from ...services.errors import RequestError
 from ...services.marginal import marginal
+from ...services.recipes import select_recipe
 from ...services.tasks import get_task_row
 from ...services.trials import current_trials
 from ..deps import SessionDep
@@ -30,6 +31,10 @@ def get_marginal(
     method: Annotated[str | None, Query(description="base allocation's method (with n_weak, n_gold)")] = None,
     n_weak: Annotated[int | None, Query(ge=0)] = None,
     n_gold: Annotated[int | None, Query(ge=0)] = None,
+    recipe: Annotated[str | None, Query(description="only trials of this recipe (default: the one with most trials)")] = None,
+    step: Annotated[
+        float | None, Query(gt=0, description="extra dollars for the surface's answer (default: a quarter of the base's cost)")
+    ] = None,
 ) -> MarginalOut:
     """Gain per extra dollar from more weak vs more gold labels, around the recommendation.
 
@@ -42,7 +47,7 @@ def get_marginal(
     if any(p is not None for p in anchor_parts) and any(p is None for p in anchor_parts):
         raise RequestError("method", "give method, n_weak and n_gold together, or none of them")
     task_row = get_task_row(session, task)
-    query = current_trials(task_row, model)
+    recipe, trials, _ = select_recipe(list(session.scalars(current_trials(task_row, model))), recipe)
     anchor = (method, n_weak, n_gold) if method is not None else None
-    body = marginal(session.scalars(query), weak_cost, gold_cost, budget, max_extra, anchor)
-    return MarginalOut(task=task, model=model, **body)
+    body = marginal(trials, weak_cost, gold_cost, budget, max_extra, anchor, step)
+    return MarginalOut(task=task, model=model, recipe=recipe, **body)

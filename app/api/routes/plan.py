@@ -1,0 +1,64 @@
+"""The cheapest allocation predicted to reach a target accuracy, from the learning surface."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ...schemas.plan import PlanOut
+from ...services import learning
+from ...services.errors import RequestError
+from ...services.points import group_trials
+from ...services.recipes import select_recipe
+from ...services.surface import plan
+from ...services.tasks import get_task_row
+from ...services.trials import current_trials
+from ..deps import SessionDep
+
+router = APIRouter(tags=["frontier"])
+
+
+@router.get("/plan/{task}", response_model=PlanOut)
+def get_plan(
+    task: str,
+    session: SessionDep,
+    target_accuracy: Annotated[float, Query(gt=0, lt=1, description="the accuracy to reach")],
+    weak_cost: Annotated[float, Query(gt=0, description="price of one weak label")],
+    gold_cost: Annotated[float, Query(gt=0, description="price of one gold label")],
+    max_budget: Annotated[
+        float | None, Query(gt=0, description="the most you would spend (default: the dearest measured point)")
+    ] = None,
+    model: Annotated[str | None, Query(description="only trials of this strong model")] = None,
+    recipe: Annotated[str | None, Query(description="only trials of this recipe (default: the one with most trials)")] = None,
+) -> PlanOut:
+    """The cheapest allocation the learning surface predicts to reach `target_accuracy`.
+
+    Answers only from within the measured points; when the evidence does not reach the target, the
+    allocation is null and `reason` gives the best predicted accuracy within it.
+    """
+    task_row = get_task_row(session, task)
+    recipe, trials, _ = select_recipe(list(session.scalars(current_trials(task_row, model))), recipe)
+    points = group_trials(trials)
+    surfaces, missing = learning.surfaces_by_method(points)
+    if not surfaces:
+        why = "; ".join(f"{m}: {r}" for m, r in missing.items()) or "no trial of this task is stored"
+        raise RequestError("task", f"no learning surface can be fitted for {task!r}: {why}")
+    costs = [p.cost(weak_cost, gold_cost) for p in points]
+    budget = max_budget or max(costs)
+    pool = task_row.buyable(trials[0].weak_labeler)
+    answer = plan(surfaces, target_accuracy, weak_cost, gold_cost, budget, pool_size=pool)
+    warnings = []
+    if answer["method"] is None:
+        warnings.append({"code": "outside_evidence", "message": answer["reason"]})
+    elif answer["probability"] is not None and answer["probability"] < 0.8:
+        warnings.append({"code": "uncertain", "message": (
+            f"only a {answer['probability']:.0%} chance that this allocation's mean accuracy reaches "
+            f"{target_accuracy}: a dearer allocation, or more trials near it, would make it surer")})
+    answer.pop("target", None)
+    answer.pop("max_budget", None)
+    return PlanOut(
+        task=task, model=model, recipe=recipe, weak_cost=weak_cost, gold_cost=gold_cost,
+        target_accuracy=target_accuracy, max_budget=budget, surfaces=learning.describe(surfaces, missing),
+        warnings=warnings, **answer,
+    )

@@ -1,0 +1,34 @@
+"""The cheapest allocation predicted to reach a target accuracy."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from .frontier import PredictedPoint, SurfaceInfo
+
+
+class PlanOut(BaseModel):
+    task: str
+    model: str | None
+    recipe: str | None
+    weak_cost: float
+    gold_cost: float
+    target_accuracy: float
+    max_budget: float
+    level: float = Field(description="nominal coverage of the band [low, high]")
+    method: str | None = Field(description="null: no allocation within the evidence is predicted to reach the target")
+    n_weak: int | None
+    n_gold: int | None
+    cost: float | None
+    accuracy: float | None = Field(description="predicted mean accuracy of the allocation")
+    low: float | None
+    high: float | None
+    probability: float | None = Field(description="probability that the allocation's mean accuracy reaches the target")
+    in_support: bool | None
+    best_in_support: PredictedPoint | dict | None = Field(
+        description="when the target is out of reach: the best predicted allocation within the evidence"
+    )
+    predicted: bool = True
+    reason: str
+    surfaces: list[SurfaceInfo]
+    warnings: list[dict] = Field(description="what to weigh before acting on this plan, each {code, message}")
