@@ -1,0 +1,51 @@
+"""`labelmix calibrate`: train a grid's points with fresh seeds, then measure the intervals' coverage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..services.intervals import LEVEL
+from .coverage import GridData, choice, coverage
+from .runs import Grid, load_results, run_grid
+
+console = Console()
+
+
+def calibrate(grid: Grid, results: Path, workers: int, reps: int, ks: list[int], json_path: Path | None) -> dict:
+    run_grid(grid, results, workers)
+    keys = {s.key() for s in grid.specs()}
+    data = GridData([r for r in load_results(results) if r["key"] in keys and r.get("test_correct")])
+    report = {
+        "grid": {"task": grid.task, "model": grid.model, "method": grid.method.value, "recipe": grid.recipe.value,
+                 "budgets": grid.budgets, "shares": grid.shares, "seeds": grid.seeds},
+        "n_test": data.n_test,
+        "points": len(data.points),
+        "coverage": [coverage(data, k, reps, LEVEL) for k in ks],
+        "choice": choice(data, grid.weak_cost, grid.gold_cost, k=min(3, len(grid.seeds) - 1), reps=reps),
+    }
+    _print(report)
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _print(report: dict) -> None:
+    table = Table(title=f"Coverage of the {LEVEL:.0%} intervals: {report['grid']['task']}, {report['points']} points, "
+                        f"{report['n_test']} test examples split in random halves")
+    for column in ("seeds measured", "expected accuracy", "one new run", "old mean ± sd", "median half-width"):
+        table.add_column(column, justify="right")
+    for row in report["coverage"]:
+        table.add_row(str(row["k"]), f"{row['expected_coverage']:.3f}", f"{row['one_run_coverage']:.3f}",
+                      f"{row['old_plus_minus_coverage']:.3f}", f"{row['median_half_width']:.3f}")
+    console.print(table)
+    table = Table(title="Choosing at each budget (tie rule), scored on fresh seeds and unseen examples")
+    for column in ("scheme", "bias", "rmse", "mean regret", "coverage", "median half-width"):
+        table.add_column(column, justify="right")
+    for scheme, row in report["choice"].items():
+        table.add_row(scheme, *(f"{row[c]:+.3f}" if c == "bias" else f"{row[c]:.3f}"
+                                for c in ("bias", "rmse", "mean_regret", "coverage", "median_half_width")))
+    console.print(table)
