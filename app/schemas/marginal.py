@@ -18,6 +18,9 @@ class MarginalStep(BaseModel):
     accuracy_gain: float | None = Field(description="neighbour's test accuracy minus the base's (means over seeds)")
     gain_per_dollar: float | None
     noise: float | None = Field(description="the two points' seed spreads combined: a smaller gain may be noise")
+    gain_interval: dict | None = Field(
+        None, description="accuracy_gain with its interval (paired on the same test examples); tie: it holds 0"
+    )
     reason: str | None = Field(description="why the gain is null")
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from ..db.models import Trial
 from . import learning
 from .frontier import best_within
+from .intervals import compare
 from .points import PointStats, RecipeKey, group_trials, recipe_key
 from .surface import marginal_from_surface
 
@@ -70,6 +71,7 @@ def _step(
             "accuracy_gain": None,
             "gain_per_dollar": None,
             "noise": None,
+            "gain_interval": None,
             "reason": (
                 f"no stored {base.method} trial on {base.model} adds {kind} labels to these {base.n_gold} gold and "
                 f"{base.n_weak} weak (at least {DIRECTION_SHARE:.0%} of the extra spend, at most ${max_extra:g} more)"
@@ -87,6 +89,8 @@ def _step(
         "gain_per_dollar": round(gain / extra, 6),
         # The seed spread of the two points together: a gain inside it may be noise.
         "noise": round(math.hypot(base.accuracy_spread, point.accuracy_spread), 4),
+        # The gain with its interval, paired on the test examples both were scored on.
+        "gain_interval": compare(point.scores(), base.scores(), borrowed=base.borrowed_seed_variance).as_dict(),
         "reason": None,
     }
 
