@@ -33,12 +33,20 @@ def _follow(client: httpx.Client, study: dict) -> dict:
     return study
 
 
+def _with_interval(point: dict) -> str:
+    """"0.779 (0.751-0.806)": the mean and its interval; the older "± sd" when a study has none."""
+    iv = point.get("interval")
+    if not iv:
+        return f"{point['accuracy']:.3f} ± {point['accuracy_sd']:.3f}"
+    return f"{point['accuracy']:.3f} ({iv['low']:.3f}-{iv['high']:.3f})"
+
+
 def _cell(point: dict | None, winner: dict | None) -> str:
     if point is None:
         return "[dim]skipped[/dim]"
     if not point["seeds_done"]:
         return "[dim]failed[/dim]" if point["seeds_failed"] else "…"
-    text = f"{point['accuracy']:.3f} ± {point['accuracy_sd']:.3f}"
+    text = _with_interval(point)
     if point["collapsed"]:
         text += " [red]![/red]"  # some seed predicted (almost) one class only
     best = winner and (winner["method"], winner["n_weak"], winner["n_gold"]) == (
@@ -52,7 +60,8 @@ def print_study(study: dict) -> None:
     cells = {(p["method"], p["budget"], p["weak_share"]): p for p in study["points"]}
     for method in request["methods"]:
         table = Table(
-            title=f"{study['task']} · {method}: test accuracy, mean ± sd over {len(request['seeds'])} seed(s)",
+            title=f"{study['task']} · {method}: test accuracy over {len(request['seeds'])} seed(s), "
+                  "mean (90% interval over seeds and test examples)",
             caption=f"columns: share of spend on weak labels (weak ${request['weak_cost']:g}, gold "
                     f"${request['gold_cost']:g}); {request['model']}, recipe {request['recipe']}; ! = collapsed",
         )
@@ -69,10 +78,15 @@ def print_study(study: dict) -> None:
             console.print(f"${w['budget']:g}: no finished point")
             continue
         line = (f"${w['budget']:g}: {w['regime']} wins: {best['method']} with {best['n_weak']} weak + "
-                f"{best['n_gold']} gold labels, {best['accuracy']:.3f} ± {best['accuracy_sd']:.3f}")
+                f"{best['n_gold']} gold labels, {_with_interval(best)}")
         if w["runner_up"]:
             r = w["runner_up"]
-            line += f"; runner-up {r['method']} {r['weak_share']:.0%} weak {r['accuracy']:.3f} (gap {w['gap']:.3f})"
+            line += f"; runner-up {r['method']} {r['weak_share']:.0%} weak {r['accuracy']:.3f} (gap {w['gap']:.3f}"
+            gap = w.get("gap_interval")
+            if gap:
+                line += f", {gap['level']:.0%} interval {gap['low']:+.3f} to {gap['high']:+.3f}"
+                line += ": a tie" if gap["tie"] else ""
+            line += ")"
         console.print(line)
     s = study["stage_summary"]
     if s["gold_stages"]:

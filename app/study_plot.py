@@ -27,7 +27,7 @@ def write_study_png(study: dict, path: str) -> None:
                 continue
             label = f"{share:.0%} weak" + (f" ({method})" if len(methods) > 1 else "")
             ax.errorbar(
-                [p["budget"] for p in pts], [p["accuracy"] for p in pts], yerr=[p["accuracy_sd"] for p in pts],
+                [p["budget"] for p in pts], [p["accuracy"] for p in pts], yerr=_error_bars(pts),
                 label=label, color=colors(s / max(len(shares) - 1, 1)), linestyle=styles[m % len(styles)],
                 marker="o", markersize=4, capsize=3,
             )
@@ -39,7 +39,7 @@ def write_study_png(study: dict, path: str) -> None:
     ax.set_xticks(budgets, [f"\\${b:g}" for b in budgets])
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("budget")
-    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
+    ax.set_ylabel("test accuracy (mean, 90% interval)")
     ax.set_title(
         f"{study['task']} · {request['model']} · recipe {request['recipe']} · "
         f"weak \\${request['weak_cost']:g}, gold \\${request['gold_cost']:g}"
@@ -48,3 +48,13 @@ def write_study_png(study: dict, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _error_bars(points: list[dict]) -> list[list[float]]:
+    """Below and above each mean: its interval where the study has one, else the seed sd."""
+    def bar(p: dict) -> tuple[float, float]:
+        iv = p.get("interval")
+        return (p["accuracy"] - iv["low"], iv["high"] - p["accuracy"]) if iv else (p["accuracy_sd"], p["accuracy_sd"])
+
+    below, above = zip(*(bar(p) for p in points)) if points else ((), ())
+    return [list(below), list(above)]

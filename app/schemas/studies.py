@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
 from .common import distinct_seeds
+from .frontier import AccuracyInterval
 
 
 class StudyRequest(BaseModel):
@@ -90,6 +91,7 @@ class PointRow(BaseModel):
     auroc: float | None = None
     predicted_positive_rate: float | None = None
     collapsed: bool = Field(False, description="some trial predicted (almost) one class only")
+    interval: AccuracyInterval | None = Field(None, description="90% interval of the expected accuracy")
     stages: dict[str, StageDiagnostics] = Field(default_factory=dict, description="by stage name: weak, gold")
 
 
@@ -107,6 +109,7 @@ class Contender(BaseModel):
     n_gold: int
     accuracy: float
     accuracy_sd: float
+    interval: AccuracyInterval | None = None
     seeds_done: int
 
 
@@ -116,6 +119,9 @@ class Winner(BaseModel):
     regime: str | None = Field(None, description="all-gold, all-weak or mixed")
     runner_up: Contender | None = None
     gap: float | None = Field(None, description="best minus runner-up mean test accuracy")
+    gap_interval: dict | None = Field(
+        None, description="the gap's interval, paired on the same test examples; tie: true when it holds 0"
+    )
 
 
 class StageSummary(BaseModel):

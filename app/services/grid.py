@@ -13,10 +13,12 @@ import statistics
 import uuid
 from collections import Counter, defaultdict
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.engine.budget import AllocationError, plan_labels
+from worker.engine.metrics import unpack_correct
 from worker.engine.models import ModelSpecError, resolve_model
 from worker.engine.spec import CAUSAL_ONLY_METHODS, Method, MethodParams, StageRule, recipe_params
 
@@ -24,6 +26,7 @@ from ..db.models import GridStudy, Task, Trial, TrialStatus
 from ..schemas.studies import StudyRequest
 from . import trials as trial_cache
 from .errors import NotFoundError, RequestError
+from .intervals import Scores, SeedVariance, compare, interval, pooled_seed_variance
 from .search import Point, SearchSpace
 from .tasks import concrete_labeler, get_task_row
 
@@ -152,6 +155,8 @@ def _trial_rows(session: Session, ids: list[int]) -> dict[int, dict]:
         Trial.test_auroc,
         Trial.result["predicted_positive_rate"].label("rate"),
         Trial.result["stages"].label("stages"),
+        Trial.result["n_test"].label("n_test"),
+        Trial.result["test_correct"].label("correct"),
     ).where(Trial.id.in_(ids))
     return {row.id: row._asdict() for row in session.execute(query)}
 
@@ -181,9 +186,23 @@ def _stages(done: list[dict]) -> dict:
     }
 
 
-def _row(point: dict, trials: dict[int, dict], request: dict) -> dict:
+def _done(point: dict, trials: dict[int, dict]) -> list[dict]:
     mine = [trials[i] for i in point["trial_ids"] if i in trials]
-    done = [t for t in mine if t["status"] == TrialStatus.done and t["test_accuracy"] is not None]
+    return [t for t in mine if t["status"] == TrialStatus.done and t["test_accuracy"] is not None]
+
+
+def _scores(done: list[dict]) -> Scores:
+    """The point's per-seed accuracies and, when every trial recorded it, per-example correctness."""
+    n_tests = {t["n_test"] for t in done}
+    matrix = None
+    if len(n_tests) == 1 and None not in n_tests and all(t["correct"] for t in done):
+        matrix = np.stack([unpack_correct(t["correct"], t["n_test"]) for t in done])
+    return Scores([t["test_accuracy"] for t in done], min(n_tests - {None}, default=0), matrix)
+
+
+def _row(point: dict, trials: dict[int, dict], request: dict, lent: SeedVariance | None = None) -> dict:
+    mine = [trials[i] for i in point["trial_ids"] if i in trials]
+    done = _done(point, trials)
     spend_weak = point["n_weak"] * request["weak_cost"]
     cost = spend_weak + point["n_gold"] * request["gold_cost"]
     row = {
@@ -206,6 +225,7 @@ def _row(point: dict, trials: dict[int, dict], request: dict) -> dict:
             "auroc": round(statistics.fmean(aurocs), 4) if aurocs else None,
             "predicted_positive_rate": round(statistics.fmean(rates), 4) if rates else None,
             "collapsed": any(r < COLLAPSE_RATE or r > 1 - COLLAPSE_RATE for r in rates),
+            "interval": interval(_scores(done), borrowed=lent).as_dict(),
         }
     return row
 
@@ -217,12 +237,15 @@ def regime(row: dict) -> str:
 
 
 def _contender(row: dict) -> dict:
-    keys = ("method", "weak_share", "n_weak", "n_gold", "accuracy", "accuracy_sd", "seeds_done")
+    keys = ("method", "weak_share", "n_weak", "n_gold", "accuracy", "accuracy_sd", "interval", "seeds_done")
     return {k: row[k] for k in keys}
 
 
-def winners(rows: list[dict], budgets: list[float]) -> list[dict]:
-    """Per budget: the best point by mean test accuracy and the runner-up among the other points."""
+def winners(rows: list[dict], budgets: list[float], scores: dict[tuple, Scores] | None = None) -> list[dict]:
+    """Per budget: the best point by mean test accuracy and the runner-up among the other points.
+
+    With the points' scores, the gap carries its paired interval and says whether it is a tie.
+    """
     out = []
     for budget in budgets:
         ranked, seen = [], set()
@@ -240,8 +263,14 @@ def winners(rows: list[dict], budgets: list[float]) -> list[dict]:
             "regime": regime(best) if best else None,
             "runner_up": _contender(runner_up) if runner_up else None,
             "gap": round(best["accuracy"] - runner_up["accuracy"], 4) if runner_up else None,
+            "gap_interval": compare(scores[_counts_of(best)], scores[_counts_of(runner_up)]).as_dict()
+            if runner_up and scores else None,
         })
     return out
+
+
+def _counts_of(row: dict) -> tuple:
+    return (row["method"], row["n_weak"], row["n_gold"])
 
 
 def stage_summary(done: list[dict], params: MethodParams) -> dict:
@@ -273,7 +302,10 @@ def describe(session: Session, study: GridStudy) -> dict:
     """The study as the API returns it: status, the table, winners and stage diagnostics."""
     trials = _trial_rows(session, _ids(study))
     request = study.request
-    rows = [_row(p, trials, request) for p in study.points["points"]]
+    scores = {_counts_of(p): _scores(d) for p in study.points["points"] if (d := _done(p, trials))}
+    # One recipe per study: a one-seed point borrows the spread its other points measured.
+    lent = pooled_seed_variance(list(scores.values()))
+    rows = [_row(p, trials, request, lent) for p in study.points["points"]]
     done = [t for t in trials.values() if t["status"] == TrialStatus.done]
     counts = _counts([t["status"] for t in trials.values()])
     return {
@@ -285,7 +317,7 @@ def describe(session: Session, study: GridStudy) -> dict:
         "request": request,
         "points": rows,
         "skipped": study.points["skipped"],
-        "winners": winners(rows, request["budgets"]),
+        "winners": winners(rows, request["budgets"], scores),
         "stage_summary": stage_summary(done, recipe_params(request["recipe"], request["params"])),
     }
 

@@ -12,8 +12,11 @@ import sqlite3
 import statistics
 import time
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+
+from worker.engine.metrics import pack_correct
 
 TINY = {"max_steps_per_stage": 2, "n_test": 20, "max_length": 32, "eval_every": 1}
 VALID = {"task": "capitals", "budgets": [8], "weak_shares": [0, 1], "seeds": [0], "params": TINY}
@@ -82,11 +85,17 @@ def test_unknown_study_is_404(api):
 # --- the table, from trials finished by hand -------------------------------------------------------
 
 
+N_TEST = 200
+
+
 def fake_result(accuracy: float, rate: float, gold_best_step: int | None, rule: str = "early_stopping") -> dict:
     stages = [{"name": "weak", "rule": "fixed_schedule", "best_step": 4, "steps": 4, "n_train": 40}]
     if gold_best_step is not None:
         stages.append({"name": "gold", "rule": rule, "best_step": gold_best_step, "steps": 6, "n_train": 80})
-    return {"test_accuracy": accuracy, "predicted_positive_rate": rate, "stages": stages}
+    # Which of 200 test examples it got right: the first round(accuracy * 200).
+    hits = np.arange(N_TEST) < round(accuracy * N_TEST)
+    return {"test_accuracy": accuracy, "predicted_positive_rate": rate, "stages": stages, "n_test": N_TEST,
+            "test_correct": pack_correct(hits)}
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -153,6 +162,9 @@ def test_table_winners_and_stage_summary_follow_the_trials(backend, enqueued):
         assert (row["accuracy_min"], row["accuracy_max"]) == (min(accs), max(accs))
         assert row["collapsed"] == ((row["budget"], row["weak_share"]) == (8, 1))
         assert ("gold" in row["stages"]) == (row["n_gold"] > 0)
+        interval = row["interval"]
+        assert interval["level"] == 0.9 and interval["n_seeds"] == 2 and interval["n_test"] == N_TEST
+        assert interval["low"] < row["accuracy"] < interval["high"] and "training seeds" in interval["covers"]
     gold = next(r for r in study["points"] if (r["budget"], r["weak_share"]) == (8, 0))["stages"]["gold"]
     assert gold == {"rule": "early_stopping", "best_steps": [0, 3], "steps": [6, 6]}
 
@@ -161,6 +173,8 @@ def test_table_winners_and_stage_summary_follow_the_trials(backend, enqueued):
     assert winners[2]["gap"] == pytest.approx(0.68 - 0.62, abs=1e-4)
     assert winners[8]["best"]["weak_share"] == 0.5 and winners[8]["regime"] == "mixed"
     assert winners[8]["runner_up"]["weak_share"] == 0 and winners[8]["gap"] == pytest.approx(0.77 - 0.75, abs=1e-4)
+    # 0.77 vs 0.75 on 200 examples and two seeds each: the paired interval of the gap holds zero.
+    assert winners[8]["gap_interval"]["tie"] and winners[8]["gap_interval"]["paired"]
 
     # Gold stages: (8, 0) kept its start once and was best at step 3 > first evaluation (eval_every 1) once;
     # (8, 0.5) was best at its last step twice.
