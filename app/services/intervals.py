@@ -115,9 +115,15 @@ class Scores:
         """Variance of the mean accuracy from the finite test set."""
         n = max(self.n_test, 1)
         if self.correct is not None and n > 1:
-            return float(np.var(self.correct.mean(axis=0), ddof=1)) / n
-        p = self.mean  # no per-example record: binomial, an upper bound for k > 1
-        return p * (1 - p) / n
+            variance = float(np.var(self.correct.mean(axis=0), ddof=1)) / n
+        else:
+            p = self.mean  # no per-example record: binomial, an upper bound for k > 1
+            variance = p * (1 - p) / n
+        if variance > 0:
+            return variance
+        # Every example right (or wrong) is not certainty: Agresti-Coull's adjusted rate keeps a width.
+        adjusted = (self.mean * n + 2) / (n + 4)
+        return adjusted * (1 - adjusted) / (n + 4)
 
 
 def pooled_seed_variance(points: list[Scores]) -> SeedVariance | None:

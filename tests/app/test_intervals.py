@@ -70,6 +70,11 @@ def test_binomial_fallback_without_per_example_records():
     assert interval(scores).se == pytest.approx(math.sqrt(0.8 * 0.2 / 100))
 
 
+def test_a_perfect_score_still_has_a_width():
+    perfect = interval(scores_of(np.ones((1, 200), bool)))
+    assert perfect.high == 1.0 and perfect.low < 0.99
+
+
 def test_pooled_seed_variance_weights_by_degrees_of_freedom():
     a, b = Scores([0.5, 0.7], 10), Scores([0.6, 0.6, 0.9], 10)
     pooled = pooled_seed_variance([a, b, Scores([0.4], 10)])
