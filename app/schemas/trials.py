@@ -16,6 +16,8 @@ class TrialOut(BaseModel):
     n_gold: int
     seed: int
     weak_labeler: str
+    recipe: str | None = None
+    task_version: int | None = None
     status: str
     attempts: int
     error: str | None
