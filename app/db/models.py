@@ -116,6 +116,8 @@ class Allocation(Base):
     request: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default=AllocationStatus.queued)
     study_name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The allocations of one sweep (POST /allocate with several budgets) share this id.
+    sweep_id: Mapped[str | None] = mapped_column(String(36), index=True)
     points_total: Mapped[int]
     recommendation: Mapped[dict | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)

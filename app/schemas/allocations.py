@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -11,11 +11,22 @@ from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 from .common import distinct_seeds
 
 
+MAX_SWEEP_BUDGETS = 12
+
+
 class AllocationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: str = Field(description="a registered task, or a built-in one")
-    budget: float = Field(gt=0, description="total spend on labels")
+    budget: float | None = Field(None, gt=0, description="total spend on labels (or give `budgets` for a sweep)")
+    budgets: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_SWEEP_BUDGETS,
+        validate_default=True,  # so that giving neither budget nor budgets is caught here
+        description="a sweep: one allocation per budget (1 to 12 distinct values), sharing their trials; "
+        "give this or `budget`, not both",
+    )
     weak_cost: float = Field(gt=0, description="price of one weak label")
     gold_cost: float = Field(gt=0, description="price of one gold label")
     methods: list[Method] | None = Field(None, description="methods to search (default: all the model can run)")
@@ -29,6 +40,22 @@ class AllocationRequest(BaseModel):
     )
 
     _distinct_seeds = field_validator("seeds")(distinct_seeds)
+
+    @field_validator("budgets")
+    @classmethod
+    def _one_budget_or_a_sweep(cls, budgets: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if "budget" not in info.data:
+            return budgets  # budget itself was invalid: that error says so
+        budget = info.data["budget"]
+        if budget is not None and budgets is not None:
+            raise ValueError("give either budget (one allocation) or budgets (a sweep), not both")
+        if budget is None and budgets is None:
+            raise ValueError("give budget (one allocation) or budgets (a sweep of several budgets)")
+        if budgets is None:
+            return None
+        if len(set(budgets)) != len(budgets):
+            raise ValueError("budgets must be distinct")
+        return sorted(budgets)
 
     @field_validator("methods")
     @classmethod
@@ -47,9 +74,30 @@ class AllocationRequest(BaseModel):
 class AllocationOut(BaseModel):
     id: str
     status: str
+    sweep_id: str | None = Field(None, description="the sweep this allocation belongs to, if any")
     task: str
     request: dict
     progress: dict
     recommendation: dict | None = None
     error: str | None = None
     trials: list[dict] = []
+
+
+class BudgetBest(BaseModel):
+    budget: float
+    recommendation: dict | None = Field(
+        None, description="over every done point of the sweep that costs at most this budget; null while none is done"
+    )
+    candidate_points: int = Field(0, description="points the recommendation chose among")
+    candidate_trial_ids: list[int] = Field([], description="their trials (from any allocation of the sweep)")
+
+
+class SweepOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"] = Field(
+        description="done when every allocation is done; failed when all have finished and some failed"
+    )
+    task: str
+    budgets: list[float]
+    allocations: list[AllocationOut] = Field(description="one per budget, cheapest first")
+    best_at_budget: list[BudgetBest] = Field(description="one per budget, cheapest first")

@@ -20,7 +20,8 @@ from worker.engine.spec import Method, recipe_params
 
 from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
-from ..schemas.allocations import AllocationRequest
+from ..schemas.allocations import AllocationOut, AllocationRequest
+from ..schemas.trials import TrialOut
 from . import trials as trial_cache
 from .errors import RequestError
 from .points import group_trials
@@ -67,16 +68,26 @@ def _space(request: AllocationRequest, methods, pool_size: int) -> SearchSpace:
     )
 
 
-def create(session: Session, task: Task, request: AllocationRequest, model_is_causal: bool) -> Allocation:
+def prepare(task: Task, request: AllocationRequest, model_is_causal: bool) -> tuple[AllocationRequest, SearchSpace]:
+    """The request with its weak labeler spelled out, and its search space; RequestError when it cannot run."""
     request = request.model_copy(update={"weak_labeler": concrete_labeler(task, request.weak_labeler)})
-    space = search_space(task, request, model_is_causal)
+    return request, search_space(task, request, model_is_causal)
+
+
+def create(
+    session: Session, task: Task, request: AllocationRequest, model_is_causal: bool, sweep_id: str | None = None
+) -> Allocation:
+    """A queued allocation for the request's one `budget` (a sweep makes one per budget, sharing `sweep_id`)."""
+    request, space = prepare(task, request, model_is_causal)
     allocation_id = str(uuid.uuid4())
     allocation = Allocation(
         id=allocation_id,
         task_id=task.id,
-        request={**request.model_dump(mode="json"), "methods": [m.value for m in space.methods]},
+        # The stored request is always a single budget's: `budgets` belongs to the sweep.
+        request={**request.model_dump(mode="json", exclude={"budgets"}), "methods": [m.value for m in space.methods]},
         status=AllocationStatus.queued,
         study_name=f"allocation-{allocation_id}",
+        sweep_id=sweep_id,
         points_total=request.max_trials,
     )
     session.add(allocation)
@@ -120,7 +131,7 @@ def _tell_finished(study: optuna.Study, point: StudyPoint, already_told: set[int
         study.tell(point.number, state=optuna.trial.TrialState.FAIL)
     else:
         stats = group_trials(point.trials)[0]
-        study.tell(point.number, stats.selection_accuracy)
+        study.tell(point.number, stats.accuracy)  # what the recommendation chooses on (recommend.py)
     point.told = True
     return True
 
@@ -196,7 +207,7 @@ def weak_label_accuracy(trials: list[Trial]) -> float | None:
 def progress(allocation: Allocation) -> dict:
     trials = [t for p in allocation.points for t in p.trials]
     done = [s for p in allocation.points for s in group_trials(p.trials)]
-    best = max(done, key=lambda s: s.selection_accuracy, default=None)
+    best = max(done, key=lambda s: s.accuracy, default=None)
     request = allocation.request
     return {
         "points_total": allocation.points_total,
@@ -223,3 +234,17 @@ def allocations_waiting_on(session: Session, trial_id: int) -> list[str]:
 
 def trials_of(allocation: Allocation) -> list[Trial]:
     return [t for p in allocation.points for t in p.trials]
+
+
+def allocation_out(allocation: Allocation) -> AllocationOut:
+    return AllocationOut(
+        id=allocation.id,
+        status=allocation.status,
+        sweep_id=allocation.sweep_id,
+        task=allocation.task.name,
+        request=allocation.request,
+        progress=progress(allocation),
+        recommendation=allocation.recommendation,
+        error=allocation.error,
+        trials=[TrialOut.model_validate(t).model_dump(mode="json") for t in trials_of(allocation)],
+    )

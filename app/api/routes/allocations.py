@@ -1,4 +1,8 @@
-"""Allocations: ask how to split a budget; answered from stored trials or by new ones."""
+"""Allocations: ask how to split a budget; answered from stored trials or by new ones.
+
+With `budgets` instead of `budget`, one request is a sweep: one allocation per budget, sharing
+their trials (services.sweeps).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from worker.engine.models import ModelSpecError, resolve_model
 from ...db.models import Allocation, AllocationStatus
 from ...db.session import session_scope
 from ...dispatch import get_dispatcher
-from ...schemas.allocations import AllocationOut, AllocationRequest
-from ...schemas.trials import TrialOut
+from ...schemas.allocations import AllocationOut, AllocationRequest, SweepOut
 from ...services import allocations as allocation_service
+from ...services import sweeps as sweep_service
+from ...services.allocations import allocation_out
 from ...services.errors import NotFoundError, RequestError
 from ...services.tasks import get_task_row
 from ..deps import SessionDep
@@ -20,33 +25,27 @@ from ..deps import SessionDep
 router = APIRouter(tags=["allocations"])
 
 
-def allocation_out(allocation: Allocation) -> AllocationOut:
-    return AllocationOut(
-        id=allocation.id,
-        status=allocation.status,
-        task=allocation.task.name,
-        request=allocation.request,
-        progress=allocation_service.progress(allocation),
-        recommendation=allocation.recommendation,
-        error=allocation.error,
-        trials=[
-            TrialOut.model_validate(t).model_dump(mode="json") for t in allocation_service.trials_of(allocation)
-        ],
-    )
-
 
 @router.post(
     "/allocate",
-    response_model=AllocationOut,
+    response_model=AllocationOut | SweepOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={200: {"description": "stored trials already cover the request: done at once", "model": AllocationOut}},
+    responses={
+        202: {"description": "queued: an AllocationOut for `budget`, a SweepOut (one allocation per budget) "
+              "for `budgets`; poll GET /allocations/{id} or GET /sweeps/{id}"},
+        200: {"description": "stored trials already cover the request: done at once (an AllocationOut for "
+              "`budget`, a SweepOut for `budgets`)", "model": AllocationOut | SweepOut},
+    },
 )
-def allocate(request: AllocationRequest, response: Response) -> AllocationOut:
-    """Start the search for the best split of `budget`; 200 when stored trials answer it at once."""
+def allocate(request: AllocationRequest, response: Response) -> AllocationOut | SweepOut:
+    """Start the search for the best split of `budget`, or of each of `budgets` (a sweep sharing its
+    trials); 200 when stored trials answer it at once."""
     try:
         model_is_causal = resolve_model(request.model, convert=False).is_causal
     except ModelSpecError as exc:
         raise RequestError("model", str(exc)) from None
+    if request.budgets is not None:
+        return _sweep(request, model_is_causal, response)
     with session_scope() as session:
         task = get_task_row(session, request.task)
         allocation = allocation_service.create(session, task, request, model_is_causal)
@@ -61,6 +60,19 @@ def allocate(request: AllocationRequest, response: Response) -> AllocationOut:
         return allocation_out(allocation)
 
 
+def _sweep(request: AllocationRequest, model_is_causal: bool, response: Response) -> SweepOut:
+    with session_scope() as session:
+        task = get_task_row(session, request.task)
+        sweep_id, to_run = sweep_service.create(session, task, request, model_is_causal)
+    # Committed: now the workers can see the rows they are sent.
+    get_dispatcher().enqueue_trials(to_run)
+    with session_scope() as session:
+        out = sweep_service.sweep_out(session, sweep_id)
+    if out.status in ("done", "failed"):
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
 @router.get("/allocations/{allocation_id}", response_model=AllocationOut)
 def get_allocation(allocation_id: str, session: SessionDep) -> AllocationOut:
     allocation = session.get(Allocation, allocation_id)
@@ -73,3 +85,9 @@ def get_allocation(allocation_id: str, session: SessionDep) -> AllocationOut:
 def list_allocations(session: SessionDep, limit: int = 50) -> list[AllocationOut]:
     rows = session.scalars(select(Allocation).order_by(Allocation.created_at.desc()).limit(min(limit, 500)))
     return [allocation_out(a) for a in rows]
+
+
+@router.get("/sweeps/{sweep_id}", response_model=SweepOut, responses={404: {"description": "no such sweep"}})
+def get_sweep(sweep_id: str, session: SessionDep) -> SweepOut:
+    """The sweep's allocations (cheapest budget first) and, per budget, the best over the whole sweep."""
+    return sweep_service.sweep_out(session, sweep_id)
