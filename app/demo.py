@@ -7,8 +7,10 @@ import time
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from .service_client import start_service, stop_service, wait_until_up
 
@@ -32,7 +34,60 @@ def _follow(client: httpx.Client, allocation: dict) -> dict:
     return allocation
 
 
-def _print_recommendation(rec: dict, request: dict) -> None:
+def _range(low: float, high: float) -> str | None:
+    """"0.771–0.838"; None for a range of zero width (nothing measured a spread)."""
+    return f"{low:.3f}–{high:.3f}" if high > low else None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _part(rec: dict, interval: dict) -> str:
+    """The examples an interval was measured on: fewer than the point's test set is the held-out half."""
+    n_test = rec.get("n_test")
+    return "held-out half" if n_test and interval.get("n_test") and interval["n_test"] < n_test else "whole test set"
+
+
+def expected_accuracy_text(rec: dict) -> str:
+    """'0.805 (90% interval 0.771–0.838, held-out half, 2 seeds)': never a zero-width '± 0.000'."""
+    estimate = f"{rec['expected_accuracy']:.3f}"
+    interval = rec.get("expected_accuracy_interval")
+    if interval:
+        where = f"{_part(rec, interval)}, {_plural(interval['n_seeds'], 'seed')}"
+        span = _range(interval["low"], interval["high"])
+        if span:
+            return f"{estimate} ({interval['level']:.0%} interval {span}, {where})"
+        return f"{estimate} ({where}; no spread measured)"
+    # A recommendation stored before intervals: the seed sd, only when there is one.
+    spread = rec.get("expected_accuracy_spread") or 0.0
+    if spread > 0:
+        return f"{estimate} (held-out half; seed sd {spread:.3f}, no interval)"
+    return f"{estimate} (held-out half; no spread measured)"
+
+
+def comparison_text(ref: dict) -> str:
+    """The best minus another point, with the difference's interval; 'tie' when it holds 0."""
+    what = f"{ref['method']} {ref['n_weak']} weak + {ref['n_gold']} gold (${ref['cost']:g})"
+    d = ref.get("best_minus_it")
+    if not d:
+        return what
+    verdict = "tie" if d["tie"] else "the best is ahead"
+    return (f"{what}: best − it {d['difference']:+.3f} ({d['level']:.0%} interval {d['low']:+.3f} to "
+            f"{d['high']:+.3f}): {verdict}")
+
+
+def tie_text(rec: dict) -> str:
+    ties = rec.get("ties") or []
+    best = rec.get("best") or rec.get("best_on_selection")
+    costs = [t["cost"] for t in ties] + ([best["cost"]] if best else [])
+    cheapest = all(rec["cost"] <= c + 1e-9 for c in costs)
+    return (f"{len(ties) + 1} allocations cannot be told apart; "
+            + ("the cheapest is recommended" if cheapest else "more seeds would separate them"))
+
+
+def _print_recommendation(rec: dict, request: dict, out: Console | None = None) -> None:
+    out = out or console
     table = Table(title=f"Recommendation for ${request['budget']:g} (weak ${request['weak_cost']:g}, gold ${request['gold_cost']:g})")
     table.add_column("")
     table.add_column("")
@@ -40,27 +95,65 @@ def _print_recommendation(rec: dict, request: dict) -> None:
         ("method", rec["method"]),
         ("buy", f"{rec['n_gold']} gold (${rec['spend_gold']:g}) + {rec['n_weak']} weak (${rec['spend_weak']:g})"),
         ("weak share", f"{rec['weak_share_of_labels']:.0%} of labels, {rec['weak_share_of_spend']:.0%} of spend"),
-        ("expected accuracy", f"{rec['expected_accuracy']:.3f} ± {rec['expected_accuracy_spread']:.3f} (held-out half)"),
-        ("chosen on", f"{rec['selection_accuracy']:.3f} (selection half)"),
-        ("regime", rec["regime"]),
+        ("expected accuracy", expected_accuracy_text(rec)),
     ]
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    warned = {w["message"] for w in rec.get("warnings") or []}
+    note = (rec.get("expected_accuracy_interval") or {}).get("note")
+    if note and note not in warned:  # a note the warnings below repeat is said once
+        rows.append(("interval note", note))
+    held_out = rec.get("expected_accuracy_interval") and _part(rec, rec["expected_accuracy_interval"]) == "held-out half"
+    if held_out or not rec.get("accuracy_note"):
+        rows.append(("chosen on", f"{rec['selection_accuracy']:.3f} (selection half)"))
+    else:
+        rows.append(("how chosen", rec["accuracy_note"]))
+    rows.append(("regime", rec["regime"]))
+    if rec.get("runner_up"):
+        rows.append(("runner-up", comparison_text(rec["runner_up"])))
+    if rec.get("tie"):
+        rows.append(("tie", tie_text(rec)))
+    unspent = rec.get("unspent")
+    if unspent is not None and unspent > 1e-9:
+        rows.append(("unspent", f"${unspent:g} of ${request['budget']:g}"))
+    for name, value in rows:
+        table.add_row(name, escape(str(value)))
+    out.print(table)
+    for warning in rec.get("warnings") or []:
+        out.print(Text(f"warning ({warning['code']}): {warning['message']}", style="yellow"))
 
 
-def _print_frontier(frontier: dict) -> None:
-    table = Table(title=f"Frontier: best allocation at each budget (weak ${frontier['weak_cost']:g}, gold ${frontier['gold_cost']:g})")
-    for column in ("budget", "method", "n_weak", "n_gold", "cost", "holdout acc"):
+def _print_frontier(frontier: dict, out: Console | None = None) -> None:
+    out = out or console
+    level = frontier.get("level", 0.9)
+    recipe = f", recipe {frontier['recipe']}" if frontier.get("recipe") else ""
+    table = Table(title=f"Frontier: best allocation at each budget (weak ${frontier['weak_cost']:g}, "
+                        f"gold ${frontier['gold_cost']:g}{recipe})")
+    for column in ("budget", "method", "n_weak", "n_gold", "cost", "test acc", f"{level:.0%} interval"):
         table.add_column(column)
     for row in frontier["best_at_budget"]:
         best = row["best"]
         if best is None:
-            table.add_row(f"{row['budget']:g}", "-", "", "", "", "")
+            table.add_row(f"{row['budget']:g}", "-", "", "", "", "", "")
         else:
+            interval = best.get("interval")
+            span = _range(interval["low"], interval["high"]) if interval else None
             table.add_row(f"{row['budget']:g}", best["method"], str(best["n_weak"]), str(best["n_gold"]),
-                          f"{best['cost']:g}", f"{best['holdout_accuracy']:.3f}")
-    console.print(table)
+                          f"{best['cost']:g}", f"{best['accuracy']:.3f}", span or "-")
+    out.print(table)
+    if frontier.get("predicted"):
+        _print_predicted(frontier, out)
+
+
+def _print_predicted(frontier: dict, out: Console) -> None:
+    """The learning surface's best allocation per budget: predicted, not measured, and said so."""
+    level = frontier.get("level", 0.9)
+    table = Table(title="Predicted by the learning surface (not measured): best allocation at each budget")
+    for column in ("budget", "", "method", "n_weak", "n_gold", "cost", "accuracy", f"{level:.0%} band", "evidence"):
+        table.add_column(column)
+    for p in frontier["predicted"]:
+        table.add_row(f"{p['budget']:g}", "predicted", p["method"], str(p["n_weak"]), str(p["n_gold"]), f"{p['cost']:g}",
+                      f"{p['accuracy']:.3f}", _range(p["low"], p["high"]) or "-",
+                      "within the measured points" if p["in_support"] else "outside them (extrapolated)")
+    out.print(table)
 
 
 def write_frontier_png(frontier: dict, budget: float, path: str) -> None:
@@ -73,14 +166,23 @@ def write_frontier_png(frontier: dict, budget: float, path: str) -> None:
     methods = sorted({p["method"] for p in frontier["points"]})
     for method in methods:
         pts = [p for p in frontier["points"] if p["method"] == method]
-        ax.scatter([max(p["cost"], 1e-3) for p in pts], [p["accuracy"] for p in pts], label=method, s=40)
+        # error bars: each point's interval (asymmetric where clipped at 0 or 1)
+        below = [max(0.0, p["accuracy"] - p["interval"]["low"]) if p.get("interval") else 0.0 for p in pts]
+        above = [max(0.0, p["interval"]["high"] - p["accuracy"]) if p.get("interval") else 0.0 for p in pts]
+        ax.errorbar([max(p["cost"], 1e-3) for p in pts], [p["accuracy"] for p in pts], yerr=[below, above],
+                    fmt="o", markersize=6, elinewidth=1, capsize=0, label=method)
+    predicted = sorted((p for p in frontier.get("predicted") or [] if p["cost"] > 0), key=lambda p: p["cost"])
+    if predicted:
+        xs = [p["cost"] for p in predicted]
+        ax.fill_between(xs, [p["low"] for p in predicted], [p["high"] for p in predicted], color="tab:pink", alpha=0.18)
+        ax.plot(xs, [p["accuracy"] for p in predicted], "--", color="tab:pink", label="predicted (learning surface)")
     overall = frontier["overall"]
     ax.step([max(p["cost"], 1e-3) for p in overall], [p["accuracy"] for p in overall], where="post",
             color="black", linewidth=1.5, label="Pareto frontier")
     ax.axvline(budget, color="grey", linestyle="--", label=f"budget ${budget:g}")
     ax.set_xscale("log")
     ax.set_xlabel(f"cost ($; weak ${frontier['weak_cost']:g}, gold ${frontier['gold_cost']:g})")
-    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.set_ylabel(f"test accuracy (mean over seeds, {frontier.get('level', 0.9):.0%} intervals)")
     ax.set_title(f"labelmix frontier: {frontier['task']}")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -118,8 +220,8 @@ def run_demo(*, task, budget, weak_cost, gold_cost, model, max_trials, seeds, po
             _print_recommendation(allocation["recommendation"], allocation["request"])
             frontier = client.get(
                 f"/frontier/{task}",
-                params={"weak_cost": weak_cost, "gold_cost": gold_cost, "model": model,
-                        "budgets": [budget * 0.25, budget * 0.5, budget]},
+                params={"weak_cost": weak_cost, "gold_cost": gold_cost, "model": model, "recipe": recipe,
+                        "predict": "true", "budgets": [budget * 0.25, budget * 0.5, budget]},
             ).raise_for_status().json()
             _print_frontier(frontier)
             write_frontier_png(frontier, budget, png)

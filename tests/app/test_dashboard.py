@@ -1,7 +1,9 @@
 """The planning dashboard (GET /), driven in Debian's Chromium, headless, by Playwright.
 
 The app runs for real (uvicorn in a subprocess, embedded: no broker, trials train in-process) on
-the test Postgres database, with the trials below written by hand (prices weak $0.1, gold $1):
+the test Postgres database, with the trials below written by hand (prices weak $0.1, gold $1), of the
+`fast` recipe, each with the per-example correctness a real trial records on the task's test set
+(the selection half at the trial's accuracy, the held-out half 0.005 lower):
 
   method            model          n_weak n_gold  test accuracy (seeds)   cost
   seq_sft           minilm-l6         100      0  0.66, 0.68               10
@@ -14,6 +16,14 @@ the test Postgres database, with the trials below written by hand (prices weak $
   logconf_sft       minilm-l6         400     10  0.80                     50
   uncertainty_sft   minilm-l6          50     30  0.79, 0.81               35
   icl               smollm2-135m        2      2  0.60                     2.2  (another model)
+
+and, of the `paper` recipe (kept apart: the recipe selector shows one or the other):
+
+  seq_sft           minilm-l6         100     10  0.70, 0.72               20
+  seq_sft           minilm-l6           0     20  0.69                     20
+
+A finished allocation (its recommendation from the real `recommend.recommendation` over the fast
+points within its budget) is written by hand too where a test needs one without training.
 
 Screenshots (1280x800 and 390x844) go to artifacts/dashboard/ (LABELMIX_ARTIFACTS_DIR overrides).
 Chromium is /usr/bin/chromium (scripts/install.sh installs it; LABELMIX_CHROMIUM overrides).
@@ -30,9 +40,11 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from worker.engine.spec import TrialSpec
@@ -60,6 +72,11 @@ ROWS = [  # method, model, n_weak, n_gold, test accuracy per seed
     ("icl", SMOLLM, 2, 2, [0.60]),
 ]
 N_MINILM_POINTS = sum(model == MINILM for _, model, *_ in ROWS)
+PAPER_ROWS = [
+    ("seq_sft", MINILM, 100, 10, [0.70, 0.72]),
+    ("seq_sft", MINILM, 0, 20, [0.69]),
+]
+PREDICTED_NAME = "predicted (learning surface)"
 TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
 
 
@@ -72,23 +89,70 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def insert_trials(task_id: int) -> None:
+def correctness(selection: float, holdout: float, n_test: int, rng: np.random.Generator) -> str:
+    """Per-example correctness as a trial records it: the first half at `selection`, the rest at `holdout`."""
+    from worker.engine.metrics import pack_correct
+
+    halves = []
+    for size, accuracy in ((n_test // 2, selection), (n_test - n_test // 2, holdout)):
+        hits = np.zeros(size, dtype=bool)
+        hits[: round(accuracy * size)] = True
+        rng.shuffle(hits)
+        halves.append(hits)
+    return pack_correct(np.concatenate(halves))
+
+
+def insert_trials(task_id: int, n_test: int) -> None:
     from app.db.models import Trial
     from app.db.session import session_scope
 
     keys = (f"dashboard-test-{i:04d}" for i in itertools.count())
+    rng = np.random.default_rng(0)
     with session_scope() as session:
-        for method, model, n_weak, n_gold, accuracies in ROWS:
-            for seed, accuracy in enumerate(accuracies):
-                spec = TrialSpec(task="cities", model=model, method=method, n_weak=n_weak, n_gold=n_gold, seed=seed)
-                session.add(
-                    Trial(
-                        key=next(keys), task_id=task_id, model=model, method=method, n_weak=n_weak, n_gold=n_gold,
-                        seed=seed, weak_labeler="default", spec={**spec.model_dump(mode="json"), "params": {}},
-                        recipe=spec.recipe, task_version=spec.task_version, status="done", attempts=1, test_accuracy=accuracy, selection_accuracy=accuracy,
-                        holdout_accuracy=round(accuracy - 0.005, 4), test_auroc=0.5, wall_s=1.0,
+        for recipe, rows in (("fast", ROWS), ("paper", PAPER_ROWS)):
+            for method, model, n_weak, n_gold, accuracies in rows:
+                for seed, accuracy in enumerate(accuracies):
+                    spec = TrialSpec(task="cities", model=model, method=method, n_weak=n_weak, n_gold=n_gold, seed=seed,
+                                     recipe=recipe)
+                    holdout = round(accuracy - 0.005, 4)
+                    result = {"test_accuracy": accuracy, "n_test": n_test,
+                              "test_correct": correctness(accuracy, holdout, n_test, rng)}
+                    session.add(
+                        Trial(
+                            key=next(keys), task_id=task_id, model=model, method=method, n_weak=n_weak, n_gold=n_gold,
+                            seed=seed, weak_labeler="default", spec={**spec.model_dump(mode="json"), "params": {}},
+                            recipe=spec.recipe, task_version=spec.task_version, status="done", attempts=1,
+                            test_accuracy=accuracy, selection_accuracy=accuracy, holdout_accuracy=holdout,
+                            test_auroc=0.5, wall_s=1.0, result=result,
+                        )
                     )
-                )
+
+
+def insert_done_allocation(budget: float) -> tuple[str, dict]:
+    """A finished allocation over the stored fast points within `budget`, its recommendation the service's own."""
+    from sqlalchemy import select
+
+    from app.db.models import Allocation, Task, Trial
+    from app.db.session import session_scope
+    from app.services.allocations import majority_rate
+    from app.services.points import group_trials
+    from app.services.recommend import recommendation
+
+    request = {
+        "task": "cities", "budget": budget, "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft", "logconf_sft", "uncertainty_sft"],
+        "model": MINILM, "max_trials": 8, "seeds": [0, 1], "weak_labeler": "default", "recipe": "fast", "params": {},
+    }
+    with session_scope() as session:
+        task = session.scalars(select(Task).where(Task.name == "cities")).one()
+        trials = session.scalars(select(Trial).where(Trial.task_id == task.id, Trial.model == MINILM, Trial.recipe == "fast"))
+        points = [p for p in group_trials(list(trials)) if p.cost(0.1, 1.0) <= budget + 1e-9]
+        rec = recommendation(points, request, majority_rate(task.test_positive_rate), task.weak_label_accuracy)
+        allocation_id = str(uuid.uuid4())
+        session.add(Allocation(
+            id=allocation_id, task_id=task.id, request=request, status="done", study_name=f"allocation-{allocation_id}",
+            points_total=len(points), recommendation=rec,
+        ))
+    return allocation_id, json.loads(json.dumps(rec))
 
 
 @pytest.fixture
@@ -125,7 +189,9 @@ def server(configure, clean_db):
         from app.db.session import session_scope
 
         with session_scope() as session:
-            insert_trials(session.scalars(select(Task.id).where(Task.name == "cities")).one())
+            row = session.scalars(select(Task).where(Task.name == "cities")).one()
+            task_id, n_test = row.id, row.n_test
+        insert_trials(task_id, n_test)
         yield base, client
     finally:
         process.terminate()
@@ -212,10 +278,22 @@ def update_plan(page, **fields) -> None:
 
 
 def rendered_points(page) -> int:
-    """Markers drawn in the SVG (the frontier lines draw none); equals the chart's own count."""
-    svg = page.locator("#frontier-chart .scatterlayer .trace .points path.point").count()
-    assert svg == int(page.eval_on_selector("#frontier-chart", "el => el.dataset.points"))
-    return svg
+    """Markers drawn in the SVG for measured points; equals the chart's own count.
+
+    The frontier lines draw none; the predicted line's markers are counted apart (dataset.predicted).
+    """
+    traces = page.evaluate(
+        "() => { const gd = document.getElementById('frontier-chart');"
+        " return gd._fullData.map(t => ({meta: t.meta || null,"
+        " n: gd.querySelectorAll(`.scatterlayer .trace${t.uid} .points path.point`).length})); }"
+    )
+    assert sum(t["n"] for t in traces) == page.locator("#frontier-chart .scatterlayer .trace .points path.point").count()
+    measured = sum(t["n"] for t in traces if t["meta"] == "points")
+    predicted = sum(t["n"] for t in traces if t["meta"] == "predicted")
+    assert measured + predicted == sum(t["n"] for t in traces)
+    assert measured == int(page.eval_on_selector("#frontier-chart", "el => el.dataset.points"))
+    assert predicted == int(page.eval_on_selector("#frontier-chart", "el => el.dataset.predicted || '0'"))
+    return measured
 
 
 def rec_values(page) -> dict:
@@ -238,9 +316,41 @@ def check_recommendation(page, expected: dict) -> None:
     assert int(shown["n_weak"][0]) == expected["n_weak"] and shown["n_weak"][1] == f"{expected['n_weak']:,}"
     for field in ("spend_gold", "spend_weak"):
         assert float(shown[field][0]) == pytest.approx(expected[field]) and shown[field][1] == money(expected[field])
-    for field in ("expected_accuracy", "expected_accuracy_spread"):
-        assert float(shown[field][0]) == pytest.approx(expected[field])
-        assert shown[field][1] == f"{expected[field]:.3f}"
+    assert float(shown["expected_accuracy"][0]) == pytest.approx(expected["expected_accuracy"])
+    assert shown["expected_accuracy"][1] == f"{expected['expected_accuracy']:.3f}"
+    # The interval, with its level: the allocation's own (on the examples it was measured on); for
+    # stored trials the point's own over the whole test set (the frontier has none for the held-out
+    # half alone).
+    node = page.locator('#recommendation-card [data-rec="interval"]')
+    held = expected.get("expected_accuracy_interval")
+    interval = held or expected["interval"]
+    assert node.get_attribute("data-kind") == ("expected" if held else "test")
+    assert float(node.get_attribute("data-low")) == pytest.approx(interval["low"])
+    assert float(node.get_attribute("data-high")) == pytest.approx(interval["high"])
+    text = (f"({interval['level']:.0%} interval {interval['low']:.3f}–{interval['high']:.3f})"
+            if interval["high"] > interval["low"] else "(no spread measured)")  # never a zero-width range
+    assert shown["interval"][1] == (text if held else f"· whole test set {interval['estimate']:.3f} {text}")
+    part = ("held-out half" if interval["n_test"] < expected["n_test"] else "whole test set") + ", "
+    assert shown["seeds"][1] == (part if held else "") + f"{interval['n_seeds']} seed" + (
+        "s" if interval["n_seeds"] != 1 else "")
+    # Each warning, with its message; the unspent budget; no seed spread shown as "±".
+    warnings = page.locator("#rec-warnings li.warning")
+    assert warnings.evaluate_all("els => els.map(e => e.dataset.code)") == [w["code"] for w in expected["warnings"]]
+    for item, warning in zip(warnings.all(), expected["warnings"]):
+        assert warning["message"] in item.inner_text()
+    assert page.locator("#rec-warnings").is_visible() == bool(expected["warnings"])
+    unspent = page.locator('#recommendation-card [data-rec="unspent"]')
+    assert unspent.is_visible() == (expected["unspent"] > 0)
+    if expected["unspent"] > 0:
+        assert unspent.inner_text().startswith(f"{money(expected['unspent'])} of the ")
+    tie = page.locator('#recommendation-card [data-rec="tie"]')
+    assert tie.is_visible() == bool(expected.get("tie"))
+    if expected.get("tie"):
+        best = expected.get("best") or expected.get("best_on_selection")
+        cheapest = all(expected["cost"] <= c + 1e-9 for c in [t["cost"] for t in expected["ties"]] + [best["cost"]])
+        assert tie.inner_text() == f"tie: {len(expected['ties']) + 1} allocations cannot be told apart; " + (
+            "the cheapest is recommended" if cheapest else "more seeds would separate them")
+    assert "±" not in page.inner_text("#recommendation")
 
 
 def save(page, report, name: str, full_page: bool = False) -> Path:
@@ -286,11 +396,14 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
     # How the weak labels are made is said before any spending.
     page.wait_for_function("document.querySelector('#task-info').textContent.includes('pool')")
     assert "weak labels (sft:minilm-l3:8000)" in page.text_content("#task-info")
-    update_plan(page, **{"gold-cost": 1, "weak-cost": 0.1, "budget": 20})
+    with page.expect_response(lambda r: "/frontier/cities?" in r.url and "predict=true" in r.url) as asked:
+        update_plan(page, **{"gold-cost": 1, "weak-cost": 0.1, "budget": 20})
+    page_frontier = asked.value.json()
 
     # The frontier: one marker per stored point of the model, one series per method, colored by weak share.
     prices = {"weak_cost": 0.1, "gold_cost": 1, "model": MINILM}
     api_frontier = client.get("/frontier/cities", params={**prices, "budgets": 20}).json()
+    assert api_frontier["recipe"] == page_frontier["recipe"] == "fast"  # the recipe with the most trials
     assert len(api_frontier["points"]) == N_MINILM_POINTS
     assert rendered_points(page) == N_MINILM_POINTS
     traces = page.evaluate(
@@ -304,6 +417,39 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
     assert shares == sorted(p["weak_share_of_spend"] for p in api_frontier["points"])
     pareto = next(t for t in traces if t["name"] == "Pareto frontier")
     assert pareto["n"] == len(api_frontier["overall"]) and pareto["mode"] == "lines"
+    # Error bars: each point's interval, asymmetric (high - accuracy above, accuracy - low below).
+    bars = page.evaluate(
+        "() => document.getElementById('frontier-chart').data.filter(t => t.meta === 'points')"
+        ".flatMap(t => t.x.map((x, i) => [x, t.y[i], t.error_y.symmetric, t.error_y.array[i], t.error_y.arrayminus[i]]))"
+    )
+    by_cost_acc = {(p["cost"], p["accuracy"]): p["interval"] for p in api_frontier["points"]}
+    assert len(bars) == N_MINILM_POINTS
+    for x, y, symmetric, up, down in bars:
+        interval = by_cost_acc[(x, y)]
+        assert symmetric is False and interval["level"] == 0.9 and interval["high"] > interval["low"]
+        assert up == pytest.approx(interval["high"] - y) and down == pytest.approx(y - interval["low"])
+
+    # The learning surface's prediction (the page asks with predict=true): a dashed line named as a
+    # prediction, with its band, hollow markers where it leaves the measured points.
+    assert page_frontier["predicted"] and any(s["model"] for s in page_frontier["surfaces"])
+    predicted = page.evaluate(
+        "(name) => { const t = document.getElementById('frontier-chart').data.find(t => t.name === name);"
+        " return t && {x: t.x, y: t.y, dash: t.line.dash, symbols: t.marker.symbol, support: t.customdata}; }",
+        PREDICTED_NAME,
+    )
+    assert predicted and predicted["dash"] == "dash" and len(predicted["x"]) >= 2
+    drawn = [{(p["cost"], p["accuracy"]): p for p in page_frontier["predicted"]}[xy] for xy in zip(predicted["x"], predicted["y"])]
+    for point, symbol, support in zip(drawn, predicted["symbols"], predicted["support"]):
+        assert (symbol, support) == (("circle", "in support") if point["in_support"] else ("circle-open", "outside support"))
+    band = page.evaluate(
+        "() => document.getElementById('frontier-chart').data.filter(t => t.meta === 'predicted-band')"
+        ".map(t => ({y: t.y, fill: t.fill || null}))"
+    )
+    assert [b["fill"] for b in band] == [None, "tonexty"]
+    assert band[0]["y"] == pytest.approx([p["low"] for p in drawn])
+    assert band[1]["y"] == pytest.approx([p["high"] for p in drawn])
+    assert PREDICTED_NAME in page.locator("#frontier-chart .legendtext").all_text_contents()
+    assert "prediction, not a measurement" in page.inner_text("#frontier-summary")
     annotations = page.locator("#frontier-chart .annotation-text").all_text_contents()
     assert "budget $20" in annotations and "recommended" in annotations  # the budget is marked
     assert page.inner_text("#table-count") == str(N_MINILM_POINTS)
@@ -313,14 +459,17 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
     hover = page.locator("#frontier-chart .hoverlayer .hovertext")
     hover.wait_for()
     text = hover.text_content()
-    for word in ("n_weak", "n_gold", "seeds", "accuracy", "±", "trials #"):
+    for word in ("n_weak", "n_gold", "seeds", "accuracy", "90% interval", "test examples", "trials #"):
         assert word in text, text
+    assert "±" not in text
 
     # The recommendation from stored trials is the frontier's best within the budget ...
     best = api_frontier["best_at_budget"][0]["best"]
     assert (best["method"], best["n_weak"], best["n_gold"]) == ("seq_sft", 100, 10)
     assert page.get_attribute("#recommendation-card", "data-source") == "stored"
-    expected = {**best, "expected_accuracy": best["holdout_accuracy"], "expected_accuracy_spread": best["holdout_spread"]}
+    note = best["interval"]["note"]
+    expected = {**best, "expected_accuracy": best["holdout_accuracy"], "unspent": 20 - best["cost"],
+                "warnings": [{"code": "few_seeds", "message": note}] if note else []}
     check_recommendation(page, expected)
     # ... and what the next dollars would buy is the marginal endpoint's answer.
     marginal = client.get("/frontier/cities/marginal", params={
@@ -347,6 +496,15 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
         point = by_key[(row["method"], int(row["n_weak"]), int(row["n_gold"]))]
         assert float(row["accuracy"]) == pytest.approx(point["accuracy"])
         assert float(row["cost"]) == pytest.approx(point["cost"])
+        assert (row["task"], row["recipe"], int(row["n_test"])) == ("cities", "fast", point["n_test"])
+        assert float(row["interval_low"]) == pytest.approx(point["interval"]["low"])
+        assert float(row["interval_high"]) == pytest.approx(point["interval"]["high"])
+        assert float(row["interval_level"]) == 0.9
+    # The table shows each point's interval, not a seed spread.
+    table = page.inner_text("#frontier-table")
+    assert "90% interval" in table and "±" not in table
+    first = api_frontier["points"][0]["interval"]
+    assert f"{first['low']:.3f}–{first['high']:.3f}" in table
     on_frontier = {(r["method"], int(r["n_weak"]), int(r["n_gold"])) for r in rows if r["on_frontier"] == "true"}
     assert on_frontier == {(p["method"], p["n_weak"], p["n_gold"]) for p in api_frontier["overall"]}
     with page.expect_download() as download:
@@ -421,6 +579,96 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
     context.close()
 
 
+def test_allocation_card_recipes_and_target_plan_at_1280(server, browser, report):
+    base, client = server
+    # A finished allocation at $40: the fast points within it, chosen by the service's own rule.
+    allocation_id, rec = insert_done_allocation(40)
+    # What the card must show is there to show (the seeded points were picked for it).
+    assert rec["tie"] and rec["ties"] and rec["unspent"] > 0 and rec["runner_up"]
+    assert "tie" in [w["code"] for w in rec["warnings"]]
+    interval = rec["expected_accuracy_interval"]
+    assert interval["low"] < rec["expected_accuracy"] < interval["high"] and interval["level"] == 0.9
+
+    fragment = f"#task=cities&model={MINILM}&gold=1&weak=0.1&budget=40&allocation={allocation_id}"
+    context, page = open_page(browser, base, DESKTOP, fragment)
+    page.wait_for_function(f"document.getElementById('recommendation-card').dataset.allocationId === '{allocation_id}'")
+    wait_for_chart(page)
+    assert page.get_attribute("#recommendation-card", "data-source") == "allocation"
+
+    # The recommendation card: the held-out interval with its level, the tie, every warning, the
+    # unspent budget, the runner-up's difference with its interval.
+    check_recommendation(page, rec)
+    shown = page.inner_text('#recommendation-card [data-rec="expected_accuracy"]') + " " + page.inner_text(
+        '#recommendation-card [data-rec="interval"]')
+    assert shown == f"{rec['expected_accuracy']:.3f} (90% interval {interval['low']:.3f}–{interval['high']:.3f})"
+    warning_items = page.locator("#rec-warnings li.warning")
+    assert warning_items.count() == len(rec["warnings"]) >= 1
+    color = warning_items.first.evaluate("e => getComputedStyle(e).borderLeftColor")
+    assert color == "rgb(201, 138, 0)"  # styled as a warning
+    runner = page.inner_text('#recommendation-card [data-rec="runner_up"]')
+    d = rec["runner_up"]["best_minus_it"]
+    assert rec["runner_up"]["method"] in runner and f"(90% interval " in runner
+    assert ("a tie" in runner) == d["tie"]
+    save(page, report, "desktop-allocation-card.png")
+
+    # The recipe selector lists the task's recipes, most trials first, the server's default chosen.
+    frontier = client.get("/frontier/cities", params={"weak_cost": 0.1, "gold_cost": 1, "model": MINILM}).json()
+    assert [r["recipe"] for r in frontier["recipes"]] == ["fast", "paper"]
+    options = page.locator("#recipe option")
+    assert options.evaluate_all("els => els.map(e => e.value)") == ["fast", "paper"]
+    assert options.all_inner_texts() == [f"{r['recipe']} ({r['n_trials']} trials)" for r in frontier["recipes"]]
+    assert page.input_value("#recipe") == "fast"
+    assert page.locator("label[for=recipe]").inner_text() == "Recipe"
+    assert rendered_points(page) == N_MINILM_POINTS
+    assert page.evaluate("(name) => document.getElementById('frontier-chart').data.some(t => t.name === name)", PREDICTED_NAME)
+
+    # Choosing another recipe reloads the frontier with it: its own points only, no surface (too few).
+    before = page.eval_on_selector("#frontier-chart", "el => el.dataset.ready")
+    with page.expect_response(lambda r: "/frontier/cities?" in r.url and "recipe=paper" in r.url):
+        page.select_option("#recipe", "paper")
+    page.wait_for_function(
+        "(before) => { const r = document.getElementById('frontier-chart').dataset.ready;"
+        " return r && r !== before && document.getElementById('recommendation-card').dataset.ready === r; }",
+        arg=before,
+    )
+    paper = client.get("/frontier/cities", params={"weak_cost": 0.1, "gold_cost": 1, "model": MINILM, "recipe": "paper"}).json()
+    assert paper["recipe"] == "paper" and len(paper["points"]) == len(PAPER_ROWS)
+    assert rendered_points(page) == len(PAPER_ROWS)
+    assert page.input_value("#recipe") == "paper" and "recipe=paper" in page.url
+    assert not page.evaluate("(name) => document.getElementById('frontier-chart').data.some(t => t.name === name)", PREDICTED_NAME)
+    assert "recipe paper" in page.inner_text("#frontier-summary")
+    page.select_option("#recipe", "fast")
+    page.wait_for_function("document.getElementById('frontier-chart').dataset.points === String(%d)" % N_MINILM_POINTS)
+    wait_for_chart(page)
+
+    # Plan for a target accuracy: GET /plan at the plan's prices; the answer, or why there is none.
+    assert page.locator("label[for=target-accuracy]").inner_text() == "Target accuracy"
+    for target in (0.75, 0.99):
+        expected = client.get("/plan/cities", params={
+            "target_accuracy": target, "weak_cost": 0.1, "gold_cost": 1, "model": MINILM, "recipe": "fast"}).json()
+        page.fill("#target-accuracy", str(target))
+        with page.expect_response(lambda r: "/plan/cities?" in r.url):
+            page.click("#target-button")
+        page.wait_for_function("!document.getElementById('target-button').disabled")
+        answer = page.locator("#target-answer")
+        text = answer.locator('[data-target="answer"]').inner_text()
+        if expected["method"]:
+            assert answer.get_attribute("data-state") == "reached"
+            assert int(answer.get_attribute("data-n-gold")) == expected["n_gold"]
+            assert int(answer.get_attribute("data-n-weak")) == expected["n_weak"]
+            assert f"{expected['n_gold']:,} gold and {expected['n_weak']:,} weak" in text and "prediction" in text
+        else:
+            assert answer.get_attribute("data-state") == "unreached"
+            assert expected["reason"] in text
+    assert client.get("/plan/cities", params={
+        "target_accuracy": 0.99, "weak_cost": 0.1, "gold_cost": 1, "model": MINILM}).json()["method"] is None
+    page.locator(".card.target").scroll_into_view_if_needed()
+    save(page, report, "desktop-target-plan.png")
+
+    assert page.outside == [] and page.problems == []
+    context.close()
+
+
 @pytest.mark.slow
 def test_live_allocation_then_phone(server, browser, report):
     base, client = server
@@ -462,9 +710,15 @@ def test_live_allocation_then_phone(server, browser, report):
     assert allocation["status"] == "done"
     check_recommendation(page, allocation["recommendation"])
     assert allocation_id[:8] in page.inner_text('[data-rec="source"]')
-    # Its points joined the frontier; what the next dollars buy is answered (or why not, said).
+    # The frontier switched to the recipe the allocation trained with (fast with the TINY overrides:
+    # recipes are never mixed), whose points are the allocation's; what the next dollars buy is
+    # answered (or why not, said).
     new_points = {(t["method"], t["n_weak"], t["n_gold"]) for t in allocation["trials"] if t["status"] == "done"}
-    assert rendered_points(page) == N_MINILM_POINTS + len(new_points)
+    recipes = client.get("/frontier/cities", params={"weak_cost": 0.1, "gold_cost": 1, "model": MINILM}).json()["recipes"]
+    tiny = next(r["recipe"] for r in recipes if r["recipe"] != "fast" and r["recipe"].startswith("fast "))
+    assert "max_steps_per_stage=3" in tiny
+    assert page.input_value("#recipe") == tiny and "recipe=" in page.url
+    assert rendered_points(page) == len(new_points)
     for direction in ("weak", "gold"):
         assert page.inner_text(f'[data-direction="{direction}"]').startswith(("More", *map(str, range(10))))
     save(page, report, "desktop-allocation-done-progress.png")
@@ -481,13 +735,14 @@ def test_live_allocation_then_phone(server, browser, report):
     context, page = open_page(browser, base, PHONE, fragment, is_mobile=True, has_touch=True, device_scale_factor=2)
     page.wait_for_function(f"document.getElementById('recommendation-card').dataset.allocationId === '{allocation_id}'")
     wait_for_chart(page)
-    assert rendered_points(page) == N_MINILM_POINTS + len(new_points)
+    assert page.input_value("#recipe") == tiny
+    assert rendered_points(page) == len(new_points)
     check_recommendation(page, allocation["recommendation"])
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     chart = page.locator("#frontier-chart").bounding_box()
     svg = page.locator("#frontier-chart .main-svg").first.bounding_box()
     assert 300 <= chart["width"] <= PHONE["width"] and svg["width"] <= chart["width"] + 1
-    boxes = [page.locator(f".card.{name}").bounding_box() for name in ("plan", "rec", "frontier", "allocate", "upload")]
+    boxes = [page.locator(f".card.{name}").bounding_box() for name in ("plan", "rec", "frontier", "target", "allocate", "upload")]
     for above, below in zip(boxes, boxes[1:]):
         assert below["y"] >= above["y"] + above["height"] and below["x"] == pytest.approx(above["x"], abs=1)
     save(page, report, "phone-390x844.png")

@@ -1,5 +1,5 @@
 // The planning dashboard: plain JS over the service's JSON API (GET /tasks, GET /frontier/{task},
-// GET /frontier/{task}/marginal, POST /allocate, GET /allocations/{id}, POST /tasks).
+// GET /frontier/{task}/marginal, GET /plan/{task}, POST /allocate, GET /allocations/{id}, POST /tasks).
 "use strict";
 
 (() => {
@@ -11,10 +11,15 @@
   const COMPARE_COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf"];
   const COMPARE_SYMBOLS = ["circle", "diamond", "square", "triangle-up", "star", "cross"];
   const CSV_COLUMNS = [
-    "weak_cost", "gold_cost", "method", "model", "n_weak", "n_gold", "spend_weak", "spend_gold", "cost",
-    "weak_share_of_spend", "weak_share_of_labels", "accuracy", "accuracy_spread", "selection_accuracy",
-    "holdout_accuracy", "holdout_spread", "regime", "seeds", "trial_ids", "on_frontier",
+    "task", "recipe", "weak_cost", "gold_cost", "method", "model", "weak_labeler", "n_weak", "n_gold", "spend_weak",
+    "spend_gold", "cost", "weak_share_of_spend", "weak_share_of_labels", "accuracy", "interval_low", "interval_high",
+    "interval_level", "n_test", "accuracy_spread", "selection_accuracy", "holdout_accuracy", "holdout_spread", "regime",
+    "seeds", "trial_ids", "on_frontier",
   ];
+  const PREDICTED_NAME = "predicted (learning surface)";
+  const PREDICTED_COLOR = "#c2410c";
+  // Budgets the learning surface is asked about (times the plan's budget): the chart keeps those near the data.
+  const PREDICT_SCALES = [1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 5, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 4, 1.25, 1.5, 2, 3, 4, 6, 8];
 
   const $ = (selector, root = document) => root.querySelector(selector);
   const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
@@ -24,9 +29,12 @@
     chart: $("#frontier-chart"), summary: $("#frontier-summary"), compareSummary: $("#compare-summary"),
     table: $("#frontier-table"), tableCount: $("#table-count"), recCard: $("#recommendation-card"),
     rec: $("#recommendation"), allocateForm: $("#allocate-form"), progress: $("#progress"),
-    progressBar: $("#progress-bar"), uploadForm: $("#upload-form"),
+    progressBar: $("#progress-bar"), uploadForm: $("#upload-form"), recipe: $("#recipe"),
+    recWarnings: $("#rec-warnings"), targetForm: $("#target-form"), targetAnswer: $("#target-answer"),
   };
-  const state = { seq: 0, rows: [], allocation: null, pollTimer: null, plan: null };
+  // recipe: the one asked for ("" = the server's default, the recipe with the most trials);
+  // followAllocation: a finished allocation whose recipe the frontier should switch to, once.
+  const state = { seq: 0, rows: [], allocation: null, pollTimer: null, plan: null, recipe: "", recipes: [], shownRecipe: null, followAllocation: null };
 
   // --- formatting ----------------------------------------------------------------------------
   const money = (v) => "$" + Number(v).toLocaleString("en-US", { maximumFractionDigits: Math.abs(v) < 1 ? 4 : 2 });
@@ -35,6 +43,11 @@
   const pct = (v) => Math.round(100 * v) + "%";
   const pts = (v) => (v >= 0 ? "+" : "−") + Math.abs(100 * v).toFixed(1) + " pts";
   const perDollar = (v) => (v >= 0 ? "+" : "−") + Number(Math.abs(100 * v).toPrecision(2)) + " pts per dollar";
+  const signed = (v) => (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(3);
+  const levelPct = (level) => Math.round(100 * (level ?? 0.9)) + "%";
+  // "0.718–0.782"; a range of zero width (nothing measured) is not shown as one.
+  const span = (iv) => (iv && iv.high > iv.low ? `${acc(iv.low)}–${acc(iv.high)}` : null);
+  const intervalText = (iv) => (span(iv) ? `${levelPct(iv.level)} interval ${span(iv)}` : "no spread measured");
   const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
   // --- the API -------------------------------------------------------------------------------
@@ -123,6 +136,7 @@
   function writeHash(plan) {
     const h = new URLSearchParams({ task: plan.task, model: plan.model, gold: plan.gold, weak: plan.weak, budget: plan.budget });
     if (plan.compare) h.set("compare", plan.compareCosts.join(","));
+    if (state.recipe) h.set("recipe", state.recipe);
     if (state.allocation) h.set("allocation", state.allocation.id);
     history.replaceState(null, "", "#" + h.toString());
   }
@@ -166,10 +180,22 @@
       `<b>${escapeHtml(p.method)}</b> · ${escapeHtml(p.model)}`,
       `n_weak ${count(p.n_weak)} + n_gold ${count(p.n_gold)}: ${money(p.spend_weak)} + ${money(p.spend_gold)} = ${money(p.cost)}`,
       `weak share ${pct(p.weak_share_of_spend)} of spend, ${pct(p.weak_share_of_labels)} of labels`,
-      `accuracy ${acc(p.accuracy)} ± ${acc(p.accuracy_spread)} over seeds ${p.seeds.join(", ")}`,
+      `accuracy ${acc(p.accuracy)} (${intervalText(p.interval)}) over seeds ${p.seeds.join(", ")}`,
+      p.interval ? `the interval covers ${escapeHtml(p.interval.covers.join(" and "))}${p.n_test ? `, ${count(p.n_test)} test examples` : ""}` : "",
+      p.interval && p.interval.note ? `<i>${escapeHtml(p.interval.note)}</i>` : "",
       `selection ${acc(p.selection_accuracy)} · holdout ${acc(p.holdout_accuracy)}`,
       `trials #${p.trial_ids.join(", #")}`,
-    ].join("<br>");
+    ].filter(Boolean).join("<br>");
+  }
+
+  // Asymmetric error bars from each point's interval (none where a point has no interval).
+  function errorBars(points) {
+    const has = (p) => p.interval && p.interval.high >= p.interval.low;
+    return {
+      type: "data", symmetric: false, thickness: 1, width: 0, color: "#999",
+      array: points.map((p) => (has(p) ? Math.max(0, p.interval.high - p.accuracy) : 0)),
+      arrayminus: points.map((p) => (has(p) ? Math.max(0, p.accuracy - p.interval.low) : 0)),
+    };
   }
 
   function isPhone() { return window.matchMedia("(max-width: 700px)").matches; }
@@ -227,7 +253,7 @@
       type: "scatter", mode: "markers", name, meta: "points", legendgroup: name,
       x: points.map((p) => p.cost), y: points.map((p) => p.accuracy),
       text: points.map(hoverText), hovertemplate: "%{text}<extra></extra>",
-      error_y: { type: "data", array: points.map((p) => p.accuracy_spread), thickness: 1, width: 0, color: "#999" },
+      error_y: errorBars(points),
       marker: {
         symbol, size: 11, color: points.map((p) => p.weak_share_of_spend), cmin: 0, cmax: 1,
         colorscale: "Viridis", showscale: showScale, colorbar: colorbar(), line: { color: outline, width: 1.5 },
@@ -243,11 +269,76 @@
     };
   }
 
-  async function fetchFrontier(plan, weakCost) {
-    return api(`/frontier/${encodeURIComponent(plan.task)}?${query({ weak_cost: weakCost, gold_cost: plan.gold, model: plan.model, budgets: plan.budget })}`);
+  // The plan's budget comes first (best_at_budget[0] is the recommendation); with `predict`, more
+  // budgets around it so that the learning surface's prediction draws a line.
+  function frontierBudgets(plan, predict) {
+    if (!predict) return [plan.budget];
+    const more = PREDICT_SCALES.map((k) => Number((plan.budget * k).toPrecision(4)));
+    return [plan.budget, ...new Set(more.filter((b) => b > 0 && b !== plan.budget))];
+  }
+
+  async function fetchFrontier(plan, weakCost, predict = false) {
+    return api(`/frontier/${encodeURIComponent(plan.task)}?${query({
+      weak_cost: weakCost, gold_cost: plan.gold, model: plan.model, budgets: frontierBudgets(plan, predict),
+      recipe: state.recipe, predict: predict ? "true" : "",
+    })}`);
   }
 
   function frontierKey(p) { return `${p.method}|${p.model}|${p.n_weak}|${p.n_gold}`; }
+
+  // The surface's best allocation per budget, one per allocation, by cost, near the measured points.
+  function predictedPoints(plan, body) {
+    if (!body.predicted || !body.points.length) return [];
+    const costs = body.points.map((p) => p.cost).filter((c) => c > 0);
+    const lo = Math.min(...costs) / 1.25, hi = Math.max(...costs, plan.budget) * 1.25;
+    const seen = new Map();
+    for (const p of body.predicted) {
+      if (p.cost > 0 && p.cost >= lo && p.cost <= hi) seen.set(`${p.method}|${p.n_weak}|${p.n_gold}`, p);
+    }
+    return [...seen.values()].sort((a, b) => a.cost - b.cost);
+  }
+
+  function predictedHover(p, level) {
+    return [
+      `<b>predicted</b> by the learning surface, not measured`,
+      `${escapeHtml(p.method)}: n_weak ${count(p.n_weak)} + n_gold ${count(p.n_gold)} = ${money(p.cost)}`,
+      `accuracy ${acc(p.accuracy)} (${levelPct(level)} band ${acc(p.low)}–${acc(p.high)}, the mean over seeds)`,
+      p.in_support ? "within the measured points" : "<b>outside the measured points</b>: an extrapolation",
+    ].join("<br>");
+  }
+
+  // A dashed line with its band (low to high), markers hollow where the prediction leaves the evidence.
+  function predictedTraces(points, level) {
+    const x = points.map((p) => p.cost);
+    const common = { type: "scatter", x, legendgroup: "predicted", meta: "predicted-band", hoverinfo: "skip", showlegend: false };
+    return [
+      { ...common, name: "predicted low", mode: "lines", y: points.map((p) => p.low), line: { width: 0, color: PREDICTED_COLOR } },
+      { ...common, name: "predicted band", mode: "lines", y: points.map((p) => p.high), line: { width: 0, color: PREDICTED_COLOR },
+        fill: "tonexty", fillcolor: "rgba(194, 65, 12, 0.13)" },
+      {
+        type: "scatter", mode: "lines+markers", name: PREDICTED_NAME, meta: "predicted", legendgroup: "predicted",
+        x, y: points.map((p) => p.accuracy), text: points.map((p) => predictedHover(p, level)), hovertemplate: "%{text}<extra></extra>",
+        line: { color: PREDICTED_COLOR, width: 2, dash: "dash" },
+        marker: {
+          size: 7, color: PREDICTED_COLOR,  // an open symbol is drawn in this color, unfilled
+          symbol: points.map((p) => (p.in_support ? "circle" : "circle-open")), line: { color: PREDICTED_COLOR, width: 1.5 },
+        },
+        customdata: points.map((p) => (p.in_support ? "in support" : "outside support")),
+      },
+    ];
+  }
+
+  function surfaceSummary(body, predicted) {
+    if (!body.surfaces) return "";
+    const fitted = body.surfaces.filter((s) => s.model);
+    if (!fitted.length || !predicted.length) {
+      const why = body.surfaces.map((s) => `${s.method}: ${s.reason}`).join("; ");
+      return why ? ` No predicted line: ${why}.` : "";
+    }
+    const fits = fitted.map((s) => `${s.method} (${s.n_points} points, leave-one-out error ${acc(s.loo.rmse)})`).join(", ");
+    const outside = predicted.some((p) => !p.in_support) ? " Hollow markers lie outside the measured points." : "";
+    return ` Dashed: the learning surface's predicted best, with its ${levelPct(body.level)} band, from ${fits}; a prediction, not a measurement.${outside}`;
+  }
 
   function drawSingle(plan, body, rec) {
     const methods = Object.keys(body.per_method);
@@ -256,28 +347,40 @@
     methods.forEach((m) => traces.push(lineTrace(`${m} frontier`, body.per_method[m], METHOD_COLORS[m] || "#333",
       { legendgroup: m, showlegend: false, line: { color: METHOD_COLORS[m] || "#333", width: 1, dash: "dot", shape: "hv" } })));
     traces.push(lineTrace("Pareto frontier", body.overall, "#111"));
-    const layout = baseLayout(body.points.map((p) => p.cost), plan.budget);
+    const predicted = predictedPoints(plan, body);
+    if (predicted.length) traces.push(...predictedTraces(predicted, body.level));
+    el.chart.dataset.predicted = String(predicted.length);
+    const layout = baseLayout(body.points.map((p) => p.cost).concat(predicted.map((p) => p.cost)), plan.budget);
     if (rec) {
       const [lo, hi] = layout.xaxis.range;
       const left = (Math.log10(rec.cost) - lo) / (hi - lo) < 0.5;  // point the label inwards
       layout.annotations.push({ x: Math.log10(rec.cost), y: rec.accuracy, text: "recommended", arrowhead: 2, ax: left ? 44 : -44, ay: 36, font: { size: 11 }, bgcolor: "rgba(255,255,255,0.8)" });
     }
     const frontier = new Set(body.overall.map(frontierKey));
-    state.rows = body.points.map((p) => ({ ...p, weak_cost: plan.weak, gold_cost: plan.gold, on_frontier: frontier.has(frontierKey(p)) }));
+    state.rows = body.points.map((p) => tableRow(plan, body, p, plan.weak, frontier.has(frontierKey(p))));
     el.summary.textContent = body.points.length
-      ? `${body.points.length} stored points (${methods.length} method${methods.length === 1 ? "" : "s"}), ${body.overall.length} on the Pareto frontier, at weak ${money(plan.weak)} / gold ${money(plan.gold)}. Hover a point for its trials.`
+      ? `${body.points.length} stored points (${methods.length} method${methods.length === 1 ? "" : "s"}) of recipe ${body.recipe}, ${body.overall.length} on the Pareto frontier, at weak ${money(plan.weak)} / gold ${money(plan.gold)}. Error bars: ${levelPct(body.level)} intervals over test examples and training seeds. Hover a point for its trials.${surfaceSummary(body, predicted)}`
       : "No stored trials for this task and model yet: run an allocation below.";
     return Plotly.react(el.chart, traces, layout, plotConfig()).then(() => body.points.length);
   }
 
+  function tableRow(plan, body, p, weakCost, onFrontier) {
+    const iv = p.interval || {};
+    return {
+      ...p, task: plan.task, recipe: body.recipe ?? p.recipe, weak_cost: weakCost, gold_cost: plan.gold, on_frontier: onFrontier,
+      interval_low: iv.low ?? "", interval_high: iv.high ?? "", interval_level: iv.level ?? "", n_test: p.n_test ?? "",
+    };
+  }
+
   function drawCompare(plan, bodies) {
     const traces = [];
+    el.chart.dataset.predicted = "0";
     state.rows = [];
     bodies.forEach(({ cost, body }, i) => {
       const color = COMPARE_COLORS[i % COMPARE_COLORS.length];
       const name = `weak ${money(cost)}`;
       traces.push(pointTrace(name, body.overall, COMPARE_SYMBOLS[i % COMPARE_SYMBOLS.length], color, i === 0, { mode: "lines+markers", line: { color, width: 2, shape: "hv" } }));
-      body.overall.forEach((p) => state.rows.push({ ...p, weak_cost: cost, gold_cost: plan.gold, on_frontier: true }));
+      body.overall.forEach((p) => state.rows.push(tableRow(plan, body, p, cost, true)));
     });
     const xs = bodies.flatMap(({ body }) => body.overall.map((p) => p.cost));
     const layout = baseLayout(xs.length ? xs : [plan.budget], plan.budget);
@@ -292,16 +395,18 @@
     return `<table class="compare" id="compare-table"><caption>Best stored allocation within ${money(plan.budget)}</caption>
       <thead><tr><th></th>${cells.map((c) => `<th scope="col" data-weak-cost="${c.cost}">weak ${money(c.cost)}</th>`).join("")}</tr></thead>
       <tbody>${row("Buy gold", (b) => `${count(b.n_gold)} (${money(b.spend_gold)})`)}${row("Buy weak", (b) => `${count(b.n_weak)} (${money(b.spend_weak)})`)}
-      ${row("Method", (b) => escapeHtml(b.method))}${row("Expected accuracy", (b) => `${acc(b.holdout_accuracy)} ± ${acc(b.holdout_spread)}`)}
+      ${row("Method", (b) => escapeHtml(b.method))}${row("Expected accuracy", (b) => `${acc(b.holdout_accuracy)} <span class="hint">held-out half</span>`)}
+      ${row("Test accuracy", (b) => `${acc(b.accuracy)} <span class="hint">(${intervalText(b.interval)})</span>`)}
       ${row("Regime", (b) => b.regime)}</tbody></table>`;
   }
 
   function renderTable() {
-    const head = ["weak $", "method", "n_weak", "n_gold", "cost", "weak share", "accuracy", "holdout", "seeds", "frontier"];
+    const level = state.rows.length && state.rows[0].interval ? state.rows[0].interval.level : 0.9;
+    const head = ["weak $", "method", "n_weak", "n_gold", "cost", "weak share", "accuracy", `${levelPct(level)} interval`, "holdout", "seeds", "frontier"];
     el.table.tHead.innerHTML = `<tr>${head.map((h) => `<th scope="col">${h}</th>`).join("")}</tr>`;
     el.table.tBodies[0].innerHTML = state.rows.map((p) => `<tr>
       <td>${money(p.weak_cost)}</td><td>${escapeHtml(p.method)}</td><td>${count(p.n_weak)}</td><td>${count(p.n_gold)}</td>
-      <td>${money(p.cost)}</td><td>${pct(p.weak_share_of_spend)}</td><td>${acc(p.accuracy)} ± ${acc(p.accuracy_spread)}</td>
+      <td>${money(p.cost)}</td><td>${pct(p.weak_share_of_spend)}</td><td>${acc(p.accuracy)}</td><td>${span(p.interval) || "—"}</td>
       <td>${acc(p.holdout_accuracy)}</td><td>${p.seeds.join(" ")}</td><td>${p.on_frontier ? "✓" : ""}</td></tr>`).join("");
     el.tableCount.textContent = state.rows.length;
   }
@@ -319,6 +424,63 @@
     const node = $(`[data-rec="${name}"]`, el.recCard);
     node.textContent = text;
     if (value !== undefined) node.dataset.value = value;
+    return node;
+  }
+
+  // Shows or hides a fact of the card (its <dt> too, when it has one).
+  function showRec(name, shown) {
+    const node = $(`[data-rec="${name}"]`, el.recCard);
+    node.hidden = !shown;
+    const label = $(`[data-rec-label="${name}"]`, el.recCard);
+    if (label) label.hidden = !shown;
+  }
+
+  function renderWarnings(list, warnings) {
+    list.innerHTML = warnings.map((w) =>
+      `<li class="warning" data-code="${escapeHtml(w.code)}"><span class="warning-code">${escapeHtml(w.code.replace(/_/g, " "))}</span> ${escapeHtml(w.message)}</li>`).join("");
+    list.hidden = !warnings.length;
+  }
+
+  // Which examples an allocation's interval was measured on: fewer than the point's test set means
+  // the held-out half.
+  function intervalPart(rec, iv) {
+    return rec.n_test && iv.n_test && iv.n_test < rec.n_test ? "held-out half" : "whole test set";
+  }
+
+  // The interval of the expected accuracy: the allocation's own, or for stored trials the point's
+  // over the whole test set (the frontier has none for the held-out half alone).
+  function renderInterval(rec) {
+    const own = rec.expected_accuracy_interval;
+    const node = $('[data-rec="interval"]', el.recCard);
+    node.dataset.kind = own ? "expected" : rec.interval ? "test" : "none";
+    const iv = own || rec.interval;
+    node.dataset.low = iv ? iv.low : "";
+    node.dataset.high = iv ? iv.high : "";
+    node.dataset.level = iv ? iv.level : "";
+    // the range itself never breaks at its dash
+    const shown = (i) => (span(i) ? `${levelPct(i.level)} interval <span class="range">${span(i)}</span>` : intervalText(i));
+    if (own) node.innerHTML = `(${shown(own)})`;
+    else if (rec.interval) node.innerHTML = `· whole test set ${acc(rec.interval.estimate)} (${shown(rec.interval)})`;
+    else node.textContent = rec.expected_accuracy_spread > 0 ? `± ${acc(rec.expected_accuracy_spread)} (seed sd)` : "";
+    const n = iv ? iv.n_seeds : rec.seeds.length;
+    setRec("seeds", `${own ? intervalPart(rec, own) + ", " : ""}${n} seed${n === 1 ? "" : "s"}`);
+  }
+
+  // "tie: 3 allocations cannot be told apart", and whether the cheapest of them is the one recommended.
+  function tieText(rec) {
+    const ties = rec.ties || [];
+    const best = rec.best || rec.best_on_selection;
+    const costs = ties.map((t) => t.cost).concat(best ? [best.cost] : []);
+    const cheapest = costs.every((c) => rec.cost <= c + 1e-9);
+    return `tie: ${ties.length + 1} allocations cannot be told apart; ${cheapest ? "the cheapest is recommended" : "more seeds would separate them"}`;
+  }
+
+  function comparisonText(ref) {
+    const d = ref.best_minus_it;
+    const what = `${escapeHtml(ref.method)}, ${count(ref.n_gold)} gold + ${count(ref.n_weak)} weak (${money(ref.cost)})`;
+    if (!d) return what;
+    const verdict = d.tie ? "a tie: the interval holds 0" : "the best is ahead";
+    return `${what}: best − it ${signed(d.difference)} (${levelPct(d.level)} interval ${signed(d.low)} to ${signed(d.high)}), ${verdict}`;
   }
 
   function renderRecommendation(plan, rec, source) {
@@ -334,9 +496,18 @@
     setRec("cost", money(rec.cost), rec.cost);
     setRec("method", rec.method, rec.method);
     setRec("expected_accuracy", acc(rec.expected_accuracy), rec.expected_accuracy);
-    setRec("expected_accuracy_spread", acc(rec.expected_accuracy_spread), rec.expected_accuracy_spread);
+    renderInterval(rec);
     setRec("regime", rec.regime, rec.regime);
-    setRec("seeds", `over ${rec.seeds.length} seed${rec.seeds.length === 1 ? "" : "s"}`);
+    const runnerUp = rec.runner_up;
+    setRec("runner_up", runnerUp ? comparisonText(runnerUp) : "", runnerUp ? runnerUp.method : "");
+    showRec("runner_up", Boolean(runnerUp));
+    const n = (rec.ties || []).length + 1;
+    setRec("tie", rec.tie ? tieText(rec) : "", rec.tie ? n : "");
+    showRec("tie", Boolean(rec.tie));
+    const unspent = rec.unspent ?? null;
+    setRec("unspent", unspent > 1e-9 ? `${money(unspent)} of the ${money(plan.budget)} budget left unspent` : "", unspent ?? "");
+    showRec("unspent", unspent > 1e-9);
+    renderWarnings(el.recWarnings, rec.warnings || []);
   }
 
   function nextStepText(step, kind) {
@@ -355,7 +526,7 @@
     verdict.textContent = "";
     const response = await api(`/frontier/${encodeURIComponent(plan.task)}/marginal?${query({
       weak_cost: plan.weak, gold_cost: plan.gold, budget: plan.budget, model: rec.model,
-      method: rec.method, n_weak: rec.n_weak, n_gold: rec.n_gold,
+      method: rec.method, n_weak: rec.n_weak, n_gold: rec.n_gold, recipe: state.shownRecipe,
     })}`);
     if (seq !== state.seq) return;
     if (!response.ok) { items.weak.textContent = items.gold.textContent = ""; verdict.textContent = "Could not read the marginal gains."; return; }
@@ -369,6 +540,15 @@
     const unknown = [m.more_weak, m.more_gold].some((step) => !step || step.gain_per_dollar === null);
     verdict.textContent = m.better ? `The next dollars do more on ${m.better} labels.`
       : m.reason || (unknown ? "An allocation at a larger budget stores the trials that answer this." : "");
+    const surface = $("#next-surface");
+    const f = m.from_surface;
+    if (f && !f.reason && f.weak && f.gold) {
+      const side = (x) => `${perDollar(x.gain_per_dollar)} (sd ${Number(Math.abs(100 * x.sd).toPrecision(2))})`;
+      const said = f.better === "cannot tell" ? "it cannot tell which does more" : `more on ${f.better} labels`;
+      surface.textContent = `The learning surface predicts, for ${money(f.step_dollars)} more: weak ${side(f.weak)}, gold ${side(f.gold)}: ${said}${f.in_support ? "" : " (outside the measured points)"}.`;
+    } else {
+      surface.textContent = f && f.reason ? `Learning surface: ${f.reason}.` : "";
+    }
   }
 
   // --- refresh: frontier, table and recommendation for the plan --------------------------------
@@ -380,20 +560,35 @@
     writeHash(plan);
     el.chart.dataset.ready = "";
     el.compareSummary.hidden = !plan.compare;
-    let response, compared = null;
-    if (plan.compare) {
-      const responses = await Promise.all([plan.weak, ...plan.compareCosts].map((c) => fetchFrontier(plan, c)));
+    const costs = plan.compare ? [plan.weak, ...plan.compareCosts] : [plan.weak];
+    const ask = () => Promise.all(costs.map((c) => fetchFrontier(plan, c, !plan.compare)));
+    let responses = await ask();
+    if (seq !== state.seq) return;
+    let dropped = null;
+    if (state.recipe && responses.some(isRecipeError)) {  // not stored for this task or model: the default
+      dropped = state.recipe;
+      state.recipe = "";
+      responses = await ask();
       if (seq !== state.seq) return;
-      const failed = responses.find((r) => !r.ok);
-      if (failed) { showErrors([el.planForm], failed); return; }
-      [response, ...compared] = responses;
-    } else {
-      response = await fetchFrontier(plan, plan.weak);
-      if (seq !== state.seq) return;
-      if (!response.ok) { showErrors([el.planForm], response); return; }
     }
+    const follow = state.followAllocation && allocationMatches(plan, state.allocation) && state.allocation.id === state.followAllocation;
+    if (follow && responses[0].ok) {  // a finished allocation: show the recipe it trained with
+      const label = allocationRecipe(state.allocation, responses[0].body.recipes);
+      if (label && label !== responses[0].body.recipe) {
+        state.recipe = label;
+        responses = await ask();
+        if (seq !== state.seq) return;  // the newer refresh follows it (the flag is still set)
+      }
+      state.followAllocation = null;
+    }
+    const failed = responses.find((r) => !r.ok);
+    if (failed) { showErrors([el.planForm], failed); return; }
+    const [response, ...compared] = responses;
+    renderRecipes(response.body);
+    if (dropped) showFieldError([el.planForm], "recipe", `no stored trial of recipe “${dropped}” here: showing ${response.body.recipe || "none"}`);
+    writeHash(plan);
     const { rec, source } = chooseRecommendation(plan, response.body.best_at_budget[0].best);
-    el.chart.dataset.points = compared
+    el.chart.dataset.points = plan.compare
       ? await drawCompare(plan, plan.compareCosts.map((cost, i) => ({ cost, body: compared[i].body })))
       : await drawSingle(plan, response.body, rec);
     renderTable();
@@ -403,6 +598,88 @@
     if (seq === state.seq) el.recCard.dataset.ready = String(seq);
   }
 
+  function isRecipeError(response) {
+    const detail = response.body && response.body.detail;
+    return response.status === 422 && Array.isArray(detail) && detail.some((d) => (d.loc || []).includes("recipe"));
+  }
+
+  // The recipe selector lists the task's recipes (most trials first) and shows the one drawn.
+  function renderRecipes(body) {
+    state.recipes = body.recipes || [];
+    state.shownRecipe = body.recipe || null;
+    el.recipe.innerHTML = state.recipes.length
+      ? state.recipes.map((r) => `<option value="${escapeHtml(r.recipe)}">${escapeHtml(r.recipe)} (${count(r.n_trials)} trial${r.n_trials === 1 ? "" : "s"})</option>`).join("")
+      : `<option value="">no stored trials</option>`;
+    el.recipe.value = body.recipe || "";
+  }
+
+  // The label the service gives an allocation's trials: its recipe, then the overrides that differ
+  // from it ("fast max_steps_per_stage=3"). The request says the overrides it gave, not which of
+  // them differ, so this picks the stored label its overrides explain best.
+  function allocationRecipe(allocation, recipes) {
+    const request = allocation.request || {};
+    const name = request.recipe || "paper";
+    const params = request.params || {};
+    const same = (given, shown) => {
+      if (given === null || given === undefined) return shown === "None";
+      if (typeof given === "number" || !Number.isNaN(Number(shown))) return Number(given) === Number(shown);
+      return String(given).toLowerCase() === shown.toLowerCase();
+    };
+    const fits = (label, exact) => {
+      const [head, ...extra] = label.split(" ");
+      return head === name && extra.every((kv) => {
+        const i = kv.indexOf("=");
+        const key = kv.slice(0, i);
+        return i > 0 && Object.prototype.hasOwnProperty.call(params, key) && (!exact || same(params[key], kv.slice(i + 1)));
+      });
+    };
+    const labels = (recipes || []).map((r) => r.recipe).sort((a, b) => b.split(" ").length - a.split(" ").length);
+    return labels.find((l) => fits(l, true)) || labels.find((l) => fits(l, false)) || null;
+  }
+
+  // --- a target accuracy: GET /plan ------------------------------------------------------------
+  async function planForTarget(event) {
+    event.preventDefault();
+    const form = el.targetForm;
+    clearErrors(form);
+    const plan = readPlan();
+    if (!validatePlan(plan)) return;
+    const target = Number($("#target-accuracy").value);
+    if (!(target > 0 && target < 1)) { showFieldError([form], "target_accuracy", "give an accuracy between 0 and 1, e.g. 0.8"); return; }
+    const button = $("#target-button");
+    button.disabled = true;
+    const answer = el.targetAnswer;
+    try {
+      const response = await api(`/plan/${encodeURIComponent(plan.task)}?${query({
+        target_accuracy: target, weak_cost: plan.weak, gold_cost: plan.gold, model: plan.model, recipe: state.shownRecipe,
+      })}`);
+      answer.hidden = false;
+      const text = $('[data-target="answer"]', answer);
+      if (!response.ok) {
+        answer.dataset.state = "error";
+        text.textContent = "";
+        renderWarnings($("#target-warnings"), []);
+        showErrors([form], response);
+        return;
+      }
+      const p = response.body;
+      answer.dataset.state = p.method ? "reached" : "unreached";
+      answer.dataset.nGold = p.n_gold ?? "";
+      answer.dataset.nWeak = p.n_weak ?? "";
+      if (p.method) {
+        const chance = p.probability === null ? "" : ` ${pct(p.probability)} chance that its mean accuracy reaches ${target}.`;
+        text.textContent = `Predicted: buy ${count(p.n_gold)} gold and ${count(p.n_weak)} weak labels (${p.method}, ${money(p.cost)}), ` +
+          `accuracy ${acc(p.accuracy)} (${levelPct(p.level)} band ${acc(p.low)}–${acc(p.high)}).${chance} ` +
+          `From the learning surface of recipe ${p.recipe}: a prediction, not a measurement.`;
+      } else {
+        text.textContent = `No allocation up to ${money(p.max_budget)} is predicted to reach ${target}: ${p.reason}.`;
+      }
+      renderWarnings($("#target-warnings"), (p.warnings || []).filter((w) => p.method || w.code !== "outside_evidence"));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   // The finished allocation's answer when it was asked for this plan, else the stored trials' best.
   function chooseRecommendation(plan, best) {
     if (allocationMatches(plan, state.allocation)) {
@@ -410,12 +687,16 @@
       return {
         rec: a.recommendation,
         source: { kind: "allocation", allocationId: a.id,
-          text: `From allocation ${a.id.slice(0, 8)} (done): the best of its ${a.progress.points_asked} points, chosen on the selection half of the test set; accuracy expected on the held-out half.` },
+          text: `From allocation ${a.id.slice(0, 8)} (done)${a.progress.points_asked ? `, over its ${a.progress.points_asked} points` : ""}: ${a.recommendation.accuracy_note || "chosen on the selection half of the test set; accuracy expected on the held-out half"}.` },
       };
     }
     if (best) {
       return {
-        rec: { ...best, expected_accuracy: best.holdout_accuracy, expected_accuracy_spread: best.holdout_spread },
+        rec: {
+          ...best, expected_accuracy: best.holdout_accuracy, expected_accuracy_spread: best.holdout_spread,
+          unspent: Math.round((plan.budget - best.cost) * 1e6) / 1e6,
+          warnings: best.interval && best.interval.note ? [{ code: "few_seeds", message: best.interval.note }] : [],  // as the service says it
+        },
         source: { kind: "stored", text: `From stored trials: the best within ${money(plan.budget)}, chosen on the selection half of the test set; accuracy expected on the held-out half. Run an allocation to search this budget.` },
       };
     }
@@ -479,8 +760,11 @@
     set("id", allocation.error ? `Allocation ${allocation.id}: ${allocation.error}` : `Allocation ${allocation.id}`);
   }
 
-  function watch(allocation) {
+  function watch(allocation, follow = true) {
     clearTimeout(state.pollTimer);
+    const finished = allocation.status === "done";
+    const before = state.allocation;
+    if (follow && finished && !(before && before.id === allocation.id && before.status === "done")) state.followAllocation = allocation.id;
     state.allocation = allocation;
     renderProgress(allocation);
     if (state.plan) writeHash(state.plan);
@@ -554,6 +838,7 @@
   // --- start-up --------------------------------------------------------------------------------
   async function onTaskChange() {
     const task = el.task.value;
+    state.recipe = "";  // another task: its own default recipe
     await Promise.all([loadTaskInfo(task), loadModels(task, el.model.value)]);
     await refresh();
   }
@@ -564,12 +849,13 @@
     if (h.has("weak")) el.weak.value = h.get("weak");
     if (h.has("budget")) el.budget.value = h.get("budget");
     if (h.has("compare")) { el.compare.checked = true; el.compareCosts.value = h.get("compare").split(",").join(", "); }
+    state.recipe = h.get("recipe") || "";
     $("#dataset-names").innerHTML = CONFIG.datasets.map((d) => `<option value="${escapeHtml(d)}">`).join("");
     await loadTasks(h.get("task"));
     await Promise.all([loadTaskInfo(el.task.value), loadModels(el.task.value, h.has("model") ? h.get("model") : null)]);
     if (h.get("allocation")) {
       const response = await api(`/allocations/${encodeURIComponent(h.get("allocation"))}`);
-      if (response.ok) { state.plan = readPlan(); watch(response.body); }
+      if (response.ok) { state.plan = readPlan(); watch(response.body, !h.has("recipe")); }
     }
     await refresh();
 
@@ -578,6 +864,8 @@
     for (const input of [el.model, el.gold, el.weak, el.budget, el.compare, el.compareCosts]) input.addEventListener("change", refresh);
     el.allocateForm.addEventListener("submit", startAllocation);
     el.uploadForm.addEventListener("submit", upload);
+    el.recipe.addEventListener("change", () => { state.recipe = el.recipe.value; state.followAllocation = null; refresh(); });
+    el.targetForm.addEventListener("submit", planForTarget);
     $("#export-png").addEventListener("click", exportPng);
     $("#export-csv").addEventListener("click", exportCsv);
     window.matchMedia("(max-width: 700px)").addEventListener("change", refresh);
