@@ -147,12 +147,12 @@ def _print_predicted(frontier: dict, out: Console) -> None:
     """The learning surface's best allocation per budget: predicted, not measured, and said so."""
     level = frontier.get("level", 0.9)
     table = Table(title="Predicted by the learning surface (not measured): best allocation at each budget")
-    for column in ("budget", "", "method", "n_weak", "n_gold", "cost", "accuracy", f"{level:.0%} band", "evidence"):
-        table.add_column(column)
+    for column in ("budget", "method", "n_weak", "n_gold", "cost", "predicted", f"{level:.0%} band"):
+        table.add_column(column, no_wrap=True)
     for p in frontier["predicted"]:
-        table.add_row(f"{p['budget']:g}", "predicted", p["method"], str(p["n_weak"]), str(p["n_gold"]), f"{p['cost']:g}",
-                      f"{p['accuracy']:.3f}", _range(p["low"], p["high"]) or "-",
-                      "within the measured points" if p["in_support"] else "outside them (extrapolated)")
+        band = _range(p["low"], p["high"]) or "-"
+        table.add_row(f"{p['budget']:g}", p["method"], str(p["n_weak"]), str(p["n_gold"]), f"{p['cost']:g}",
+                      f"{p['accuracy']:.3f}", band if p["in_support"] else f"{band} extrapolated")
     out.print(table)
 
 

@@ -117,9 +117,8 @@ def recommendation(
         "tie": bool(ties),
         "warnings": warnings_for(points, recommended, ties, majority_rate, weak_label_accuracy, level),
         "accuracy_note": (
-            "chosen on the whole test set: the best point, or the cheapest (then simplest) point shown to be "
-            f"within {MARGIN:.2f} of it; expected_accuracy is its mean over seeds and test examples, with a "
-            f"{level:.0%} interval over both (measured coverage: docs/calibration)"
+            f"chosen and measured on the whole test set: the best point, or the cheapest within {MARGIN:.2f} of it; "
+            f"{level:.0%} interval over seeds and test examples (coverage measured: docs/calibration)"
         ),
     }
 
