@@ -27,6 +27,8 @@ METHOD_SIMPLICITY = ("seq_sft", "icl", "prompted_sft", "logconf_sft", "uncertain
 # to cost 0.13-0.19 accuracy at $64-$256 (`labelmix calibrate`, two seeds): a noisy all-gold point
 # "ties" with everything and won on simplicity 80% of the time at $256.
 MARGIN = 0.01
+# A recommendation leaving more than this share of its budget unspent is outside the evidence.
+UNSPENT_SHARE = 0.10
 # Weak labels within this many points of the majority rate teach nothing (see warnings).
 WEAK_LABEL_MARGIN = 0.02
 
@@ -62,9 +64,12 @@ def choose(points: list[PointStats], weak_cost: float, gold_cost: float, level: 
 
 def warnings_for(
     points: list[PointStats], recommended: PointStats, ties: list[PointStats], majority_rate: float,
-    weak_label_accuracy: float | None, level: float = LEVEL,
+    weak_label_accuracy: float | None, level: float = LEVEL, unspent: tuple[float, float] | None = None,
 ) -> list[dict]:
-    """What a person deciding on this answer would want pointed out, each as {code, message}."""
+    """What a person deciding on this answer would want pointed out, each as {code, message}.
+
+    `unspent` is (budget, cost of the recommendation) when the answer is for a budget.
+    """
     out = []
     if not any(beats_chance(p.interval("test", level), majority_rate) for p in points):
         out.append({"code": "chance", "message": (
@@ -84,6 +89,13 @@ def warnings_for(
             f"{len(ties) + 1} allocations cannot be told apart at {level:.0%}; the "
             f"cheapest (then simplest) of those shown within {MARGIN:.2f} of the best is recommended, and more "
             "seeds would separate the rest")})
+    if unspent is not None:
+        budget, cost = unspent
+        if budget - cost > UNSPENT_SHARE * budget:
+            out.append({"code": "outside_evidence", "message": (
+                f"the recommendation spends ${cost:g} of ${budget:g}: no measured point spends the rest (the pool "
+                f"may hold too few weak labels, or no such point was tried), so what the other ${budget - cost:g} "
+                "would buy is not measured; the predicted frontier (predict=true) or GET /plan estimates it")})
     note = recommended.interval("test", level).note
     if note:
         out.append({"code": "few_seeds", "message": note})
@@ -115,7 +127,8 @@ def recommendation(
         },
         "ties": [{**_ref(p, weak_cost, gold_cost), "best_minus_it": comparisons[id(p)].as_dict()} for p in ties],
         "tie": bool(ties),
-        "warnings": warnings_for(points, recommended, ties, majority_rate, weak_label_accuracy, level),
+        "warnings": warnings_for(points, recommended, ties, majority_rate, weak_label_accuracy, level,
+                                 unspent=(budget, summary["cost"]) if budget is not None else None),
         "accuracy_note": (
             f"chosen and measured on the whole test set: the best point, or the cheapest within {MARGIN:.2f} of it; "
             f"{level:.0%} interval over seeds and test examples (coverage measured: docs/calibration)"

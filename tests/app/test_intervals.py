@@ -170,6 +170,16 @@ def test_warnings_name_chance_weak_labels_ties_and_few_seeds():
     assert [w["code"] for w in warnings_for([one_seed], one_seed, [], 0.5, None)] == ["few_seeds"]
 
 
+def test_a_recommendation_that_leaves_budget_unspent_is_outside_the_evidence():
+    rng = np.random.default_rng(9)
+    capped = point("seq_sft", 320, 0, records(rng, rng.normal(0, 1.0, 1000), 2.0, 3, 0.01))  # $32 of $64
+    rec = recommendation([capped], {"budget": 64, "weak_cost": 0.1, "gold_cost": 1.0}, majority_rate=0.5)
+    (warning,) = rec["warnings"]
+    assert warning["code"] == "outside_evidence" and "$32 of $64" in warning["message"]
+    assert rec["unspent"] == pytest.approx(32)
+    assert recommendation([capped], {"budget": 34, "weak_cost": 0.1, "gold_cost": 1.0}, 0.5)["warnings"] == []
+
+
 def test_recommendation_reports_the_interval_ties_and_unspent_budget():
     rng = np.random.default_rng(5)
     difficulty = rng.normal(0, 1.0, 2000)
