@@ -13,7 +13,8 @@ predict, on data that played no part in it:
   stated standard error): it holds at the nominal level exactly when the standard errors are right;
 - **the old "±"** (mean ± sd over seeds), checked like a one-run range, for comparison.
 
-With k = 1 the seed variance is borrowed from the other points, as the service does.
+Each interval is moderated by the seed prior of the grid's points, as the service does; with
+k = 1 the prior comes from the other points measured with two seeds.
 
 `choice` measures the selection scheme: at each budget, choosing on one half of the test set and
 reporting the other ("halves", the service's), choosing and reporting on all of it ("whole"), and
@@ -30,7 +31,7 @@ import numpy as np
 
 from worker.engine.metrics import unpack_correct
 
-from ..services.intervals import LEVEL, Scores, interval, pooled_seed_variance, satterthwaite, t_quantile
+from ..services.intervals import LEVEL, Scores, interval, satterthwaite, seed_prior, t_quantile
 from ..services.points import PointStats
 from ..services.recommend import choose
 
@@ -60,8 +61,12 @@ def _within(diff: float, parts: list[tuple[float, float]], level: float) -> bool
     return abs(diff) <= t_quantile(level, satterthwaite(parts)) * se + 1e-12
 
 
-def coverage(data: GridData, k: int, reps: int = 200, level: float = LEVEL, seed: int = 0) -> dict:
-    """Coverage of the intervals built from k seeds, over random splits of examples and seeds."""
+def coverage(data: GridData, k: int, reps: int = 200, level: float = LEVEL, seed: int = 0,
+             moderate: bool = True) -> dict:
+    """Coverage of the intervals built from k seeds, over random splits of examples and seeds.
+
+    `moderate=False` builds each interval from its own seeds only (no recipe prior), for comparison.
+    """
     rng = np.random.default_rng(seed)
     n = data.n_test
     hits: dict[str, list[bool]] = defaultdict(list)
@@ -73,10 +78,12 @@ def coverage(data: GridData, k: int, reps: int = 200, level: float = LEVEL, seed
         a, b = order[: n // 2], order[n // 2:]
         split = {p: rng.permutation(len(data.seeds[p])) for p in usable}
         measured = {p: data.scores(p, split[p][:k], a) for p in usable}
-        # What the service lends a one-seed point: the pooled spread of points measured twice.
-        lent = {p: pooled_seed_variance([data.scores(q, split[q][:2], a) for q in usable if q != p]) for p in usable}
+        # The service's seed prior, from every point's measured seeds (with one seed each, there is
+        # nothing to fit: a one-seed point borrows from the other points measured twice).
+        prior = seed_prior(list(measured.values()))
+        lent = {p: seed_prior([data.scores(q, split[q][:2], a) for q in usable if q != p]) for p in usable}
         for p in usable:
-            est = interval(measured[p], level, lent[p] if k == 1 else None)
+            est = interval(measured[p], level, lent[p] if k == 1 else (prior if moderate else None))
             fresh = data.scores(p, split[p][k:], b)
             fresh_est = interval(fresh, level)
             ok = _within(est.estimate - fresh_est.estimate, [(est.se**2, est.df), (fresh_est.se**2, fresh_est.df)], level)
@@ -90,6 +97,7 @@ def coverage(data: GridData, k: int, reps: int = 200, level: float = LEVEL, seed
                 hits["old_plus_minus"].append(abs(acc - est.estimate) <= sd)
     return {
         "k": k,
+        "moderated": moderate and k > 1,
         "level": level,
         "points": len(usable),
         "replicates": reps,
@@ -97,6 +105,7 @@ def coverage(data: GridData, k: int, reps: int = 200, level: float = LEVEL, seed
         "one_run_coverage": float(np.mean(hits["one_run"])),
         "old_plus_minus_coverage": float(np.mean(hits["old_plus_minus"])),
         "median_half_width": float(np.median(widths)),
+        "mean_half_width": float(np.mean(widths)),
         "per_point": {f"{p[0]} {p[1]}w+{p[2]}g": float(np.mean(v)) for p, v in per_point.items()},
     }
 
@@ -130,12 +139,17 @@ def choice(data: GridData, weak_cost: float, gold_cost: float, k: int = 3, reps:
                 "whole": (seen, slice(0, k), seen, slice(0, k)),
                 "seed_split": (seen, slice(0, k - 1), seen, slice(k - 1, k)),
             }
-            lent = pooled_seed_variance([data.scores(p, split[p][: k - 1], seen) for p in points])
             for scheme, (pick_on, pick_seeds, report_on, report_seeds) in schemes.items():
+                # Each side's seed prior from the data it uses, as the service fits it from its points.
+                pick_prior = seed_prior([data.scores(q, split[q][pick_seeds], pick_on) for q in points])
+                report_prior = (pick_prior if report_seeds.stop - report_seeds.start < 2 else
+                                seed_prior([data.scores(q, split[q][report_seeds], report_on) for q in points]))
+                for st in stats.values():
+                    st.borrowed_seed_variance = pick_prior
                 rec, *_ = choose(list(stats.values()), weak_cost, gold_cost, level,
                                  scores=lambda s, ex=pick_on, ss=pick_seeds: data.scores(_key(s), split[_key(s)][ss], ex))
                 p = _key(rec)
-                est = interval(data.scores(p, split[p][report_seeds], report_on), level, lent)
+                est = interval(data.scores(p, split[p][report_seeds], report_on), level, report_prior)
                 fresh = interval(data.scores(p, split[p][k:], truth_examples), level)
                 out[scheme]["error"].append(est.estimate - truth[p])
                 out[scheme]["regret"].append(max(truth.values()) - truth[p])

@@ -24,7 +24,7 @@ def calibrate(grid: Grid, results: Path, workers: int, reps: int, ks: list[int],
                  "budgets": grid.budgets, "shares": grid.shares, "seeds": grid.seeds},
         "n_test": data.n_test,
         "points": len(data.points),
-        "coverage": [coverage(data, k, reps, LEVEL) for k in ks],
+        "coverage": [coverage(data, k, reps, LEVEL, moderate=m) for k in ks for m in ((True, False) if k > 1 else (True,))],
         "choice": choice(data, grid.weak_cost, grid.gold_cost, k=min(3, len(grid.seeds) - 1), reps=reps),
     }
     _print(report)
@@ -36,11 +36,14 @@ def calibrate(grid: Grid, results: Path, workers: int, reps: int, ks: list[int],
 def _print(report: dict) -> None:
     table = Table(title=f"Coverage of the {LEVEL:.0%} intervals: {report['grid']['task']}, {report['points']} points, "
                         f"{report['n_test']} test examples split in random halves")
-    for column in ("seeds measured", "expected accuracy", "one new run", "old mean ± sd", "median half-width"):
+    for column in ("seeds", "seed variance", "expected accuracy", "one new run", "old mean ± sd",
+                   "half-width median", "mean"):
         table.add_column(column, justify="right")
     for row in report["coverage"]:
-        table.add_row(str(row["k"]), f"{row['expected_coverage']:.3f}", f"{row['one_run_coverage']:.3f}",
-                      f"{row['old_plus_minus_coverage']:.3f}", f"{row['median_half_width']:.3f}")
+        how = "borrowed" if row["k"] == 1 else ("moderated" if row["moderated"] else "own only")
+        table.add_row(str(row["k"]), how, f"{row['expected_coverage']:.3f}", f"{row['one_run_coverage']:.3f}",
+                      f"{row['old_plus_minus_coverage']:.3f}", f"{row['median_half_width']:.3f}",
+                      f"{row['mean_half_width']:.3f}")
     console.print(table)
     table = Table(title="Choosing at each budget (tie rule), scored on fresh seeds and unseen examples")
     for column in ("scheme", "bias", "rmse", "mean regret", "coverage", "median half-width"):

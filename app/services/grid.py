@@ -26,7 +26,7 @@ from ..db.models import GridStudy, Task, Trial, TrialStatus
 from ..schemas.studies import StudyRequest
 from . import trials as trial_cache
 from .errors import NotFoundError, RequestError
-from .intervals import Scores, SeedVariance, compare, interval, pooled_seed_variance
+from .intervals import Scores, SeedVariance, compare, interval, seed_prior
 from .search import Point, SearchSpace
 from .tasks import concrete_labeler, get_task_row
 
@@ -303,8 +303,8 @@ def describe(session: Session, study: GridStudy) -> dict:
     trials = _trial_rows(session, _ids(study))
     request = study.request
     scores = {_counts_of(p): _scores(d) for p in study.points["points"] if (d := _done(p, trials))}
-    # One recipe per study: a one-seed point borrows the spread its other points measured.
-    lent = pooled_seed_variance(list(scores.values()))
+    # One recipe per study: its points' seed variances make the prior each point's interval uses.
+    lent = seed_prior(list(scores.values()))
     rows = [_row(p, trials, request, lent) for p in study.points["points"]]
     done = [t for t in trials.values() if t["status"] == TrialStatus.done]
     counts = _counts([t["status"] for t in trials.values()])

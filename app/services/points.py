@@ -19,7 +19,7 @@ import numpy as np
 from worker.engine.metrics import unpack_correct
 
 from ..db.models import Trial
-from .intervals import LEVEL, Interval, Scores, SeedVariance, interval, pooled_seed_variance
+from .intervals import LEVEL, Interval, Scores, SeedVariance, interval, seed_prior
 
 Part = Literal["test", "selection", "holdout"]
 
@@ -39,7 +39,7 @@ class PointStats:
     test: list[float] = field(default_factory=list)
     n_test: list[int] = field(default_factory=list)
     correct: list[np.ndarray | None] = field(default_factory=list)
-    # Seed variance pooled over this recipe's other points: lent to a one-seed point's interval.
+    # The recipe's seed-variance prior: moderates a few-seed point's own, lent to a one-seed point.
     borrowed_seed_variance: SeedVariance | None = None
 
     def scores(self, part: Part = "test") -> Scores:
@@ -139,7 +139,8 @@ def _correct(result: dict | None) -> np.ndarray | None:
 def group_trials(trials: Iterable[Trial]) -> list[PointStats]:
     """Done trials grouped by everything but the seed (seeds pooled).
 
-    A point with one seed borrows the seed variance pooled over its recipe's points with several.
+    Each point gets its recipe's seed-variance prior (intervals.seed_prior): it sharpens a
+    few-seed point's own variance and stands in for a one-seed point's.
     """
     groups: dict[tuple, PointStats] = {}
     for t in trials:
@@ -166,6 +167,6 @@ def _lend_seed_variance(groups: dict[tuple, PointStats]) -> None:
     for key, point in groups.items():
         by_recipe.setdefault(key[:-2], []).append(point)
     for points in by_recipe.values():
-        pooled = pooled_seed_variance([p.scores("test") for p in points])
+        pooled = seed_prior([p.scores("test") for p in points])
         for p in points:
             p.borrowed_seed_variance = pooled
