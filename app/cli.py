@@ -160,6 +160,10 @@ def calibrate(
     ks = _numbers(measured, int, "--measured")
     if not ks or max(ks) >= len(seed_list) or min(ks) < 1:
         raise typer.BadParameter(f"each must be 1 to {len(seed_list) - 1} (fewer than --seeds)", param_hint="--measured")
-    grid = Grid(task, model, Method(method), Recipe(recipe), tuple(_numbers(budgets, float, "--budgets")),
+    try:
+        chosen_method, chosen_recipe = Method(method), Recipe(recipe)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--method/--recipe") from None
+    grid = Grid(task, model, chosen_method, chosen_recipe, tuple(_numbers(budgets, float, "--budgets")),
                 tuple(_numbers(shares, float, "--shares")), tuple(seed_list))
     run(grid, Path(results), workers, replicates, ks, Path(json_path) if json_path else None)

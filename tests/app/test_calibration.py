@@ -1,0 +1,52 @@
+"""`labelmix calibrate` on the committed calibration trials: the grid it would train is exactly the
+one stored, and the coverage it measures from them is near the nominal level (no training here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.calibration.coverage import GridData, choice, coverage
+from app.calibration.runs import Grid, load_results
+from worker.engine.spec import Method, Recipe
+
+TRIALS = Path(__file__).resolve().parents[2] / "docs/calibration/word_sentiment-fast-trials.jsonl"
+GRID = Grid("word_sentiment", "minilm-l6", Method.seq_sft, Recipe.fast, (16.0, 64.0, 256.0), (0.0, 0.25, 0.5, 1.0),
+            tuple(range(6)))
+
+
+@pytest.fixture(scope="module")
+def data() -> GridData:
+    return GridData(load_results(TRIALS))
+
+
+def test_the_stored_trials_are_the_grid_the_command_trains():
+    stored = {r["key"] for r in load_results(TRIALS)}
+    assert {s.key() for s in GRID.specs()} == stored and len(stored) == 72  # a rerun trains nothing
+
+
+def test_coverage_is_near_nominal_and_the_old_spread_is_not(data):
+    assert len(data.points) == 12 and data.n_test == 1000
+    for k in (1, 2, 3):
+        row = coverage(data, k, reps=20)
+        assert 0.85 <= row["expected_coverage"] <= 0.98, row
+        assert 0.80 <= row["one_run_coverage"] <= 0.97, row
+        assert row["old_plus_minus_coverage"] < 0.6
+    assert not coverage(data, 2, reps=5, moderate=False)["moderated"]
+
+
+def test_choice_schemes_are_scored_against_fresh_seeds(data):
+    schemes = choice(data, 0.1, 1.0, k=3, reps=10)
+    assert set(schemes) == {"halves", "whole", "seed_split"}
+    assert all(0 <= s["mean_regret"] < 0.1 and 0.7 <= s["coverage"] <= 1 for s in schemes.values())
+
+
+def test_calibrate_names_a_bad_option():
+    from app.cli import app
+
+    result = CliRunner().invoke(app, ["calibrate", "--method", "nope"])
+    assert result.exit_code == 2 and "nope" in result.output
+    result = CliRunner().invoke(app, ["calibrate", "--seeds", "0,1", "--measured", "2"])
+    assert result.exit_code == 2 and "--measured" in result.output
