@@ -16,6 +16,7 @@ class PlanOut(BaseModel):
     target_accuracy: float
     max_budget: float
     level: float = Field(description="nominal coverage of the band [low, high]")
+    confidence: float = Field(description="the least probability of reaching the target the answer was asked to have")
     method: str | None = Field(description="null: no allocation within the evidence is predicted to reach the target")
     n_weak: int | None
     n_gold: int | None
@@ -23,7 +24,9 @@ class PlanOut(BaseModel):
     accuracy: float | None = Field(description="predicted mean accuracy of the allocation")
     low: float | None
     high: float | None
-    probability: float | None = Field(description="probability that the allocation's mean accuracy reaches the target")
+    probability: float | None = Field(
+        description="probability that the allocation's mean accuracy reaches the target (at least `confidence`)"
+    )
     in_support: bool | None
     best_in_support: PredictedPoint | dict | None = Field(
         description="when the target is out of reach: the best predicted allocation within the evidence"

@@ -196,8 +196,9 @@ def predicted_frontier(surfaces: dict[str, Surface], weak_cost, gold_cost, budge
 
 
 def plan(surfaces: dict[str, Surface], target_accuracy, weak_cost, gold_cost, max_budget, pool_size=None,
-         level=0.9) -> dict:
-    """The cheapest allocation inside the evidence predicted to reach the target, or why there is none."""
+         level=0.9, confidence=0.8) -> dict:
+    """The cheapest allocation inside the evidence with at least `confidence` probability of reaching
+    the target (0.5: whose predicted mean reaches it), or why there is none."""
     z = float(norm.ppf(0.5 + level / 2))
     costs = [o.n_weak * weak_cost + o.n_gold * gold_cost for s in surfaces.values() for o in s.observations]
     low = min([c for c in costs if c > 0] or [max_budget])
@@ -205,22 +206,26 @@ def plan(surfaces: dict[str, Surface], target_accuracy, weak_cost, gold_cost, ma
     rows = _allocations(surfaces, budgets, weak_cost, gold_cost, pool_size, 41)
     none = dict.fromkeys(("method", "n_weak", "n_gold", "cost", "accuracy", "low", "high", "probability",
                           "in_support", "best_in_support"))
-    answer = {"target": target_accuracy, "max_budget": max_budget, "level": level, **none}
-    reach = rows["mean"] >= target_accuracy
+    answer = {"target": target_accuracy, "max_budget": max_budget, "level": level, "confidence": confidence, **none}
+    # P(mean accuracy >= target) under each allocation's predictive normal.
+    chance = norm.sf(target_accuracy, rows["mean"], np.maximum(rows["sd"], 1e-12))
+    reach = chance >= confidence
     hits = np.flatnonzero(reach & rows["support"])
     if len(hits):
         # cheapest first; among equal costs the higher prediction
         i = hits[np.lexsort((-rows["mean"][hits], rows["cost"][hits]))[0]]
         sd = max(float(rows["sd"][i]), 1e-12)
         answer.update(_row(rows, i, z), probability=float(norm.sf(target_accuracy, rows["mean"][i], sd)),
-                      reason=f"cheapest allocation within the evidence predicted to reach {target_accuracy}")
+                      reason=f"cheapest allocation within the evidence with at least a {confidence:.0%} chance "
+                             f"of reaching {target_accuracy}")
         return answer
     inside = np.flatnonzero(rows["support"])
     if not len(inside):
         answer["reason"] = f"no allocation up to ${max_budget} lies within the measured points"
         return answer
     best = _row(rows, inside[np.argmax(rows["mean"][inside])], z)
-    reason = (f"the evidence does not reach that far: within the measured points the best predicted accuracy "
+    reason = (f"the evidence does not reach that far (with a {confidence:.0%} chance): within the measured "
+              f"points the best predicted accuracy "
               f"is {best['accuracy']:.3f} ({best['method']}, {best['n_weak']} weak + {best['n_gold']} gold, "
               f"${best['cost']:.2f})")
     beyond = np.flatnonzero(reach)

@@ -95,9 +95,14 @@ def test_plan_reaches_a_target_the_held_out_row_shows_reachable(grid):
     target = 0.85  # the held-out $256 row reaches 0.90 with a mix
     body = grid.get("/plan/cities", params={**PRICES, "target_accuracy": target, "max_budget": 1024}).json()
     assert body["method"] == "seq_sft" and body["in_support"]
-    assert body["accuracy"] >= target and 0.5 <= body["probability"] < 1
+    assert body["accuracy"] >= target and 0.8 <= body["probability"] < 1 and body["confidence"] == 0.8
     assert body["cost"] <= HELD_OUT  # the held-out measurements reach 0.85 at $256 already
     assert body["n_weak"] > 0 and body["n_gold"] > 0  # the measured mixes beat both corners from $64 up
+    assert body["warnings"] == []
+    # Asking for less certainty buys a cheaper answer; asking for more, a dearer one.
+    even = grid.get("/plan/cities", params={**PRICES, "target_accuracy": target, "confidence": 0.5}).json()
+    sure = grid.get("/plan/cities", params={**PRICES, "target_accuracy": target, "confidence": 0.95}).json()
+    assert 0.5 <= even["probability"] and even["cost"] <= body["cost"] <= sure["cost"] and sure["probability"] >= 0.95
 
     beyond = grid.get("/plan/cities", params={**PRICES, "target_accuracy": 0.97}).json()
     assert beyond["method"] is None and beyond["probability"] is None

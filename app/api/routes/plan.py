@@ -31,8 +31,12 @@ def get_plan(
     ] = None,
     model: Annotated[str | None, Query(description="only trials of this strong model")] = None,
     recipe: Annotated[str | None, Query(description="only trials of this recipe (default: the one with most trials)")] = None,
+    confidence: Annotated[
+        float, Query(ge=0.5, lt=1, description="the least probability of reaching the target the answer must have")
+    ] = 0.8,
 ) -> PlanOut:
-    """The cheapest allocation the learning surface predicts to reach `target_accuracy`.
+    """The cheapest allocation the learning surface gives at least `confidence` chance of reaching
+    `target_accuracy` (its mean accuracy, that is; one training run varies around it).
 
     Answers only from within the measured points; when the evidence does not reach the target, the
     allocation is null and `reason` gives the best predicted accuracy within it.
@@ -47,14 +51,10 @@ def get_plan(
     costs = [p.cost(weak_cost, gold_cost) for p in points]
     budget = max_budget or max(costs)
     pool = task_row.buyable(trials[0].weak_labeler)
-    answer = plan(surfaces, target_accuracy, weak_cost, gold_cost, budget, pool_size=pool)
+    answer = plan(surfaces, target_accuracy, weak_cost, gold_cost, budget, pool_size=pool, confidence=confidence)
     warnings = []
     if answer["method"] is None:
         warnings.append({"code": "outside_evidence", "message": answer["reason"]})
-    elif answer["probability"] is not None and answer["probability"] < 0.8:
-        warnings.append({"code": "uncertain", "message": (
-            f"only a {answer['probability']:.0%} chance that this allocation's mean accuracy reaches "
-            f"{target_accuracy}: a dearer allocation, or more trials near it, would make it surer")})
     answer.pop("target", None)
     answer.pop("max_budget", None)
     return PlanOut(
