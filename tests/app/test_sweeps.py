@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
+from test_allocate_validation import assert_rejected  # the same 4xx shape as single allocations
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
@@ -38,17 +39,6 @@ def client(api, enqueued):
     return api
 
 
-def assert_rejected(response, field: str | tuple, words: tuple[str, ...] = ()) -> None:
-    assert response.status_code == 422, response.text
-    detail = response.json()["detail"]
-    path = ["body", *((field,) if isinstance(field, str) else field)]
-    locs = [d["loc"] for d in detail]
-    assert any(loc[: len(path)] == path for loc in locs), locs
-    message = " ".join(d["msg"] for d in detail)
-    for word in words:
-        assert word in message, message
-
-
 # --- validation (nothing trains) -------------------------------------------------------------------
 
 
@@ -68,21 +58,21 @@ def assert_rejected(response, field: str | tuple, words: tuple[str, ...] = ()) -
 )
 def test_invalid_budgets_are_422_naming_the_field(client, table_counts, enqueued, change, field, words):
     response = client.post("/allocate", json={**VALID, **change})
-    assert_rejected(response, field, words)
+    assert_rejected(response, field, words=words)
     assert table_counts() == {t: 0 for t in table_counts()}  # not even the task was registered
     assert enqueued == []
 
 
 def test_neither_budget_nor_budgets_is_422(client, table_counts, enqueued):
     body = {k: v for k, v in VALID.items() if k != "budgets"}
-    assert_rejected(client.post("/allocate", json=body), "budgets", ("budget", "budgets"))
+    assert_rejected(client.post("/allocate", json=body), "budgets", words=("budget", "budgets"))
     assert table_counts()["allocations"] == 0 and enqueued == []
 
 
 def test_a_budget_too_small_rejects_the_whole_sweep_naming_budgets(client, table_counts, enqueued):
     # seq_sft needs 3 labels: 0.3 at weak 0.1 / gold 1.
     response = client.post("/allocate", json={**VALID, "budgets": [0.1, 20]})
-    assert_rejected(response, "budgets", ("budget 0.1 is too small", "seq_sft"))
+    assert_rejected(response, "budgets", words=("budget 0.1 is too small", "seq_sft"))
     counts = table_counts()
     assert {t: n for t, n in counts.items() if t != "tasks"} == {t: 0 for t in counts if t != "tasks"}
     assert enqueued == []
