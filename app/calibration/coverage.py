@@ -33,7 +33,7 @@ from worker.engine.metrics import unpack_correct
 
 from ..services.intervals import LEVEL, Scores, interval, satterthwaite, seed_prior, t_quantile
 from ..services.points import PointStats
-from ..services.recommend import choose
+from ..services.recommend import choose, simplicity
 
 
 class GridData:
@@ -124,7 +124,7 @@ def choice(data: GridData, weak_cost: float, gold_cost: float, k: int = 3, reps:
     for p in data.points:
         if len(data.seeds[p]) > k:
             by_budget[round(p[1] * weak_cost + p[2] * gold_cost)].append(p)
-    out = {scheme: defaultdict(list) for scheme in ("halves", "whole", "seed_split")}
+    out = {scheme: defaultdict(list) for scheme in ("halves", "whole", "seed_split", "whole, any tie preferred")}
     for _ in range(reps):
         order = rng.permutation(n)
         seen, truth_examples = order[: n // 2], order[n // 2:]  # truth: examples neither scheme sees
@@ -146,8 +146,14 @@ def choice(data: GridData, weak_cost: float, gold_cost: float, k: int = 3, reps:
                                 seed_prior([data.scores(q, split[q][report_seeds], report_on) for q in points]))
                 for st in stats.values():
                     st.borrowed_seed_variance = pick_prior
-                rec, *_ = choose(list(stats.values()), weak_cost, gold_cost, level,
-                                 scores=lambda s, ex=pick_on, ss=pick_seeds: data.scores(_key(s), split[_key(s)][ss], ex))
+                rec, best, ties, _ = choose(
+                    list(stats.values()), weak_cost, gold_cost, level,
+                    scores=lambda s, ex=pick_on, ss=pick_seeds: data.scores(_key(s), split[_key(s)][ss], ex))
+                if scheme == "whole":
+                    # The rule first tried: any point the best cannot be told from may replace it.
+                    any_tie = _key(min([best, *ties], key=lambda q: (round(q.cost(weak_cost, gold_cost), 6),
+                                                                     simplicity(q))))
+                    out["whole, any tie preferred"]["regret"].append(max(truth.values()) - truth[any_tie])
                 p = _key(rec)
                 est = interval(data.scores(p, split[p][report_seeds], report_on), level, report_prior)
                 fresh = interval(data.scores(p, split[p][k:], truth_examples), level)
@@ -156,16 +162,19 @@ def choice(data: GridData, weak_cost: float, gold_cost: float, k: int = 3, reps:
                 out[scheme]["covered"].append(
                     _within(est.estimate - fresh.estimate, [(est.se**2, est.df), (fresh.se**2, fresh.df)], level))
                 out[scheme]["half_width"].append(est.half_width)
-    return {
-        scheme: {
+    def summary(v: dict) -> dict:
+        if not v["error"]:  # a choice rule only: its regret
+            return {"bias": None, "rmse": None, "mean_regret": float(np.mean(v["regret"])), "coverage": None,
+                    "median_half_width": None}
+        return {
             "bias": float(np.mean(v["error"])),
             "rmse": float(np.sqrt(np.mean(np.square(v["error"])))),
             "mean_regret": float(np.mean(v["regret"])),
             "coverage": float(np.mean(v["covered"])),
             "median_half_width": float(np.median(v["half_width"])),
         }
-        for scheme, v in out.items()
-    }
+
+    return {scheme: summary(v) for scheme, v in out.items()}
 
 
 def _key(point: PointStats) -> tuple:

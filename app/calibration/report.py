@@ -25,7 +25,8 @@ def calibrate(grid: Grid, results: Path, workers: int, reps: int, ks: list[int],
         "n_test": data.n_test,
         "points": len(data.points),
         "coverage": [coverage(data, k, reps, LEVEL, moderate=m) for k in ks for m in ((True, False) if k > 1 else (True,))],
-        "choice": choice(data, grid.weak_cost, grid.gold_cost, k=min(3, len(grid.seeds) - 1), reps=reps),
+        # Choosing needs a seed spread: k >= 2 (each k measured separately).
+        "choice": {str(k): choice(data, grid.weak_cost, grid.gold_cost, k=k, reps=reps) for k in ks if k >= 2},
     }
     _print(report)
     if json_path:
@@ -45,10 +46,12 @@ def _print(report: dict) -> None:
                       f"{row['old_plus_minus_coverage']:.3f}", f"{row['median_half_width']:.3f}",
                       f"{row['mean_half_width']:.3f}")
     console.print(table)
-    table = Table(title="Choosing at each budget (tie rule), scored on fresh seeds and unseen examples")
-    for column in ("scheme", "bias", "rmse", "mean regret", "coverage", "median half-width"):
-        table.add_column(column, justify="right")
-    for scheme, row in report["choice"].items():
-        table.add_row(scheme, *(f"{row[c]:+.3f}" if c == "bias" else f"{row[c]:.3f}"
-                                for c in ("bias", "rmse", "mean_regret", "coverage", "median_half_width")))
-    console.print(table)
+    for k, schemes in report["choice"].items():
+        table = Table(title=f"Choosing at each budget from {k} seeds (tie rule), scored on fresh seeds and unseen "
+                            "examples")
+        for column in ("scheme", "bias", "rmse", "mean regret", "coverage", "median half-width"):
+            table.add_column(column, justify="right")
+        for scheme, row in schemes.items():
+            table.add_row(scheme, *("-" if row[c] is None else f"{row[c]:+.3f}" if c == "bias" else f"{row[c]:.3f}"
+                                    for c in ("bias", "rmse", "mean_regret", "coverage", "median_half_width")))
+        console.print(table)

@@ -41,7 +41,9 @@ def test_interval_adds_seed_and_example_variance_with_satterthwaite_t():
     got = interval(scores_of(correct), level=0.9)
     accs = correct.mean(1)
     seed_part = accs.var(ddof=1) / 3
-    example_part = correct.mean(0).var(ddof=1) / 8
+    # The seed-by-example disagreement is in both parts; the example part drops it once.
+    raw = correct.mean(0).var(ddof=1) / 8
+    example_part = max(raw - correct.var(axis=0, ddof=1).mean() / (3 * 8), raw / 2)
     se = math.sqrt(seed_part + example_part)
     df = (seed_part + example_part) ** 2 / (seed_part**2 / 2 + example_part**2 / 7)
     t = stats.t.ppf(0.95, df)
@@ -90,7 +92,7 @@ def test_interval_covers_the_expected_accuracy_at_its_level(k, seed_sd, lowest):
     """Simulated: new test sets and seeds each replicate; the truth is the population mean accuracy.
 
     Two seeds under-cover where seeds vary most (their spread rests on one difference; the interval's
-    note says so): measured 0.85 and 0.81 at seed sd 0.3 and 0.8; three seeds or more hold 0.90.
+    note says so): measured 0.83 and 0.82 at seed sd 0.3 and 0.8; three seeds 0.87, five 0.90-0.91.
     """
     rng = np.random.default_rng(k)
     skill, n, reps = 1.0, 300, 600
@@ -106,8 +108,8 @@ def test_interval_covers_the_expected_accuracy_at_its_level(k, seed_sd, lowest):
 
 @pytest.mark.parametrize(("seed_sds", "lowest"), [((0.8,) * 8, 0.86), (tuple(np.linspace(0.05, 0.6, 8)), 0.85)])
 def test_two_seeds_moderated_by_their_recipe_hold_the_level(seed_sds, lowest):
-    """Eight points of one recipe, two seeds each: alone, two seeds under-cover (0.837 and 0.882 here);
-    moderated by the recipe's fitted prior they hold it (0.902 both), whether the points are alike or not."""
+    """Eight points of one recipe, two seeds each: alone, two seeds under-cover (0.848 and 0.844 here);
+    moderated by the recipe's fitted prior they come close to it (0.902 alike, 0.881 unlike)."""
     rng = np.random.default_rng(21)
     skill, n, reps = 1.0, 300, 150
     difficulty_sample = rng.normal(0, 1.5, 20_000)
@@ -163,7 +165,7 @@ def test_a_close_tie_goes_to_the_cheapest_then_the_simplest_and_a_clear_win_stay
     all_weak = point("seq_sft", 640, 0, flipped(rng, mix_record, 0.005))  # agrees on 99.5% of examples
     all_gold = point("seq_sft", 0, 64, records(rng, difficulty, -0.5, 3, 0.02))
     rec, best, ties, comparisons = choose([mix, all_weak, all_gold], 0.1, 1.0)
-    assert all_weak in ties or best is all_weak
+    assert best is all_weak or comparisons[id(all_weak)].high <= 0.01  # shown within 0.01 of the best
     assert rec is all_weak  # same cost ($64) as the mix, within 0.01 of it: one kind of label is simpler
     assert all_gold not in ties and not comparisons[id(all_gold)].tie
 
