@@ -15,28 +15,14 @@ from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
-from test_allocate_validation import assert_rejected  # the same 4xx shape as single allocations
+
+# The same 4xx shape as single allocations, and the same recorder in place of the workers.
+from test_allocate_validation import assert_rejected, client, enqueued  # noqa: F401 (fixtures)
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
 VALID = {"task": "cities", "budgets": [50, 20], "weak_cost": 0.1, "gold_cost": 1, "methods": ["seq_sft"],
          "max_trials": 2}
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    """Record what would be sent to the workers instead of running it."""
-    from app.dispatch import InProcessDispatcher
-
-    calls: list[tuple[str, object]] = []
-    monkeypatch.setattr(InProcessDispatcher, "enqueue_trials", lambda self, ids: calls.append(("trials", list(ids))))
-    monkeypatch.setattr(InProcessDispatcher, "enqueue_advance", lambda self, a: calls.append(("advance", a)))
-    return calls
-
-
-@pytest.fixture
-def client(api, enqueued):
-    return api
 
 
 # --- validation (nothing trains) -------------------------------------------------------------------
