@@ -23,8 +23,17 @@ class Runtime:
         return self.device.type
 
 
+def apply_threads() -> int:
+    """Set torch's thread count from LABELMIX_TORCH_THREADS (0: torch's default); returns the count."""
+    wanted = engine_settings().torch_threads
+    if wanted and torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return torch.get_num_threads()
+
+
 def pick_runtime() -> Runtime:
     """bf16 base weights with TF32 matmuls on a GPU (as in the paper); fp32 on the CPU."""
+    apply_threads()
     wanted = engine_settings().device
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
