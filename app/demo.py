@@ -43,23 +43,18 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _part(rec: dict, interval: dict) -> str:
-    """The examples an interval was measured on: fewer than the point's test set is the held-out half."""
-    n_test = rec.get("n_test")
-    return "held-out half" if n_test and interval.get("n_test") and interval["n_test"] < n_test else "whole test set"
-
-
 def expected_accuracy_text(rec: dict) -> str:
-    """'0.805 (90% interval 0.771–0.838, held-out half, 2 seeds)': never a zero-width '± 0.000'."""
+    """'0.805 (90% interval 0.771–0.838, whole test set, 2 seeds)': never a zero-width '± 0.000'."""
     estimate = f"{rec['expected_accuracy']:.3f}"
     interval = rec.get("expected_accuracy_interval")
     if interval:
-        where = f"{_part(rec, interval)}, {_plural(interval['n_seeds'], 'seed')}"
+        where = f"whole test set, {_plural(interval['n_seeds'], 'seed')}"
         span = _range(interval["low"], interval["high"])
         if span:
             return f"{estimate} ({interval['level']:.0%} interval {span}, {where})"
         return f"{estimate} ({where}; no spread measured)"
-    # A recommendation stored before intervals: the seed sd, only when there is one.
+    # A recommendation stored before intervals (chosen on one half, reported on the other): the
+    # seed sd, only when there is one.
     spread = rec.get("expected_accuracy_spread") or 0.0
     if spread > 0:
         return f"{estimate} (held-out half; seed sd {spread:.3f}, no interval)"
@@ -101,10 +96,7 @@ def _print_recommendation(rec: dict, request: dict, out: Console | None = None) 
     note = (rec.get("expected_accuracy_interval") or {}).get("note")
     if note and note not in warned:  # a note the warnings below repeat is said once
         rows.append(("interval note", note))
-    held_out = rec.get("expected_accuracy_interval") and _part(rec, rec["expected_accuracy_interval"]) == "held-out half"
-    if held_out or not rec.get("accuracy_note"):
-        rows.append(("chosen on", f"{rec['selection_accuracy']:.3f} (selection half)"))
-    else:
+    if rec.get("accuracy_note"):
         rows.append(("how chosen", rec["accuracy_note"]))
     rows.append(("regime", rec["regime"]))
     if rec.get("runner_up"):

@@ -318,20 +318,16 @@ def check_recommendation(page, expected: dict) -> None:
         assert float(shown[field][0]) == pytest.approx(expected[field]) and shown[field][1] == money(expected[field])
     assert float(shown["expected_accuracy"][0]) == pytest.approx(expected["expected_accuracy"])
     assert shown["expected_accuracy"][1] == f"{expected['expected_accuracy']:.3f}"
-    # The interval, with its level: the allocation's own (on the examples it was measured on); for
-    # stored trials the point's own over the whole test set (the frontier has none for the held-out
-    # half alone).
+    # The interval, with its level, over the whole test set (stored trials: the point's own).
     node = page.locator('#recommendation-card [data-rec="interval"]')
-    held = expected.get("expected_accuracy_interval")
-    interval = held or expected["interval"]
-    assert node.get_attribute("data-kind") == ("expected" if held else "test")
+    interval = expected["expected_accuracy_interval"]
+    assert node.get_attribute("data-kind") == "expected"
     assert float(node.get_attribute("data-low")) == pytest.approx(interval["low"])
     assert float(node.get_attribute("data-high")) == pytest.approx(interval["high"])
     text = (f"({interval['level']:.0%} interval {interval['low']:.3f}–{interval['high']:.3f})"
             if interval["high"] > interval["low"] else "(no spread measured)")  # never a zero-width range
-    assert shown["interval"][1] == (text if held else f"· whole test set {interval['estimate']:.3f} {text}")
-    part = ("held-out half" if interval["n_test"] < expected["n_test"] else "whole test set") + ", "
-    assert shown["seeds"][1] == (part if held else "") + f"{interval['n_seeds']} seed" + (
+    assert shown["interval"][1] == text
+    assert shown["seeds"][1] == "whole test set, " + f"{interval['n_seeds']} seed" + (
         "s" if interval["n_seeds"] != 1 else "")
     # Each warning, with its message; the unspent budget; no seed spread shown as "±".
     warnings = page.locator("#rec-warnings li.warning")
@@ -468,7 +464,8 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
     assert (best["method"], best["n_weak"], best["n_gold"]) == ("seq_sft", 100, 10)
     assert page.get_attribute("#recommendation-card", "data-source") == "stored"
     note = best["interval"]["note"]
-    expected = {**best, "expected_accuracy": best["holdout_accuracy"], "unspent": 20 - best["cost"],
+    expected = {**best, "expected_accuracy": best["accuracy"], "expected_accuracy_interval": best["interval"],
+                "unspent": 20 - best["cost"],
                 "warnings": [{"code": "few_seeds", "message": note}] if note else []}
     check_recommendation(page, expected)
     # ... and what the next dollars would buy is the marginal endpoint's answer.

@@ -81,7 +81,7 @@ def test_recommendation_prints_its_interval_runner_up_warnings_and_unspent_budge
     text, styled = printed(_print_recommendation, rec, request)
 
     interval = rec["expected_accuracy_interval"]
-    part = "held-out half" if interval["n_test"] < rec["n_test"] else "whole test set"
+    part = "whole test set"  # what the recommendation is chosen and measured on
     expected = (f"{rec['expected_accuracy']:.3f} (90% interval {interval['low']:.3f}–{interval['high']:.3f}, "
                 f"{part}, {interval['n_seeds']} seeds)")
     assert expected_accuracy_text(rec) == expected and expected in text
@@ -105,7 +105,7 @@ def test_one_seed_recommendation_says_its_note_and_never_a_zero_width_spread():
     assert rec["expected_accuracy_spread"] == 0.0 and interval["n_seeds"] == 1 and interval["note"]
     text, _ = printed(_print_recommendation, rec, request)
     assert not ZERO_WIDTH.search(text) and "±" not in text
-    part = "held-out half" if interval["n_test"] < rec["n_test"] else "whole test set"
+    part = "whole test set"  # what the recommendation is chosen and measured on
     assert f"90% interval {interval['low']:.3f}–{interval['high']:.3f}, {part}, 1 seed)" in text
     assert interval["note"][:60] in " ".join(text.split())  # as a row, or as a warning: said once at least
     assert " ".join(text.split()).count(" ".join(interval["note"].split())[:60]) == 1

@@ -395,8 +395,7 @@
     return `<table class="compare" id="compare-table"><caption>Best stored allocation within ${money(plan.budget)}</caption>
       <thead><tr><th></th>${cells.map((c) => `<th scope="col" data-weak-cost="${c.cost}">weak ${money(c.cost)}</th>`).join("")}</tr></thead>
       <tbody>${row("Buy gold", (b) => `${count(b.n_gold)} (${money(b.spend_gold)})`)}${row("Buy weak", (b) => `${count(b.n_weak)} (${money(b.spend_weak)})`)}
-      ${row("Method", (b) => escapeHtml(b.method))}${row("Expected accuracy", (b) => `${acc(b.holdout_accuracy)} <span class="hint">held-out half</span>`)}
-      ${row("Test accuracy", (b) => `${acc(b.accuracy)} <span class="hint">(${intervalText(b.interval)})</span>`)}
+      ${row("Method", (b) => escapeHtml(b.method))}${row("Expected accuracy", (b) => `${acc(b.accuracy)} <span class="hint">(${intervalText(b.interval)})</span>`)}
       ${row("Regime", (b) => b.regime)}</tbody></table>`;
   }
 
@@ -441,29 +440,20 @@
     list.hidden = !warnings.length;
   }
 
-  // Which examples an allocation's interval was measured on: fewer than the point's test set means
-  // the held-out half.
-  function intervalPart(rec, iv) {
-    return rec.n_test && iv.n_test && iv.n_test < rec.n_test ? "held-out half" : "whole test set";
-  }
-
-  // The interval of the expected accuracy: the allocation's own, or for stored trials the point's
-  // over the whole test set (the frontier has none for the held-out half alone).
+  // The interval of the expected accuracy (whole test set); a recommendation stored before
+  // intervals existed shows its seed sd, if any.
   function renderInterval(rec) {
     const own = rec.expected_accuracy_interval;
     const node = $('[data-rec="interval"]', el.recCard);
-    node.dataset.kind = own ? "expected" : rec.interval ? "test" : "none";
-    const iv = own || rec.interval;
-    node.dataset.low = iv ? iv.low : "";
-    node.dataset.high = iv ? iv.high : "";
-    node.dataset.level = iv ? iv.level : "";
+    node.dataset.kind = own ? "expected" : "none";
+    node.dataset.low = own ? own.low : "";
+    node.dataset.high = own ? own.high : "";
+    node.dataset.level = own ? own.level : "";
     // the range itself never breaks at its dash
-    const shown = (i) => (span(i) ? `${levelPct(i.level)} interval <span class="range">${span(i)}</span>` : intervalText(i));
-    if (own) node.innerHTML = `(${shown(own)})`;
-    else if (rec.interval) node.innerHTML = `· whole test set ${acc(rec.interval.estimate)} (${shown(rec.interval)})`;
+    if (own) node.innerHTML = `(${span(own) ? `${levelPct(own.level)} interval <span class="range">${span(own)}</span>` : intervalText(own)})`;
     else node.textContent = rec.expected_accuracy_spread > 0 ? `± ${acc(rec.expected_accuracy_spread)} (seed sd)` : "";
-    const n = iv ? iv.n_seeds : rec.seeds.length;
-    setRec("seeds", `${own ? intervalPart(rec, own) + ", " : ""}${n} seed${n === 1 ? "" : "s"}`);
+    const n = own ? own.n_seeds : rec.seeds.length;
+    setRec("seeds", `${own ? "whole test set, " : ""}${n} seed${n === 1 ? "" : "s"}`);
   }
 
   // "tie: 3 allocations cannot be told apart", and whether the cheapest of them is the one recommended.
@@ -693,11 +683,13 @@
     if (best) {
       return {
         rec: {
-          ...best, expected_accuracy: best.holdout_accuracy, expected_accuracy_spread: best.holdout_spread,
+          // as the service recommends: chosen and measured on the whole test set
+          ...best, expected_accuracy: best.accuracy, expected_accuracy_spread: best.accuracy_spread,
+          expected_accuracy_interval: best.interval,
           unspent: Math.round((plan.budget - best.cost) * 1e6) / 1e6,
           warnings: best.interval && best.interval.note ? [{ code: "few_seeds", message: best.interval.note }] : [],  // as the service says it
         },
-        source: { kind: "stored", text: `From stored trials: the best within ${money(plan.budget)}, chosen on the selection half of the test set; accuracy expected on the held-out half. Run an allocation to search this budget.` },
+        source: { kind: "stored", text: `From stored trials: the best within ${money(plan.budget)}, chosen and measured on the whole test set. Run an allocation to search this budget.` },
       };
     }
     return { rec: null, source: { kind: "none", text: `No stored trial costs ${money(plan.budget)} or less at these prices: run an allocation.` } };
