@@ -13,7 +13,6 @@ import statistics
 import uuid
 from collections import Counter, defaultdict
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,7 +25,7 @@ from ..db.models import GridStudy, Task, Trial, TrialStatus
 from ..schemas.studies import StudyRequest
 from . import trials as trial_cache
 from .errors import NotFoundError, RequestError
-from .intervals import Scores, SeedVariance, compare, interval, seed_prior
+from .intervals import Scores, SeedVariance, compare, interval, seed_prior, stack_records
 from .search import Point, SearchSpace
 from .tasks import concrete_labeler, get_task_row
 
@@ -193,11 +192,10 @@ def _done(point: dict, trials: dict[int, dict]) -> list[dict]:
 
 def _scores(done: list[dict]) -> Scores:
     """The point's per-seed accuracies and, when every trial recorded it, per-example correctness."""
-    n_tests = {t["n_test"] for t in done}
-    matrix = None
-    if len(n_tests) == 1 and None not in n_tests and all(t["correct"] for t in done):
-        matrix = np.stack([unpack_correct(t["correct"], t["n_test"]) for t in done])
-    return Scores([t["test_accuracy"] for t in done], min(n_tests - {None}, default=0), matrix)
+    n_tests = [t["n_test"] for t in done]
+    records = [unpack_correct(t["correct"], t["n_test"]) if t["correct"] and t["n_test"] else None for t in done]
+    return Scores([t["test_accuracy"] for t in done], min(set(n_tests) - {None}, default=0),
+                  stack_records(records, n_tests))
 
 
 def _row(point: dict, trials: dict[int, dict], request: dict, lent: SeedVariance | None = None) -> dict:

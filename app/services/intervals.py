@@ -153,6 +153,14 @@ class Scores:
         return adjusted * (1 - adjusted) / (n + 4)
 
 
+def stack_records(records: list[np.ndarray | None], n_tests: list[int | None]) -> np.ndarray | None:
+    """The seeds' correctness as one (seeds x examples) matrix, when every seed recorded it on the
+    same number of examples; None otherwise (the intervals then fall back to binomial)."""
+    if not records or any(r is None for r in records) or len(set(n_tests)) != 1:
+        return None
+    return np.stack(records)
+
+
 def pooled_seed_variance(points: list[Scores]) -> SeedVariance | None:
     """The seed variance of several points pooled (weighted by their degrees of freedom)."""
     measured = [(p.seed_variance(), p.k - 1) for p in points if p.k > 1]

@@ -1,9 +1,8 @@
 """Trials grouped into points (same task, model, method and label counts; several seeds).
 
-Two accuracies stay apart: `selection_accuracy` (first half of the test set) is what choices are
-made on; `holdout_accuracy` (second half) is what is reported for the choice, so the reported
-figure carries no winner's-curse optimism. Each comes with an interval (intervals.py) built from
-the seeds' per-example correctness on that part of the test set.
+Choices and reports use the whole test set (recommend.py says why); the engine's halves,
+`selection_accuracy` and `holdout_accuracy`, are kept for stored results and their readers. Any
+part's interval (intervals.py) is built from the seeds' per-example correctness on that part.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import numpy as np
 from worker.engine.metrics import unpack_correct
 
 from ..db.models import Trial
-from .intervals import LEVEL, Interval, Scores, SeedVariance, interval, seed_prior
+from .intervals import LEVEL, Interval, Scores, SeedVariance, interval, seed_prior, stack_records
 
 Part = Literal["test", "selection", "holdout"]
 
@@ -51,10 +50,8 @@ class PointStats:
         n = min(self.n_test) if self.n_test else 0
         half = n // 2
         lo, hi = {"test": (0, n), "selection": (0, half), "holdout": (half, n)}[part]
-        matrix = None
-        if self.correct and all(c is not None for c in self.correct) and len(set(self.n_test)) == 1:
-            matrix = np.stack(self.correct)[:, lo:hi]
-        return Scores(list(accuracies), hi - lo, matrix)
+        matrix = stack_records(self.correct, self.n_test)
+        return Scores(list(accuracies), hi - lo, None if matrix is None else matrix[:, lo:hi])
 
     def interval(self, part: Part = "test", level: float = LEVEL) -> Interval:
         return interval(self.scores(part), level, self.borrowed_seed_variance)

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from ..db.models import Trial
+from sqlalchemy.orm import Session
+
+from ..db.models import Task, Trial
 from .errors import RequestError
+from .trials import current_trials
 
 
 def overrides(trial: Trial) -> dict:
@@ -46,3 +49,10 @@ def select_recipe(trials: list[Trial], recipe: str | None) -> tuple[str | None, 
         known = ", ".join(repr(r["recipe"]) for r in available) or "none (no trial of this task is stored yet)"
         raise RequestError("recipe", f"no stored trial of this task used recipe {recipe!r}; recipes stored: {known}")
     return recipe, [t for t in trials if recipe_label(t) == recipe], available
+
+
+def current_recipe_trials(
+    session: Session, task: Task, model: str | None, recipe: str | None
+) -> tuple[str | None, list[Trial], list[dict]]:
+    """select_recipe over the task's current done trials (of one model, when given)."""
+    return select_recipe(list(session.scalars(current_trials(task, model))), recipe)

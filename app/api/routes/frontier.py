@@ -9,9 +9,8 @@ from fastapi import APIRouter, Query
 from ...schemas.frontier import FrontierOut
 from ...services.errors import RequestError
 from ...services.frontier import PAPER_BUDGETS, frontier
-from ...services.recipes import select_recipe
+from ...services.recipes import current_recipe_trials
 from ...services.tasks import get_task_row
-from ...services.trials import current_trials
 from ..deps import SessionDep
 
 router = APIRouter(tags=["frontier"])
@@ -36,7 +35,7 @@ def get_frontier(
     chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
     if any(b <= 0 for b in chosen_budgets):
         raise RequestError("budgets", "every budget must be positive")
-    recipe, trials, recipes = select_recipe(list(session.scalars(current_trials(task_row, model))), recipe)
+    recipe, trials, recipes = current_recipe_trials(session, task_row, model, recipe)
     pool = task_row.buyable(trials[0].weak_labeler) if trials else None
     body = frontier(trials, weak_cost, gold_cost, chosen_budgets, predict=predict, pool_size=pool)
     return FrontierOut(task=task, model=model, recipe=recipe, recipes=recipes, **body)

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Query
 from ...schemas.marginal import MarginalOut
 from ...services.errors import RequestError
 from ...services.marginal import marginal
-from ...services.recipes import select_recipe
+from ...services.recipes import current_recipe_trials
 from ...services.tasks import get_task_row
-from ...services.trials import current_trials
 from ..deps import SessionDep
 
 router = APIRouter(tags=["frontier"])
@@ -47,7 +46,7 @@ def get_marginal(
     if any(p is not None for p in anchor_parts) and any(p is None for p in anchor_parts):
         raise RequestError("method", "give method, n_weak and n_gold together, or none of them")
     task_row = get_task_row(session, task)
-    recipe, trials, _ = select_recipe(list(session.scalars(current_trials(task_row, model))), recipe)
+    recipe, trials, _ = current_recipe_trials(session, task_row, model, recipe)
     anchor = (method, n_weak, n_gold) if method is not None else None
     body = marginal(trials, weak_cost, gold_cost, budget, max_extra, anchor, step)
     return MarginalOut(task=task, model=model, recipe=recipe, **body)

@@ -10,10 +10,9 @@ from ...schemas.plan import PlanOut
 from ...services import learning
 from ...services.errors import RequestError
 from ...services.points import group_trials
-from ...services.recipes import select_recipe
+from ...services.recipes import current_recipe_trials
 from ...services.surface import plan
 from ...services.tasks import get_task_row
-from ...services.trials import current_trials
 from ..deps import SessionDep
 
 router = APIRouter(tags=["frontier"])
@@ -42,7 +41,7 @@ def get_plan(
     allocation is null and `reason` gives the best predicted accuracy within it.
     """
     task_row = get_task_row(session, task)
-    recipe, trials, _ = select_recipe(list(session.scalars(current_trials(task_row, model))), recipe)
+    recipe, trials, _ = current_recipe_trials(session, task_row, model, recipe)
     points = group_trials(trials)
     surfaces, missing = learning.surfaces_by_method(points)
     if not surfaces:
