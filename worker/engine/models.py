@@ -174,12 +174,27 @@ def load_tokenizer(model: ResolvedModel):
     return tokenizer
 
 
-def load_backbone(model: ResolvedModel, dtype):
-    """The transformer without any task head (the classifier adds a fresh one)."""
-    from transformers import AutoModel
+def _without_dropout(config) -> None:
+    """Zero every dropout rate of a model config, in place.
 
-    overrides = {} if model.layers is None else {"num_hidden_layers": model.layers}
-    return AutoModel.from_pretrained(model.path, dtype=dtype, trust_remote_code=False, **overrides)
+    The base is frozen and only the LoRA adapters and head train; the paper's decoder models have
+    no dropout at all. With none, a trial is a function of its seed and data alone, which lets
+    several trials share one forward (grouped training) and match training one at a time.
+    """
+    for name, value in config.to_dict().items():
+        if "dropout" in name and isinstance(value, float) and hasattr(config, name):
+            setattr(config, name, 0.0)
+
+
+def load_backbone(model: ResolvedModel, dtype):
+    """The transformer without any task head (the classifier adds a fresh one), dropout off."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(model.path, trust_remote_code=False)
+    if model.layers is not None:
+        config.num_hidden_layers = model.layers
+    _without_dropout(config)
+    return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False)
 
 
 def load_causal_lm(model: ResolvedModel, dtype):

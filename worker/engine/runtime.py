@@ -22,6 +22,17 @@ class Runtime:
             return f"cuda:{torch.cuda.get_device_name(self.device)}"
         return self.device.type
 
+    def eval_batch_size(self, requested: int) -> int:
+        """The recipe's evaluation batch on the CPU; on a GPU at least `cuda_eval_batch_size`.
+
+        Evaluation keeps no activations for a backward pass, so a GPU fills far larger batches
+        than training's, and a small model's evaluation is otherwise launch-bound there.
+        Scores do not depend on it beyond float noise (batches are padded per batch, masked).
+        """
+        if self.device.type == "cuda":
+            return max(requested, engine_settings().cuda_eval_batch_size)
+        return requested
+
 
 def apply_threads() -> int:
     """Set torch's thread count from LABELMIX_TORCH_THREADS (0: torch's default); returns the count."""

@@ -19,6 +19,20 @@ class EngineSettings(BaseSettings):
     # Torch threads per trial process; 0 leaves torch's default (every core). Processes that train
     # side by side must share the cores: two of two threads each on 2 cores ran a step in 37 s, not 3.
     torch_threads: int = Field(0, ge=0)
+    # Base models (with their tokenizers) a worker keeps in memory between trials, least recently
+    # used first out; 0 loads the model for every trial (the cold behaviour).
+    resident_models: int = Field(1, ge=0)
+    # A trial whose weak stage was trained before (same task data, model, weak labels, n_weak, seed,
+    # params) starts from the stored state instead; the result is the same bit for bit on the CPU.
+    reuse_weak_stages: bool = True
+    # Stored weak stages are pruned, least recently used first, above this size.
+    weak_stage_cache_mb: int = Field(2048, ge=0)
+    # Trials trained together on one base model (one forward per step, a LoRA adapter per trial);
+    # 0 picks by device: 1 on the CPU (no gain there: a row costs the same in any batch), 8 on a GPU.
+    trial_group_size: int = Field(0, ge=0)
+    # Evaluation batch size on a GPU (at least the recipe's eval_batch_size): evaluation holds no
+    # activations for backward, so a GPU takes far larger batches than the CPU's 64.
+    cuda_eval_batch_size: int = Field(512, ge=1)
 
 
 @lru_cache

@@ -50,7 +50,7 @@ class MethodParams(BaseModel):
     max_length: int | None = Field(
         None, ge=8, description="tokens per input, prefix included (None: whatever the model takes, no truncation)"
     )
-    eval_batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(64, ge=1, description="evaluation batch on the CPU; a GPU uses at least LABELMIX_CUDA_EVAL_BATCH_SIZE")
     n_shots: int = Field(2, ge=1, description="prompted_sft: weak-labeled shots in every input's prefix")
     icl_max_shots: int = Field(64, ge=1, description="icl: most shots one prompt may hold")
     logconf_aux_weight: float = Field(0.5, ge=0, le=1)
@@ -158,6 +158,9 @@ class StageResult(BaseModel):
     truncated_inputs: int = Field(0, description="training and validation inputs cut to max_length")
     longest_input: int = Field(0, description="tokens in the stage's longest input, before any cut")
     wall_s: float
+    reused: bool = Field(
+        False, description="restored from an earlier trial's identical stage (weak-stage store), not trained again"
+    )
 
 
 class ProgressEvent(BaseModel):

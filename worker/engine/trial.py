@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .budget import plan_labels
-from .methods import METHOD_RUNNERS, TrialContext
+from .methods import METHOD_RUNNERS, MethodOutcome, TrialContext
 from .methods.context import LabelDraw
 from .metrics import accuracy, auroc, correct, pack_correct
 from .models import resolve_model
@@ -49,13 +49,12 @@ def _test_caps(spec: TrialSpec, n_task_test: int) -> list[str]:
     return []
 
 
-def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: Task | None = None) -> TrialResult:
-    """Train (or prompt) the strong model on the spec's labels and score it on the task's test set.
+def prepare_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: Task | None = None) -> TrialContext:
+    """Check the spec, seed everything from it and gather what its method needs.
 
     Raises AllocationError (budget.py) or ModelSpecError (models.py) before any training when the
-    spec cannot run; the same spec and seed give the same result on the CPU.
+    spec cannot run. Seeds torch here: the method's fresh adapter and head draw from it next.
     """
-    started = time.perf_counter()
     task = task or get_task(spec.task)
     model = resolve_model(spec.model)
     plan = plan_labels(spec, model_is_causal=model.is_causal)
@@ -64,18 +63,22 @@ def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: T
 
     seed_everything(spec.seed)
     rng = np.random.default_rng(spec.seed)
-    runtime = pick_runtime()
-    ctx = TrialContext(
+    return TrialContext(
         spec=spec,
         plan=plan,
         model=model,
-        runtime=runtime,
+        runtime=pick_runtime(),
         draw=LabelDraw(pool, rng),
         test=test,
         rng=rng,
         progress=progress,
+        n_task_test=len(task.test),
     )
-    outcome = METHOD_RUNNERS[spec.method](ctx)
+
+
+def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> TrialResult:
+    """Score the method's test predictions and report the trial."""
+    spec, test = ctx.spec, ctx.test
     scores, cut = outcome.test_scores, outcome.threshold
     test_auroc = auroc(test.labels, scores)
     # Two fixed halves: a search that picks on one half can report the other without optimism.
@@ -92,11 +95,24 @@ def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: T
         threshold=cut,
         accuracy_at_half=accuracy(test.labels, scores, 0.0),  # log-odds 0: probability 0.5
         predicted_positive_rate=float((scores > cut).mean()),
-        caps=[*_stage_caps(outcome.stages, spec), *outcome.caps, *_test_caps(spec, len(task.test))],
+        caps=[*_stage_caps(outcome.stages, spec), *outcome.caps, *_test_caps(spec, ctx.n_task_test)],
         stages=outcome.stages,
         weak_label_accuracy=outcome.weak_label_accuracy(),
-        labels_used=plan.as_dict(),
-        device=runtime.label,
+        labels_used=ctx.plan.as_dict(),
+        device=ctx.runtime.label,
         versions=library_versions(),
-        wall_s=time.perf_counter() - started,
+        wall_s=wall_s,
     )
+
+
+def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: Task | None = None) -> TrialResult:
+    """Train (or prompt) the strong model on the spec's labels and score it on the task's test set.
+
+    Raises AllocationError (budget.py) or ModelSpecError (models.py) before any training when the
+    spec cannot run; the same spec and seed give the same result on the CPU, alone or grouped
+    (worker.engine.group), on a resident model or a fresh one, with its weak stage reused or not.
+    """
+    started = time.perf_counter()
+    ctx = prepare_trial(spec, progress, task)
+    outcome = METHOD_RUNNERS[spec.method](ctx)
+    return trial_result(ctx, outcome, time.perf_counter() - started)

@@ -168,7 +168,7 @@ def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.
         val_labels=train.labels[: plan.n_val],
     )
     train_stage("weak-labeler", classifier, batcher, data, params, np.random.default_rng(seed))
-    return predict_probs(classifier, batcher, pool.texts, params.eval_batch_size)
+    return predict_probs(classifier, batcher, pool.texts, runtime.eval_batch_size(params.eval_batch_size))
 
 
 def centered(probs: np.ndarray, positive_rate: float) -> np.ndarray:

@@ -55,6 +55,11 @@ class TrialContext:
     test: Split
     rng: np.random.Generator
     progress: ProgressCallback | None = None
+    n_task_test: int = 0  # the task's whole test set, of which `test` may be the first n_test
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.runtime.eval_batch_size(self.spec.params.eval_batch_size)
 
 
 # Unlabeled pool examples scored to place the decision threshold (see prior_threshold).

@@ -55,7 +55,7 @@ def run_icl(ctx: TrialContext) -> MethodOutcome:
     tokenizer = load_tokenizer(ctx.model)
     model = load_causal_lm(ctx.model, ctx.runtime.dtype).to(ctx.runtime.device).eval()
     # Shots make prompts long: a smaller batch keeps memory flat.
-    batch = max(1, params.eval_batch_size // 4)
+    batch = max(1, ctx.eval_batch_size // 4)
     positions = model_positions(model.config)
     max_length = min(params.max_length * (len(shots) + 1), positions) if params.max_length else positions
 

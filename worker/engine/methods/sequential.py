@@ -4,18 +4,59 @@
 - logconf_sft: the weak stage adds the log-confidence auxiliary loss.
 - uncertainty_sft: gold labels are bought for the pool examples the weak-trained model is least sure of.
 - prompted_sft: every training and inference input carries a freshly shuffled few-shot weak prefix.
+
+The method is written as `sequential_steps`, a generator that yields each training stage it needs
+and receives its result: run alone (`run_sequential_sft`) or beside other trials in one forward
+pass (`worker.engine.group`), it is the same code. A weak stage trained before is restored from
+the weak-stage store instead of being asked for (see weak_stages.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import weak_stages
 from ..metrics import most_uncertain
-from ..models import load_tokenizer
 from ..prompts import few_shot_prompt, shuffled_shots
-from ..spec import Method
+from ..resident import fresh_classifier
+from ..spec import Method, MethodParams, StageResult
 from ..tasks import Split
-from ..training.classifier import build_classifier
-from ..training.loop import Batcher, Formatter, identity, input_limit, predict_probs, predict_scores, train_stage
+from ..training.loop import (
+    Batcher,
+    Formatter,
+    ProgressCallback,
+    StageData,
+    StageRun,
+    identity,
+    input_limit,
+    predict_probs,
+    predict_scores,
+    train_stage,
+)
 from .context import MethodOutcome, TrialContext, hard, prior_threshold, stage_data, unlabeled_sample
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """A stage the method asks to have trained on its model; everything but the model itself."""
+
+    name: str
+    batcher: Batcher
+    data: StageData
+    params: MethodParams
+    rng: np.random.Generator
+    use_logconf: bool = False
+    progress: ProgressCallback | None = None
+
+    def start(self, model) -> StageRun:
+        return StageRun(self.name, model, self.batcher, self.data, self.params, self.rng, self.use_logconf, self.progress)
+
+
+# Yields the stages to train, is sent each one's result, returns the method's outcome.
+MethodSteps = Generator[TrainRequest, StageResult, MethodOutcome]
 
 
 def _shot_formatter(ctx: TrialContext, outcome: MethodOutcome) -> Formatter:
@@ -46,33 +87,37 @@ def _buy_uncertain_gold(ctx: TrialContext, predict, n: int) -> Split:
     return ctx.draw.take_indices(ctx.rng.permutation(chosen))
 
 
-def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
+def sequential_steps(ctx: TrialContext, model, tokenizer) -> MethodSteps:
+    """The method on `model` (a fresh classifier, or a trial's view of a grouped one)."""
     spec, plan, params = ctx.spec, ctx.plan, ctx.spec.params
     outcome = MethodOutcome(test_scores=None)
-    classifier = build_classifier(ctx.model, ctx.runtime)
     formatter = _shot_formatter(ctx, outcome) if spec.method == Method.prompted_sft else identity
-    limit = input_limit(params, classifier.backbone.config)
-    batcher = Batcher(load_tokenizer(ctx.model), ctx.runtime, limit, formatter)
+    batcher = Batcher(tokenizer, ctx.runtime, input_limit(params, model.config), formatter)
 
     def predict(texts):  # probabilities, for uncertainty sampling's entropy
-        return predict_probs(classifier, batcher, texts, params.eval_batch_size)
+        return predict_probs(model, batcher, texts, ctx.eval_batch_size)
 
     def scores(texts):  # log-odds, for the test and its threshold: they never saturate
-        return predict_scores(classifier, batcher, texts, params.eval_batch_size)
+        return predict_scores(model, batcher, texts, ctx.eval_batch_size)
 
-    def train(name: str, examples: Split, targets, n_val: int, use_logconf: bool = False) -> None:
-        data = stage_data(examples, targets, n_val)
+    def stage(name: str, examples: Split, targets, n_val: int, use_logconf: bool = False) -> TrainRequest:
         # Only a trained state is worth keeping: a first stage starts from a random head.
         stage_params = params if outcome.stages else params.model_copy(update={"keep_stage_start": False})
-        outcome.stages.append(
-            train_stage(name, classifier, batcher, data, stage_params, ctx.rng, use_logconf=use_logconf,
-                        progress=ctx.progress)
-        )
+        data = stage_data(examples, targets, n_val)
+        return TrainRequest(name, batcher, data, stage_params, ctx.rng, use_logconf, ctx.progress)
 
     if plan.weak_stage.total:
         weak = ctx.draw.take(plan.weak_stage.total)
         outcome.weak_bought.append(weak)
-        train("weak", weak, weak.weak_probs, plan.weak_stage.n_val, use_logconf=spec.method == Method.logconf_sft)
+        store = weak_stages.store_for(ctx)
+        stored = store.load(model, batcher) if store else None
+        if stored is not None:
+            outcome.stages.append(stored)
+        else:
+            use_logconf = spec.method == Method.logconf_sft
+            outcome.stages.append((yield stage("weak", weak, weak.weak_probs, plan.weak_stage.n_val, use_logconf)))
+            if store:
+                store.save(model, batcher, outcome.stages[-1])
 
     if plan.gold_stage.total:
         if spec.method == Method.uncertainty_sft:
@@ -82,8 +127,27 @@ def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
             gold = _buy_uncertain_gold(ctx, predict, plan.gold_stage.total)
         else:
             gold = ctx.draw.take(plan.gold_stage.total)
-        train("gold", gold, gold.labels.astype("float32"), plan.gold_stage.n_val)
+        outcome.stages.append((yield stage("gold", gold, gold.labels.astype("float32"), plan.gold_stage.n_val)))
 
     outcome.test_scores = scores(ctx.test.texts)
     outcome.threshold = prior_threshold(scores(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
     return outcome
+
+
+def train_alone(steps: MethodSteps, model) -> MethodOutcome:
+    """Run a method's steps on its own model, one stage after another."""
+    try:
+        request = next(steps)
+        while True:
+            result = train_stage(
+                request.name, model, request.batcher, request.data, request.params, request.rng,
+                request.use_logconf, request.progress,
+            )
+            request = steps.send(result)
+    except StopIteration as finished:
+        return finished.value
+
+
+def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
+    with fresh_classifier(ctx.model, ctx.runtime) as (classifier, tokenizer):
+        return train_alone(sequential_steps(ctx, classifier, tokenizer), classifier)

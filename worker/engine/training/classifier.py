@@ -14,6 +14,19 @@ LORA_ALPHA = 8
 HEAD_INIT_SCALE = 0.01
 
 
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per input: its last real token ("last") or the mean of its real tokens ("mean")."""
+    if pooling == "last":
+        last = attention_mask.sum(dim=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+def pooling_for(model: ResolvedModel) -> str:
+    return "last" if model.is_causal else "mean"
+
+
 class SequenceClassifier(nn.Module):
     """Pools the backbone's last hidden states and applies a linear head kept in fp32.
 
@@ -32,13 +45,14 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.pooling == "last":
-            last = attention_mask.sum(dim=1) - 1
-            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-        return self.head(pooled.float())
+        return self.head(pool(hidden, attention_mask, self.pooling).float())
+
+    @property
+    def config(self):
+        return self.backbone.config
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Copies of the adapter and head weights: the only state training changes."""
@@ -51,7 +65,7 @@ class SequenceClassifier(nn.Module):
                 params[name].copy_(value)
 
 
-def _lora_targets(backbone: nn.Module) -> list[str]:
+def lora_targets(backbone: nn.Module) -> list[str]:
     # Every linear projection inside the transformer blocks; a BERT pooler is unused by our pooling.
     return [
         name
@@ -60,12 +74,15 @@ def _lora_targets(backbone: nn.Module) -> list[str]:
     ]
 
 
-def build_classifier(model: ResolvedModel, runtime: Runtime) -> SequenceClassifier:
+def build_classifier(model: ResolvedModel, runtime: Runtime, backbone: nn.Module | None = None) -> SequenceClassifier:
+    """A fresh LoRA adapter and head on `backbone` (a base model with no adapter), or on a newly
+    loaded one. The adapter's and head's initial values come from torch's RNG, as seeded by the caller.
+    """
     from peft import LoraConfig, get_peft_model
 
-    backbone = load_backbone(model, runtime.dtype)
-    config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=_lora_targets(backbone))
+    backbone = load_backbone(model, runtime.dtype) if backbone is None else backbone
+    config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=lora_targets(backbone))
     backbone = get_peft_model(backbone, config)
     hidden_size = backbone.config.hidden_size
-    classifier = SequenceClassifier(backbone, hidden_size, pooling="last" if model.is_causal else "mean")
+    classifier = SequenceClassifier(backbone, hidden_size, pooling=pooling_for(model))
     return classifier.to(runtime.device)

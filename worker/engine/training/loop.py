@@ -106,14 +106,20 @@ class Batcher:
                 ids[i] = tokens
         return ids
 
-    def __call__(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids, formatted and cut to max_length (cached when there is no formatter)."""
         if self._token_ids is None:
-            ids = self._encode(texts)
-        else:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._token_ids]
-            if missing:
-                self._token_ids.update(zip(missing, self._encode(missing)))
-            ids = [self._token_ids[t] for t in texts]
+            return self._encode(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._token_ids]
+        if missing:
+            self._token_ids.update(zip(missing, self._encode(missing)))
+        return [self._token_ids[t] for t in texts]
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return self.pad(self.token_ids(texts))
+
+    def pad(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Right-pad token ids to the longest of them, as tensors on the run's device."""
         padded = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
         return {
             "input_ids": padded["input_ids"].to(self.runtime.device),
@@ -163,6 +169,116 @@ def input_limit(params: MethodParams, model_config) -> int:
     return min(params.max_length or positions, positions)
 
 
+class StageRun:
+    """One stage's training state, advanced a step at a time by whoever runs the forward pass.
+
+    `train_stage` runs one alone; `worker.engine.group` runs several trials' stages through one
+    forward. Either way each stage keeps its own batch order, optimizer, schedule, early stopping
+    and best state, so a stage trains the same whichever runs it. `model` is the trial's
+    classifier (or its view of a grouped model): callable on a batch, with train/eval modes,
+    trainable_parameters() and trainable_state()/load_trainable_state().
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model,
+        batcher: Batcher,
+        data: StageData,
+        params: MethodParams,
+        rng: np.random.Generator,
+        use_logconf: bool = False,
+        progress: ProgressCallback | None = None,
+    ):
+        from transformers import get_cosine_schedule_with_warmup
+
+        self.started = time.perf_counter()
+        self.name, self.model, self.batcher, self.data = name, model, batcher, data
+        self.params, self.rng, self.use_logconf, self.progress = params, rng, use_logconf, progress
+        self.n_train = len(data.train_texts)
+        self.validated = len(data.val_texts) > 0
+        self.schedule = Schedule.for_stage(self.n_train, params, self.validated)
+        # A fresh optimizer per stage; the adapter and head carry over from the previous stage.
+        self.optimizer = torch.optim.AdamW(
+            model.trainable_parameters(), lr=params.lr, betas=(0.9, 0.95), weight_decay=0.01, fused=True
+        )
+        self.scheduler = get_cosine_schedule_with_warmup(
+            self.optimizer, self.schedule.warmup_steps, self.schedule.total_steps
+        )
+        self.stopper = EarlyStopping(patience=params.patience, min_delta=params.min_delta)
+        self.best_state = model.trainable_state()
+        self.targets = soft_targets(torch.as_tensor(data.train_targets))
+        self.truncated_before, batcher.longest = batcher.truncated, 0
+        self.start_score = None
+        self.step, self.examples, self.order = 0, 0, np.empty(0, dtype=np.int64)
+        if self.validated and params.keep_stage_start:
+            self.start_score = self._evaluate(0)
+        model.train()
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.schedule.total_steps or self.stopper.should_stop
+
+    def next_batch(self) -> tuple[list[str], torch.Tensor]:
+        """The next training texts and their soft targets, from this stage's own shuffled epochs."""
+        if len(self.order) == 0:
+            self.order = self.rng.permutation(self.n_train)
+        batch, self.order = self.order[: self.params.batch_size], self.order[self.params.batch_size :]
+        return [self.data.train_texts[i] for i in batch], self.targets[batch]
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = targets.to(logits.device)
+        if self.use_logconf:
+            p = self.params
+            weight = logconf_weight(self.step / self.schedule.total_steps, p.logconf_aux_weight, p.logconf_warmup_frac)
+            return logconf_loss(logits, targets, weight)
+        return soft_cross_entropy(logits, targets)
+
+    def after_backward(self, batch_rows: int) -> None:
+        """Apply the step whose gradients are in place; validate when one is due."""
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.examples += batch_rows
+        if self.validated and (self.step % self.schedule.eval_every == 0 or self.step == self.schedule.total_steps):
+            self._evaluate(self.step)  # predict_scores puts the model back in training mode
+        elif self.progress:
+            self.progress(ProgressEvent(stage=self.name, step=self.step, total_steps=self.schedule.total_steps))
+
+    def _evaluate(self, step: int) -> float:
+        batch_size = self.batcher.runtime.eval_batch_size(self.params.eval_batch_size)
+        scores = predict_scores(self.model, self.batcher, self.data.val_texts, batch_size)
+        score = auroc(self.data.val_labels, scores)
+        if self.stopper.update(score, step):
+            self.best_state = self.model.trainable_state()  # kept in memory: adapters are small
+        if self.progress:
+            self.progress(ProgressEvent(stage=self.name, step=step, total_steps=self.schedule.total_steps, val_auroc=score))
+        return score
+
+    def finish(self) -> StageResult:
+        """Restore the best state (a validated stage) and report the stage."""
+        if self.validated:
+            self.model.load_trainable_state(self.best_state)
+        best = self.stopper.best_score
+        return StageResult(
+            name=self.name,
+            rule=StageRule.early_stopping if self.validated else StageRule.fixed_schedule,
+            n_train=self.n_train,
+            n_val=len(self.data.val_texts),
+            steps=self.step,
+            planned_steps=self.schedule.planned_steps or None,
+            examples=self.examples,
+            start_val_auroc=self.start_score,
+            best_val_auroc=None if not self.validated or math.isinf(best) else best,
+            best_step=self.stopper.best_step if self.validated else self.step,
+            stopped_early=self.stopper.should_stop and self.step < self.schedule.total_steps,
+            truncated_inputs=self.batcher.truncated - self.truncated_before,
+            longest_input=self.batcher.longest,
+            wall_s=time.perf_counter() - self.started,
+        )
+
+
 def train_stage(
     name: str,
     classifier: SequenceClassifier,
@@ -174,74 +290,9 @@ def train_stage(
     progress: ProgressCallback | None = None,
 ) -> StageResult:
     """Train adapter and head on one stage's labels; leaves the classifier in the state it keeps."""
-    started = time.perf_counter()
-    from transformers import get_cosine_schedule_with_warmup
-
-    n_train = len(data.train_texts)
-    validated = len(data.val_texts) > 0
-    schedule = Schedule.for_stage(n_train, params, validated)
-    trainable = [p for p in classifier.parameters() if p.requires_grad]
-    # A fresh optimizer per stage; the adapter and head carry over from the previous stage.
-    optimizer = torch.optim.AdamW(trainable, lr=params.lr, betas=(0.9, 0.95), weight_decay=0.01, fused=True)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, schedule.warmup_steps, schedule.total_steps)
-    stopper = EarlyStopping(patience=params.patience, min_delta=params.min_delta)
-    best_state = classifier.trainable_state()
-    targets = soft_targets(torch.as_tensor(data.train_targets))
-    truncated_before, batcher.longest = batcher.truncated, 0
-    start_score = None
-
-    def evaluate(step: int) -> float | None:
-        nonlocal best_state
-        score = auroc(data.val_labels, predict_scores(classifier, batcher, data.val_texts, params.eval_batch_size))
-        if stopper.update(score, step):
-            best_state = classifier.trainable_state()  # kept in memory: adapters are small
-        if progress:
-            progress(ProgressEvent(stage=name, step=step, total_steps=schedule.total_steps, val_auroc=score))
-        return score
-
-    if validated and params.keep_stage_start:
-        start_score = evaluate(0)
-
-    classifier.train()
-    step, examples, order = 0, 0, np.empty(0, dtype=np.int64)
-    while step < schedule.total_steps and not stopper.should_stop:
-        if len(order) == 0:
-            order = rng.permutation(n_train)
-        batch, order = order[: params.batch_size], order[params.batch_size :]
-        logits = classifier(**batcher([data.train_texts[i] for i in batch]))
-        batch_targets = targets[batch].to(logits.device)
-        if use_logconf:
-            weight = logconf_weight(step / schedule.total_steps, params.logconf_aux_weight, params.logconf_warmup_frac)
-            loss = logconf_loss(logits, batch_targets, weight)
-        else:
-            loss = soft_cross_entropy(logits, batch_targets)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        examples += len(batch)
-        if validated and (step % schedule.eval_every == 0 or step == schedule.total_steps):
-            evaluate(step)
-        elif progress:
-            progress(ProgressEvent(stage=name, step=step, total_steps=schedule.total_steps))
-
-    if validated:
-        classifier.load_trainable_state(best_state)
-    best = stopper.best_score
-    return StageResult(
-        name=name,
-        rule=StageRule.early_stopping if validated else StageRule.fixed_schedule,
-        n_train=n_train,
-        n_val=len(data.val_texts),
-        steps=step,
-        planned_steps=schedule.planned_steps or None,
-        examples=examples,
-        start_val_auroc=start_score,
-        best_val_auroc=None if not validated or math.isinf(best) else best,
-        best_step=stopper.best_step if validated else step,
-        stopped_early=stopper.should_stop and step < schedule.total_steps,
-        truncated_inputs=batcher.truncated - truncated_before,
-        longest_input=batcher.longest,
-        wall_s=time.perf_counter() - started,
-    )
+    run = StageRun(name, classifier, batcher, data, params, rng, use_logconf, progress)
+    while not run.done:
+        texts, targets = run.next_batch()
+        run.loss(classifier(**batcher(texts)), targets).backward()
+        run.after_backward(len(texts))
+    return run.finish()
