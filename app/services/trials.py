@@ -84,6 +84,27 @@ def claim(session: Session, trial_id: int, worker: str) -> bool:
     return claimed.rowcount == 1
 
 
+def queued_companions(session: Session, trial: Trial, methods: frozenset[str], limit: int) -> list[int]:
+    """Queued trials that could train beside `trial` on one base: same task data and model."""
+    if limit <= 0:
+        return []
+    return list(
+        session.scalars(
+            select(Trial.id)
+            .where(
+                Trial.id != trial.id,
+                Trial.status == TrialStatus.queued,
+                Trial.task_id == trial.task_id,
+                Trial.task_version == trial.task_version,
+                Trial.model == trial.model,
+                Trial.method.in_(sorted(methods)),
+            )
+            .order_by(Trial.id)
+            .limit(limit)
+        )
+    )
+
+
 def heartbeat(session: Session, trial_id: int, worker: str) -> None:
     session.execute(
         update(Trial)
