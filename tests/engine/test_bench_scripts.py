@@ -1,0 +1,118 @@
+"""scripts/gpu-bench.sh and the benchmarks it runs: the script end to end on the CPU, and their pure parts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worker.bench.allocation import accuracy_gap, best_mean, same_point, service_recommendation
+from worker.bench.mfu import non_embedding_params, peak_flops, train_flops_per_token
+
+REPO = Path(__file__).resolve().parents[2]
+# A cache kept between runs, so the dry run's weak labels build once; CI names its own for the run.
+CACHE_DIR = os.environ.get("LABELMIX_CACHE_DIR") or "/root/.cache/labelmix-test"
+
+
+def test_minilm_flops_count_its_transformer_blocks_only():
+    from transformers import AutoConfig, AutoModel
+
+    from worker.engine.models import resolve_model
+
+    config = AutoConfig.from_pretrained(resolve_model("minilm-l6").path)
+    hidden, ffn = config.hidden_size, config.intermediate_size
+    # Per block: q, k, v, o (with biases), the two MLP projections, two LayerNorms.
+    block = 4 * (hidden * hidden + hidden) + 2 * hidden * ffn + ffn + hidden + 2 * 2 * hidden
+    n = non_embedding_params(AutoModel.from_config(config))  # random weights: only the shapes matter
+    assert n == config.num_hidden_layers * block == 10_646_784
+    assert train_flops_per_token(n) == 4 * n  # forward 2N, backward through activations 2N
+
+
+def test_peak_table_matches_the_most_specific_name():
+    assert peak_flops("NVIDIA H100 PCIe") == 756e12
+    assert peak_flops("NVIDIA H100 80GB HBM3") == peak_flops("NVIDIA H200") == 989.5e12
+    assert peak_flops("NVIDIA L40S") == 362e12 and peak_flops("NVIDIA L4") == 121e12
+    assert peak_flops("NVIDIA A100-SXM4-80GB") == 312e12
+    assert peak_flops("Quadro P1000") is None
+
+
+def _trial(key, method, n_weak, n_gold, seed, acc, correct=None):
+    return {"key": key, "method": method, "n_weak": n_weak, "n_gold": n_gold, "seed": seed,
+            "test_accuracy": acc, "selection_accuracy": acc, "holdout_accuracy": acc, "n_test": 8,
+            "test_correct": correct}
+
+
+def test_best_mean_averages_seeds_and_breaks_ties_on_cost():
+    trials = [
+        _trial("a", "seq_sft", 0, 100, 0, 0.9), _trial("b", "seq_sft", 0, 100, 1, 0.6),  # mean 0.75
+        _trial("c", "seq_sft", 500, 50, 0, 0.8), _trial("d", "seq_sft", 500, 50, 1, 0.8),  # 0.8, cost 100
+        _trial("e", "logconf_sft", 1000, 0, 0, 0.8), _trial("f", "logconf_sft", 1000, 0, 1, 0.8),  # 100 too
+    ]
+    best = best_mean(trials, weak_cost=0.1, gold_cost=1.0)
+    assert (best["method"], best["n_weak"], best["n_gold"]) == ("seq_sft", 500, 50)  # first of an exact tie
+    assert best_mean(trials[4:] + trials[:4], 0.05, 1.0)["method"] == "logconf_sft"  # cheaper: 50 vs 75
+
+
+def test_agreement_and_accuracy_gap():
+    assert same_point({"method": "seq_sft", "n_weak": 0, "n_gold": 5},
+                      {"method": "seq_sft", "n_weak": 0, "n_gold": 5, "accuracy": 0.1})
+    assert not same_point({"method": "seq_sft", "n_weak": 0, "n_gold": 5},
+                          {"method": "icl", "n_weak": 0, "n_gold": 5})
+    assert same_point(None, {"method": "icl", "n_weak": 0, "n_gold": 5}) is None
+    cold = [_trial("a", "seq_sft", 0, 5, 0, 0.5), _trial("b", "seq_sft", 0, 5, 1, 0.75)]
+    assert accuracy_gap(cold, cold) == (0.0, True)
+    warm = [_trial("a", "seq_sft", 0, 5, 0, 0.5), _trial("b", "seq_sft", 0, 5, 1, 0.625)]
+    assert accuracy_gap(cold, warm) == (0.125, False)
+    assert accuracy_gap(cold, warm[:1]) == (0.0, False)  # a trial missing from one arm is not "identical"
+
+
+def test_service_chooser_runs_on_in_memory_trials():
+    from worker.engine.metrics import pack_correct
+    from worker.engine.spec import TrialSpec
+
+    rows, specs = [], {}
+    for n_weak, n_gold, hits in ((0, 50, [1, 1, 1, 1, 1, 1, 0, 0]), (500, 0, [1, 1, 1, 1, 0, 0, 0, 0])):
+        for seed in (0, 1):
+            spec = TrialSpec(task="cities", n_weak=n_weak, n_gold=n_gold, seed=seed, weak_labeler="bow:300")
+            specs[spec.key()] = spec.model_dump(mode="json")
+            correct = pack_correct(np.array(hits, dtype=bool))
+            rows.append(_trial(spec.key(), "seq_sft", n_weak, n_gold, seed, sum(hits) / 8, correct))
+    chosen = service_recommendation(rows, specs, {"budget": 50, "weak_cost": 0.1, "gold_cost": 1.0}, 0.5, 0.7)
+    assert chosen["best"]["n_gold"] == 50 and chosen["best"]["accuracy"] == 0.75
+    # The all-weak point is 0.25 worse on every seed: far outside the margin, so the best is chosen.
+    assert (chosen["method"], chosen["n_weak"], chosen["n_gold"]) == ("seq_sft", 0, 50)
+
+
+# Three benchmarks at toy sizes, each with its own processes and model loads: minutes on 2 busy cores.
+@pytest.mark.slow
+def test_gpu_bench_dry_run_writes_every_benchmarks_json(tmp_path):
+    out = tmp_path / "results"
+    env = {**os.environ, "OUT": str(out), "LABELMIX_CACHE_DIR": CACHE_DIR}
+    done = subprocess.run(["bash", "scripts/gpu-bench.sh", "--dry-run"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=2400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    expected = {
+        "compare": {"engine", "trainer", "ratio", "n_train", "device"},
+        "allocation": {"cold", "warm", "speedup", "best_mean_agree", "recommendation_agree",
+                       "max_test_accuracy_diff", "test_accuracy_identical", "points", "trials"},
+        "mfu": {"runs", "n_base_params", "flops_per_token", "peak_flops", "device"},
+    }
+    results = {name: json.loads((out / f"{name}.json").read_text()) for name in expected}
+    for name, keys in expected.items():
+        assert keys <= results[name].keys(), name
+        assert f"== {name}" in (out / f"{name}.log").read_text()
+
+    allocation = results["allocation"]
+    assert allocation["cold"]["device"] == "cpu" and len(allocation["trials"]) == 2
+    for arm in ("cold", "warm"):
+        assert allocation[arm]["n_trials"] == 2 and allocation[arm]["trials_per_hour"] > 0
+        keys = {"trials_per_hour", "wall_s", "reused_weak_stage", "best_mean", "recommendation"}
+        assert keys <= allocation[arm].keys()
+    assert allocation["cold"]["settings"]["resident_models"] == 0  # the arms really ran under their settings
+    (run,) = results["mfu"]["runs"]
+    assert run["steps"] == 3 and run["tokens_per_s"] > 0 and run["mfu"] == "n/a"

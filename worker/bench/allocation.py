@@ -1,0 +1,284 @@
+"""One allocation's trials run cold (today's engine) and warm (resident model, weak-stage reuse,
+grouped training), side by side: throughput, and whether the answer changes.
+
+    python -m worker.bench.allocation --task cities --points 8 --seeds 2
+
+The points are the service's opening grid (SearchSpace.first_grid) for the budget and costs. Each
+arm runs in its own process on an empty cache directory (settings are lru_cached per process and
+the weak-stage store lives in the cache, so nothing can leak from one arm to the other), except for
+the weak labels: they are built once beforehand, in the usual cache, and copied into both, so
+labeler training is timed in neither. The recommendation is the service's own chooser
+(app.services.recommend) fed with in-memory trials; the best mean test accuracy is reported too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+# What each arm sets; LABELMIX_CACHE_DIR is added per arm. The warm group size comes from --group-size.
+COLD_ENV = {
+    "LABELMIX_RESIDENT_MODELS": "0", "LABELMIX_REUSE_WEAK_STAGES": "false", "LABELMIX_TRIAL_GROUP_SIZE": "1",
+}
+WARM_ENV = {"LABELMIX_RESIDENT_MODELS": "1", "LABELMIX_REUSE_WEAK_STAGES": "true"}
+# Echoed by each arm, so a report shows the settings its trials really ran under.
+SETTINGS_SHOWN = ("resident_models", "reuse_weak_stages", "trial_group_size")
+
+
+# --- inside an arm's process -----------------------------------------------------------------------
+
+
+def run_specs(specs: list) -> list:
+    """The trials' results in spec order, through the worker's entry point (groups, reuse, residency)."""
+    from worker.engine.group import run_trials
+
+    return run_trials(specs)
+
+
+@app.command("prepare", hidden=True)
+def prepare(task: str, labeler: str, model: str) -> None:
+    """Build (or find) the weak labels in the current cache; print what the parent needs as JSON."""
+    from worker.engine.models import resolve_model
+    from worker.engine.settings import engine_settings
+    from worker.engine.tasks import get_task
+    from worker.engine.weak_labels import weak_labels
+
+    engine_task = get_task(task)
+    labels = weak_labels(engine_task, labeler)
+    positive = float(engine_task.test.labels.mean())
+    print(json.dumps({
+        "cache_dir": str(engine_settings().cache_dir),
+        "labeler": labels.labeler,  # spelled out, as the service stores it in trial keys
+        "pool_size": len(labels.pool),  # what trials can buy: the labeler's examples are gone
+        "weak_label_accuracy": labels.accuracy,
+        "labeler_build_s": labels.build_s,
+        "majority_rate": max(positive, 1 - positive),
+        "model_is_causal": resolve_model(model).is_causal,
+    }))
+
+
+@app.command("run-arm", hidden=True)
+def run_arm(specs_file: Path) -> None:
+    """Run the specs in FILE with this process's settings; print the trials as one JSON line."""
+    from worker.engine.settings import engine_settings
+    from worker.engine.spec import TrialSpec
+
+    specs = [TrialSpec(**s) for s in json.loads(specs_file.read_text())]
+    started = time.perf_counter()
+    results = run_specs(specs)
+    wall_s = time.perf_counter() - started
+    settings = engine_settings()
+    print(json.dumps({
+        "settings": {k: getattr(settings, k, None) for k in SETTINGS_SHOWN},
+        "device": results[0].device if results else None,
+        "wall_s": wall_s,
+        "trials": [{
+            "key": r.key, "method": r.spec.method.value, "n_weak": r.spec.n_weak, "n_gold": r.spec.n_gold,
+            "seed": r.spec.seed, "test_accuracy": r.test_accuracy, "selection_accuracy": r.selection_accuracy,
+            "holdout_accuracy": r.holdout_accuracy, "n_test": r.n_test, "test_correct": r.test_correct,
+            "weak_label_accuracy": r.weak_label_accuracy, "wall_s": r.wall_s,
+            "reused": any(st.reused for st in r.stages),
+        } for r in results],
+    }))
+
+
+# --- pure helpers (tested without training) --------------------------------------------------------
+
+
+def point_of(trial: dict) -> tuple[str, int, int]:
+    return trial["method"], trial["n_weak"], trial["n_gold"]
+
+
+def best_mean(trials: list[dict], weak_cost: float, gold_cost: float) -> dict:
+    """The point with the highest mean test accuracy over seeds; a tie goes to the cheaper point."""
+    by_point: dict[tuple, list[float]] = {}
+    for t in trials:
+        by_point.setdefault(point_of(t), []).append(t["test_accuracy"])
+    method, n_weak, n_gold = max(
+        by_point, key=lambda p: (sum(by_point[p]) / len(by_point[p]), -(p[1] * weak_cost + p[2] * gold_cost))
+    )
+    accs = by_point[(method, n_weak, n_gold)]
+    return {"method": method, "n_weak": n_weak, "n_gold": n_gold, "accuracy": sum(accs) / len(accs)}
+
+
+def same_point(a: dict | None, b: dict | None) -> bool | None:
+    """Whether two answers name the same allocation (None when either is missing)."""
+    if a is None or b is None:
+        return None
+    return (a["method"], a["n_weak"], a["n_gold"]) == (b["method"], b["n_weak"], b["n_gold"])
+
+
+def accuracy_gap(cold: list[dict], warm: list[dict]) -> tuple[float | None, bool]:
+    """Largest |test accuracy difference| of the same trial (by key) in both arms, and whether all match."""
+    warm_by_key = {t["key"]: t["test_accuracy"] for t in warm}
+    gaps = [abs(t["test_accuracy"] - warm_by_key[t["key"]]) for t in cold if t["key"] in warm_by_key]
+    complete = len(gaps) == len(cold) == len(warm)
+    return (max(gaps) if gaps else None), complete and all(g == 0 for g in gaps)
+
+
+def service_recommendation(trials: list[dict], specs: dict[str, dict], request: dict, majority_rate: float,
+                           weak_label_accuracy: float | None) -> dict | None:
+    """app.services.recommend's answer for these trials, from stand-ins for the Trial rows it reads.
+
+    group_trials reads only plain attributes of each row, so no database is needed; None if the
+    service cannot be imported here (the worker image need not carry it).
+    """
+    try:
+        from app.services.points import group_trials
+        from app.services.recommend import recommendation
+    except ImportError:
+        return None
+    rows = [SimpleNamespace(
+        id=i, status="done", model=specs[t["key"]]["model"], method=t["method"], n_weak=t["n_weak"],
+        n_gold=t["n_gold"], seed=t["seed"], recipe=specs[t["key"]]["recipe"],
+        weak_labeler=specs[t["key"]]["weak_labeler"], spec=specs[t["key"]], test_accuracy=t["test_accuracy"],
+        selection_accuracy=t["selection_accuracy"], holdout_accuracy=t["holdout_accuracy"],
+        result={"n_test": t["n_test"], "test_correct": t["test_correct"]},
+    ) for i, t in enumerate(trials)]
+    chosen = recommendation(group_trials(rows), request, majority_rate, weak_label_accuracy)
+    return {k: chosen[k] for k in ("method", "n_weak", "n_gold", "cost", "expected_accuracy", "tie", "best")}
+
+
+# --- the benchmark ---------------------------------------------------------------------------------
+
+
+def _subprocess_json(args: list[str], env: dict[str, str]) -> dict:
+    """Run this module with `args`; the JSON on the last line of its stdout (stderr passes through)."""
+    done = subprocess.run([sys.executable, "-m", "worker.bench.allocation", *args], env=env,
+                          stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker.bench.allocation {args[0]} exited {done.returncode}:\n"
+                           f"{done.stdout[-2000:]}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def _arm(name: str, settings_env: dict[str, str], specs: list[dict], prepared: dict, task: str,
+         model: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"labelmix-bench-{name}-") as tmp:
+        cache = Path(tmp) / "cache"
+        source = Path(prepared["cache_dir"])
+        # Only what is built before any trial: the task's weak labels (and a converted GGUF model).
+        for sub in (Path("weak_labels") / task, Path("models") / model):
+            if (source / sub).is_dir():
+                shutil.copytree(source / sub, cache / sub)
+        specs_file = Path(tmp) / "specs.json"
+        specs_file.write_text(json.dumps(specs))
+        env = {**os.environ, **settings_env, "LABELMIX_CACHE_DIR": str(cache)}
+        started = time.perf_counter()
+        out = _subprocess_json(["run-arm", str(specs_file)], env)
+        out["process_s"] = time.perf_counter() - started  # with interpreter start and imports
+    trials = out["trials"]
+    out.update(arm=name, n_trials=len(trials), trials_per_hour=3600 * len(trials) / out["wall_s"],
+               reused_weak_stage=sum(t["reused"] for t in trials))
+    return out
+
+
+def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 256, weak_cost: float = 0.10,
+              gold_cost: float = 1.0, points: int = 8, seeds: int = 2, group_size: int = 0,
+              max_steps: int | None = None, n_test: int | None = None, weak_labeler: str = "default",
+              recipe: str | None = None) -> dict:
+    from app.services.search import SearchSpace
+    from worker.engine.spec import CAUSAL_ONLY_METHODS, DEFAULT_RECIPE, Method, recipe_params
+
+    prepared = _subprocess_json(["prepare", task, weak_labeler, model], dict(os.environ))
+    recipe = recipe or DEFAULT_RECIPE.value
+    wanted = {"max_steps_per_stage": max_steps, "n_test": n_test}
+    overrides = {k: v for k, v in wanted.items() if v is not None}
+    methods = tuple(m for m in Method if prepared["model_is_causal"] or m not in CAUSAL_ONLY_METHODS)
+    space = SearchSpace(methods=methods, budget=budget, weak_cost=weak_cost, gold_cost=gold_cost,
+                        pool_size=prepared["pool_size"], model=model, params=recipe_params(recipe, overrides),
+                        recipe=recipe)
+    # As the service does (allocations.search_space): only methods the budget can pay for.
+    space = replace(space, methods=tuple(m for m in methods if space.cheapest_cost(m) <= budget))
+    grid = [space.point_for(Method(p["method"]), p["weak_share"], p.get("icl_shots"))
+            for p in space.first_grid(points)]
+    specs = [space.spec(p, seed, task=task, weak_labeler=prepared["labeler"])
+             for p in grid for seed in range(seeds)]
+    spec_dicts = [s.model_dump(mode="json") for s in specs]
+    by_key = {s.key(): d for s, d in zip(specs, spec_dicts)}
+
+    cold = _arm("cold", COLD_ENV, spec_dicts, prepared, task, model)
+    warm_env = {**WARM_ENV, "LABELMIX_TRIAL_GROUP_SIZE": str(group_size)}
+    warm = _arm("warm", warm_env, spec_dicts, prepared, task, model)
+    request = {"budget": budget, "weak_cost": weak_cost, "gold_cost": gold_cost}
+    for arm in (cold, warm):
+        arm["best_mean"] = best_mean(arm["trials"], weak_cost, gold_cost)
+        arm["recommendation"] = service_recommendation(
+            arm["trials"], by_key, request, prepared["majority_rate"], prepared["weak_label_accuracy"])
+    gap, identical = accuracy_gap(cold["trials"], warm["trials"])
+    return {
+        "task": task, "model": model, "budget": budget, "weak_cost": weak_cost, "gold_cost": gold_cost,
+        "recipe": recipe, "overrides": overrides, "weak_labeler": prepared["labeler"],
+        "labeler_build_s": prepared["labeler_build_s"], "seeds": list(range(seeds)),
+        "points": [[p.method.value, p.n_weak, p.n_gold] for p in grid],
+        "cold": {k: v for k, v in cold.items() if k != "trials"},
+        "warm": {k: v for k, v in warm.items() if k != "trials"},
+        "trials": [{"key": c["key"], "point": point_of(c), "seed": c["seed"], "cold": c["test_accuracy"],
+                    "warm": w["test_accuracy"], "cold_s": c["wall_s"], "warm_s": w["wall_s"],
+                    "reused": w["reused"]}
+                   for c, w in zip(cold["trials"], warm["trials"])],
+        "speedup": warm["trials_per_hour"] / cold["trials_per_hour"],
+        "best_mean_agree": same_point(cold["best_mean"], warm["best_mean"]),
+        "recommendation_agree": same_point(cold["recommendation"], warm["recommendation"]),
+        "max_test_accuracy_diff": gap,
+        "test_accuracy_identical": identical,
+    }
+
+
+def _report(r: dict) -> None:
+    print(f"{r['task']} / {r['model']} / budget {r['budget']:g} (weak {r['weak_cost']:g}, "
+          f"gold {r['gold_cost']:g}), {len(r['points'])} points x {len(r['seeds'])} seeds, "
+          f"weak labels {r['weak_labeler']}, {r['cold']['device']}")
+    for name in ("cold", "warm"):
+        a = r[name]
+        rec, best = a["recommendation"], a["best_mean"]
+        rec_text = "-" if rec is None else f"{rec['method']} ({rec['n_weak']} weak, {rec['n_gold']} gold)"
+        print(f"  {name:4}: {a['n_trials']} trials in {a['wall_s']:.1f} s ({a['trials_per_hour']:.0f}/h), "
+              f"{a['reused_weak_stage']} reused a weak stage; {a['settings']}")
+        print(f"        best mean {best['method']} ({best['n_weak']} weak, {best['n_gold']} gold) "
+              f"{best['accuracy']:.3f}; recommended {rec_text}")
+    print(f"  warm / cold trials per hour: {r['speedup']:.2f}x; best mean agrees: {r['best_mean_agree']}, "
+          f"recommendation agrees: {r['recommendation_agree']}; test accuracy identical: "
+          f"{r['test_accuracy_identical']} (largest difference {r['max_test_accuracy_diff']})")
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    task: str = "cities",
+    model: str = "minilm-l6",
+    budget: float = 256,
+    weak_cost: float = 0.10,
+    gold_cost: float = 1.0,
+    points: Annotated[int, typer.Option(help="points of the opening grid")] = 8,
+    seeds: Annotated[int, typer.Option(help="seeds 0..n-1 per point")] = 2,
+    group_size: Annotated[int, typer.Option(help="warm arm's LABELMIX_TRIAL_GROUP_SIZE (0: by device)")] = 0,
+    max_steps: Annotated[int | None, typer.Option(help="max_steps_per_stage override (quick runs)")] = None,
+    n_test: Annotated[int | None, typer.Option(help="score on the first n test examples")] = None,
+    weak_labeler: Annotated[str, typer.Option(help="bow: built in seconds")] = "default",
+    recipe: Annotated[str | None, typer.Option(help="training recipe (default: the engine's)")] = None,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    result = benchmark(task, model, budget, weak_cost, gold_cost, points, seeds, group_size, max_steps,
+                       n_test, weak_labeler, recipe)
+    _report(result)
+    print(json.dumps(result))  # one line, for scripts
+
+
+if __name__ == "__main__":
+    app()
