@@ -116,3 +116,17 @@ def test_gpu_bench_dry_run_writes_every_benchmarks_json(tmp_path):
     assert allocation["cold"]["settings"]["resident_models"] == 0  # the arms really ran under their settings
     (run,) = results["mfu"]["runs"]
     assert run["steps"] == 3 and run["tokens_per_s"] > 0 and run["mfu"] == "n/a"
+
+
+def test_grid_reuse_counts_each_distinct_weak_stage_once(capsys):
+    from worker.bench.grid_reuse import main, weak_stage_steps
+
+    # seq_sft and uncertainty_sft at one n_weak train one weak stage; $16 and $32 grids repeat n_weak 80.
+    main(budgets="16,32", shares=5, methods="seq_sft,uncertainty_sft", weak_cost=0.1, gold_cost=1.0,
+         pool_size=30_000, recipe="fast")
+    out = capsys.readouterr().out
+    assert "distinct weak stages" in out and "x fewer" in out
+    counts = [int(w) for w in out.split("\n")[0].replace(",", "").split() if w.isdigit()]
+    points, with_weak, distinct = counts[:3]
+    assert distinct < with_weak <= points
+    assert weak_stage_steps("seq_sft", 80, 8, "fast") == weak_stage_steps("uncertainty_sft", 80, 16, "fast") > 0
