@@ -14,6 +14,7 @@ from worker.engine.methods import icl as icl_module
 from worker.engine.methods.context import LabelDraw, TrialContext
 from worker.engine.methods.icl import _label_token_id, icl_scores, run_icl
 from worker.engine.prompts import few_shot_prompt, shuffled_shots
+from worker.engine.runtime import Runtime
 from worker.engine.spec import Method, MethodParams, TrialSpec
 from worker.engine.tasks import Split
 
@@ -179,7 +180,7 @@ def test_run_icl_prompts_every_bought_label_and_reads_log_odds(tokenizer, monkey
     test = Split(ids=["t0", "t1", "t2"], texts=["query a.", "query b c d e.", "query f g h i j k l m n."], labels=np.array([0, 1, 1]))
     spec = TrialSpec(task="t", model="smollm2-135m", method=Method.icl, n_weak=3, n_gold=2, params=MethodParams())
     rng = np.random.default_rng(0)
-    runtime = SimpleNamespace(device=torch.device("cpu"), dtype=torch.float32)
+    runtime = Runtime(torch.device("cpu"), torch.float32)
     ctx = TrialContext(spec, plan_labels(spec, True), None, runtime, LabelDraw(pool, rng), test, rng)
 
     model = fake_lm(tokenizer, scale=1e-4)  # scores near 2: the sigmoid stays informative

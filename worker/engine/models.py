@@ -186,14 +186,16 @@ def _without_dropout(config) -> None:
             setattr(config, name, 0.0)
 
 
-def load_backbone(model: ResolvedModel, dtype):
-    """The transformer without any task head (the classifier adds a fresh one), dropout off."""
+def load_backbone(model: ResolvedModel, dtype, dropout: bool = False):
+    """The transformer without any task head (the classifier adds a fresh one), dropout off unless
+    asked for (the weak labeler keeps the checkpoint's: its labels are what they were measured as)."""
     from transformers import AutoConfig, AutoModel
 
     config = AutoConfig.from_pretrained(model.path, trust_remote_code=False)
     if model.layers is not None:
         config.num_hidden_layers = model.layers
-    _without_dropout(config)
+    if not dropout:
+        _without_dropout(config)
     return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False)
 
 

@@ -152,7 +152,9 @@ def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.
 
     seed_everything(seed)
     runtime, model = pick_runtime(), resolve_model(model_spec)
-    classifier = build_classifier(model, runtime)
+    # With the checkpoint's dropout, as the labels were first measured (MiniLM-L3 without it labels
+    # word_sentiment at 0.87, close to what the strong model reaches: no longer a weak labeler).
+    classifier = build_classifier(model, runtime, dropout=True)
     # The paper's 3 epochs, but never fewer examples than a fast-recipe stage sees (3 epochs of a
     # small task's few hundred labels left the labeler untrained: AUROC 0.57 on word_sentiment),
     # unless that is over 64 epochs of a tiny upload's handful of labels.

@@ -22,7 +22,7 @@ from .. import weak_stages
 from ..metrics import most_uncertain
 from ..prompts import few_shot_prompt, shuffled_shots
 from ..resident import fresh_classifier
-from ..spec import Method, MethodParams, StageResult
+from ..spec import Method, MethodParams, ProgressEvent, StageResult
 from ..tasks import Split
 from ..training.loop import (
     Batcher,
@@ -113,6 +113,9 @@ def sequential_steps(ctx: TrialContext, model, tokenizer) -> MethodSteps:
         stored = store.load(model, batcher) if store else None
         if stored is not None:
             outcome.stages.append(stored)
+            if ctx.progress:  # the stage is done at once: say so, as its last step would have
+                ctx.progress(ProgressEvent(stage="weak", step=stored.steps, total_steps=stored.steps,
+                                           val_auroc=stored.best_val_auroc))
         else:
             use_logconf = spec.method == Method.logconf_sft
             outcome.stages.append((yield stage("weak", weak, weak.weak_probs, plan.weak_stage.n_val, use_logconf)))

@@ -74,13 +74,15 @@ def lora_targets(backbone: nn.Module) -> list[str]:
     ]
 
 
-def build_classifier(model: ResolvedModel, runtime: Runtime, backbone: nn.Module | None = None) -> SequenceClassifier:
+def build_classifier(
+    model: ResolvedModel, runtime: Runtime, backbone: nn.Module | None = None, dropout: bool = False
+) -> SequenceClassifier:
     """A fresh LoRA adapter and head on `backbone` (a base model with no adapter), or on a newly
     loaded one. The adapter's and head's initial values come from torch's RNG, as seeded by the caller.
     """
     from peft import LoraConfig, get_peft_model
 
-    backbone = load_backbone(model, runtime.dtype) if backbone is None else backbone
+    backbone = load_backbone(model, runtime.dtype, dropout) if backbone is None else backbone
     config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=lora_targets(backbone))
     backbone = get_peft_model(backbone, config)
     hidden_size = backbone.config.hidden_size
