@@ -102,8 +102,7 @@ def _companions(session, trial_id: int, me: str, max_attempts: int) -> list[Clai
     if size <= 1 or trial.method not in GROUPABLE:
         return []
     ids = trials.queued_companions(session, trial, frozenset(m.value for m in GROUPABLE), size - 1)
-    claimed = [_claim(session, i, me, max_attempts) for i in ids if trials.claim(session, i, me)]
-    return [c for c in claimed if c.task is not None]
+    return [_claim(session, i, me, max_attempts) for i in ids if trials.claim(session, i, me)]
 
 
 def _store(claimed: Claimed, me: str, result=None, error: Exception | None = None) -> JobOutcome | None:
@@ -155,7 +154,8 @@ def run_trial_job(trial_id: int, dispatcher) -> JobOutcome:
         if not trials.claim(session, trial_id, me):
             return JobOutcome.skipped
         primary = _claim(session, trial_id, me, max_attempts)
-        group = [primary, *_companions(session, trial_id, me, max_attempts)] if primary.task is not None else []
+        claimed = [primary, *_companions(session, trial_id, me, max_attempts)] if primary.task is not None else [primary]
+    group = [c for c in claimed if c.task is not None]  # the rest were given up on when claimed
     outcomes = _run_claimed(group, me) if group else {}
     for companion in group[1:]:
         if outcomes.get(companion.trial_id) == JobOutcome.retry:
@@ -163,7 +163,7 @@ def run_trial_job(trial_id: int, dispatcher) -> JobOutcome:
     if outcomes.get(trial_id) == JobOutcome.retry:
         return JobOutcome.retry  # Celery's retry (or the embedded queue) runs it again
     # Trials that reached their end (done, failed, or given up on) may be what an allocation awaits.
-    ended = [c.trial_id for c in group if outcomes.get(c.trial_id) != JobOutcome.retry] or [trial_id]
+    ended = [c.trial_id for c in claimed if outcomes.get(c.trial_id) != JobOutcome.retry]
     with session_scope() as session:
         waiting = {a for i in ended for a in allocations.allocations_waiting_on(session, i)}
         status = session.get(Trial, trial_id).status

@@ -7,11 +7,11 @@ their batches go through one forward, each row through its own trial's adapter a
 (training.multi_lora). A trial whose stage ends early starts its next stage (or is scored) while the
 others go on. Each trial keeps its own draw, batch order, optimizer, schedule, early stopping and
 evaluation, so a grouped trial matches the same trial run alone up to float rounding (the batch is
-padded to the longest row of any trial: tests/engine/test_grouped_training.py).
+padded to the longest row of any trial: tests/engine/test_resident_and_reuse.py).
 
 On the CPU a row costs no less in a bigger batch (`python -m worker.bench.mfu --batch-sizes
-32,128,256`: 71, 57 and 58 examples/s for MiniLM-L6), so the group size defaults to 1 there; on a GPU, a small model's batch of 32 leaves
-most of the device idle, and a group fills it.
+32,128,256`: 71, 57 and 58 examples/s for MiniLM-L6), so the group size defaults to 1 there; on a
+GPU, a small model's batch of 32 leaves most of the device idle, and a group fills it.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from ..training.loop import (
     input_limit,
     predict_probs,
     predict_scores,
-    train_stage,
+    train_run,
 )
 from .context import MethodOutcome, TrialContext, hard, prior_threshold, stage_data, unlabeled_sample
 
@@ -142,11 +142,7 @@ def train_alone(steps: MethodSteps, model) -> MethodOutcome:
     try:
         request = next(steps)
         while True:
-            result = train_stage(
-                request.name, model, request.batcher, request.data, request.params, request.rng,
-                request.use_logconf, request.progress,
-            )
-            request = steps.send(result)
+            request = steps.send(train_run(request.start(model)))
     except StopIteration as finished:
         return finished.value
 

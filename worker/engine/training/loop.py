@@ -290,9 +290,13 @@ def train_stage(
     progress: ProgressCallback | None = None,
 ) -> StageResult:
     """Train adapter and head on one stage's labels; leaves the classifier in the state it keeps."""
-    run = StageRun(name, classifier, batcher, data, params, rng, use_logconf, progress)
+    return train_run(StageRun(name, classifier, batcher, data, params, rng, use_logconf, progress))
+
+
+def train_run(run: StageRun) -> StageResult:
+    """Step a stage on its own model, one batch at a time, to its end."""
     while not run.done:
         texts, targets = run.next_batch()
-        run.loss(classifier(**batcher(texts)), targets).backward()
+        run.loss(run.model(**run.batcher(texts)), targets).backward()
         run.after_backward(len(texts))
     return run.finish()
