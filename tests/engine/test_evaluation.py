@@ -32,6 +32,19 @@ def test_length_sorted_batches_score_each_text_as_alone():
     assert predict_scores(classifier, batcher, [], batch_size=8).shape == (0,)
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_padding_gives_what_the_tokenizer_would(side):
+    tokenizer = load_tokenizer(resolve_model("minilm-l6"))
+    tokenizer.padding_side = side  # a fresh tokenizer per load: nothing else sees this
+    batcher = Batcher(tokenizer, pick_runtime(), 16)
+    ids = batcher.token_ids(["a", "a much longer text than the first", "", "two words", "x " * 40])
+    ours = batcher.pad(ids)
+    theirs = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+    for name in ("input_ids", "attention_mask"):
+        assert ours[name].dtype == theirs[name].dtype
+        assert torch.equal(ours[name], theirs[name])
+
+
 @pytest.fixture
 def restore_threads():
     before = torch.get_num_threads()

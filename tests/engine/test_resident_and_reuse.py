@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from worker.engine import weak_stages
-from worker.engine.group import run_group
+from worker.engine.group import chunks_apart, run_group
 from worker.engine.metrics import unpack_correct
 from worker.engine.resident import resident_models
 from worker.engine.settings import engine_settings
@@ -96,6 +96,34 @@ def test_weak_stage_keys_follow_what_the_stage_depends_on(settings):
     assert key(spec(method="logconf_sft")) != base  # its weak stage has another loss
     assert key(spec(lr=2e-3)) != base
     assert key(TrialSpec(**{**spec().model_dump(), "weak_labeler": "bow:200"})) != base  # other weak labels
+
+
+def test_the_spec_level_prefix_tells_the_same_stages_apart_as_the_key(settings):
+    variants = [spec(), spec(n_gold=30), spec(method="uncertainty_sft"), spec(n_test=32), spec(seed=1),
+                spec(n_weak=44), spec(method="logconf_sft"), spec(lr=2e-3),
+                TrialSpec(**{**spec().model_dump(), "weak_labeler": "bow:200"})]
+    keys = [weak_stages.weak_stage_key(prepare_trial(s)) for s in variants]
+    prefixes = [weak_stages.weak_prefix(s) for s in variants]
+    for i in range(len(variants)):
+        for j in range(len(variants)):
+            assert (keys[i] == keys[j]) == (prefixes[i] == prefixes[j]), (variants[i], variants[j])
+    assert weak_stages.weak_prefix(spec(n_weak=0)) is None  # no weak stage to share
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 8])
+def test_trials_sharing_a_weak_stage_are_scheduled_after_the_one_that_trains_it(size):
+    rng = np.random.default_rng(size)
+    prefixes = [None if p == 0 else int(p) for p in rng.integers(0, 5, 40)]
+    chunks = chunks_apart(list(range(40)), prefixes, size)
+    assert sorted(i for c in chunks for i in c) == list(range(40))
+    assert all(1 <= len(c) <= size for c in chunks)
+    chunk_of = {i: n for n, c in enumerate(chunks) for i in c}
+    for p in set(prefixes) - {None}:
+        members = sorted(chunk_of[i] for i, q in enumerate(prefixes) if q == p)
+        assert members.count(members[0]) == 1  # one trains it; the rest come in later chunks
+    # Chunks stay full while the rules allow: only the last may be short when nothing is shared.
+    plain = chunks_apart(list(range(10)), [None] * 10, 4)
+    assert [len(c) for c in plain] == [4, 4, 2]
 
 
 def test_the_store_prunes_least_recently_used_stages(tmp_path):

@@ -166,15 +166,21 @@ def _subprocess_json(args: list[str], env: dict[str, str]) -> dict:
     return json.loads(lines[-1])
 
 
+def _arm_cache(tmp: Path, prepared: dict, task: str, model: str) -> Path:
+    """An empty cache directory but for what is built before any trial: the task's weak labels
+    (and a converted GGUF model)."""
+    cache = tmp / "cache"
+    source = Path(prepared["cache_dir"])
+    for sub in (Path("weak_labels") / task, Path("models") / model):
+        if (source / sub).is_dir():
+            shutil.copytree(source / sub, cache / sub)
+    return cache
+
+
 def _arm(name: str, settings_env: dict[str, str], specs: list[dict], prepared: dict, task: str,
          model: str) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"labelmix-bench-{name}-") as tmp:
-        cache = Path(tmp) / "cache"
-        source = Path(prepared["cache_dir"])
-        # Only what is built before any trial: the task's weak labels (and a converted GGUF model).
-        for sub in (Path("weak_labels") / task, Path("models") / model):
-            if (source / sub).is_dir():
-                shutil.copytree(source / sub, cache / sub)
+        cache = _arm_cache(Path(tmp), prepared, task, model)
         specs_file = Path(tmp) / "specs.json"
         specs_file.write_text(json.dumps(specs))
         env = {**os.environ, **settings_env, "LABELMIX_CACHE_DIR": str(cache)}
@@ -187,10 +193,10 @@ def _arm(name: str, settings_env: dict[str, str], specs: list[dict], prepared: d
     return out
 
 
-def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 256, weak_cost: float = 0.10,
-              gold_cost: float = 1.0, points: int = 8, seeds: int = 2, group_size: int = 0,
-              max_steps: int | None = None, n_test: int | None = None, weak_labeler: str = "default",
-              recipe: str | None = None) -> dict:
+def plan_specs(task: str, model: str, budget: float, weak_cost: float, gold_cost: float, points: int,
+               seeds: int, max_steps: int | None, n_test: int | None, weak_labeler: str,
+               recipe: str | None) -> tuple[dict, str, dict, list, list[dict]]:
+    """The weak labels (built once, in the usual cache) and the trial specs of the opening grid."""
     from app.services.search import SearchSpace
     from worker.engine.spec import CAUSAL_ONLY_METHODS, DEFAULT_RECIPE, Method, recipe_params
 
@@ -208,8 +214,18 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
             for p in space.first_grid(points)]
     specs = [space.spec(p, seed, task=task, weak_labeler=prepared["labeler"])
              for p in grid for seed in range(seeds)]
-    spec_dicts = [s.model_dump(mode="json") for s in specs]
-    by_key = {s.key(): d for s, d in zip(specs, spec_dicts)}
+    return prepared, recipe, overrides, grid, [s.model_dump(mode="json") for s in specs]
+
+
+def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 256, weak_cost: float = 0.10,
+              gold_cost: float = 1.0, points: int = 8, seeds: int = 2, group_size: int = 0,
+              max_steps: int | None = None, n_test: int | None = None, weak_labeler: str = "default",
+              recipe: str | None = None) -> dict:
+    from worker.engine.spec import TrialSpec
+
+    prepared, recipe, overrides, grid, spec_dicts = plan_specs(
+        task, model, budget, weak_cost, gold_cost, points, seeds, max_steps, n_test, weak_labeler, recipe)
+    by_key = {TrialSpec(**d).key(): d for d in spec_dicts}
 
     cold = _arm("cold", COLD_ENV, spec_dicts, prepared, task, model)
     warm_env = {**WARM_ENV, "LABELMIX_TRIAL_GROUP_SIZE": str(group_size)}
@@ -254,6 +270,43 @@ def _report(r: dict) -> None:
     print(f"  warm / cold trials per hour: {r['speedup']:.2f}x; best mean agrees: {r['best_mean_agree']}, "
           f"recommendation agrees: {r['recommendation_agree']}; test accuracy identical: "
           f"{r['test_accuracy_identical']} (largest difference {r['max_test_accuracy_diff']})")
+
+
+@app.command("profile")
+def profile(
+    task: str = "cities",
+    model: str = "minilm-l6",
+    budget: float = 256,
+    weak_cost: float = 0.10,
+    gold_cost: float = 1.0,
+    points: int = 8,
+    seeds: int = 2,
+    max_steps: Annotated[int | None, typer.Option(help="max_steps_per_stage override (quick runs)")] = None,
+    n_test: Annotated[int | None, typer.Option(help="score on the first n test examples")] = None,
+    weak_labeler: str = "default",
+    top: Annotated[int, typer.Option(help="functions shown, by cumulative time")] = 30,
+    output: Annotated[Path | None, typer.Option(help="also write the pstats file here")] = None,
+) -> None:
+    """The warm arm in this process under cProfile: where a resident, reusing, grouped run spends its time."""
+    import cProfile
+    import pstats
+
+    from worker.engine.settings import engine_settings
+    from worker.engine.spec import TrialSpec
+
+    prepared, *_, spec_dicts = plan_specs(task, model, budget, weak_cost, gold_cost, points, seeds, max_steps,
+                                         n_test, weak_labeler, None)
+    with tempfile.TemporaryDirectory(prefix="labelmix-bench-profile-") as tmp:
+        os.environ.update(WARM_ENV, LABELMIX_CACHE_DIR=str(_arm_cache(Path(tmp), prepared, task, model)))
+        engine_settings.cache_clear()
+        specs = [TrialSpec(**d) for d in spec_dicts]
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.runcall(run_specs, specs)
+        print(f"{len(specs)} trials in {time.perf_counter() - started:.1f} s under the profiler")
+    if output:
+        profiler.dump_stats(output)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
 
 
 @app.callback(invoke_without_command=True)

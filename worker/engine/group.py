@@ -32,6 +32,7 @@ from .training.classifier import build_classifier, pooling_for
 from .training.loop import ProgressCallback, StageRun
 from .training.multi_lora import MemberView, MultiLoRAClassifier
 from .trial import prepare_trial, run_trial, trial_result
+from .weak_stages import weak_prefix
 
 GROUPABLE = frozenset({Method.seq_sft, Method.logconf_sft, Method.uncertainty_sft, Method.prompted_sft})
 CUDA_GROUP_SIZE = 8
@@ -65,11 +66,40 @@ def run_trials(
         results[i] = run_trial(specs[i], progress, tasks.get(specs[i].task))
     for _, same_base in groupby(grouped, key=shares_base):
         same_base = list(same_base)
-        for start in range(0, len(same_base), size):
-            chunk = same_base[start : start + size]
+        for chunk in chunks_apart(same_base, [weak_prefix(specs[i]) for i in same_base], size):
             for i, result in zip(chunk, run_group([specs[i] for i in chunk], tasks.get(specs[chunk[0]].task), progress)):
                 results[i] = result
     return results  # type: ignore[return-value]
+
+
+def chunks_apart(items: list, prefixes: list, size: int) -> list[list]:
+    """`items` in chunks of at most `size`, in order, so that a shared prefix trains in one chunk only.
+
+    Trials of one group train side by side, so two that share a weak stage would both train it. The
+    first of a prefix (its leader) goes in the first chunk with room; the others go in that chunk's
+    successors, where they reuse what the leader stored. A deferred item takes the next chunk with
+    room, so chunks stay full. Leaders of a shared prefix go first, so their followers can fill the
+    next chunk instead of trailing in a small last one.
+    """
+    shared = {p for p in prefixes if p is not None and prefixes.count(p) > 1}
+    first = [i for i, p in enumerate(prefixes) if p in shared and prefixes.index(p) == i]
+    order = first + [i for i in range(len(items)) if i not in set(first)]
+    pending = [(items[i], prefixes[i]) for i in order]
+    chunks: list[list] = []
+    led_earlier: set = set()  # prefixes whose leader is in an earlier chunk
+    while pending:
+        chunk, led_here, rest = [], set(), []
+        for item, prefix in pending:
+            if len(chunk) < size and (prefix is None or prefix in led_earlier or prefix not in led_here):
+                chunk.append(item)
+                if prefix is not None and prefix not in led_earlier:
+                    led_here.add(prefix)
+            else:
+                rest.append((item, prefix))
+        chunks.append(chunk)
+        led_earlier |= led_here
+        pending = rest
+    return chunks
 
 
 def run_group(specs: list[TrialSpec], task: Task | None = None, progress: ProgressCallback | None = None) -> list[TrialResult]:

@@ -49,6 +49,20 @@ def pool_fingerprint(ctx: TrialContext) -> str:
     return digest.hexdigest()
 
 
+def weak_prefix(spec) -> tuple | None:
+    """What of a spec fixes its weak stage, before anything is built; None when it trains none.
+
+    Equal prefixes (on one task build and runtime) mean equal weak_stage_key()s: the scheduler uses
+    it to keep trials that share a stage out of one group, so the later ones reuse it.
+    """
+    if spec.n_weak == 0:
+        return None
+    params = spec.params.model_dump(mode="json", exclude=_AFTER_WEAK_STAGE)
+    return (spec.task, spec.task_version, spec.model, spec.weak_labeler,
+            _SAME_WEAK_STAGE.get(spec.method, spec.method).value, spec.n_weak, spec.seed, spec.recipe.value,
+            json.dumps(params, sort_keys=True))
+
+
 def weak_stage_key(ctx: TrialContext) -> str:
     spec = ctx.spec
     params = spec.params.model_dump(mode="json", exclude=_AFTER_WEAK_STAGE)

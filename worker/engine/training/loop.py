@@ -119,12 +119,20 @@ class Batcher:
         return self.pad(self.token_ids(texts))
 
     def pad(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
-        """Right-pad token ids to the longest of them, as tensors on the run's device."""
-        padded = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
-        return {
-            "input_ids": padded["input_ids"].to(self.runtime.device),
-            "attention_mask": padded["attention_mask"].to(self.runtime.device),
-        }
+        """Pad token ids to the longest of them, on the tokenizer's padding side, as tensors on the
+        run's device: what tokenizer.pad gives, without its per-row Python (it took 22 ms of a
+        grouped GPU step for a batch of 256, more than the step's forward; bench profile in the README).
+        """
+        longest = max(map(len, ids))
+        input_ids = np.full((len(ids), longest), self.tokenizer.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(ids), longest), dtype=np.int64)
+        left = self.tokenizer.padding_side == "left"
+        for row, tokens in enumerate(ids):
+            span = slice(longest - len(tokens), longest) if left else slice(0, len(tokens))
+            input_ids[row, span] = tokens
+            mask[row, span] = 1
+        device = self.runtime.device
+        return {"input_ids": torch.from_numpy(input_ids).to(device), "attention_mask": torch.from_numpy(mask).to(device)}
 
 
 @torch.inference_mode()
