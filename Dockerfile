@@ -21,4 +21,5 @@ RUN pip install ".[deploy]" \
 RUN useradd --create-home labelmix && mkdir -p /var/cache/labelmix && chown labelmix /var/cache/labelmix
 USER labelmix
 EXPOSE 8000
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# Refuses to start unless LABELMIX_REQUIRE_API_KEYS=true: the container listens beyond loopback.
+CMD ["labelmix", "serve", "--host", "0.0.0.0", "--port", "8000", "--no-migrate-first"]

@@ -21,6 +21,73 @@ def run_migrations() -> None:
     command.upgrade(config, "head")
 
 
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+keys_app = typer.Typer(help="API keys: each belongs to a team; the service stores only a digest.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    team: Annotated[str, typer.Option(help="the team the key acts for: lowercase letters, digits, - or _")],
+    label: Annotated[str, typer.Option(help="a note for `keys list` (whose key, what for)")] = "",
+) -> None:
+    """Create a key and print it once (it cannot be shown again)."""
+    from .auth.keys import create_key
+    from .db.session import session_scope
+    from .services.errors import RequestError
+
+    try:
+        with session_scope() as session:
+            row, key = create_key(session, team, label)
+    except RequestError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--team") from None
+    typer.echo(f"created key {row.id} for team {row.team!r}; send it as 'Authorization: Bearer <key>':", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: its id, what is shown of it, team, label, and when it was created, last used and revoked."""
+    from .auth.keys import list_keys
+    from .db.session import session_scope
+
+    def when(moment) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+    with session_scope() as session:
+        rows = list_keys(session)
+        typer.echo(f"{'id':>4}  {'key':14} {'team':16} {'created':16}  {'last used':16}  {'revoked':16}  label")
+        for r in rows:
+            typer.echo(f"{r.id:>4}  {r.shown + '…':14} {r.team:16} {when(r.created_at):16}  {when(r.last_used_at):16}  "
+                       f"{when(r.revoked_at):16}  {r.label}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="the key's id, or its start as `keys list` shows it")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from .auth.keys import revoke_key
+    from .db.session import session_scope
+    from .services.errors import NotFoundError
+
+    try:
+        with session_scope() as session:
+            row = revoke_key(session, key)
+            typer.echo(f"revoked key {row.id} ({row.shown}…) of team {row.team!r}")
+    except NotFoundError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database (LABELMIX_DATABASE_URL) to the latest schema."""
@@ -39,6 +106,11 @@ def serve(
     from .config import get_settings
 
     settings = get_settings()
+    if not settings.require_api_keys and not is_loopback(host):
+        typer.echo(f"refusing to listen on {host} without API keys: anyone who can reach it could spend your "
+                   "budget and read your tasks. Set LABELMIX_REQUIRE_API_KEYS=true and create a key with "
+                   "`labelmix keys create --team NAME` (or serve on 127.0.0.1).", err=True)
+        raise typer.Exit(2)
     if migrate_first if migrate_first is not None else settings.database_url.startswith("sqlite"):
         run_migrations()
     mode = "embedded (in-process trials)" if settings.embedded else f"distributed (broker {settings.broker_url})"

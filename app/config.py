@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _DATA_DIR = Path.home() / ".local" / "share" / "labelmix"
 
@@ -24,10 +25,42 @@ class Settings(BaseSettings):
     stale_trial_after_s: int = 600
     # Attempts before a trial is marked failed for good (a crashing trial is not requeued forever).
     max_trial_attempts: int = 3
-    # The longest a trial may run; the broker's redelivery timeout sits above it.
+    # The longest one attempt at a trial may run: the engine stops it between steps (a final failure),
+    # and its heartbeat stops at this limit, so a trial hung inside a step is failed by the sweep.
     trial_time_limit_s: int = 6 * 3600
+    # A queued trial whose last message is older than this, while the broker's trials queue is empty,
+    # had its message taken by a worker that died before claiming it (or lost with the broker): resent.
+    requeue_unclaimed_after_s: int = Field(300, gt=0)
+    # Redis hands an unacknowledged message out again after this. The trial row, not the message,
+    # guards against running twice, so minutes are safe; it must outlast a retry's countdown (60 s),
+    # which the worker holds unacknowledged. See worker/celery_app.py.
+    broker_visibility_timeout_s: int = Field(600, ge=60)
     # Study points whose trials run at once per allocation (workers share them).
     max_points_in_flight: int = 4
+    # An uploaded task's file: bytes are counted while it streams in, so a bigger one is refused
+    # before it is parsed or held in memory; rows are counted while parsing (each row is stored).
+    max_upload_bytes: int = Field(50 * 2**20, gt=0)
+    max_upload_rows: int = Field(100_000, gt=0)
+    # Trials one allocation may ask for (max_trials points x seeds): the schema allows 200 x 10,
+    # days of a GPU; a request over this is a 422 on max_trials.
+    max_trials_per_allocation: int = 400
+
+    # Every request but /healthz and /readyz needs `Authorization: Bearer <key>` (labelmix keys).
+    # Off, requests without a key act for the team "local"; `labelmix serve` refuses to listen
+    # beyond loopback with it off.
+    require_api_keys: bool = False
+    # Browser origins (scheme://host[:port]) allowed to call the API cross-site (CORS), comma-separated.
+    # Empty: only the dashboard served by this API; other sites' state-changing requests get 403.
+    cors_allow_origins: Annotated[list[str], NoDecode] = []
+    # Trials queued or running for one team's allocations and studies at once; past it, a 429.
+    max_active_trials_per_team: int = Field(1000, gt=0)
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

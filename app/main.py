@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 
+from .api.deps import reject_unstorable_text
+from .api.validation_errors import request_validation_error
 from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials
+from .auth.caller import current_caller
+from .auth.origin import CrossSiteGuard
 from .config import get_settings
 from .dashboard import routes as dashboard
 from .services.errors import RequestError, ServiceError
+
+log = logging.getLogger(__name__)
+
+# Room for a multipart upload's envelope (boundaries, part headers, the name field) around a file
+# of exactly LABELMIX_MAX_UPLOAD_BYTES, which the upload's own check then measures exactly.
+FORM_OVERHEAD_BYTES = 64 * 1024
+RETRY_AFTER_S = 10
+
+
+def _database_unavailable_errors() -> tuple[type[Exception], ...]:
+    """What a database that is down or unreachable raises: SQLAlchemy's wrappers (a refused or dropped
+    connection, no connection free in the pool), and psycopg's own where it is used directly."""
+    errors: list[type[Exception]] = [sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError]
+    try:
+        import psycopg
+    except ImportError:  # embedded installs may have SQLite only
+        pass
+    else:
+        errors += [psycopg.OperationalError, psycopg.InterfaceError]
+    return tuple(errors)
 
 
 
@@ -52,9 +80,27 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="How to split a labeling budget between weak and gold labels, from real elicitation trials.",
         lifespan=lifespan,
+        # Every request body, counted while it streams in (Content-Length first): an oversized upload
+        # is refused with 413 before it is parsed or spooled whole.
+        max_body_size=get_settings().max_upload_bytes + FORM_OVERHEAD_BYTES,
+        dependencies=[Depends(reject_unstorable_text)],
     )
-    for module in (tasks, allocations, studies, frontier, marginal, plan, trials, health, dashboard):
+    # Everything but the health checks and the dashboard's page (which asks for a key) needs one
+    # when LABELMIX_REQUIRE_API_KEYS is on; routes that scope by team take the caller themselves.
+    for module in (tasks, allocations, studies, frontier, marginal, plan, trials):
+        app.include_router(module.router, dependencies=[Depends(current_caller)],
+                           responses={401: {"description": "no API key, or an unknown or revoked one"}})
+    for module in (health, dashboard):
         app.include_router(module.router)
+    settings = get_settings()
+    app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_allow_origins)
+    if settings.cors_allow_origins:
+        # Keys travel in a header, never in cookies: no credentials mode.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_methods=["*"],
+                           allow_headers=["authorization", "content-type"], allow_credentials=False)
+
+    # FastAPI's 422, able to quote a NaN or Infinity it refused (app/api/validation_errors.py).
+    app.add_exception_handler(RequestValidationError, request_validation_error)
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -63,6 +109,16 @@ def create_app() -> FastAPI:
         else:
             detail = exc.message
         return JSONResponse({"detail": detail}, status_code=exc.status_code)
+
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # Not the client's fault and not a bug here: say so, and when to try again.
+        log.warning("database unavailable (%s)", exc.__class__.__name__)
+        return JSONResponse(
+            {"detail": "database unavailable"}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
+
+    for error in _database_unavailable_errors():
+        app.add_exception_handler(error, database_unavailable)
 
     return app
 

@@ -48,6 +48,9 @@ class Task(Base):
     weak_labels: Mapped[dict | None] = mapped_column(JSONType)
     # A built-in task rebuilt by a newer labelmix gets a new version (engine.tasks.task_version).
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The team an uploaded task belongs to; None for built-in and hub tasks, which every team shares
+    # (and with them their trials: the trial cache is shared where the data is).
+    team: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def buyable(self, weak_labeler: str) -> int:
@@ -101,6 +104,9 @@ class Trial(Base):
     wall_s: Mapped[float | None] = mapped_column(Float)
     worker: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When a message for this trial was last sent to the broker: a queued trial whose message is
+    # long gone (taken by a worker that died before claiming it) is sent again (services.trials).
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -118,6 +124,7 @@ class Allocation(Base):
     study_name: Mapped[str] = mapped_column(String(100), unique=True)
     # The allocations of one sweep (POST /allocate with several budgets) share this id.
     sweep_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    team: Mapped[str] = mapped_column(String(64), default="local", server_default="local", index=True)
     points_total: Mapped[int]
     recommendation: Mapped[dict | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
@@ -170,6 +177,22 @@ class GridStudy(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     request: Mapped[dict] = mapped_column(JSONType)
     points: Mapped[dict] = mapped_column(JSONType)
+    team: Mapped[str] = mapped_column(String(64), default="local", server_default="local", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
     task: Mapped[Task] = relationship()
+
+
+class ApiKey(Base):
+    """A team's API key, stored as a digest (app.auth.keys); `shown` is what listings print of it."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team: Mapped[str] = mapped_column(String(64), index=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    shown: Mapped[str] = mapped_column(String(16), index=True)
+    key_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..config import get_settings
 
 
+CONNECT_TIMEOUT_S = 10
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")  # SQLite ignores ON DELETE CASCADE without it
@@ -30,7 +33,10 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # Long trials leave connections idle for hours: ping before use instead of failing on a dead one.
-    return create_engine(url, pool_pre_ping=True, pool_recycle=1800)
+    # An unreachable server fails a request in seconds (a 503) rather than hanging it on connect.
+    return create_engine(
+        url, pool_pre_ping=True, pool_recycle=1800, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+    )
 
 
 @lru_cache

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
-from .common import distinct_seeds
+from ..config import get_settings
+from .common import Budget, ModelName, Price, Seed, TaskName, WeakLabeler, distinct_seeds, document_params
 
 
 MAX_SWEEP_BUDGETS = 12
@@ -17,9 +18,9 @@ MAX_SWEEP_BUDGETS = 12
 class AllocationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task: str = Field(description="a registered task, or a built-in one")
-    budget: float | None = Field(None, gt=0, description="total spend on labels (or give `budgets` for a sweep)")
-    budgets: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] | None = Field(
+    task: TaskName = Field(description="a registered task, or a built-in one")
+    budget: Budget | None = Field(None, description="total spend on labels (or give `budgets` for a sweep)")
+    budgets: list[Budget] | None = Field(
         None,
         min_length=1,
         max_length=MAX_SWEEP_BUDGETS,
@@ -27,19 +28,38 @@ class AllocationRequest(BaseModel):
         description="a sweep: one allocation per budget (1 to 12 distinct values), sharing their trials; "
         "give this or `budget`, not both",
     )
-    weak_cost: float = Field(gt=0, description="price of one weak label")
-    gold_cost: float = Field(gt=0, description="price of one gold label")
+    weak_cost: Price = Field(description="price of one weak label")
+    gold_cost: Price = Field(description="price of one gold label")
     methods: list[Method] | None = Field(None, description="methods to search (default: all the model can run)")
-    model: str = Field("minilm-l6", description="strong model: packaged name, local directory or hub id")
-    max_trials: int = Field(8, ge=1, le=200, description="points (method x weak share) the search evaluates")
-    seeds: list[int] = Field([0, 1], min_length=1, max_length=10, description="trials per point, one per seed")
-    weak_labeler: str = "default"
+    model: ModelName = Field("minilm-l6", description="strong model, by name: a packaged one or one the operator allows")
+    # Before max_trials, whose check of points x seeds reads it.
+    seeds: list[Seed] = Field([0, 1], min_length=1, max_length=10, description="trials per point, one per seed")
+    max_trials: int = Field(
+        8, ge=1, le=200,
+        description="points (method x weak share) the search evaluates; points x seeds is at most the server's "
+        "LABELMIX_MAX_TRIALS_PER_ALLOCATION (default 400)",
+    )
+    weak_labeler: WeakLabeler = "default"
     recipe: Recipe = Field(DEFAULT_RECIPE, description="training recipe: fast (the default) or paper")
     params: dict[str, Any] = Field(
-        default_factory=dict, description="overrides of the recipe's MethodParams, e.g. max_steps_per_stage"
+        default_factory=dict,
+        description="overrides of the recipe's MethodParams, e.g. max_steps_per_stage",
+        json_schema_extra=document_params,
     )
 
     _distinct_seeds = field_validator("seeds")(distinct_seeds)
+
+    @field_validator("max_trials")
+    @classmethod
+    def _trials_within_the_limit(cls, max_trials: int, info: ValidationInfo) -> int:
+        seeds = info.data.get("seeds")
+        limit = get_settings().max_trials_per_allocation
+        if seeds and max_trials * len(seeds) > limit:
+            raise ValueError(
+                f"{max_trials} points x {len(seeds)} seeds is {max_trials * len(seeds)} trials, over this "
+                f"server's limit of {limit} per allocation: ask for fewer points or seeds"
+            )
+        return max_trials
 
     @field_validator("budgets")
     @classmethod

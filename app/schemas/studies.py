@@ -3,46 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
-from .common import distinct_seeds
+from .common import Budget, ModelName, Price, Seed, TaskName, WeakLabeler, distinct_seeds, document_params
 from .frontier import AccuracyInterval
+
+
+WeakShare = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class StudyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    task: str = Field(description="a registered task, or a built-in one")
-    model: str = Field("minilm-l6", description="strong model: packaged name, local directory or hub id")
+    task: TaskName = Field(description="a registered task, or a built-in one")
+    model: ModelName = Field("minilm-l6", description="strong model, by name: a packaged one or one the operator allows")
     methods: list[Method] = Field([Method.seq_sft], min_length=1, max_length=5)
-    budgets: list[float] = Field(min_length=1, max_length=12, description="total spend per point, e.g. [16, 64, 256]")
-    weak_shares: list[float] = Field(
+    budgets: list[Budget] = Field(min_length=1, max_length=12, description="total spend per point, e.g. [16, 64, 256]")
+    weak_shares: list[WeakShare] = Field(
         [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1, max_length=11, description="share of spend on weak labels"
     )
-    seeds: list[int] = Field([0, 1, 2], min_length=1, max_length=10, description="one trial per point per seed")
-    weak_cost: float = Field(0.1, gt=0, description="price of one weak label")
-    gold_cost: float = Field(1.0, gt=0, description="price of one gold label")
+    seeds: list[Seed] = Field([0, 1, 2], min_length=1, max_length=10, description="one trial per point per seed")
+    weak_cost: Price = Field(0.1, description="price of one weak label")
+    gold_cost: Price = Field(1.0, description="price of one gold label")
     recipe: Recipe = Field(DEFAULT_RECIPE, description="training recipe: fast (the default) or paper")
-    params: dict[str, Any] = Field(default_factory=dict, description="overrides of the recipe's MethodParams")
-    weak_labeler: str = "default"
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="overrides of the recipe's MethodParams", json_schema_extra=document_params
+    )
+    weak_labeler: WeakLabeler = "default"
 
-    @field_validator("budgets")
+    @field_validator("budgets", "weak_shares")
     @classmethod
-    def _positive_budgets(cls, budgets: list[float]) -> list[float]:
-        if any(b <= 0 for b in budgets):
-            raise ValueError("every budget must be above 0")
-        return sorted(set(budgets))
-
-    @field_validator("weak_shares")
-    @classmethod
-    def _shares_in_unit_interval(cls, shares: list[float]) -> list[float]:
-        if any(not 0 <= s <= 1 for s in shares):
-            raise ValueError("every weak share must be between 0 and 1")
-        return sorted(set(shares))
+    def _sorted_once_each(cls, values: list[float]) -> list[float]:
+        return sorted(set(values))
 
     _distinct_seeds = field_validator("seeds")(distinct_seeds)
 

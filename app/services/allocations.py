@@ -8,15 +8,17 @@ It never waits: it returns the trials that need a worker, for the caller to enqu
 
 from __future__ import annotations
 
+import logging
 import uuid
 import zlib
+from collections.abc import Mapping
 from dataclasses import replace
 
 import optuna
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from worker.engine.spec import Method, recipe_params
+from worker.engine.spec import Method, Recipe, recipe_params
 
 from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
@@ -29,9 +31,13 @@ from .recommend import recommendation
 from .search import Point, SearchSpace, optuna_storage, sampler_for
 from .tasks import concrete_labeler
 
+log = logging.getLogger(__name__)
+
 # An asked point the methods cannot train on is told FAIL and asked again, up to this many times.
 MAX_ASKS_PER_POINT = 5
 ENCODER_METHODS = (Method.seq_sft, Method.prompted_sft, Method.uncertainty_sft, Method.logconf_sft)
+# session.info key: the Optuna studies this session's open transaction created.
+_NEW_STUDIES = "labelmix.new_optuna_studies"
 
 
 def _study_seed(allocation_id: str) -> int:
@@ -40,7 +46,7 @@ def _study_seed(allocation_id: str) -> int:
 
 def search_space(task: Task, request: AllocationRequest, model_is_causal: bool) -> SearchSpace:
     methods = request.methods or [*ENCODER_METHODS, *([Method.icl] if model_is_causal else [])]
-    space = _space(request, methods, task.buyable(request.weak_labeler))
+    space = _space(request.model_dump(), methods, task.buyable(request.weak_labeler))
     if Method.icl in space.methods and not model_is_causal:
         raise RequestError("methods", f"icl needs a causal LM; model {request.model!r} is an encoder")
     affordable = tuple(m for m in space.methods if space.cheapest_cost(m) <= request.budget)
@@ -55,22 +61,34 @@ def search_space(task: Task, request: AllocationRequest, model_is_causal: bool) 
     return replace(space, methods=affordable)
 
 
-def _space(request: AllocationRequest, methods, pool_size: int) -> SearchSpace:
+def _space(request: Mapping, methods, pool_size: int) -> SearchSpace:
+    """The search space of a request, as the API validated it or as an allocation stored it.
+
+    A stored request is not validated again: an allocation accepted under the limits of its day
+    (the operator may lower one, or take a model off the allow-list) still advances to its end.
+    Requests stored before recipes existed trained on the paper's params plus their overrides.
+    """
+    recipe = Recipe(request.get("recipe") or Recipe.paper)
     return SearchSpace(
         methods=tuple(Method(m) for m in methods),
-        budget=request.budget,
-        weak_cost=request.weak_cost,
-        gold_cost=request.gold_cost,
+        budget=request["budget"],
+        weak_cost=request["weak_cost"],
+        gold_cost=request["gold_cost"],
         pool_size=pool_size,
-        model=request.model,
-        params=recipe_params(request.recipe, request.params),
-        recipe=request.recipe,
+        model=request["model"],
+        params=recipe_params(recipe, request["params"]),
+        recipe=recipe,
     )
 
 
 def prepare(task: Task, request: AllocationRequest, model_is_causal: bool) -> tuple[AllocationRequest, SearchSpace]:
     """The request with its weak labeler spelled out, and its search space; RequestError when it cannot run."""
-    request = request.model_copy(update={"weak_labeler": concrete_labeler(task, request.weak_labeler)})
+    labeler = concrete_labeler(task, request.weak_labeler)
+    if labeler == "task" and not task.has_weak_labels:
+        raise RequestError(
+            "weak_labeler", f"task {task.name!r} brought no weak labels of its own: use default, bow[:N] or sft:<model>[:N]"
+        )
+    request = request.model_copy(update={"weak_labeler": labeler})
     return request, search_space(task, request, model_is_causal)
 
 
@@ -79,6 +97,7 @@ def create(
 ) -> Allocation:
     """A queued allocation for the request's one `budget` (a sweep makes one per budget, sharing `sweep_id`)."""
     request, space = prepare(task, request, model_is_causal)
+    first_points = space.first_grid(request.max_trials)  # before the study: nothing below may fail on the request
     allocation_id = str(uuid.uuid4())
     allocation = Allocation(
         id=allocation_id,
@@ -92,19 +111,45 @@ def create(
     )
     session.add(allocation)
     session.flush()
-    study = optuna.create_study(
-        study_name=allocation.study_name, storage=optuna_storage(get_settings().optuna_storage_url), direction="maximize"
-    )
-    for params in space.first_grid(request.max_trials):
+    study = _create_study(session, allocation.study_name)
+    for params in first_points:
         study.enqueue_trial(params)
     return allocation
 
 
+def _create_study(session: Session, study_name: str) -> optuna.Study:
+    """The allocation's Optuna study, deleted again if `session`'s transaction rolls back.
+
+    Optuna commits the study on its own connection at once, outside the app's transaction: without
+    this, a request that failed after this point (or whose commit failed) left an orphaned study.
+    """
+    study = optuna.create_study(
+        study_name=study_name, storage=optuna_storage(get_settings().optuna_storage_url), direction="maximize"
+    )
+    if not event.contains(session, "after_rollback", _delete_new_studies):
+        event.listen(session, "after_rollback", _delete_new_studies)
+        event.listen(session, "after_commit", _keep_new_studies)
+    session.info.setdefault(_NEW_STUDIES, []).append(study_name)
+    return study
+
+
+def _keep_new_studies(session: Session) -> None:
+    session.info.pop(_NEW_STUDIES, None)
+
+
+def _delete_new_studies(session: Session) -> None:
+    storage = optuna_storage(get_settings().optuna_storage_url)
+    for name in session.info.pop(_NEW_STUDIES, []):
+        try:
+            optuna.delete_study(study_name=name, storage=storage)
+        except Exception:  # a rollback must not fail, nor hide why it happened: leave the orphan, say so
+            log.exception("could not delete Optuna study %s after its allocation rolled back", name)
+
+
 def _space_of(allocation: Allocation) -> SearchSpace:
     """The space the allocation was created with (its methods narrowed to the affordable ones)."""
-    # Requests stored before recipes existed trained on the paper's params plus their overrides.
-    request = AllocationRequest(**{"recipe": "paper", **allocation.request})
-    return _space(request, allocation.request["methods"], allocation.task.buyable(request.weak_labeler))
+    request = allocation.request
+    return _space(request, request["methods"], allocation.task.buyable(request["weak_labeler"]))
 
 
 def _add_point(session: Session, allocation: Allocation, number: int, point: Point, space: SearchSpace) -> StudyPoint:

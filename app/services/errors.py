@@ -27,3 +27,9 @@ class NotFoundError(ServiceError):
 
 class ConflictError(ServiceError):
     status_code = 409
+
+
+class TooLargeError(RequestError):
+    """A field is over a size limit (an uploaded file's bytes): 413, still naming the field."""
+
+    status_code = 413

@@ -27,7 +27,7 @@ from . import trials as trial_cache
 from .errors import NotFoundError, RequestError
 from .intervals import Scores, SeedVariance, compare, interval, seed_prior, stack_records
 from .search import Point, SearchSpace
-from .tasks import concrete_labeler, get_task_row
+from .tasks import concrete_labeler, get_or_register_task
 
 # One request must not hold the workers for weeks: the paper's grid (6 budgets x 5 shares x 3 seeds)
 # is 90 trials a method.
@@ -82,7 +82,7 @@ def plan(request: StudyRequest, pool_size: int, params: MethodParams) -> tuple[l
     return points, skipped
 
 
-def _validate(session: Session, request: StudyRequest) -> Task:
+def _validate(session: Session, request: StudyRequest, team: str | None = None) -> Task:
     try:
         is_causal = resolve_model(request.model, convert=False).is_causal
     except ModelSpecError as exc:
@@ -93,14 +93,14 @@ def _validate(session: Session, request: StudyRequest) -> Task:
             "methods", f"{', '.join(needs_causal)} needs a causal LM; {request.model!r} is an encoder"
         )
     try:
-        return get_task_row(session, request.task)
+        return get_or_register_task(session, request.task, team)
     except NotFoundError as exc:
         raise RequestError("task", exc.message) from None
 
 
-def create(session: Session, request: StudyRequest) -> tuple[GridStudy, list[int]]:
+def create(session: Session, request: StudyRequest, team: str | None = None) -> tuple[GridStudy, list[int]]:
     """Store the study and its trials (existing ones reused); return it and the trial ids to enqueue."""
-    task = _validate(session, request)
+    task = _validate(session, request, team)
     request = request.model_copy(update={"weak_labeler": concrete_labeler(task, request.weak_labeler)})
     params = recipe_params(request.recipe, request.params)
     points, skipped = plan(request, task.buyable(request.weak_labeler), params)
@@ -134,6 +134,7 @@ def create(session: Session, request: StudyRequest) -> tuple[GridStudy, list[int
     study = GridStudy(
         id=str(uuid.uuid4()),
         task_id=task.id,
+        team=team or "local",
         request=request.model_dump(mode="json"),
         points={"points": points, "skipped": skipped},
     )
@@ -333,8 +334,11 @@ def summarize(session: Session, study: GridStudy) -> dict:
     }
 
 
-def recent(session: Session, limit: int) -> list[GridStudy]:
-    return list(session.scalars(select(GridStudy).order_by(GridStudy.created_at.desc()).limit(limit)))
+def recent(session: Session, limit: int, team: str | None = None) -> list[GridStudy]:
+    query = select(GridStudy).order_by(GridStudy.created_at.desc()).limit(limit)
+    if team is not None:
+        query = query.where(GridStudy.team == team)
+    return list(session.scalars(query))
 
 
 

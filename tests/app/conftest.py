@@ -25,7 +25,9 @@ ALEMBIC_INI = REPO_ROOT / "alembic.ini"
 PG_SERVER = os.environ.get("LABELMIX_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432").rstrip("/")
 
 # Every table the app's migrations create (Optuna's live beside them in the same database).
-APP_TABLES = ("tasks", "examples", "trials", "allocations", "study_points", "study_point_trials", "grid_studies")
+APP_TABLES = (
+    "tasks", "examples", "trials", "allocations", "study_points", "study_point_trials", "grid_studies", "api_keys",
+)
 APP_VERSION_TABLE = "labelmix_alembic_version"
 
 

@@ -170,7 +170,14 @@ def server(configure, clean_db):
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
-        client = httpx.Client(base_url=base, timeout=300)
+        headers = {}
+        if os.environ.get("LABELMIX_REQUIRE_API_KEYS") == "true":
+            from app.auth.keys import create_key
+            from app.db.session import session_scope
+
+            with session_scope() as session:
+                headers = {"Authorization": f"Bearer {create_key(session, 'dashboard')[1]}"}
+        client = httpx.Client(base_url=base, timeout=300, headers=headers)
         deadline = time.monotonic() + 180
         while True:
             assert process.poll() is None, f"the server exited: see {ARTIFACTS / 'server.log'}"
@@ -181,8 +188,8 @@ def server(configure, clean_db):
                 pass
             assert time.monotonic() < deadline, "the server did not come up"
             time.sleep(0.3)
-        task = client.get("/tasks/cities")  # registers the built-in task (and caches its weak labels)
-        assert task.status_code == 200, task.text
+        task = client.post("/tasks", data={"dataset": "cities"})  # registers the built-in task (a read would not)
+        assert task.status_code == 201, task.text
         from sqlalchemy import select
 
         from app.db.models import Task
@@ -763,4 +770,46 @@ def test_live_allocation_then_phone(server, browser, report):
     page.locator("#frontier-chart").scroll_into_view_if_needed()
     save(page, report, "phone-390x844-compare.png")
     assert page.outside == [] and page.problems == []
+    context.close()
+
+
+def test_picking_a_builtin_task_not_registered_registers_it(server, browser):
+    # A read registers nothing (GET /tasks/capitals is a 404): picking the task is the write that does.
+    base, client = server
+    assert client.get("/tasks/capitals").status_code == 404
+    context, page = open_page(browser, base, DESKTOP)
+    assert "capitals" in page.eval_on_selector_all("#task option", "els => els.map(e => e.value)")
+    with page.expect_response(lambda r: r.url.endswith("/tasks") and r.request.method == "POST") as registered:
+        with page.expect_response(lambda r: "/frontier/capitals?" in r.url) as frontier:
+            page.select_option("#task", "capitals")
+    assert registered.value.status == 201 and frontier.value.status == 200
+    page.wait_for_function("document.getElementById('task-info').textContent.includes(' pool · ')")
+    assert client.get("/tasks/capitals").json()["source"] == "builtin"
+    assert page.outside == [] and page.problems == []  # no 404 on the way
+    context.close()
+
+
+@pytest.fixture
+def keys_required(monkeypatch):
+    monkeypatch.setenv("LABELMIX_REQUIRE_API_KEYS", "true")
+
+
+def test_the_page_asks_for_a_key_and_keeps_it(keys_required, server, browser):
+    base, client = server
+    key = client.headers["authorization"].split()[1]
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.goto(base)
+    page.wait_for_selector("#key-form:not([hidden])")
+    assert "API key" in page.text_content("#key-error")
+    page.fill("#api-key", key)
+    page.click("#key-button")
+    wait_for_chart(page)  # the page loaded again, with the key: the frontier came back
+    assert "cities" in page.eval_on_selector_all("#task option", "els => els.map(e => e.value)")
+    assert page.is_hidden("#key-form")
+    again = context.new_page()  # kept in this browser: a new tab needs no key
+    again.goto(base)
+    wait_for_chart(again)
+    assert again.is_hidden("#key-form")
     context.close()

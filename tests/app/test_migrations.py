@@ -15,7 +15,9 @@ from app.db.base import Base
 from app.services.search import OPTUNA_SCHEMA, optuna_storage
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
-APP_TABLES = {"tasks", "examples", "trials", "allocations", "study_points", "study_point_trials", "grid_studies"}
+APP_TABLES = {
+    "tasks", "examples", "trials", "allocations", "study_points", "study_point_trials", "grid_studies", "api_keys",
+}
 
 
 def head_revision() -> str:

@@ -286,8 +286,14 @@ def test_unknown_dataset_is_422(api, table_counts):
     assert table_counts("tasks") == {"tasks": 0}
 
 
-def test_get_builtin_task_registers_it_and_unknown_is_404(api):
+def test_get_registers_nothing_and_unknown_is_404(api, table_counts):
+    # A read never registers a built-in task (seconds of CPU and a weak-label job): it says how to.
     assert api.get("/tasks").json() == []
+    unregistered = api.get("/tasks/capitals")
+    assert unregistered.status_code == 404
+    assert "POST /tasks" in unregistered.json()["detail"] and "dataset=capitals" in unregistered.json()["detail"]
+    assert table_counts("tasks") == {"tasks": 0}
+    assert api.post("/tasks", data={"dataset": "capitals"}).status_code == 201
     response = api.get("/tasks/capitals")
     assert response.status_code == 200
     assert response.json()["source"] == "builtin"

@@ -1,4 +1,5 @@
-"""Model specs resolve to loadable models with no network: packaged, local directory, hub id."""
+"""Model names resolve to loadable models with no network: packaged, or allowed by the operator
+(LABELMIX_ALLOWED_MODELS: a local directory or a hub id); any other spec, a path above all, is refused."""
 
 from __future__ import annotations
 
@@ -8,7 +9,20 @@ import pytest
 import torch
 
 from worker.engine import MethodParams, ModelSpecError, TrialSpec, resolve_model, run_trial
-from worker.engine.models import PACKAGED_MODELS, load_tokenizer
+from worker.engine.models import PACKAGED_MODELS, check_model_name, load_tokenizer
+from worker.engine.settings import engine_settings
+
+
+@pytest.fixture
+def allow(monkeypatch):
+    """allow(models): set LABELMIX_ALLOWED_MODELS (a dict or a list) for this test."""
+
+    def _allow(models) -> None:
+        monkeypatch.setenv("LABELMIX_ALLOWED_MODELS", json.dumps(models))
+        engine_settings.cache_clear()
+
+    yield _allow
+    engine_settings.cache_clear()  # before monkeypatch restores the environment: the next read sees it
 
 
 def test_packaged_encoder_resolves_offline():
@@ -36,10 +50,34 @@ def test_unknown_spec_names_the_choices():
         resolve_model("not-a-model")
 
 
-def test_hub_id_unreachable_gives_a_clear_error(monkeypatch):
+def test_allowed_hub_id_unreachable_gives_a_clear_error(monkeypatch, allow):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelSpecError, match="cannot load model 'someorg/somemodel'"):
+    with pytest.raises(ModelSpecError, match="unknown model 'someorg/somemodel'"):
+        resolve_model("someorg/somemodel")  # not allowed: the hub is never asked
+    allow(["someorg/somemodel"])  # a list allows each hub id under its own name
+    with pytest.raises(ModelSpecError, match="cannot load model 'someorg/somemodel' from the Hugging Face hub"):
         resolve_model("someorg/somemodel")
+    allow({"their-model": "someorg/somemodel"})
+    with pytest.raises(ModelSpecError, match="cannot load model 'their-model' from the Hugging Face hub"):
+        resolve_model("their-model")
+
+
+def test_paths_and_odd_specs_get_one_message_that_reveals_no_file(tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(json.dumps({"model_type": "bert"}))  # loadable, were paths allowed
+    odd = ["/etc", "/nonexistent", "~\u0000", "~/.ssh", "x" * 10_000, "../../etc", str(model_dir), str(tmp_path)]
+    messages = set()
+    for spec in odd:
+        with pytest.raises(ModelSpecError) as refused:
+            resolve_model(spec)
+        with pytest.raises(ModelSpecError) as checked:
+            check_model_name(spec)
+        messages |= {str(refused.value), str(checked.value)}
+    assert len(messages) == 1, messages
+    (message,) = messages
+    assert message.startswith("unknown model:") and "minilm-l6" in message and "LABELMIX_ALLOWED_MODELS" in message
+    assert "config.json" not in message and "/" not in message
 
 
 def _tiny_local_model(tmp_path, kind: str):
@@ -64,18 +102,54 @@ def _tiny_local_model(tmp_path, kind: str):
 
 
 @pytest.mark.parametrize("kind,method", [("encoder", "seq_sft"), ("causal", "icl"), ("causal", "seq_sft")])
-def test_local_directory_model_runs_a_trial(tmp_path, kind, method):
+def test_allowed_local_directory_runs_a_trial(tmp_path, allow, kind, method):
     path = _tiny_local_model(tmp_path, kind)
-    assert resolve_model(str(path)).kind == kind
-    spec = TrialSpec(task="cities", model=str(path), method=method, n_weak=0, n_gold=6, seed=0, weak_labeler="bow",
+    with pytest.raises(ModelSpecError, match="unknown model"):
+        resolve_model(str(path))  # not allowed yet
+    allow({"tiny": str(path)})
+    resolved = resolve_model("tiny")
+    assert (resolved.kind, resolved.path, resolved.spec) == (kind, str(path), "tiny")
+    spec = TrialSpec(task="cities", model="tiny", method=method, n_weak=0, n_gold=6, seed=0, weak_labeler="bow",
                      params=MethodParams(max_steps_per_stage=2, n_test=16, max_length=24))
     result = run_trial(spec)
     assert 0 <= result.test_accuracy <= 1
 
 
-def test_local_directory_without_config_is_refused(tmp_path):
-    with pytest.raises(ModelSpecError, match="config.json"):
-        resolve_model(str(tmp_path))
+def test_a_list_allows_a_directory_under_its_own_spelling(tmp_path, allow):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    allow([str(tmp_path)])
+    assert resolve_model(str(tmp_path)).kind == "causal"
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        (None, "no readable JSON config.json"),
+        ("{not json", "no readable JSON config.json"),
+        ("[1, 2]", "config.json is not a JSON object"),
+        ('"a string"', "config.json is not a JSON object"),
+    ],
+    ids=["missing", "not-json", "a-list", "a-string"],
+)
+def test_allowed_directory_with_a_bad_config_is_refused_by_name(tmp_path, allow, config, words):
+    if config is not None:
+        (tmp_path / "config.json").write_text(config)
+    allow({"broken": str(tmp_path)})
+    with pytest.raises(ModelSpecError, match=words) as refused:
+        resolve_model("broken")
+    assert "'broken'" in str(refused.value) and str(tmp_path) not in str(refused.value)
+
+
+def test_allowed_location_that_is_gone_is_refused(tmp_path, allow):
+    allow({"gone": str(tmp_path / "deleted")})
+    with pytest.raises(ModelSpecError, match="'gone' is allowed but its location is missing") as refused:
+        resolve_model("gone")
+    assert str(tmp_path) not in str(refused.value)
+
+
+def test_packaged_names_cannot_be_redirected(tmp_path, allow):
+    allow({"minilm-l6": str(tmp_path)})
+    assert PACKAGED_MODELS["minilm-l6"].package in resolve_model("minilm-l6").path
 
 
 @pytest.mark.slow

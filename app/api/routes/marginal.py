@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
+from ...schemas.common import Budget, Filter, LabelCount, Price, TaskName
 from ...schemas.marginal import MarginalOut
 from ...services.errors import RequestError
 from ...services.marginal import marginal
 from ...services.recipes import current_recipe_trials
 from ...services.tasks import get_task_row
+from ...auth.caller import CallerDep
 from ..deps import SessionDep
 
 router = APIRouter(tags=["frontier"])
@@ -18,21 +20,22 @@ router = APIRouter(tags=["frontier"])
 
 @router.get("/frontier/{task}/marginal", response_model=MarginalOut)
 def get_marginal(
-    task: str,
+    task: Annotated[TaskName, Path()],
     session: SessionDep,
-    weak_cost: Annotated[float, Query(gt=0, description="price of one weak label")],
-    gold_cost: Annotated[float, Query(gt=0, description="price of one gold label")],
-    budget: Annotated[float, Query(gt=0, description="the budget of the base allocation")],
-    model: Annotated[str | None, Query(description="only trials of this strong model")] = None,
+    caller: CallerDep,
+    weak_cost: Annotated[Price, Query(description="price of one weak label")],
+    gold_cost: Annotated[Price, Query(description="price of one gold label")],
+    budget: Annotated[Budget, Query(description="the budget of the base allocation")],
+    model: Annotated[Filter | None, Query(description="only trials of this strong model")] = None,
     max_extra: Annotated[
-        float | None, Query(gt=0, description="farthest neighbour, in extra spend (default: budget)")
+        Budget | None, Query(description="farthest neighbour, in extra spend (default: budget)")
     ] = None,
-    method: Annotated[str | None, Query(description="base allocation's method (with n_weak, n_gold)")] = None,
-    n_weak: Annotated[int | None, Query(ge=0)] = None,
-    n_gold: Annotated[int | None, Query(ge=0)] = None,
-    recipe: Annotated[str | None, Query(description="only trials of this recipe (default: the one with most trials)")] = None,
+    method: Annotated[Filter | None, Query(description="base allocation's method (with n_weak, n_gold)")] = None,
+    n_weak: Annotated[LabelCount | None, Query()] = None,
+    n_gold: Annotated[LabelCount | None, Query()] = None,
+    recipe: Annotated[Filter | None, Query(description="only trials of this recipe (default: the one with most trials)")] = None,
     step: Annotated[
-        float | None, Query(gt=0, description="extra dollars for the surface's answer (default: a quarter of the base's cost)")
+        Budget | None, Query(description="extra dollars for the surface's answer (default: a quarter of the base's cost)")
     ] = None,
 ) -> MarginalOut:
     """Gain per extra dollar from more weak vs more gold labels, around the recommendation.
@@ -45,7 +48,7 @@ def get_marginal(
     anchor_parts = (method, n_weak, n_gold)
     if any(p is not None for p in anchor_parts) and any(p is None for p in anchor_parts):
         raise RequestError("method", "give method, n_weak and n_gold together, or none of them")
-    task_row = get_task_row(session, task)
+    task_row = get_task_row(session, task, caller.team)
     recipe, trials, _ = current_recipe_trials(session, task_row, model, recipe)
     anchor = (method, n_weak, n_gold) if method is not None else None
     body = marginal(trials, weak_cost, gold_cost, budget, max_extra, anchor, step)

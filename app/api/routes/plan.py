@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
+from ...schemas.common import Budget, Filter, Price, TaskName
 from ...schemas.plan import PlanOut
 from ...services import learning
 from ...services.errors import RequestError
@@ -13,6 +14,7 @@ from ...services.points import group_trials
 from ...services.recipes import current_recipe_trials
 from ...services.surface import plan
 from ...services.tasks import get_task_row
+from ...auth.caller import CallerDep
 from ..deps import SessionDep
 
 router = APIRouter(tags=["frontier"])
@@ -20,18 +22,21 @@ router = APIRouter(tags=["frontier"])
 
 @router.get("/plan/{task}", response_model=PlanOut)
 def get_plan(
-    task: str,
+    task: Annotated[TaskName, Path()],
     session: SessionDep,
-    target_accuracy: Annotated[float, Query(gt=0, lt=1, description="the accuracy to reach")],
-    weak_cost: Annotated[float, Query(gt=0, description="price of one weak label")],
-    gold_cost: Annotated[float, Query(gt=0, description="price of one gold label")],
+    caller: CallerDep,
+    target_accuracy: Annotated[float, Query(gt=0, lt=1, allow_inf_nan=False, description="the accuracy to reach")],
+    weak_cost: Annotated[Price, Query(description="price of one weak label")],
+    gold_cost: Annotated[Price, Query(description="price of one gold label")],
     max_budget: Annotated[
-        float | None, Query(gt=0, description="the most you would spend (default: the dearest measured point)")
+        Budget | None, Query(description="the most you would spend (default: the dearest measured point)")
     ] = None,
-    model: Annotated[str | None, Query(description="only trials of this strong model")] = None,
-    recipe: Annotated[str | None, Query(description="only trials of this recipe (default: the one with most trials)")] = None,
+    model: Annotated[Filter | None, Query(description="only trials of this strong model")] = None,
+    recipe: Annotated[Filter | None, Query(description="only trials of this recipe (default: the one with most trials)")] = None,
     confidence: Annotated[
-        float, Query(ge=0.5, lt=1, description="the least probability of reaching the target the answer must have")
+        float,
+        Query(ge=0.5, lt=1, allow_inf_nan=False,
+              description="the least probability of reaching the target the answer must have"),
     ] = 0.8,
 ) -> PlanOut:
     """The cheapest allocation the learning surface gives at least `confidence` chance of reaching
@@ -40,7 +45,7 @@ def get_plan(
     Answers only from within the measured points; when the evidence does not reach the target, the
     allocation is null and `reason` gives the best predicted accuracy within it.
     """
-    task_row = get_task_row(session, task)
+    task_row = get_task_row(session, task, caller.team)
     recipe, trials, _ = current_recipe_trials(session, task_row, model, recipe)
     points = group_trials(trials)
     surfaces, missing = learning.surfaces_by_method(points)

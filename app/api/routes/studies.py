@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from ...db.models import GridStudy
 from ...db.session import session_scope
 from ...dispatch import get_dispatcher
+from ...schemas.common import ObjectId
 from ...schemas.studies import StudyOut, StudyRequest, StudySummary
 from ...services import grid
 from ...services.errors import NotFoundError
+from ...auth.caller import CallerDep
 from ..deps import SessionDep
 
 router = APIRouter(tags=["studies"])
@@ -23,10 +25,10 @@ router = APIRouter(tags=["studies"])
     status_code=status.HTTP_202_ACCEPTED,
     responses={200: {"description": "every trial of the grid is already stored: done at once", "model": StudyOut}},
 )
-def create_study(request: StudyRequest, response: Response) -> dict:
+def create_study(request: StudyRequest, response: Response, caller: CallerDep) -> dict:
     """Run budgets x weak shares x methods x seeds as trials; points the methods cannot train on are skipped."""
     with session_scope() as session:
-        study, to_run = grid.create(session, request)
+        study, to_run = grid.create(session, request, caller.team)
         study_id = study.id
     # Committed: now the workers can see the rows they are sent.
     get_dispatcher().enqueue_trials(to_run)
@@ -38,14 +40,16 @@ def create_study(request: StudyRequest, response: Response) -> dict:
 
 
 @router.get("/studies/{study_id}", response_model=StudyOut)
-def get_study(study_id: str, session: SessionDep) -> dict:
+def get_study(study_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> dict:
     study = session.get(GridStudy, study_id)
-    if study is None:
+    if study is None or study.team != caller.team:
         raise NotFoundError(f"study {study_id!r} not found")
     return grid.describe(session, study)
 
 
 @router.get("/studies", response_model=list[StudySummary])
-def list_studies(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict]:
-    """Newest first."""
-    return [grid.summarize(session, s) for s in grid.recent(session, limit)]
+def list_studies(
+    session: SessionDep, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict]:
+    """The caller's team's studies, newest first."""
+    return [grid.summarize(session, s) for s in grid.recent(session, limit, caller.team)]

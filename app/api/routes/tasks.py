@@ -11,19 +11,34 @@ from ...db.models import Task
 from ...schemas.tasks import TaskOut
 from ...services import tasks as task_service
 from ...services.errors import RequestError
+from ...auth.caller import CallerDep, visible_to
 from ..deps import SessionDep
 
 router = APIRouter(tags=["tasks"])
 
 
-@router.post("/tasks", response_model=TaskOut, status_code=201)
+@router.post(
+    "/tasks",
+    response_model=TaskOut,
+    status_code=201,
+    responses={
+        409: {"description": "the name is taken (or reserved for a built-in or hub data set)"},
+        413: {"description": "the file is over LABELMIX_MAX_UPLOAD_BYTES (50 MiB by default)"},
+    },
+)
 def register_task(
     session: SessionDep,
+    caller: CallerDep,
     dataset: Annotated[str | None, Form(description="a built-in task or hub data set, by name")] = None,
     name: Annotated[str | None, Form(description="name of an uploaded task")] = None,
-    file: Annotated[UploadFile | None, File(description="CSV or JSONL: text, label, optional weak_prob or weak_label")] = None,
+    file: Annotated[
+        UploadFile | None,
+        File(description="CSV or JSONL (UTF-8): text, label, optional weak_prob or weak_label; at most "
+             "LABELMIX_MAX_UPLOAD_BYTES (50 MiB) and LABELMIX_MAX_UPLOAD_ROWS (100,000 rows) by default"),
+    ] = None,
 ) -> TaskOut:
-    """Register a task by naming a data set, or by uploading rows (validated and stored atomically)."""
+    """Register a task by naming a data set (a built-in one is registered here, once; asking again
+    returns it), or by uploading rows (validated and stored atomically)."""
     if (dataset is None) == (file is None):
         raise RequestError("file", "give either a dataset name or an uploaded file (with a name)")
     if dataset is not None:
@@ -31,15 +46,22 @@ def register_task(
     else:
         if not name:
             raise RequestError("name", "an uploaded task needs a name")
-        task = task_service.register_upload(session, name, file.file.read(), file.filename or "")
+        task = task_service.register_upload(session, name, file.file, file.filename or "", caller.team)
     return TaskOut.model_validate(task)
 
 
 @router.get("/tasks", response_model=list[TaskOut])
-def list_tasks(session: SessionDep) -> list[TaskOut]:
-    return [TaskOut.model_validate(t) for t in session.scalars(select(Task).order_by(Task.name))]
+def list_tasks(session: SessionDep, caller: CallerDep) -> list[TaskOut]:
+    """Built-in and hub tasks, and the caller's team's uploads."""
+    query = select(Task).where(visible_to(caller)).order_by(Task.name)
+    return [TaskOut.model_validate(t) for t in session.scalars(query)]
 
 
-@router.get("/tasks/{task}", response_model=TaskOut)
-def get_task(task: str, session: SessionDep) -> TaskOut:
-    return TaskOut.model_validate(task_service.get_task_row(session, task))
+@router.get(
+    "/tasks/{task}",
+    response_model=TaskOut,
+    responses={404: {"description": "no such task (for a built-in one not registered yet: how to register it)"}},
+)
+def get_task(task: str, session: SessionDep, caller: CallerDep) -> TaskOut:
+    """A registered task. Reading registers nothing: POST /tasks registers a built-in task."""
+    return TaskOut.model_validate(task_service.get_task_row(session, task, caller.team))

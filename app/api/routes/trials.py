@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from ...db.models import Trial, TrialStatus
+from ...db.models import Task, Trial, TrialStatus
+from ...schemas.common import MAX_INT32, TaskName
 from ...schemas.trials import TrialDetail, TrialOut
 from ...services.errors import NotFoundError
 from ...services.tasks import get_task_row
+from ...auth.caller import CallerDep, can_see, visible_to
 from ..deps import SessionDep
 
 router = APIRouter(tags=["trials"])
@@ -19,21 +21,26 @@ router = APIRouter(tags=["trials"])
 @router.get("/trials", response_model=list[TrialOut])
 def list_trials(
     session: SessionDep,
-    task: str | None = None,
+    caller: CallerDep,
+    task: Annotated[TaskName | None, Query(description="only this task's trials")] = None,
     status: TrialStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[TrialOut]:
     query = select(Trial).order_by(Trial.id).limit(limit)
     if task is not None:
-        query = query.where(Trial.task_id == get_task_row(session, task).id)
+        query = query.where(Trial.task_id == get_task_row(session, task, caller.team).id)
+    else:
+        query = query.join(Task, Trial.task_id == Task.id).where(visible_to(caller))
     if status is not None:
         query = query.where(Trial.status == status)
     return [TrialOut.model_validate(t) for t in session.scalars(query)]
 
 
 @router.get("/trials/{trial_id}", response_model=TrialDetail)
-def get_trial(trial_id: int, session: SessionDep) -> TrialDetail:
-    trial = session.get(Trial, trial_id)
-    if trial is None:
+def get_trial(trial_id: int, session: SessionDep, caller: CallerDep) -> TrialDetail:
+    # Ids are 32-bit: a larger (or negative) one names no trial, and Postgres refuses to compare it with
+    # one ("integer out of range", a 500 before).
+    trial = session.get(Trial, trial_id) if 0 < trial_id <= MAX_INT32 else None
+    if trial is None or not can_see(caller, trial.task):  # another team's upload: no such trial
         raise NotFoundError(f"trial {trial_id} not found")
     return TrialDetail.model_validate(trial)

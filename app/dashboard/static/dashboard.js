@@ -34,7 +34,7 @@
   };
   // recipe: the one asked for ("" = the server's default, the recipe with the most trials);
   // followAllocation: a finished allocation whose recipe the frontier should switch to, once.
-  const state = { seq: 0, rows: [], allocation: null, pollTimer: null, plan: null, recipe: "", recipes: [], shownRecipe: null, followAllocation: null };
+  const state = { seq: 0, rows: [], registered: new Set(), allocation: null, pollTimer: null, plan: null, recipe: "", recipes: [], shownRecipe: null, followAllocation: null };
 
   // --- formatting ----------------------------------------------------------------------------
   const money = (v) => "$" + Number(v).toLocaleString("en-US", { maximumFractionDigits: Math.abs(v) < 1 ? 4 : 2 });
@@ -51,16 +51,43 @@
   const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 
   // --- the API -------------------------------------------------------------------------------
+  // The service may want an API key (LABELMIX_REQUIRE_API_KEYS): it is asked for once, kept in this
+  // browser's localStorage and sent as a header (never a cookie, so other sites cannot borrow it).
+  const KEY_STORAGE = "labelmix-api-key";
+  const storedKey = () => { try { return localStorage.getItem(KEY_STORAGE); } catch (_) { return null; } };
+
+  function askForKey(message) {
+    const form = $("#key-form");
+    if (!form) return;
+    form.hidden = false;
+    $("#key-error").textContent = message || "This service needs an API key.";
+    $("#api-key").focus();
+  }
+
   async function api(path, options = {}) {
     let response;
+    const key = storedKey();
+    const headers = { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}), ...(options.headers || {}) };
     try {
-      response = await fetch(path, { headers: { accept: "application/json" }, ...options });
+      response = await fetch(path, { ...options, headers });
     } catch (_) {
       return { ok: false, status: 0, body: { detail: "the service did not answer" } };
     }
     let body = null;
     try { body = await response.json(); } catch (_) { body = null; }
+    if (response.status === 401) askForKey(body && body.detail);
     return { ok: response.ok, status: response.status, body };
+  }
+
+  const keyForm = $("#key-form");
+  if (keyForm) {
+    keyForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const key = $("#api-key").value.trim();
+      if (!key) { $("#key-error").textContent = "Paste the key `labelmix keys create` printed."; return; }
+      try { localStorage.setItem(KEY_STORAGE, key); } catch (_) { /* private mode: this page only */ }
+      location.reload();  // every panel loads again, now with the key
+    });
   }
 
   function query(params) {
@@ -145,6 +172,7 @@
   async function loadTasks(selected) {
     const response = await api("/tasks");
     const registered = response.ok ? response.body : [];
+    state.registered = new Set(registered.map((t) => t.name));
     const names = [...registered.map((t) => t.name), ...CONFIG.builtin_tasks.filter((n) => !registered.some((t) => t.name === n))];
     el.task.innerHTML = names.map((n) => `<option value="${escapeHtml(n)}">${escapeHtml(n)}</option>`).join("");
     el.task.value = names.includes(selected) ? selected : (registered[0] || {}).name || names[0] || "";
@@ -152,7 +180,18 @@
 
   async function loadTaskInfo(task) {
     el.taskInfo.textContent = "Loading the task…";
-    const response = await api(`/tasks/${encodeURIComponent(task)}`);
+    // Reading never registers a task: picking a built-in one not registered yet is the write that
+    // does (POST /tasks; asking again returns the same task).
+    const register = async () => {
+      el.taskInfo.textContent = "Registering the built-in task…";
+      const form = new FormData();
+      form.append("dataset", task);
+      return api("/tasks", { method: "POST", body: form });
+    };
+    const builtin = CONFIG.builtin_tasks.includes(task);
+    let response = builtin && !state.registered.has(task) ? await register() : await api(`/tasks/${encodeURIComponent(task)}`);
+    if (response.status === 404 && builtin) response = await register();
+    if (response.ok) state.registered.add(task);
     if (!response.ok) { el.taskInfo.textContent = ""; showErrors([el.planForm], response); return; }
     const t = response.body;
     const labeler = t.weak_labels ? ` (${t.weak_labels.labeler})` : "";
@@ -163,7 +202,10 @@
   }
 
   async function loadModels(task, selected) {
-    const response = await api(`/trials?${query({ task, status: "done", limit: 5000 })}`);
+    // A task not registered yet has no trials (and asking would be a 404).
+    const response = state.registered.has(task)
+      ? await api(`/trials?${query({ task, status: "done", limit: 5000 })}`)
+      : { ok: true, body: [] };
     const counts = {};
     for (const t of response.ok ? response.body : []) counts[t.model] = (counts[t.model] || 0) + 1;
     const stored = Object.keys(counts).sort((a, b) => counts[b] - counts[a]);

@@ -1,0 +1,170 @@
+"""Reading an uploaded CSV or JSONL file into a task's texts, labels and weak labels.
+
+Whatever the bytes, the answer is a 4xx naming the field and the row, never a 500. The size cap is
+checked in chunks before anything is parsed; the file is then read a line at a time from the
+spooled upload (never whole into memory), rows are counted while parsing, and every text must be
+one the database can store.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import math
+import reprlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numpy as np
+
+from .errors import RequestError, TooLargeError
+from .storable_text import unstorable_reason
+
+MIN_ROWS_PER_CLASS = 10
+CHUNK_BYTES = 1 << 20
+
+
+def _quote(value) -> str:
+    """A value quoted back in a message, kept short (a "label" can be a 100 KB string)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 40
+    return short.repr(value)
+
+
+def check_size(upload: BinaryIO, max_bytes: int) -> None:
+    """Count the upload's bytes a chunk at a time and stop as soon as the cap is passed, so an
+    oversized file is refused without ever being held in memory; then rewind it for parsing."""
+    seen = 0
+    while chunk := upload.read(CHUNK_BYTES):
+        seen += len(chunk)
+        if seen > max_bytes:
+            raise TooLargeError("file", f"is over the upload limit of {max_bytes:,} bytes")
+    upload.seek(0)
+
+
+def read_rows(upload: BinaryIO, filename: str, max_rows: int) -> list[dict]:
+    """The file's rows as dicts (CSV by its header, JSONL one object a line); at most `max_rows`."""
+    if filename.lower().endswith((".jsonl", ".ndjson")):
+        parse = _jsonl_rows
+    elif filename.lower().endswith(".csv"):
+        parse = _csv_rows
+    else:
+        raise RequestError("file", "must be a .csv or .jsonl file")
+    rows = []
+    for row in parse(_utf8_lines(upload)):
+        if len(rows) == max_rows:
+            # Stop here: a longer file is not parsed (or stored) to the end just to be refused.
+            raise RequestError("file", f"has more than {max_rows:,} rows; at most {max_rows:,} are accepted")
+        rows.append(row)
+    return rows
+
+
+def _utf8_lines(upload: BinaryIO) -> Iterator[str]:
+    """The file's lines with their endings (as csv wants them), decoded one at a time, so that an
+    invalid byte is reported with its line; a leading byte-order mark is dropped."""
+    for line_no, raw in enumerate(upload, start=1):
+        if line_no == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        try:
+            yield raw.decode("utf-8")  # strict: encoded surrogates (ED A0 80) are refused too
+        except UnicodeDecodeError as exc:
+            raise RequestError("file", f"line {line_no} is not UTF-8 text ({exc.reason})") from None
+
+
+def _csv_rows(lines: Iterator[str]) -> Iterator[dict]:
+    reader = csv.DictReader(lines)
+    try:
+        columns = reader.fieldnames or []
+    except csv.Error as exc:
+        raise RequestError("file", f"the header line is not valid CSV: {exc}") from None
+    if "text" not in columns or "label" not in columns:
+        raise RequestError("file", "a CSV needs a header with the columns text and label")
+    row_no = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv's 128 KB limit, a stray quote or line break
+            where = f"row {row_no + 1} (line {reader.line_num})"
+            raise RequestError("file", f"{where} is not valid CSV: {exc}") from None
+        row_no += 1
+        yield row
+
+
+def _jsonl_rows(lines: Iterator[str]) -> Iterator[dict]:
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except RecursionError:
+            raise RequestError("file", f"line {line_no} is nested too deeply to be a row") from None
+        except json.JSONDecodeError as exc:
+            raise RequestError("file", f"line {line_no} is not valid JSON: {exc.msg}") from None
+        except ValueError:  # an integer of thousands of digits, which Python refuses to convert
+            raise RequestError("file", f"line {line_no} has a number with too many digits") from None
+        if not isinstance(row, dict):
+            raise RequestError("file", f"line {line_no} is not a JSON object")
+        yield row
+
+
+def _number(value, field: str, row: int) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
+        raise RequestError(field, f"row {row}: {_quote(value)} is not a number") from None
+    if math.isnan(number):
+        raise RequestError(field, f"row {row}: is not a number")
+    return number
+
+
+def _text(row: dict, i: int) -> str:
+    text = row.get("text")
+    if text is None or text == "":
+        raise RequestError("text", f"row {i}: text is missing or empty")
+    if not isinstance(text, str):
+        raise RequestError("text", f"row {i}: text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise RequestError("text", f"row {i}: text is missing or empty")
+    if reason := unstorable_reason(text):
+        raise RequestError("text", f"row {i}: text {reason}")
+    return text
+
+
+def validate_rows(rows: list[dict]) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Texts, labels (0/1) and weak labels (probabilities, or None) of valid rows; RequestError naming
+    the column and the row otherwise."""
+    if not rows:
+        raise RequestError("file", "has no rows")
+    has_prob = any(r.get("weak_prob") not in (None, "") for r in rows)
+    has_hard = any(r.get("weak_label") not in (None, "") for r in rows)
+    if has_prob and has_hard:
+        raise RequestError("weak_prob", "give weak_prob or weak_label, not both")
+    texts, labels, weak = [], [], []
+    first_row: dict[str, int] = {}
+    for i, row in enumerate(rows, start=1):
+        text = _text(row, i)
+        if text in first_row:
+            # A repeated text could land in both pool and test and leak the answer.
+            raise RequestError("text", f"row {i}: repeats the text of row {first_row[text]}")
+        first_row[text] = i
+        label = _number(row.get("label"), "label", i)
+        if label not in (0, 1):
+            raise RequestError("label", f"row {i}: label must be 0 or 1, got {_quote(row.get('label'))}")
+        texts.append(text)
+        labels.append(int(label))
+        if has_prob or has_hard:
+            field = "weak_prob" if has_prob else "weak_label"
+            value = _number(row.get(field), field, i)
+            if has_prob and not 0 <= value <= 1:
+                raise RequestError("weak_prob", f"row {i}: must lie in [0, 1], got {value}")
+            if has_hard and value not in (0, 1):
+                raise RequestError("weak_label", f"row {i}: must be 0 or 1, got {_quote(row.get(field))}")
+            weak.append(value)
+    label_array = np.array(labels, dtype=np.int64)
+    for cls in (0, 1):
+        if (label_array == cls).sum() < MIN_ROWS_PER_CLASS:
+            raise RequestError("label", f"needs at least {MIN_ROWS_PER_CLASS} rows with label {cls}")
+    return texts, label_array, np.array(weak, dtype=np.float32) if weak else None
