@@ -140,15 +140,33 @@ def _ensure_schema(url: str, schema: str) -> None:
         engine.dispose()
 
 
+# Optuna creates its tables on first use, and two processes doing so at once on a new database
+# collide (one gets "CREATE TYPE studydirection" failing: a 500 on a fresh install). A Postgres
+# advisory lock lets one create them while the others wait, then find them.
+OPTUNA_SETUP_LOCK = 0x6C6D7801
+
+
 @lru_cache
 def optuna_storage(url: str) -> optuna.storages.RDBStorage:
     # Same database as the app, in a schema of its own: Optuna has tables named `trials` and
     # `alembic_version` too, which would collide with the app's in the public schema.
     engine_kwargs: dict = {"pool_pre_ping": True}
-    if url.startswith("postgresql"):
-        _ensure_schema(url, OPTUNA_SCHEMA)
-        engine_kwargs["connect_args"] = {"options": f"-c search_path={OPTUNA_SCHEMA}"}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    if not url.startswith("postgresql"):
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    from sqlalchemy import create_engine, text
+
+    engine_kwargs["connect_args"] = {"options": f"-c search_path={OPTUNA_SCHEMA}"}
+    lock_engine = create_engine(url)
+    try:
+        with lock_engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": OPTUNA_SETUP_LOCK})
+            try:
+                _ensure_schema(url, OPTUNA_SCHEMA)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": OPTUNA_SETUP_LOCK})
+    finally:
+        lock_engine.dispose()
 
 
 def sampler_for(study_seed: int, n_trials_so_far: int) -> optuna.samplers.BaseSampler:

@@ -143,3 +143,17 @@ def test_app_migrations_and_optuna_share_a_postgres_database(empty_pg_url, migra
     assert len(optuna.load_study(study_name="second-study", storage=storage).trials) == 1
     migrate(empty_pg_url)
     schema_check(empty_pg_url)
+
+
+def test_optuna_tables_are_created_once_when_first_uses_race(migrate, empty_pg_url):
+    # Four workers' first allocation on a fresh database at the same moment: none may fail.
+    from concurrent.futures import ThreadPoolExecutor
+
+    migrate(empty_pg_url)
+    with ThreadPoolExecutor(4) as pool:
+        storages = list(pool.map(lambda _: optuna_storage.__wrapped__(empty_pg_url), range(4)))
+    assert len(storages) == 4
+    optuna.create_study(storage=storages[0], study_name="after-the-race")
+    for storage in storages:
+        storage.remove_session()
+        storage.engine.dispose()
