@@ -66,13 +66,38 @@ def celery_client(broker_url: str):
     return make_celery(get_settings().model_copy(update={"broker_url": broker_url}))
 
 
+def _note_sent(trial_ids: list[int]) -> None:
+    """Stamp the trials' last send (the sweep resends a queued trial whose message is long gone)."""
+    from .db.session import session_scope
+    from .services import trials
+
+    try:
+        with session_scope() as session:
+            trials.mark_enqueued(session, trial_ids)
+    except Exception:  # the stamp only paces resends: never hold back the message for it
+        log.warning("could not note the send of trials %s", trial_ids, exc_info=True)
+
+
 class CeleryDispatcher:
     def __init__(self, broker_url: str):
         self.celery = celery_client(broker_url)
 
     def enqueue_trials(self, trial_ids: list[int]) -> None:
+        if trial_ids:
+            _note_sent(trial_ids)  # before sending: a stamp after a lost send would delay its resend
         for trial_id in trial_ids:
             self.celery.send_task("labelmix.run_trial", args=[trial_id], queue=TRIALS_QUEUE)
+
+    def trial_messages_waiting(self) -> int | None:
+        """Messages in the broker's trials queue, not yet taken by a worker (None: cannot tell)."""
+        try:
+            with self.celery.connection_for_read() as connection:
+                # Not passive: Redis deletes an empty list, and a passive declare of it raises.
+                # Declaring is what every worker does at start-up; on Redis it creates nothing.
+                return connection.default_channel.queue_declare(queue=TRIALS_QUEUE).message_count
+        except Exception:
+            log.warning("could not count the trials queue", exc_info=True)
+            return None
 
     def enqueue_advance(self, allocation_id: str) -> None:
         self.celery.send_task("labelmix.advance_allocation", args=[allocation_id], queue=STUDIES_QUEUE)

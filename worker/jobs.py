@@ -3,6 +3,13 @@
 run_trial_job: claim a trial, run the engine, store the result, wake the allocations waiting on it.
 advance_allocation_job: move an allocation's study and enqueue the trials it now needs.
 build_weak_labels_job: train a task's default weak labeler and describe its labels on the task.
+recover_job: the periodic sweep for trials and allocations whose messages or workers were lost.
+
+What a trial may rely on: the row is the truth and a message only a hint. A claim is one
+conditional UPDATE, so any number of messages for a trial (redelivered, resent) train it once; a
+claimed trial holds a lease, its heartbeat, which the worker stops trusting before the sweep could
+take the trial back, so no two workers train it at once; every attempt ends within the time limit
+(between steps here, or by the heartbeat falling silent), and attempts are bounded.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -21,7 +29,7 @@ from sqlalchemy import select
 from app.config import get_settings
 from app.db.models import Task, Trial
 from app.db.session import session_scope
-from app.services import allocations, trials
+from app.services import allocations, recovery, trials
 from app.services.tasks import describe_weak_labels, engine_task
 
 log = logging.getLogger(__name__)
@@ -38,22 +46,63 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class Heartbeat:
-    """Refreshes the trial's heartbeat from a thread, so a silent trial means a dead worker."""
+class ClaimLost(RuntimeError):
+    """The trial is no longer this worker's: the sweep took it back, or another worker holds it."""
 
-    def __init__(self, trial_id: int, worker: str):
-        self._trial_id, self._worker = trial_id, worker
+
+class Heartbeat:
+    """Refreshes a claimed trial's heartbeat from a thread: this worker's lease on the trial.
+
+    The sweep (or a redelivered message) takes a trial back once its heartbeat is older than
+    stale_trial_after_s, so a silent trial means a dead worker. Hence:
+    - the beats stop at the trial's time limit: a trial hung inside a step, where the check between
+      steps cannot fire, falls silent and the sweep fails it for good (trials.fail_overdue);
+    - `vouch`, run between training steps, ends the trial (ClaimLost) once a beat finds the row is
+      no longer this worker's, and holds training while the beats fail (the database is away) past
+      the time the lease can be trusted: by the time the sweep may take the trial back, this worker
+      has stopped stepping, so two workers never train one trial at once.
+    """
+
+    def __init__(self, trial_id: int, worker: str, limit):
+        stale_after = get_settings().stale_trial_after_s
+        self._trial_id, self._worker, self._limit = trial_id, worker, limit  # limit: training.loop.TimeLimit
+        self._interval = max(stale_after / 4, 0.5)
+        # One beat short of the sweep's threshold: a step begun within the lease ends before it expires.
+        self._trust_s = stale_after - self._interval
+        self._stored_at = limit.started  # monotonic time just before the last beat known stored (the claim)
+        self._lost = False
+        self._changed = threading.Condition()
         self._stop = threading.Event()
-        self._interval = max(get_settings().stale_trial_after_s / 4, 0.5)
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_id}")
 
     def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
+        while time.monotonic() <= self._limit.deadline:  # past it: still running means hung
+            sent = time.monotonic()  # before the UPDATE: the stored time is no older than this
             try:
                 with session_scope() as session:
-                    trials.heartbeat(session, self._trial_id, self._worker)
+                    ours = trials.heartbeat(session, self._trial_id, self._worker)
             except Exception:  # a missed beat is harmless; the next one retries
                 log.warning("heartbeat for trial %s failed", self._trial_id, exc_info=True)
+            else:
+                with self._changed:
+                    if ours:
+                        self._stored_at = sent
+                    else:
+                        self._lost = True
+                    self._changed.notify_all()
+                if not ours:
+                    return
+            if self._stop.wait(self._interval):
+                return
+
+    def vouch(self) -> None:
+        """Return while this worker may keep training the trial; raise when it must stop."""
+        with self._changed:
+            while not self._lost and time.monotonic() - self._stored_at > self._trust_s:
+                self._limit()  # waiting for the database still counts against the time limit
+                self._changed.wait(self._interval)
+            if self._lost:
+                raise ClaimLost(f"trial {self._trial_id} is no longer held by {self._worker}")
 
     def __enter__(self) -> "Heartbeat":
         self._thread.start()
@@ -67,8 +116,9 @@ class Heartbeat:
 def _deterministic_errors() -> tuple[type[Exception], ...]:
     # Errors that a retry cannot fix: fail at once instead of burning attempts.
     from worker.engine import AllocationError, ModelSpecError, UnknownTaskError, WeakLabelerError
+    from worker.engine.training.loop import TimeLimitExceeded  # a second attempt would take as long
 
-    return (AllocationError, ModelSpecError, UnknownTaskError, WeakLabelerError)
+    return (AllocationError, ModelSpecError, UnknownTaskError, WeakLabelerError, TimeLimitExceeded)
 
 
 @dataclass
@@ -79,30 +129,39 @@ class Claimed:
     spec: object  # worker.engine.TrialSpec
     attempts: int
     task: object | None  # the engine's task; None when the trial is given up on
+    limit: object  # worker.engine.training.loop.TimeLimit, from just before the claim
 
 
-def _claim(session, trial_id: int, me: str, max_attempts: int) -> Claimed:
+def _claim_with_companions(session, trial_id: int, me: str, max_attempts: int) -> list[int]:
+    """Claim the trial and queued trials to train beside it on the same base (group size from the
+    engine); [] when it is not to be had. Claims only: the claims' heartbeat stamps age from here
+    until their heartbeats start, after this transaction commits, so it must commit at once.
+    """
+    from worker.engine.group import GROUPABLE, group_size
+    from worker.engine.runtime import pick_runtime
+
+    size = group_size(pick_runtime())  # first: it may import torch, seconds the claim must not wait
+    if not trials.claim(session, trial_id, me):
+        return []
+    trial = session.get(Trial, trial_id)
+    if trial.attempts > max_attempts or trial.method not in GROUPABLE:
+        return [trial_id]
+    companions = trials.queued_companions(session, trial, frozenset(m.value for m in GROUPABLE), size - 1)
+    return [trial_id, *(i for i in companions if trials.claim(session, i, me))]
+
+
+def _prepare(session, trial_id: int, me: str, max_attempts: int, limit) -> Claimed:
+    """A claimed trial with what it runs on (its engine task), or given up on after too many attempts."""
     from worker.engine import TrialSpec
 
     trial = session.get(Trial, trial_id)
     spec = TrialSpec(**trial.spec)
+    log.info("trial %s claimed by %s (attempt %d)", trial_id, me, trial.attempts)
     if trial.attempts > max_attempts:  # earlier attempts died with their workers
         trials.record_failure(session, trial_id, me, f"gave up after {max_attempts} attempts", final=True)
-        return Claimed(trial_id, spec, trial.attempts, None)
-    return Claimed(trial_id, spec, trial.attempts, engine_task(session, trial.task))
-
-
-def _companions(session, trial_id: int, me: str, max_attempts: int) -> list[Claimed]:
-    """Queued trials to train beside this one on the same base, claimed (group size from the engine)."""
-    from worker.engine.group import GROUPABLE, group_size
-    from worker.engine.runtime import pick_runtime
-
-    trial = session.get(Trial, trial_id)
-    size = group_size(pick_runtime())
-    if size <= 1 or trial.method not in GROUPABLE:
-        return []
-    ids = trials.queued_companions(session, trial, frozenset(m.value for m in GROUPABLE), size - 1)
-    return [_claim(session, i, me, max_attempts) for i in ids if trials.claim(session, i, me)]
+        log.info("trial %s failed by %s: gave up after %d attempts", trial_id, me, max_attempts)
+        return Claimed(trial_id, spec, trial.attempts, None, limit)
+    return Claimed(trial_id, spec, trial.attempts, engine_task(session, trial.task), limit)
 
 
 def _store(claimed: Claimed, me: str, result=None, error: Exception | None = None) -> JobOutcome | None:
@@ -114,49 +173,78 @@ def _store(claimed: Claimed, me: str, result=None, error: Exception | None = Non
         log.warning("trial %s attempt %s failed (final=%s): %s", claimed.trial_id, claimed.attempts, final, error)
         with session_scope() as session:
             trials.record_failure(session, claimed.trial_id, me, reason, final=final)
+        log.info("trial %s failed by %s", claimed.trial_id, me)
         return None if final else JobOutcome.retry
     with session_scope() as session:
         if not trials.finish(session, claimed.trial_id, me, result.model_dump(mode="json")):
+            log.info("trial %s abandoned by %s: reclaimed meanwhile", claimed.trial_id, me)
             return JobOutcome.skipped  # reclaimed as stale meanwhile: the other run stores it
+    log.info("trial %s stored by %s", claimed.trial_id, me)
     return None
 
 
-def _run_claimed(group: list[Claimed], me: str) -> dict[int, JobOutcome | None]:
-    """Run the claimed trials (together when there are several) and store each one's outcome."""
+def _run_claimed(group: list[Claimed], me: str, hearts: dict[int, Heartbeat]) -> dict[int, JobOutcome | None]:
+    """Run the claimed trials (together when there are several) and store each one's outcome.
+
+    Each trial trains under its time limit and its heartbeat's lease, checked between steps.
+    """
     from worker.engine import run_trial
     from worker.engine.group import run_group
+    from worker.engine.training.loop import TimeLimitExceeded, checked_between_steps
 
-    with ExitStack() as beating:
-        for claimed in group:
-            beating.enter_context(Heartbeat(claimed.trial_id, me))
-        if len(group) > 1:
-            try:
+    if len(group) > 1:
+        try:
+            with checked_between_steps(*(c.limit for c in group), *(hearts[c.trial_id].vouch for c in group)):
                 results = run_group([c.spec for c in group], task=group[0].task)
-                return {c.trial_id: _store(c, me, result) for c, result in zip(group, results)}
-            except Exception:  # one bad trial must not fail the others: run each alone
-                log.warning("a group of %d trials failed; running them one at a time", len(group), exc_info=True)
-        outcomes = {}
-        for claimed in group:
-            try:
+            return {c.trial_id: _store(c, me, result) for c, result in zip(group, results)}
+        except TimeLimitExceeded as exc:  # claimed together, so their limits fall together
+            return {c.trial_id: _store(c, me, error=exc) for c in group}
+        except Exception:  # one bad trial (or lost claim) must not fail the others: run each alone
+            log.warning("a group of %d trials failed; running them one at a time", len(group), exc_info=True)
+    outcomes = {}
+    for claimed in group:
+        try:
+            with checked_between_steps(claimed.limit, hearts[claimed.trial_id].vouch):
                 result = run_trial(claimed.spec, task=claimed.task)
-            except Exception as exc:
-                outcomes[claimed.trial_id] = _store(claimed, me, error=exc)
-            else:
-                outcomes[claimed.trial_id] = _store(claimed, me, result)
-        return outcomes
+        except ClaimLost:  # the row names who runs it now: store nothing
+            log.info("trial %s abandoned by %s: its claim was lost", claimed.trial_id, me)
+            outcomes[claimed.trial_id] = JobOutcome.skipped
+        except Exception as exc:
+            outcomes[claimed.trial_id] = _store(claimed, me, error=exc)
+        else:
+            outcomes[claimed.trial_id] = _store(claimed, me, result)
+    return outcomes
+
+
+def _wake(dispatcher, allocation_ids) -> None:
+    for allocation_id in sorted(set(allocation_ids)):
+        dispatcher.enqueue_advance(allocation_id)
 
 
 def run_trial_job(trial_id: int, dispatcher) -> JobOutcome:
     """Run one trial, and beside it any queued trials that can share its base model (a group)."""
+    from worker.engine.training.loop import TimeLimit
+
     me = worker_name()
     max_attempts = get_settings().max_trial_attempts
+    # Before the claim: its lease and its time limit count from here.
+    limit = TimeLimit(get_settings().trial_time_limit_s, started=time.monotonic())
     with session_scope() as session:
-        if not trials.claim(session, trial_id, me):
-            return JobOutcome.skipped
-        primary = _claim(session, trial_id, me, max_attempts)
-        claimed = [primary, *_companions(session, trial_id, me, max_attempts)] if primary.task is not None else [primary]
-    group = [c for c in claimed if c.task is not None]  # the rest were given up on when claimed
-    outcomes = _run_claimed(group, me) if group else {}
+        ids = _claim_with_companions(session, trial_id, me, max_attempts)
+        if not ids:
+            finished = (trial := session.get(Trial, trial_id)) is not None and trial.status in trials.FINISHED
+            # The run that finished it may have died before waking its allocations (advancing is idempotent).
+            waiting = allocations.allocations_waiting_on(session, trial_id) if finished else []
+    if not ids:
+        _wake(dispatcher, waiting)
+        return JobOutcome.skipped
+    with ExitStack() as beating:
+        # Committed: beat from now on, before building the tasks (seconds) lets the claims look stale.
+        hearts = {i: beating.enter_context(Heartbeat(i, me, limit)) for i in ids}
+        with session_scope() as session:
+            claimed = [_prepare(session, i, me, max_attempts, limit) for i in ids]
+        group = [c for c in claimed if c.task is not None]  # the rest were given up on when claimed
+        outcomes = _run_claimed(group, me, hearts) if group else {}
     for companion in group[1:]:
         if outcomes.get(companion.trial_id) == JobOutcome.retry:
             dispatcher.enqueue_trials([companion.trial_id])  # its own message was skipped: send another
@@ -167,8 +255,7 @@ def run_trial_job(trial_id: int, dispatcher) -> JobOutcome:
     with session_scope() as session:
         waiting = {a for i in ended for a in allocations.allocations_waiting_on(session, i)}
         status = session.get(Trial, trial_id).status
-    for allocation_id in sorted(waiting):
-        dispatcher.enqueue_advance(allocation_id)
+    _wake(dispatcher, waiting)
     if outcomes.get(trial_id) == JobOutcome.skipped:
         return JobOutcome.skipped
     return JobOutcome.done if status == "done" else JobOutcome.failed
@@ -191,10 +278,19 @@ def build_weak_labels_job(task_name: str) -> None:
         describe_weak_labels(session.scalars(select(Task).where(Task.name == task_name)).one(), labels)
 
 
-def requeue_stale_job(dispatcher) -> list[int]:
+def recover_job(dispatcher) -> recovery.Recovered:
+    """One sweep (services/recovery.py): fail, requeue or resend stranded trials, wake stalled allocations."""
+    waiting = dispatcher.trial_messages_waiting()
     with session_scope() as session:
-        stale = trials.requeue_stale(session)
-    if stale:
-        log.warning("requeued %d trial(s) whose worker went silent: %s", len(stale), stale)
-        dispatcher.enqueue_trials(stale)
-    return stale
+        found = recovery.sweep(session, trials_queue_empty=waiting == 0)
+    if found.failed:
+        log.warning("failed %d trial(s) silent past the time limit: %s", len(found.failed), found.failed)
+    if found.requeued:
+        log.warning("requeued %d trial(s) whose worker went silent: %s", len(found.requeued), found.requeued)
+    if found.resent:
+        log.warning("resent %d queued trial(s) whose message was never claimed: %s", len(found.resent), found.resent)
+    if found.to_advance:
+        log.info("waking %d allocation(s) no message was coming for: %s", len(found.to_advance), found.to_advance)
+    dispatcher.enqueue_trials(found.to_send)  # after commit: the worker must find the rows
+    _wake(dispatcher, found.to_advance)
+    return found

@@ -36,18 +36,27 @@ def advance_allocation(allocation_id: str) -> None:
     jobs.advance_allocation_job(allocation_id, dispatcher)
 
 
-def _reap_stale_trials_forever(stop: threading.Event) -> None:
-    interval = max(get_settings().stale_trial_after_s / 2, 1)
+def sweep_interval_s() -> float:
+    """How often each worker sweeps: a few times within the shortest delay the sweep acts on."""
+    settings = get_settings()
+    return max(min(settings.stale_trial_after_s, settings.requeue_unclaimed_after_s) / 4, 1.0)
+
+
+def _sweep_forever(stop: threading.Event) -> None:
+    interval = sweep_interval_s()
     while True:
         try:
-            jobs.requeue_stale_job(dispatcher)
-        except Exception:
-            log.warning("looking for stale trials failed", exc_info=True)
+            jobs.recover_job(dispatcher)
+        except Exception:  # the database or the broker is away: the next sweep retries
+            log.warning("the recovery sweep failed", exc_info=True)
         if stop.wait(interval):
             return
 
 
 @worker_ready.connect
-def _start_reaper(**_) -> None:
-    # A killed worker cannot report its trial; live workers find such trials by their silence.
-    threading.Thread(target=_reap_stale_trials_forever, args=(threading.Event(),), daemon=True).start()
+def _start_sweeping(**_) -> None:
+    # Who runs the sweep (services/recovery.py): every worker, at start-up and every few seconds,
+    # from a thread of its own. The README starts plain `celery worker`s and no `celery beat`, so a
+    # periodic task would never be sent; a thread needs nothing else running, keeps sweeping while a
+    # solo pool's only thread trains a trial, and dies with its worker (a live one sweeps for it).
+    threading.Thread(target=_sweep_forever, args=(threading.Event(),), daemon=True, name="recovery-sweep").start()

@@ -1,14 +1,16 @@
 """The trial cache: one row per trial key, claimed atomically, finished once.
 
 Every state change is a single conditional UPDATE, so two workers (or a worker and a redelivered
-message) can never both run a trial, and a finished trial is never run again.
+message) can never both run a trial, and a finished trial is never run again. A message is only a
+hint that a trial wants running: the row is the truth, and the sweeps below find trials whose
+messages or workers were lost (services/recovery.py runs them).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -61,18 +63,25 @@ def _stale_before():
     return utcnow() - timedelta(seconds=get_settings().stale_trial_after_s)
 
 
+def _silent():
+    """A running trial whose worker stopped its heartbeat: killed, hung, or past its time limit."""
+    return (Trial.status == TrialStatus.running) & (Trial.heartbeat_at < _stale_before())
+
+
+def _over_time():
+    """A running trial whose attempt began longer ago than the time limit allows."""
+    return Trial.started_at < utcnow() - timedelta(seconds=get_settings().trial_time_limit_s)
+
+
 def claim(session: Session, trial_id: int, worker: str) -> bool:
-    """Mark the trial running for this worker, if it is queued or its runner went silent."""
+    """Mark the trial running for this worker, if it is queued or its runner went silent in time.
+
+    A silent run past its time limit is not taken over: it is the sweep's to fail (fail_overdue).
+    """
     now = utcnow()
     claimed = session.execute(
         update(Trial)
-        .where(
-            Trial.id == trial_id,
-            or_(
-                Trial.status == TrialStatus.queued,
-                (Trial.status == TrialStatus.running) & (Trial.heartbeat_at < _stale_before()),
-            ),
-        )
+        .where(Trial.id == trial_id, or_(Trial.status == TrialStatus.queued, _silent() & ~_over_time()))
         .values(
             status=TrialStatus.running,
             worker=worker,
@@ -105,12 +114,14 @@ def queued_companions(session: Session, trial: Trial, methods: frozenset[str], l
     )
 
 
-def heartbeat(session: Session, trial_id: int, worker: str) -> None:
-    session.execute(
+def heartbeat(session: Session, trial_id: int, worker: str) -> bool:
+    """Vouch that this worker still runs the trial; False when it is no longer this worker's."""
+    beat = session.execute(
         update(Trial)
         .where(Trial.id == trial_id, Trial.status == TrialStatus.running, Trial.worker == worker)
         .values(heartbeat_at=utcnow())
     )
+    return beat.rowcount == 1
 
 
 def finish(session: Session, trial_id: int, worker: str, result: dict) -> bool:
@@ -142,22 +153,65 @@ def record_failure(session: Session, trial_id: int, worker: str, error: str, fin
             status=TrialStatus.failed if final else TrialStatus.queued,
             error=error,
             finished_at=utcnow() if final else None,
+            # Not final: the caller sends it again (Celery's retry), which counts as a send.
+            enqueued_at=None if final else utcnow(),
         )
+    )
+
+
+def mark_enqueued(session: Session, trial_ids: list[int]) -> None:
+    """Note that a message for each of these trials was just sent (see resend_unclaimed)."""
+    if trial_ids:
+        session.execute(update(Trial).where(Trial.id.in_(trial_ids)).values(enqueued_at=utcnow()))
+
+
+def _returning_ids(session: Session, statement) -> list[int]:
+    # One UPDATE ... RETURNING: when several workers sweep at once, each row goes to one of them.
+    return sorted(session.scalars(statement.returning(Trial.id)).all())
+
+
+def fail_overdue(session: Session) -> list[int]:
+    """Silent trials whose attempt ran past the time limit: failed for good, with the reason.
+
+    Such a trial hung (its heartbeat stops at the limit) or its worker died near the end of it;
+    running it again would take as long, so it is not retried.
+    """
+    limit = get_settings().trial_time_limit_s
+    return _returning_ids(
+        session,
+        update(Trial)
+        .where(_silent(), _over_time())
+        .values(
+            status=TrialStatus.failed,
+            error=f"exceeded the time limit of {limit} s (its worker stopped answering past it)",
+            finished_at=utcnow(),
+        ),
     )
 
 
 def requeue_stale(session: Session) -> list[int]:
     """Trials left `running` by a worker that stopped sending heartbeats: back to queued.
 
-    A killed worker never says it died; without this its trial would stay `running` forever.
+    A killed worker never says it died; without this its trial would stay `running` forever. The
+    caller sends them again (their old message may have been acknowledged, or lost with the broker).
     """
-    stale = session.scalars(
-        select(Trial.id).where(Trial.status == TrialStatus.running, Trial.heartbeat_at < _stale_before())
-    ).all()
-    if stale:
-        session.execute(
-            update(Trial)
-            .where(Trial.id.in_(stale), Trial.status == TrialStatus.running, Trial.heartbeat_at < _stale_before())
-            .values(status=TrialStatus.queued, worker=None)
-        )
-    return list(stale)
+    return _returning_ids(
+        session,
+        update(Trial).where(_silent(), ~_over_time()).values(status=TrialStatus.queued, worker=None, enqueued_at=utcnow()),
+    )
+
+
+def resend_unclaimed(session: Session) -> list[int]:
+    """Queued trials last sent longer ago than requeue_unclaimed_after_s: to send again.
+
+    Call it only when the broker's trials queue is empty: then such a trial's message is not
+    waiting behind others but gone, taken by a worker that died before claiming the row (Redis
+    hides it for the visibility timeout) or lost with the broker. A duplicate is harmless: the
+    claim lets one message through.
+    """
+    before = utcnow() - timedelta(seconds=get_settings().requeue_unclaimed_after_s)
+    last_sent = func.coalesce(Trial.enqueued_at, Trial.created_at)  # never sent: its API died first
+    return _returning_ids(
+        session,
+        update(Trial).where(Trial.status == TrialStatus.queued, last_sent < before).values(enqueued_at=utcnow()),
+    )

@@ -14,7 +14,7 @@ from .models import resolve_model
 from .runtime import library_versions, pick_runtime, seed_everything
 from .spec import StageResult, TrialResult, TrialSpec
 from .tasks import Task, get_task
-from .training.loop import ProgressCallback
+from .training.loop import ProgressCallback, TimeLimit, checked_between_steps
 from .weak_labels import weak_labels
 
 
@@ -105,14 +105,20 @@ def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> Tr
     )
 
 
-def run_trial(spec: TrialSpec, progress: ProgressCallback | None = None, task: Task | None = None) -> TrialResult:
+def run_trial(
+    spec: TrialSpec, progress: ProgressCallback | None = None, task: Task | None = None, time_limit_s: float | None = None
+) -> TrialResult:
     """Train (or prompt) the strong model on the spec's labels and score it on the task's test set.
 
     Raises AllocationError (budget.py) or ModelSpecError (models.py) before any training when the
     spec cannot run; the same spec and seed give the same result on the CPU, alone or grouped
     (worker.engine.group), on a resident model or a fresh one, with its weak stage reused or not.
+    With `time_limit_s`, raises TimeLimitExceeded at the first training step past it (a worker sets
+    its own checks around run_trial instead: training.loop.checked_between_steps).
     """
     started = time.perf_counter()
-    ctx = prepare_trial(spec, progress, task)
-    outcome = METHOD_RUNNERS[spec.method](ctx)
+    checks = (TimeLimit(time_limit_s),) if time_limit_s is not None else ()
+    with checked_between_steps(*checks):
+        ctx = prepare_trial(spec, progress, task)
+        outcome = METHOD_RUNNERS[spec.method](ctx)
     return trial_result(ctx, outcome, time.perf_counter() - started)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -40,6 +42,42 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 def identity(text: str) -> str:
     return text
+
+
+class TimeLimitExceeded(RuntimeError):
+    """A trial ran past its wall-clock limit (raised between training steps)."""
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """A wall-clock limit on a trial, from `started` (time.monotonic()); call it to check."""
+
+    limit_s: float
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.limit_s
+
+    def __call__(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TimeLimitExceeded(f"exceeded the time limit of {self.limit_s:g} s")
+
+
+# Checks run after every training step; one raises to end the trial where it stands. The caller
+# (a worker: its time limit, a claim it lost) sets them around run_trial or run_group, so the method
+# code and the group driver between it and this loop need not carry them.
+_step_checks: ContextVar[tuple[Callable[[], None], ...]] = ContextVar("step_checks", default=())
+
+
+@contextmanager
+def checked_between_steps(*checks: Callable[[], None]) -> Iterator[None]:
+    """Run `checks` after each training step of the trials trained in this block (this thread)."""
+    token = _step_checks.set((*_step_checks.get(), *checks))
+    try:
+        yield
+    finally:
+        _step_checks.reset(token)
 
 
 @dataclass(frozen=True)
@@ -253,6 +291,8 @@ class StageRun:
             self._evaluate(self.step)  # predict_scores puts the model back in training mode
         elif self.progress:
             self.progress(ProgressEvent(stage=self.name, step=self.step, total_steps=self.schedule.total_steps))
+        for check in _step_checks.get():
+            check()
 
     def _evaluate(self, step: int) -> float:
         batch_size = self.batcher.runtime.eval_batch_size(self.params.eval_batch_size)
