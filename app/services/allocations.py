@@ -84,10 +84,6 @@ def _space(request: Mapping, methods, pool_size: int) -> SearchSpace:
 def prepare(task: Task, request: AllocationRequest, model_is_causal: bool) -> tuple[AllocationRequest, SearchSpace]:
     """The request with its weak labeler spelled out, and its search space; RequestError when it cannot run."""
     labeler = concrete_labeler(task, request.weak_labeler)
-    if labeler == "task" and not task.has_weak_labels:
-        raise RequestError(
-            "weak_labeler", f"task {task.name!r} brought no weak labels of its own: use default, bow[:N] or sft:<model>[:N]"
-        )
     request = request.model_copy(update={"weak_labeler": labeler})
     return request, search_space(task, request, model_is_causal)
 

@@ -72,9 +72,14 @@ def concrete_labeler(task: Task, labeler: str) -> str:
     from worker.engine.weak_labels import WeakLabelerError, default_labeler_name
 
     try:
-        return default_labeler_name(labeler, task.has_weak_labels)
+        name = default_labeler_name(labeler, task.has_weak_labels)
     except WeakLabelerError as exc:
         raise RequestError("weak_labeler", str(exc)) from None
+    if name == "task" and not task.has_weak_labels:  # checked here, not when a worker finds out
+        raise RequestError(
+            "weak_labeler", f"task {task.name!r} brought no weak labels of its own: use default, bow[:N] or sft:<model>[:N]"
+        )
+    return name
 
 
 def _refresh(session: Session, task: Task) -> None:

@@ -283,6 +283,10 @@ def test_the_task_labeler_needs_a_task_with_weak_labels(client, table_counts, en
     assert_names(response, "body", "weak_labeler")
     assert "brought no weak labels" in response.text
     assert table_counts("allocations", "trials") == {"allocations": 0, "trials": 0} and enqueued == []
+    response = post(client, "/studies", {**STUDY, "weak_labeler": "task"})  # a study asks the same
+    assert_names(response, "body", "weak_labeler")
+    assert "brought no weak labels" in response.text
+    assert table_counts("grid_studies", "trials") == {"grid_studies": 0, "trials": 0} and enqueued == []
 
 
 def test_good_weak_labelers_are_accepted(client, enqueued):
