@@ -67,8 +67,22 @@ def _resume_embedded_work() -> None:
         dispatcher.enqueue_advance(allocation_id)
 
 
+def _refresh_builtin_tasks() -> None:
+    """After an upgrade, rebuild the built-in tasks now, not inside some later GET."""
+    from .db.session import session_scope
+    from .services.tasks import refresh_stale_builtin_tasks
+
+    try:
+        with session_scope() as session:
+            if names := refresh_stale_builtin_tasks(session):
+                log.info("rebuilt built-in tasks for this labelmix: %s", ", ".join(names))
+    except _database_unavailable_errors():  # the API still starts, answering 503 until it is back
+        log.warning("database unavailable at start-up: built-in tasks not checked", exc_info=True)
+
+
 @asynccontextmanager
 async def lifespan(_: FastAPI):
+    _refresh_builtin_tasks()
     if get_settings().embedded:
         _resume_embedded_work()
     yield

@@ -46,21 +46,37 @@ def get_task_row(session: Session, name: str, team: str | None = None) -> Task:
 
     A read never registers anything: registering a built-in task builds it (seconds of CPU) and
     queues its weak labels, which a GET (a crawler, a health probe, a dashboard) must not set off.
-    Requests that write use get_or_register_task.
+    Requests that write use get_or_register_task. Nor does a read rebuild a built-in task that a
+    newer labelmix builds differently: start-up does (refresh_stale_builtin_tasks).
     """
     task = _find(session, name)
     if task is None or (team is not None and task.team not in (None, team)):
         raise _not_registered(name)
-    if task.source != TaskSource.upload and task.version != task_version(name):
+    return task
+
+
+def _stale(task: Task) -> bool:
+    return task.source != TaskSource.upload and task.version != task_version(task.name)
+
+
+def get_or_register_task(session: Session, name: str, team: str | None = None) -> Task:
+    """For requests that write (an allocation, a study): a built-in task is registered on first use,
+    and rebuilt if this labelmix builds it differently (start-up normally has)."""
+    if name in BUILTIN_TASKS and _find(session, name) is None:
+        return register_named(session, name)
+    task = get_task_row(session, name, team)
+    if _stale(task):
         _refresh(session, task)
     return task
 
 
-def get_or_register_task(session: Session, name: str, team: str | None = None) -> Task:
-    """For requests that write (an allocation, a study): a built-in task is registered on first use."""
-    if name in BUILTIN_TASKS and _find(session, name) is None:
-        return register_named(session, name)
-    return get_task_row(session, name, team)
+def refresh_stale_builtin_tasks(session: Session) -> list[str]:
+    """Rebuild the registered built-in and hub tasks this labelmix builds differently (after an
+    upgrade: seconds each, once); their names."""
+    stale = [t for t in session.scalars(select(Task).where(Task.source != TaskSource.upload)) if _stale(t)]
+    for task in stale:
+        _refresh(session, task)
+    return [t.name for t in stale]
 
 
 def concrete_labeler(task: Task, labeler: str) -> str:

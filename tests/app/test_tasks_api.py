@@ -302,3 +302,14 @@ def test_get_registers_nothing_and_unknown_is_404(api, table_counts):
     missing = api.get("/tasks/no-such-task")
     assert missing.status_code == 404
     assert "no-such-task" in missing.json()["detail"]
+
+
+def test_a_read_does_not_rebuild_a_task_start_up_does(make_api, sql_on, clean_db):
+    from worker.engine.tasks import task_version
+
+    api = make_api()
+    assert api.post("/tasks", data={"dataset": "capitals"}).status_code == 201
+    sql_on(clean_db, "UPDATE tasks SET version = 0 WHERE name = 'capitals'")  # built by an older labelmix
+    assert api.get("/tasks/capitals").json()["version"] == 0  # a GET leaves it
+    make_api()  # a (re)started service rebuilds it before serving
+    assert sql_on(clean_db, "SELECT version FROM tasks WHERE name = 'capitals'") == [(task_version("capitals"),)]
