@@ -16,7 +16,7 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
-from worker.engine.models import PACKAGED_MODELS
+from worker.engine.models import model_names
 from worker.engine.tasks import BUILTIN_TASKS, HF_LOADERS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -48,7 +48,7 @@ def _version(name: str) -> str:
 @router.get("/", response_class=HTMLResponse)
 def dashboard() -> HTMLResponse:
     config = {
-        "models": list(PACKAGED_MODELS),
+        "models": model_names(),  # the packaged ones, then the operator's allow-list
         "builtin_tasks": list(BUILTIN_TASKS),
         "datasets": [*BUILTIN_TASKS, *HF_LOADERS],
     }

@@ -373,12 +373,18 @@ def save(page, report, name: str, full_page: bool = False) -> Path:
 # --- the page and its files, without a browser -------------------------------------------------
 
 
-def test_page_and_static_files_come_from_the_app(api):
+def test_page_and_static_files_come_from_the_app(api, monkeypatch):
+    from worker.engine.settings import engine_settings
+
+    monkeypatch.setenv("LABELMIX_ALLOWED_MODELS", '{"team-bert": "some-org/some-bert"}')
+    engine_settings.cache_clear()
     page = api.get("/")
+    engine_settings.cache_clear()
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "http://" not in page.text and "https://" not in page.text  # nothing from outside
     config = json.loads(page.text.split('<script id="config" type="application/json">')[1].split("</script>")[0])
     assert "minilm-l6" in config["models"] and "cities" in config["builtin_tasks"]
+    assert config["models"][-1] == "team-bert"  # the operator's allow-list is offered too
 
     from plotly.offline import get_plotlyjs
 
