@@ -10,8 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .api.deps import reject_unstorable_text
+from .api.responses import errors
+from .api.unreadable_body import unreadable_body_or_http_error
 from .api.validation_errors import request_validation_error
 from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials
 from .auth.caller import current_caller
@@ -40,6 +43,14 @@ def _database_unavailable_errors() -> tuple[type[Exception], ...]:
         errors += [psycopg.OperationalError, psycopg.InterfaceError]
     return tuple(errors)
 
+
+
+def _where(request: Request, field: str) -> str:
+    """Where a field a service refused came from, as FastAPI's own 422s say it: a GET's fields are
+    its path's or its query's (`/plan/{task}?recipe=`), never a body's."""
+    if field in request.path_params:
+        return "path"
+    return "query" if request.method in ("GET", "HEAD") else "body"
 
 
 def _resume_embedded_work() -> None:
@@ -98,12 +109,13 @@ def create_app() -> FastAPI:
         # is refused with 413 before it is parsed or spooled whole.
         max_body_size=get_settings().max_upload_bytes + FORM_OVERHEAD_BYTES,
         dependencies=[Depends(reject_unstorable_text)],
+        # reject_unstorable_text can refuse any request, whatever its parameters.
+        responses=errors(422),
     )
     # Everything but the health checks and the dashboard's page (which asks for a key) needs one
     # when LABELMIX_REQUIRE_API_KEYS is on; routes that scope by team take the caller themselves.
     for module in (tasks, allocations, studies, frontier, marginal, plan, trials):
-        app.include_router(module.router, dependencies=[Depends(current_caller)],
-                           responses={401: {"description": "no API key, or an unknown or revoked one"}})
+        app.include_router(module.router, dependencies=[Depends(current_caller)], responses=errors(401, 503))
     for module in (health, dashboard):
         app.include_router(module.router)
     settings = get_settings()
@@ -115,11 +127,14 @@ def create_app() -> FastAPI:
 
     # FastAPI's 422, able to quote a NaN or Infinity it refused (app/api/validation_errors.py).
     app.add_exception_handler(RequestValidationError, request_validation_error)
+    # A body that cannot be parsed (not UTF-8 JSON, a broken multipart form): a 422 on `body` too.
+    app.add_exception_handler(StarletteHTTPException, unreadable_body_or_http_error)
 
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         if isinstance(exc, RequestError):
-            detail = [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error"}]
+            where = _where(request, exc.field)
+            detail = [{"loc": [where, exc.field], "msg": exc.message, "type": "value_error"}]
         else:
             detail = exc.message
         return JSONResponse({"detail": detail}, status_code=exc.status_code)

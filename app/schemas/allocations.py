@@ -15,8 +15,18 @@ from .common import Budget, ModelName, Price, Seed, TaskName, WeakLabeler, disti
 MAX_SWEEP_BUDGETS = 12
 
 
+# The schema says what _one_budget_or_a_sweep checks: exactly one of a `budget` (a number) and
+# `budgets` (a list), so that a client, or a generator of requests, knows a body must have one.
+ONE_BUDGET_OR_A_SWEEP = {
+    "oneOf": [
+        {"required": ["budget"], "properties": {"budget": {"type": "number"}}},
+        {"required": ["budgets"], "properties": {"budgets": {"type": "array"}}},
+    ]
+}
+
+
 class AllocationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_BUDGET_OR_A_SWEEP)
 
     task: TaskName = Field(description="a registered task, or a built-in one")
     budget: Budget | None = Field(None, description="total spend on labels (or give `budgets` for a sweep)")
@@ -25,15 +35,23 @@ class AllocationRequest(BaseModel):
         min_length=1,
         max_length=MAX_SWEEP_BUDGETS,
         validate_default=True,  # so that giving neither budget nor budgets is caught here
+        json_schema_extra={"uniqueItems": True},  # what _one_budget_or_a_sweep checks
         description="a sweep: one allocation per budget (1 to 12 distinct values), sharing their trials; "
         "give this or `budget`, not both",
     )
     weak_cost: Price = Field(description="price of one weak label")
     gold_cost: Price = Field(description="price of one gold label")
-    methods: list[Method] | None = Field(None, description="methods to search (default: all the model can run)")
+    methods: list[Method] | None = Field(
+        None,
+        description="methods to search (default: all the model can run)",
+        json_schema_extra={"minItems": 1},  # checked by _no_repeats, whose message says what to do instead
+    )
     model: ModelName = Field("minilm-l6", description="strong model, by name: a packaged one or one the operator allows")
     # Before max_trials, whose check of points x seeds reads it.
-    seeds: list[Seed] = Field([0, 1], min_length=1, max_length=10, description="trials per point, one per seed")
+    seeds: list[Seed] = Field(
+        [0, 1], min_length=1, max_length=10, description="trials per point, one per seed",
+        json_schema_extra={"uniqueItems": True},  # distinct_seeds
+    )
     max_trials: int = Field(
         8, ge=1, le=200,
         description="points (method x weak share) the search evaluates; points x seeds is at most the server's "

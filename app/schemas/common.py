@@ -42,7 +42,10 @@ Price = Annotated[
 Budget = Annotated[float, Field(gt=0, le=MAX_BUDGET, allow_inf_nan=False)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 LabelCount = Annotated[int, Field(ge=0, le=MAX_INT32)]
-TaskName = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS)]
+TaskName = Annotated[
+    str,
+    Field(min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS, examples=["cities", "word_sentiment"]),
+]
 # An allocation's, sweep's or study's id (a UUID): any other string is simply not found, but one with
 # a control character cannot even be looked up.
 ObjectId = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS)]

@@ -26,7 +26,10 @@ class StudyRequest(BaseModel):
     weak_shares: list[WeakShare] = Field(
         [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1, max_length=11, description="share of spend on weak labels"
     )
-    seeds: list[Seed] = Field([0, 1, 2], min_length=1, max_length=10, description="one trial per point per seed")
+    seeds: list[Seed] = Field(
+        [0, 1, 2], min_length=1, max_length=10, description="one trial per point per seed",
+        json_schema_extra={"uniqueItems": True},  # distinct_seeds
+    )
     weak_cost: Price = Field(0.1, description="price of one weak label")
     gold_cost: Price = Field(1.0, description="price of one gold label")
     recipe: Recipe = Field(DEFAULT_RECIPE, description="training recipe: fast (the default) or paper")

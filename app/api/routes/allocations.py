@@ -26,6 +26,7 @@ from ...services.tasks import get_or_register_task
 from ...auth.caller import Caller, CallerDep
 from ...auth.quota import check_trial_quota
 from ..deps import SessionDep
+from ..responses import errors
 
 router = APIRouter(tags=["allocations"])
 
@@ -39,6 +40,7 @@ router = APIRouter(tags=["allocations"])
               "for `budgets`; poll GET /allocations/{id} or GET /sweeps/{id}"},
         200: {"description": "stored trials already cover the request: done at once (an AllocationOut for "
               "`budget`, a SweepOut for `budgets`)", "model": AllocationOut | SweepOut},
+        **errors(403, 413, 429, described={404: "no such task"}),
     },
 )
 def allocate(request: AllocationRequest, response: Response, caller: CallerDep) -> AllocationOut | SweepOut:
@@ -82,7 +84,7 @@ def _sweep(request: AllocationRequest, model_is_causal: bool, response: Response
     return out
 
 
-@router.get("/allocations/{allocation_id}", response_model=AllocationOut)
+@router.get("/allocations/{allocation_id}", response_model=AllocationOut, responses=errors(404))
 def get_allocation(allocation_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> AllocationOut:
     allocation = session.get(Allocation, allocation_id)
     if allocation is None or allocation.team != caller.team:  # another team's: not found, as for it
@@ -102,7 +104,7 @@ def list_allocations(
     return [allocation_out(a) for a in rows]
 
 
-@router.get("/sweeps/{sweep_id}", response_model=SweepOut, responses={404: {"description": "no such sweep"}})
+@router.get("/sweeps/{sweep_id}", response_model=SweepOut, responses=errors(described={404: "no such sweep"}))
 def get_sweep(sweep_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> SweepOut:
     """The sweep's allocations (cheapest budget first) and, per budget, the best over the whole sweep."""
     if any(a.team != caller.team for a in sweep_service.allocations_of(session, sweep_id)):

@@ -14,6 +14,7 @@ from ...services.recipes import current_recipe_trials
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
+from ..responses import errors
 
 router = APIRouter(tags=["frontier"])
 MAX_TABLE_BUDGETS = 50
@@ -26,7 +27,7 @@ def _budgets_in_range(budgets: list[float] | None) -> list[float] | None:
     return budgets
 
 
-@router.get("/frontier/{task}", response_model=FrontierOut)
+@router.get("/frontier/{task}", response_model=FrontierOut, responses=errors(described={404: "no such task"}))
 def get_frontier(
     task: Annotated[TaskName, Path()],
     session: SessionDep,
@@ -37,7 +38,9 @@ def get_frontier(
     budgets: Annotated[
         list[float] | None,
         Query(max_length=MAX_TABLE_BUDGETS, description=f"budgets for the best-allocation table (up to "
-              f"{MAX_TABLE_BUDGETS}, each above 0 and at most {MAX_BUDGET:g})"),
+              f"{MAX_TABLE_BUDGETS}, each above 0 and at most {MAX_BUDGET:g})",
+              # the bounds _budgets_in_range checks, shown in the schema too
+              json_schema_extra={"items": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_BUDGET}}),
         AfterValidator(_budgets_in_range),
     ] = None,
     recipe: Annotated[

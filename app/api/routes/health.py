@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from ...config import get_settings
 from ...db.session import get_engine
 
 router = APIRouter(tags=["health"])
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str] = Field(description="database, broker and workers: ok, or why not")
 
 
 @router.get("/healthz")
@@ -33,7 +39,11 @@ def _check_broker_and_workers(broker_url: str) -> tuple[str, str]:
     return "ok", (f"{len(replies)} worker(s)" if replies else "none answering")
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"description": "not ready: `checks` says what is missing", "model": Readiness}},
+)
 def readyz() -> JSONResponse:
     checks: dict[str, str] = {}
     ready = True

@@ -14,11 +14,14 @@ from ...services.recipes import current_recipe_trials
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
+from ..responses import errors
 
 router = APIRouter(tags=["frontier"])
 
 
-@router.get("/frontier/{task}/marginal", response_model=MarginalOut)
+@router.get(
+    "/frontier/{task}/marginal", response_model=MarginalOut, responses=errors(described={404: "no such task"})
+)
 def get_marginal(
     task: Annotated[TaskName, Path()],
     session: SessionDep,

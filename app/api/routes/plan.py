@@ -16,11 +16,12 @@ from ...services.surface import plan
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
+from ..responses import errors
 
 router = APIRouter(tags=["frontier"])
 
 
-@router.get("/plan/{task}", response_model=PlanOut)
+@router.get("/plan/{task}", response_model=PlanOut, responses=errors(described={404: "no such task"}))
 def get_plan(
     task: Annotated[TaskName, Path()],
     session: SessionDep,

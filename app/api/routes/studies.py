@@ -15,6 +15,7 @@ from ...services import grid
 from ...services.errors import NotFoundError
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
+from ..responses import errors
 
 router = APIRouter(tags=["studies"])
 
@@ -23,7 +24,10 @@ router = APIRouter(tags=["studies"])
     "/studies",
     response_model=StudyOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={200: {"description": "every trial of the grid is already stored: done at once", "model": StudyOut}},
+    responses={
+        200: {"description": "every trial of the grid is already stored: done at once", "model": StudyOut},
+        **errors(403, 413),
+    },
 )
 def create_study(request: StudyRequest, response: Response, caller: CallerDep) -> dict:
     """Run budgets x weak shares x methods x seeds as trials; points the methods cannot train on are skipped."""
@@ -39,7 +43,7 @@ def create_study(request: StudyRequest, response: Response, caller: CallerDep) -
     return out
 
 
-@router.get("/studies/{study_id}", response_model=StudyOut)
+@router.get("/studies/{study_id}", response_model=StudyOut, responses=errors(404))
 def get_study(study_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> dict:
     study = session.get(GridStudy, study_id)
     if study is None or study.team != caller.team:

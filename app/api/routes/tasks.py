@@ -13,6 +13,7 @@ from ...services import tasks as task_service
 from ...services.errors import RequestError
 from ...auth.caller import CallerDep, visible_to
 from ..deps import SessionDep
+from ..responses import errors
 
 router = APIRouter(tags=["tasks"])
 
@@ -21,10 +22,9 @@ router = APIRouter(tags=["tasks"])
     "/tasks",
     response_model=TaskOut,
     status_code=201,
-    responses={
-        409: {"description": "the name is taken (or reserved for a built-in or hub data set)"},
-        413: {"description": "the file is over LABELMIX_MAX_UPLOAD_BYTES (50 MiB by default)"},
-    },
+    responses=errors(
+        403, 409, described={413: "the file is over LABELMIX_MAX_UPLOAD_BYTES (50 MiB by default)"}
+    ),
 )
 def register_task(
     session: SessionDep,
@@ -60,7 +60,9 @@ def list_tasks(session: SessionDep, caller: CallerDep) -> list[TaskOut]:
 @router.get(
     "/tasks/{task}",
     response_model=TaskOut,
-    responses={404: {"description": "no such task (for a built-in one not registered yet: how to register it)"}},
+    responses=errors(
+        described={404: "no such task (for a built-in one not registered yet: how to register it)"}
+    ),
 )
 def get_task(task: str, session: SessionDep, caller: CallerDep) -> TaskOut:
     """A registered task. Reading registers nothing: POST /tasks registers a built-in task."""

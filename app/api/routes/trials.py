@@ -14,11 +14,12 @@ from ...services.errors import NotFoundError
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep, can_see, visible_to
 from ..deps import SessionDep
+from ..responses import errors
 
 router = APIRouter(tags=["trials"])
 
 
-@router.get("/trials", response_model=list[TrialOut])
+@router.get("/trials", response_model=list[TrialOut], responses=errors(described={404: "no such task"}))
 def list_trials(
     session: SessionDep,
     caller: CallerDep,
@@ -36,7 +37,7 @@ def list_trials(
     return [TrialOut.model_validate(t) for t in session.scalars(query)]
 
 
-@router.get("/trials/{trial_id}", response_model=TrialDetail)
+@router.get("/trials/{trial_id}", response_model=TrialDetail, responses=errors(404))
 def get_trial(trial_id: int, session: SessionDep, caller: CallerDep) -> TrialDetail:
     # Ids are 32-bit: a larger (or negative) one names no trial, and Postgres refuses to compare it with
     # one ("integer out of range", a 500 before).
