@@ -171,3 +171,20 @@ def test_a_team_past_its_trial_limit_gets_429(keyed, monkeypatch, table_counts):
     assert table_counts("allocations") == {"allocations": 1}  # nothing half-made
     # The limit is each team's own.
     assert client.post("/allocate", json={**VALID, "budget": 60}, headers=beta).status_code == 202
+
+
+def test_studies_count_against_the_limit_too(keyed, monkeypatch, table_counts):
+    client, new_key = keyed
+    monkeypatch.setenv("LABELMIX_MAX_ACTIVE_TRIALS_PER_TEAM", "3")
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    alpha = new_key("alpha")
+    study = {"task": "cities", "budgets": [8], "weak_shares": [0, 1], "seeds": [0]}  # 2 trials
+    assert client.post("/studies", json=study, headers=alpha).status_code == 202
+    refused = client.post("/studies", json={**study, "seeds": [1]}, headers=alpha)  # 2 more: 4 > 3
+    assert refused.status_code == 429, refused.text
+    assert "would have 4" in refused.json()["detail"]
+    assert table_counts("grid_studies", "trials") == {"grid_studies": 1, "trials": 2}  # rolled back whole
+    # ... and a study's queued trials count for the team's next allocation.
+    assert client.post("/allocate", json={**VALID, "max_trials": 1, "seeds": [5, 6]}, headers=alpha).status_code == 429

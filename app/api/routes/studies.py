@@ -14,6 +14,7 @@ from ...schemas.studies import StudyOut, StudyRequest, StudySummary
 from ...services import grid
 from ...services.errors import NotFoundError
 from ...auth.caller import CallerDep
+from ...auth.quota import check_trial_quota
 from ..deps import SessionDep
 from ..responses import errors
 
@@ -26,13 +27,14 @@ router = APIRouter(tags=["studies"])
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         200: {"description": "every trial of the grid is already stored: done at once", "model": StudyOut},
-        **errors(403, 413),
+        **errors(403, 413, 429),
     },
 )
 def create_study(request: StudyRequest, response: Response, caller: CallerDep) -> dict:
     """Run budgets x weak shares x methods x seeds as trials; points the methods cannot train on are skipped."""
     with session_scope() as session:
         study, to_run = grid.create(session, request, caller.team)
+        check_trial_quota(session, caller, len(to_run), included=True)
         study_id = study.id
     # Committed: now the workers can see the rows they are sent.
     get_dispatcher().enqueue_trials(to_run)
