@@ -27,6 +27,7 @@ from glob import glob
 from pathlib import Path
 
 import pytest
+from test_celery_worker import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -188,16 +189,6 @@ class Workers:
 
     def logs(self, tail: int = 2500) -> str:
         return "\n".join(f"--- {w.log.name}\n{w.log.read_text(errors='replace')[-tail:]}" for w in self.all)
-
-
-def wait_for(predicate, timeout: float, what: str, logs=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{logs()}")
 
 
 # A worker that takes a trial's message and dies before claiming the row, for certain: a raw kombu
