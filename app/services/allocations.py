@@ -8,6 +8,7 @@ It never waits: it returns the trials that need a worker, for the caller to enqu
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 import zlib
@@ -40,8 +41,10 @@ ENCODER_METHODS = (Method.seq_sft, Method.prompted_sft, Method.uncertainty_sft, 
 _NEW_STUDIES = "labelmix.new_optuna_studies"
 
 
-def _study_seed(allocation_id: str) -> int:
-    return zlib.crc32(allocation_id.encode())
+def _study_seed(allocation: Allocation) -> int:
+    """The search's seed, from what was asked (not from the allocation's fresh id): an identical
+    request proposes the same points, so stored trials answer it at once instead of training again."""
+    return zlib.crc32(json.dumps(allocation.request, sort_keys=True, separators=(",", ":")).encode())
 
 
 def search_space(task: Task, request: AllocationRequest, model_is_causal: bool) -> SearchSpace:
@@ -187,7 +190,7 @@ def advance(session: Session, allocation_id: str) -> list[int]:
         return []
     space = _space_of(allocation)
     storage = optuna_storage(get_settings().optuna_storage_url)
-    seed = _study_seed(allocation.id)
+    seed = _study_seed(allocation)
     study = optuna.load_study(study_name=allocation.study_name, storage=storage)
     study.sampler = sampler_for(seed, len(study.trials))  # a public attribute: no second load
 

@@ -282,3 +282,32 @@ def test_sweep_completes_embedded_and_shares_points_between_budgets(tmp_path, co
     with sqlite3.connect(db) as conn:  # nothing trained twice
         assert conn.execute("SELECT status, attempts FROM trials").fetchall() == [("done", 1)] * 4
         assert conn.execute("SELECT count(DISTINCT sweep_id), count(*) FROM allocations").fetchall() == [(2, 4)]
+
+
+def test_a_repeated_allocation_is_answered_from_stored_trials_even_past_the_opening_grid(tmp_path, configure, migrate):
+    # seq_sft's opening grid has 3 points; the 4th comes from the sampler. Its seed comes from the
+    # request, so the repeat proposes the same point and nothing trains again (it did: a 202).
+    db = tmp_path / "labelmix.sqlite"
+    url = f"sqlite:///{db}"
+    migrate(url)
+    configure(url)
+    from app.main import create_app
+
+    request = {"task": "cities", "budget": 12, "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft"],
+               "max_trials": 4, "seeds": [0], "params": TINY, "weak_labeler": "bow"}
+    with TestClient(create_app()) as api:
+        response = api.post("/allocate", json=request)
+        assert response.status_code == 202, response.text
+        allocation_id = response.json()["id"]
+        deadline = time.monotonic() + 600
+        while (first := api.get(f"/allocations/{allocation_id}").json())["status"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, first
+            time.sleep(0.5)
+        assert first["status"] == "done" and first["progress"]["points_asked"] == 4, first
+        trained = {t["id"] for t in first["trials"]}
+
+        again = api.post("/allocate", json=request)
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "done"
+        assert {t["id"] for t in again.json()["trials"]} == trained
+        assert again.json()["recommendation"]["trial_ids"] == first["recommendation"]["trial_ids"]
