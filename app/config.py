@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # guards against running twice, so minutes are safe; it must outlast a retry's countdown (60 s),
     # which the worker holds unacknowledged. See worker/celery_app.py.
     broker_visibility_timeout_s: int = Field(600, ge=60)
+    # Postgres connections per process: kept open, and opened beyond that under load. Together they
+    # cover the API's 40 request threads (several API processes: multiply; mind max_connections).
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    db_pool_overflow: int = Field(30, ge=0, le=1000)
     # Study points whose trials run at once per allocation (workers share them).
     max_points_in_flight: int = 4
     # An uploaded task's file: bytes are counted while it streams in, so a bigger one is refused

@@ -35,7 +35,11 @@ def make_engine(url: str) -> Engine:
     # Long trials leave connections idle for hours: ping before use instead of failing on a dead one.
     # An unreachable server fails a request in seconds (a 503) rather than hanging it on connect.
     return create_engine(
-        url, pool_pre_ping=True, pool_recycle=1800, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+        url, pool_pre_ping=True, pool_recycle=1800, connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        # One connection for each thread that may hold a session at once: FastAPI runs sync routes on
+        # anyio's 40 worker threads, so a pool of 5 + 10 answered a burst of 100 clients with
+        # "QueuePool limit ... reached" errors. Idle extra connections are closed after use.
+        pool_size=get_settings().db_pool_size, max_overflow=get_settings().db_pool_overflow,
     )
 
 
