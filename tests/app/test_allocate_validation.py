@@ -202,3 +202,24 @@ def test_readyz_with_an_unreachable_database_is_503(configure, pg_url):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"].startswith("unreachable")
+
+
+def test_reading_an_allocation_takes_the_same_few_queries_whatever_its_size(client):
+    from sqlalchemy import event
+
+    from app.db.session import get_engine
+
+    def statements_to_read(max_trials: int) -> int:
+        made = client.post("/allocate", json={**VALID, "max_trials": max_trials, "budget": 40 + max_trials})
+        assert made.status_code == 202, made.text
+        seen: list[str] = []
+        listen = lambda *args: seen.append(args[2])  # noqa: E731  (before_cursor_execute's statement)
+        event.listen(get_engine(), "before_cursor_execute", listen)
+        try:
+            assert client.get(f"/allocations/{made.json()['id']}").status_code == 200
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", listen)
+        return len(seen)
+
+    # Before: one query per point for its trials (lazy loading).
+    assert statements_to_read(1) == statements_to_read(3) <= 6

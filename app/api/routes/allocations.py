@@ -86,7 +86,8 @@ def _sweep(request: AllocationRequest, model_is_causal: bool, response: Response
 
 @router.get("/allocations/{allocation_id}", response_model=AllocationOut, responses=errors(404))
 def get_allocation(allocation_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> AllocationOut:
-    allocation = session.get(Allocation, allocation_id)
+    query = allocation_service.with_everything_shown(select(Allocation).where(Allocation.id == allocation_id))
+    allocation = session.scalars(query).one_or_none()
     if allocation is None or allocation.team != caller.team:  # another team's: not found, as for it
         raise NotFoundError(f"allocation {allocation_id!r} not found")
     return allocation_out(allocation)
@@ -99,7 +100,7 @@ def list_allocations(
     limit: Annotated[int, Query(ge=1, le=500, description="newest first, this many")] = 50,
 ) -> list[AllocationOut]:
     """The caller's team's allocations."""
-    query = select(Allocation).where(Allocation.team == caller.team)
+    query = allocation_service.with_everything_shown(select(Allocation).where(Allocation.team == caller.team))
     rows = session.scalars(query.order_by(Allocation.created_at.desc()).limit(limit))
     return [allocation_out(a) for a in rows]
 
