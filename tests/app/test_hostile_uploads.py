@@ -31,6 +31,7 @@ from threading import Barrier
 import httpx
 import pytest
 import redis
+from test_dashboard import stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_PER_CLASS = 15
@@ -186,12 +187,7 @@ def server(clean_db, engine_cache_dir, tmp_path):
             time.sleep(0.2)
         yield port, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 

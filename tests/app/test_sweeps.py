@@ -228,6 +228,15 @@ def test_sweep_migration_upgrades_and_downgrades(database, tmp_path, request, mi
 # --- a real sweep, embedded (trains four tiny trials) -------------------------------------------------
 
 
+def finished(api, path: str, timeout_s: float = 600) -> dict:
+    """Poll a sweep or allocation until it is done or failed; its last state."""
+    deadline = time.monotonic() + timeout_s
+    while (state := api.get(path).json())["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    return state
+
+
 def test_sweep_completes_embedded_and_shares_points_between_budgets(tmp_path, configure, migrate):
     db = tmp_path / "labelmix.sqlite"
     url = f"sqlite:///{db}"
@@ -243,10 +252,7 @@ def test_sweep_completes_embedded_and_shares_points_between_budgets(tmp_path, co
         response = api.post("/allocate", json=request)
         assert response.status_code == 202, response.text
         sweep_id = response.json()["id"]
-        deadline = time.monotonic() + 600
-        while (sweep := api.get(f"/sweeps/{sweep_id}").json())["status"] not in ("done", "failed"):
-            assert time.monotonic() < deadline, sweep
-            time.sleep(0.5)
+        sweep = finished(api, f"/sweeps/{sweep_id}")
         assert sweep["status"] == "done", sweep
         assert sweep["budgets"] == [6, 12]
         assert [a["request"]["budget"] for a in sweep["allocations"]] == [6, 12]
@@ -298,11 +304,7 @@ def test_a_repeated_allocation_is_answered_from_stored_trials_even_past_the_open
     with TestClient(create_app()) as api:
         response = api.post("/allocate", json=request)
         assert response.status_code == 202, response.text
-        allocation_id = response.json()["id"]
-        deadline = time.monotonic() + 600
-        while (first := api.get(f"/allocations/{allocation_id}").json())["status"] not in ("done", "failed"):
-            assert time.monotonic() < deadline, first
-            time.sleep(0.5)
+        first = finished(api, f"/allocations/{response.json()['id']}")
         assert first["status"] == "done" and first["progress"]["points_asked"] == 4, first
         trained = {t["id"] for t in first["trials"]}
 
