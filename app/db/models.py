@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, JSONType, utcnow
@@ -48,6 +48,9 @@ class Task(Base):
     weak_labels: Mapped[dict | None] = mapped_column(JSONType)
     # A built-in task rebuilt by a newer labelmix gets a new version (engine.tasks.task_version).
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Bumped in the transaction that finishes one of its trials: what a cached frontier was
+    # computed from (services.frontier_cache, and the ETag every process agrees on).
+    results_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # The team an uploaded task belongs to; None for built-in and hub tasks, which every team shares
     # (and with them their trials: the trial cache is shared where the data is).
     team: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -79,7 +82,11 @@ class Trial(Base):
     """One elicitation trial. `key` hashes the whole spec: asking twice never trains twice."""
 
     __tablename__ = "trials"
-    __table_args__ = (Index("ix_trials_task_id_task_version", "task_id", "task_version"),)
+    __table_args__ = (
+        Index("ix_trials_task_id_task_version", "task_id", "task_version"),
+        # The frontier's read: one recipe's done trials of a task version.
+        Index("ix_trials_task_id_recipe_label", "task_id", "recipe_label"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -91,6 +98,9 @@ class Trial(Base):
     seed: Mapped[int]
     weak_labeler: Mapped[str] = mapped_column(String(200))
     recipe: Mapped[str | None] = mapped_column(String(40))  # None: stored before recipes existed
+    # services.recipe_keys, fixed when the trial is created: reads select and group in SQL by these.
+    recipe_label: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    params_key: Mapped[str] = mapped_column(String(16), default="", server_default="")
     task_version: Mapped[int] = mapped_column(default=1, server_default="1")
     spec: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default=TrialStatus.queued, index=True)
@@ -113,6 +123,32 @@ class Trial(Base):
 
     task: Mapped[Task] = relationship()
 
+    # What points.group_trials reads from the result; records.TrialRecord has them as columns.
+    @property
+    def n_test(self) -> int:
+        return (self.result or {}).get("n_test") or 0
+
+    @property
+    def test_correct(self) -> str | None:
+        return (self.result or {}).get("test_correct")
+
+
+@event.listens_for(Trial, "before_insert")
+def _fill_recipe_keys(mapper, connection, trial: Trial) -> None:
+    """A trial added through the ORM gets the same recipe keys as one made by get_or_create_trial."""
+    from ..services import recipe_keys
+
+    params = (trial.spec or {}).get("params", {})
+    if not trial.recipe_label:
+        trial.recipe_label = recipe_keys.label(trial.recipe, params)
+    if not trial.params_key:
+        trial.params_key = recipe_keys.params_key(params)
+    if trial.status == TrialStatus.done:  # stored already finished (an import, a test): as trials.finish does
+        tasks = Task.__table__
+        connection.execute(
+            tasks.update().where(tasks.c.id == trial.task_id).values(results_version=tasks.c.results_version + 1)
+        )
+
 
 class Allocation(Base):
     __tablename__ = "allocations"
@@ -126,6 +162,9 @@ class Allocation(Base):
     sweep_id: Mapped[str | None] = mapped_column(String(36), index=True)
     team: Mapped[str] = mapped_column(String(64), default="local", server_default="local", index=True)
     points_total: Mapped[int]
+    # A digest of the stored request and the task version: an identical request finds this
+    # allocation's points and answers from them (services.stored_answers).
+    request_key: Mapped[str | None] = mapped_column(String(64), index=True)
     recommendation: Mapped[dict | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -7,7 +7,6 @@ part's interval (intervals.py) is built from the seeds' per-example correctness 
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 from worker.engine.metrics import unpack_correct
 
 from ..db.models import Trial
+from .trial_records import TrialRecord
 from .intervals import LEVEL, Interval, Scores, SeedVariance, interval, seed_prior, stack_records
 
 Part = Literal["test", "selection", "holdout"]
@@ -117,23 +117,25 @@ class PointStats:
         }
 
 
-RecipeKey = tuple[str, str, str, str, str]  # model, method, weak labeler, recipe, params (JSON)
+RecipeKey = tuple[str, str, str, str, str]  # model, method, weak labeler, recipe, params digest
+
+# A stored trial (db.models.Trial) or the same trial's columns (trial_records.TrialRecord).
+TrialLike = Trial | TrialRecord
 
 
-def recipe_key(trial: Trial) -> RecipeKey:
+def recipe_key(trial: TrialLike) -> RecipeKey:
     """What a trial was trained with, apart from its label counts and seed."""
-    params = json.dumps((trial.spec or {}).get("params", {}), sort_keys=True)
-    return (trial.model, trial.method, trial.weak_labeler, trial.recipe or "", params)
+    return (trial.model, trial.method, trial.weak_labeler, trial.recipe or "", trial.params_key)
 
 
-def _correct(result: dict | None) -> np.ndarray | None:
+def _correct(trial: TrialLike) -> np.ndarray | None:
     """The trial's per-example correctness; None for trials stored before it was recorded."""
-    if not result or not result.get("test_correct"):
+    if not trial.test_correct:
         return None
-    return unpack_correct(result["test_correct"], result["n_test"])
+    return unpack_correct(trial.test_correct, trial.n_test)
 
 
-def group_trials(trials: Iterable[Trial]) -> list[PointStats]:
+def group_trials(trials: Iterable[TrialLike]) -> list[PointStats]:
     """Done trials grouped by everything but the seed (seeds pooled).
 
     Each point gets its recipe's seed-variance prior (intervals.seed_prior): it sharpens a
@@ -152,8 +154,8 @@ def group_trials(trials: Iterable[Trial]) -> list[PointStats]:
         point.selection.append(t.selection_accuracy)
         point.holdout.append(t.holdout_accuracy)
         point.test.append(t.test_accuracy)
-        point.n_test.append((t.result or {}).get("n_test") or 0)
-        point.correct.append(_correct(t.result))
+        point.n_test.append(t.n_test or 0)
+        point.correct.append(_correct(t))
     points = list(groups.values())
     _lend_seed_variance(groups)
     return points

@@ -14,24 +14,13 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Task, Trial
 from .errors import RequestError
+from .recipe_keys import label
+from .trial_records import TrialRecord, done_records, recipe_counts
 from .trials import current_trials
 
 
-def overrides(trial: Trial) -> dict:
-    """The params a trial ran with that differ from its named recipe's."""
-    from worker.engine.spec import Recipe, recipe_params
-
-    params = (trial.spec or {}).get("params", {})
-    try:
-        base = recipe_params(Recipe(trial.recipe or "paper")).model_dump(mode="json")
-    except ValueError:
-        return params
-    return {k: v for k, v in sorted(params.items()) if base.get(k) != v}
-
-
 def recipe_label(trial: Trial) -> str:
-    extra = " ".join(f"{k}={v}" for k, v in overrides(trial).items())
-    return f"{trial.recipe or 'paper'}{' ' + extra if extra else ''}"
+    return label(trial.recipe, (trial.spec or {}).get("params", {}))
 
 
 def recipes_in(trials: Iterable[Trial]) -> list[dict]:
@@ -43,16 +32,32 @@ def recipes_in(trials: Iterable[Trial]) -> list[dict]:
 def select_recipe(trials: list[Trial], recipe: str | None) -> tuple[str | None, list[Trial], list[dict]]:
     """(chosen recipe, its trials, every recipe present): by default the recipe with the most trials."""
     available = recipes_in(trials)
+    recipe = _chosen(recipe, available)
+    return recipe, [t for t in trials if recipe_label(t) == recipe], available
+
+
+def _chosen(recipe: str | None, available: list[dict]) -> str | None:
     if recipe is None:
-        recipe = available[0]["recipe"] if available else None
-    elif recipe not in {r["recipe"] for r in available}:
+        return available[0]["recipe"] if available else None
+    if recipe not in {r["recipe"] for r in available}:
         known = ", ".join(repr(r["recipe"]) for r in available) or "none (no trial of this task is stored yet)"
         raise RequestError("recipe", f"no stored trial of this task used recipe {recipe!r}; recipes stored: {known}")
-    return recipe, [t for t in trials if recipe_label(t) == recipe], available
+    return recipe
 
 
 def current_recipe_trials(
     session: Session, task: Task, model: str | None, recipe: str | None
+) -> tuple[str | None, list[TrialRecord], list[dict]]:
+    """select_recipe over the task's current done trials (of one model, when given), in SQL: only the
+    chosen recipe's trials are read, and only the columns points.group_trials needs."""
+    available = recipe_counts(session, task, model)
+    recipe = _chosen(recipe, available)
+    return recipe, done_records(session, task, model, recipe) if recipe is not None else [], available
+
+
+def current_recipe_trials_rowwise(
+    session: Session, task: Task, model: str | None, recipe: str | None
 ) -> tuple[str | None, list[Trial], list[dict]]:
-    """select_recipe over the task's current done trials (of one model, when given)."""
+    """The same selection from whole ORM rows, label computed from each spec: the reference that
+    current_recipe_trials is tested against (tests/app/test_stored_reads.py)."""
     return select_recipe(list(session.scalars(current_trials(task, model))), recipe)

@@ -20,35 +20,40 @@ from worker.engine.spec import TrialSpec
 from ..config import get_settings
 from ..db.base import utcnow
 from ..db.models import Task, Trial, TrialStatus
+from . import recipe_keys
 
 FINISHED = (TrialStatus.done, TrialStatus.failed)
 
 
 def get_or_create_trial(session: Session, task: Task, spec: TrialSpec) -> Trial:
     """The stored trial with this spec's key, created queued if new (safe under concurrency)."""
-    key = spec.key()
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(Trial)
-        .values(
-            key=key,
-            task_id=task.id,
-            model=spec.model,
-            method=spec.method.value,
-            n_weak=spec.n_weak,
-            n_gold=spec.n_gold,
-            seed=spec.seed,
-            weak_labeler=spec.weak_labeler,
-            recipe=spec.recipe.value,
-            task_version=spec.task_version,
-            spec=spec.model_dump(mode="json"),
-            status=TrialStatus.queued,
-            attempts=0,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    return session.scalars(select(Trial).where(Trial.key == key)).one()
+    values = new_trial_values(task, spec)
+    session.execute(insert(Trial).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    return session.scalars(select(Trial).where(Trial.key == values["key"])).one()
+
+
+def new_trial_values(task: Task, spec: TrialSpec) -> dict:
+    """The columns of a new queued trial for this spec (its recipe keys included)."""
+    stored_spec = spec.model_dump(mode="json")
+    return {
+        "key": spec.key(),
+        "task_id": task.id,
+        "model": spec.model,
+        "method": spec.method.value,
+        "n_weak": spec.n_weak,
+        "n_gold": spec.n_gold,
+        "seed": spec.seed,
+        "weak_labeler": spec.weak_labeler,
+        "recipe": spec.recipe.value,
+        "recipe_label": recipe_keys.label(spec.recipe.value, stored_spec["params"]),
+        "params_key": recipe_keys.params_key(stored_spec["params"]),
+        "task_version": spec.task_version,
+        "spec": stored_spec,
+        "status": TrialStatus.queued,
+        "attempts": 0,
+        "created_at": utcnow(),
+    }
 
 
 def current_trials(task: Task, model: str | None = None) -> Select:
@@ -140,8 +145,15 @@ def finish(session: Session, trial_id: int, worker: str, result: dict) -> bool:
             wall_s=result["wall_s"],
             finished_at=utcnow(),
         )
+        .returning(Trial.task_id)
     )
-    return stored.rowcount == 1
+    task_id = stored.scalar_one_or_none()
+    if task_id is None:
+        return False
+    # In the same transaction: a frontier cached from the results before this one is stale from
+    # the moment this one can be read (services.frontier_cache).
+    session.execute(update(Task).where(Task.id == task_id).values(results_version=Task.results_version + 1))
+    return True
 
 
 def record_failure(session: Session, trial_id: int, worker: str, error: str, final: bool) -> None:

@@ -1,0 +1,63 @@
+"""Keys that let reads work in SQL: trials' recipe label and params digest, tasks' results version,
+allocations' request key
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-28 17:30:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+BATCH = 5000
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('trials', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('recipe_label', sa.String(length=400), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('params_key', sa.String(length=16), server_default='', nullable=False))
+        batch_op.create_index('ix_trials_task_id_recipe_label', ['task_id', 'recipe_label'], unique=False)
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('results_version', sa.Integer(), server_default='0', nullable=False))
+    with op.batch_alter_table('allocations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('request_key', sa.String(length=64), nullable=True))
+        batch_op.create_index(batch_op.f('ix_allocations_request_key'), ['request_key'], unique=False)
+    _fill_recipe_keys()
+
+
+def _fill_recipe_keys() -> None:
+    """Existing trials get the keys new ones are created with (the code's own functions)."""
+    from app.services import recipe_keys
+
+    bind = op.get_bind()
+    trials = sa.table('trials', sa.column('id', sa.Integer), sa.column('recipe', sa.String),
+                      sa.column('spec', sa.JSON), sa.column('recipe_label', sa.String),
+                      sa.column('params_key', sa.String))
+    last = 0
+    while True:
+        rows = bind.execute(sa.select(trials.c.id, trials.c.recipe, trials.c.spec)
+                            .where(trials.c.id > last).order_by(trials.c.id).limit(BATCH)).all()
+        if not rows:
+            return
+        for trial_id, recipe, spec in rows:
+            params = (spec or {}).get('params', {}) if isinstance(spec, dict) else {}
+            bind.execute(trials.update().where(trials.c.id == trial_id).values(
+                recipe_label=recipe_keys.label(recipe, params), params_key=recipe_keys.params_key(params)))
+        last = rows[-1][0]
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('allocations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_allocations_request_key'))
+        batch_op.drop_column('request_key')
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.drop_column('results_version')
+    with op.batch_alter_table('trials', schema=None) as batch_op:
+        batch_op.drop_index('ix_trials_task_id_recipe_label')
+        batch_op.drop_column('params_key')
+        batch_op.drop_column('recipe_label')
