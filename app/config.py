@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # cover the API's 40 request threads (several API processes: multiply; mind max_connections).
     db_pool_size: int = Field(10, ge=1, le=1000)
     db_pool_overflow: int = Field(30, ge=0, le=1000)
+    # Answers computed from stored trials (frontier, marginal) kept per API process, least recently
+    # used out: a repeat is served from memory until a trial of its task finishes.
+    read_cache_mb: int = Field(64, ge=0, le=65536)
     # Study points whose trials run at once per allocation (workers share them).
     max_points_in_flight: int = 4
     # An uploaded task's file: bytes are counted while it streams in, so a bigger one is refused

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import AfterValidator
 
 from ...schemas.common import MAX_BUDGET, Filter, Price, TaskName
@@ -14,6 +14,7 @@ from ...services.recipes import current_recipe_trials
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
+from ..stored_answers import NOT_MODIFIED, stored_answer
 from ..responses import errors
 
 router = APIRouter(tags=["frontier"])
@@ -27,8 +28,11 @@ def _budgets_in_range(budgets: list[float] | None) -> list[float] | None:
     return budgets
 
 
-@router.get("/frontier/{task}", response_model=FrontierOut, responses=errors(described={404: "no such task"}))
+@router.get(
+    "/frontier/{task}", response_model=FrontierOut, responses={**NOT_MODIFIED, **errors(described={404: "no such task"})}
+)
 def get_frontier(
+    request: Request,
     task: Annotated[TaskName, Path()],
     session: SessionDep,
     caller: CallerDep,
@@ -51,9 +55,14 @@ def get_frontier(
         bool, Query(description="add the learning surface's predicted best allocation at each budget, with a band")
     ] = False,
 ) -> FrontierOut:
+    """Measured points, their Pareto sets and the best per budget at these prices (ETag: repeats cost nothing)."""
     task_row = get_task_row(session, task, caller.team)
-    chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
-    recipe, trials, recipes = current_recipe_trials(session, task_row, model, recipe)
-    pool = task_row.buyable(trials[0].weak_labeler) if trials else None
-    body = frontier(trials, weak_cost, gold_cost, chosen_budgets, predict=predict, pool_size=pool)
-    return FrontierOut(task=task, model=model, recipe=recipe, recipes=recipes, **body)
+
+    def compute() -> FrontierOut:
+        chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
+        chosen, trials, recipes = current_recipe_trials(session, task_row, model, recipe)
+        pool = task_row.buyable(trials[0].weak_labeler) if trials else None
+        body = frontier(trials, weak_cost, gold_cost, chosen_budgets, predict=predict, pool_size=pool)
+        return FrontierOut(task=task, model=model, recipe=chosen, recipes=recipes, **body)
+
+    return stored_answer(request, task_row, compute)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from ...schemas.common import Budget, Filter, LabelCount, Price, TaskName
 from ...schemas.marginal import MarginalOut
@@ -14,15 +14,18 @@ from ...services.recipes import current_recipe_trials
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
+from ..stored_answers import NOT_MODIFIED, stored_answer
 from ..responses import errors
 
 router = APIRouter(tags=["frontier"])
 
 
 @router.get(
-    "/frontier/{task}/marginal", response_model=MarginalOut, responses=errors(described={404: "no such task"})
+    "/frontier/{task}/marginal", response_model=MarginalOut,
+    responses={**NOT_MODIFIED, **errors(described={404: "no such task"})},
 )
 def get_marginal(
+    request: Request,
     task: Annotated[TaskName, Path()],
     session: SessionDep,
     caller: CallerDep,
@@ -52,7 +55,11 @@ def get_marginal(
     if any(p is not None for p in anchor_parts) and any(p is None for p in anchor_parts):
         raise RequestError("method", "give method, n_weak and n_gold together, or none of them")
     task_row = get_task_row(session, task, caller.team)
-    recipe, trials, _ = current_recipe_trials(session, task_row, model, recipe)
-    anchor = (method, n_weak, n_gold) if method is not None else None
-    body = marginal(trials, weak_cost, gold_cost, budget, max_extra, anchor, step)
-    return MarginalOut(task=task, model=model, recipe=recipe, **body)
+
+    def compute() -> MarginalOut:
+        chosen, trials, _ = current_recipe_trials(session, task_row, model, recipe)
+        anchor = (method, n_weak, n_gold) if method is not None else None
+        body = marginal(trials, weak_cost, gold_cost, budget, max_extra, anchor, step)
+        return MarginalOut(task=task, model=model, recipe=chosen, **body)
+
+    return stored_answer(request, task_row, compute)
