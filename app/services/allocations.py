@@ -25,6 +25,7 @@ from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
 from ..schemas.allocations import AllocationOut, AllocationRequest
 from ..schemas.trials import TrialOut
+from . import stored_plans
 from . import trials as trial_cache
 from .errors import RequestError
 from .points import group_trials
@@ -108,8 +109,13 @@ def create(
         sweep_id=sweep_id,
         points_total=request.max_trials,
     )
+    allocation.request_key = stored_plans.request_key(task, allocation.request)
+    allocation.task = task
     session.add(allocation)
     session.flush()
+    if stored_plans.answer_from_store(session, allocation, space, first_points):
+        _finish(allocation)  # its study is never created: nothing is left to search
+        return allocation
     study = _create_study(session, allocation.study_name)
     for params in first_points:
         study.enqueue_trial(params)

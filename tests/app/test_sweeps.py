@@ -10,6 +10,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -313,3 +314,14 @@ def test_a_repeated_allocation_is_answered_from_stored_trials_even_past_the_open
         assert again.json()["status"] == "done"
         assert {t["id"] for t in again.json()["trials"]} == trained
         assert again.json()["recommendation"]["trial_ids"] == first["recommendation"]["trial_ids"]
+
+        # The opening grid alone (3 points) is stored too: answered at once, though never asked as such.
+        grid_only = api.post("/allocate", json={**request, "max_trials": 3})
+        assert grid_only.status_code == 200, grid_only.text
+        assert {t["id"] for t in grid_only.json()["trials"]} < trained
+
+        # Neither answer from the store created an Optuna study: the search never ran.
+        from app.config import get_settings
+        from app.services.search import optuna_storage
+
+        assert len(optuna.get_all_study_names(optuna_storage(get_settings().optuna_storage_url))) == 1
