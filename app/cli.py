@@ -17,8 +17,13 @@ def run_migrations() -> None:
     from alembic.config import Config
     from pathlib import Path
 
+    from .db.session import session_scope
+    from .services.point_aggregates import refresh_all
+
     config = Config(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
     command.upgrade(config, "head")
+    with session_scope() as session:  # trials stored before aggregates existed: counted now, not in a read
+        refresh_all(session)
 
 
 def is_loopback(host: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, JSONType, utcnow
@@ -86,6 +86,7 @@ class Trial(Base):
         Index("ix_trials_task_id_task_version", "task_id", "task_version"),
         # The frontier's read: one recipe's done trials of a task version.
         Index("ix_trials_task_id_recipe_label", "task_id", "recipe_label"),
+        Index("ix_trials_task_id_aggregated", "task_id", "aggregated"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -101,6 +102,8 @@ class Trial(Base):
     # services.recipe_keys, fixed when the trial is created: reads select and group in SQL by these.
     recipe_label: Mapped[str] = mapped_column(String(400), default="", server_default="")
     params_key: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # Counted in its point's row of point_aggregates (services.point_aggregates.refresh).
+    aggregated: Mapped[bool] = mapped_column(default=False, server_default=false())
     task_version: Mapped[int] = mapped_column(default=1, server_default="1")
     spec: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default=TrialStatus.queued, index=True)
@@ -148,6 +151,44 @@ def _fill_recipe_keys(mapper, connection, trial: Trial) -> None:
         connection.execute(
             tasks.update().where(tasks.c.id == trial.task_id).values(results_version=tasks.c.results_version + 1)
         )
+
+
+class PointAggregate(Base):
+    """One point's done trials (same task version, model, method, weak labeler, recipe, params and
+    label counts; seeds pooled) summed up, so that a frontier reads one row per point.
+
+    Kept by services.point_aggregates from the trials themselves: what a point says is computed by
+    the same code whether it is read from here or from the trials (tests/app/test_stored_reads.py).
+    """
+
+    __tablename__ = "point_aggregates"
+    __table_args__ = (
+        UniqueConstraint(
+            "task_id", "task_version", "model", "method", "weak_labeler", "recipe", "params_key", "n_weak", "n_gold",
+            name="uq_point_aggregates_point",
+        ),
+        Index("ix_point_aggregates_task_id_recipe_label", "task_id", "task_version", "recipe_label"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    task_version: Mapped[int]
+    recipe_label: Mapped[str] = mapped_column(String(400))
+    model: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(40))
+    weak_labeler: Mapped[str] = mapped_column(String(200))
+    recipe: Mapped[str] = mapped_column(String(40))  # "" for trials stored before recipes existed
+    params_key: Mapped[str] = mapped_column(String(16))
+    n_weak: Mapped[int]
+    n_gold: Mapped[int]
+    # The point's order among others: its trials' first id (as grouping the trials in id order gives).
+    first_trial_id: Mapped[int]
+    n_trials: Mapped[int]
+    # Per trial, in id order: its id, seed, accuracies and test-set size.
+    trials: Mapped[dict] = mapped_column(JSONType)
+    # The test part's variances (intervals.Scores), from the per-example correctness when recorded.
+    seed_variance: Mapped[float | None] = mapped_column(Float)
+    example_variance: Mapped[float] = mapped_column(Float)
 
 
 class Allocation(Base):

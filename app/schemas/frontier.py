@@ -83,7 +83,11 @@ class FrontierOut(BaseModel):
     level: float = Field(description="nominal coverage of every interval here")
     weak_cost: float
     gold_cost: float
-    points: list[FrontierPoint]
+    points_total: int = Field(description="measured points of this recipe (and model), listed or not")
+    points: list[FrontierPoint] = Field(
+        description="the measured points, cheapest first: all of them up to `max_points`; beyond it, every point "
+                    "in `overall`, `per_method` and `best_at_budget`, then the most accurate others up to `max_points`"
+    )
     overall: list[FrontierPoint]
     per_method: dict[str, list[FrontierPoint]]
     best_at_budget: list[BudgetRow]

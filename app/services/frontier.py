@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..db.models import Trial
 from . import learning
 from .intervals import LEVEL
-from .points import PointStats, group_trials
+from .points import PointStats
 from .surface import predicted_frontier
 
 # The paper's budgets (in gold-label units at $1 a gold label).
@@ -35,15 +34,29 @@ def best_within(points: list[PointStats], budget: float, weak_cost: float, gold_
     return max(affordable, key=lambda p: (p.accuracy, -p.cost(weak_cost, gold_cost)), default=None)
 
 
+def listed_points(points: list[PointStats], drawn: list[PointStats], max_points: int | None) -> list[PointStats]:
+    """The points a frontier lists: all of them up to `max_points`; beyond it, every point drawn on a
+    frontier line or in the budget table, then the most accurate of the rest up to `max_points`."""
+    if max_points is None or len(points) <= max_points:
+        return points
+    shown = {id(p): p for p in drawn}
+    for p in sorted(points, key=lambda p: -p.accuracy):
+        if len(shown) >= max_points:
+            break
+        shown.setdefault(id(p), p)
+    return list(shown.values())
+
+
 def frontier(
-    trials: Iterable[Trial], weak_cost: float, gold_cost: float, budgets: Iterable[float],
-    predict: bool = False, pool_size: int | None = None,
+    points: list[PointStats], weak_cost: float, gold_cost: float, budgets: Iterable[float],
+    predict: bool = False, pool_size: int | None = None, max_points: int | None = None,
 ) -> dict:
     """Measured points, their Pareto sets and the best per budget; with `predict`, the surface's too.
 
-    The trials must share one recipe (recipes.select_recipe): mixing them mixes what was measured.
+    The points must share one recipe (recipes.current_recipe_points): mixing them mixes what was measured.
+    Only the points listed (listed_points) are described, with their intervals: at 100k trials
+    describing every point was most of a frontier's time and megabytes.
     """
-    points = group_trials(trials)
     budgets = list(budgets)
 
     def described(selected: list[PointStats]) -> list[dict]:
@@ -55,19 +68,22 @@ def frontier(
         fitted, missing = learning.surfaces_by_method(points)
         surfaces = learning.describe(fitted, missing)
         predicted = predicted_frontier(fitted, weak_cost, gold_cost, budgets, pool_size) if fitted else []
+    overall = pareto_frontier(points, weak_cost, gold_cost)
+    per_method = {m: pareto_frontier([p for p in points if p.method == m], weak_cost, gold_cost) for m in methods}
+    best = [best_within(points, budget, weak_cost, gold_cost) for budget in budgets]
+    drawn = [*overall, *(p for line in per_method.values() for p in line), *(b for b in best if b is not None)]
+    listed = listed_points(points, drawn, max_points)
     return {
         "level": LEVEL,
         "predicted": predicted,
         "surfaces": surfaces,
         "weak_cost": weak_cost,
         "gold_cost": gold_cost,
-        "points": described(sorted(points, key=lambda p: p.cost(weak_cost, gold_cost))),
-        "overall": described(pareto_frontier(points, weak_cost, gold_cost)),
-        "per_method": {
-            m: described(pareto_frontier([p for p in points if p.method == m], weak_cost, gold_cost)) for m in methods
-        },
+        "points_total": len(points),
+        "points": described(sorted(listed, key=lambda p: p.cost(weak_cost, gold_cost))),
+        "overall": described(overall),
+        "per_method": {m: described(line) for m, line in per_method.items()},
         "best_at_budget": [
-            {"budget": budget, "best": described([b])[0] if (b := best_within(points, budget, weak_cost, gold_cost)) else None}
-            for budget in budgets
+            {"budget": budget, "best": described([b])[0] if b is not None else None} for budget, b in zip(budgets, best)
         ],
     }

@@ -16,14 +16,12 @@ Beside the neighbours, `from_surface` reads the same question off the recipe's l
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable
 
-from ..db.models import Trial
 from . import learning
 from .frontier import best_within
 from .intervals import compare
-from .points import PointStats, RecipeKey, group_trials, recipe_key
+from .points import PointStats, RecipeKey, point_recipe_key
 from .surface import marginal_from_surface
 
 # A neighbour counts as "more weak" (or "more gold") when this share of its extra spend went there.
@@ -32,12 +30,9 @@ DIRECTION_SHARE = 0.75
 GroupKey = RecipeKey
 
 
-def grouped_points(trials: Iterable[Trial]) -> list[tuple[GroupKey, PointStats]]:
-    """Points (seeds pooled) with the key of the training recipe they share with their neighbours."""
-    by_recipe: dict[GroupKey, list[Trial]] = defaultdict(list)
-    for t in trials:
-        by_recipe[recipe_key(t)].append(t)
-    return [(key, point) for key, rows in by_recipe.items() for point in group_trials(rows)]
+def keyed(points: Iterable[PointStats]) -> list[tuple[GroupKey, PointStats]]:
+    """Points with the key of the training recipe they share with their neighbours."""
+    return [(point_recipe_key(p), p) for p in points]
 
 
 def _step(
@@ -90,13 +85,13 @@ def _step(
         # The seed spread of the two points together: a gain inside it may be noise.
         "noise": round(math.hypot(base.accuracy_spread, point.accuracy_spread), 4),
         # The gain with its interval, paired on the test examples both were scored on.
-        "gain_interval": compare(point.scores(), base.scores(), borrowed=base.borrowed_seed_variance).as_dict(),
+        "gain_interval": compare(point.paired_scores(), base.paired_scores(), borrowed=base.borrowed_seed_variance).as_dict(),
         "reason": None,
     }
 
 
 def marginal(
-    trials: Iterable[Trial],
+    measured: Iterable[PointStats],
     weak_cost: float,
     gold_cost: float,
     budget: float,
@@ -105,7 +100,7 @@ def marginal(
     step: float | None = None,
 ) -> dict:
     """The gain per extra dollar from more weak vs more gold labels around the base allocation."""
-    points = grouped_points(trials)
+    points = keyed(measured)
     max_extra = budget if max_extra is None else max_extra
     answer = {
         "weak_cost": weak_cost,

@@ -7,8 +7,9 @@ part's interval (intervals.py) is built from the seeds' per-example correctness 
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,7 +19,7 @@ from worker.engine.metrics import unpack_correct
 
 from ..db.models import Trial
 from .trial_records import TrialRecord
-from .intervals import LEVEL, Interval, Scores, SeedVariance, interval, seed_prior, stack_records
+from .intervals import LEVEL, Interval, Scores, SeedVariance, StoredVariances, interval, seed_prior, stack_records
 
 Part = Literal["test", "selection", "holdout"]
 
@@ -31,6 +32,8 @@ class PointStats:
     model: str
     recipe: str = ""
     weak_labeler: str = ""
+    params_key: str = ""
+    recipe_label: str = ""
     trial_ids: list[int] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     selection: list[float] = field(default_factory=list)
@@ -40,6 +43,11 @@ class PointStats:
     correct: list[np.ndarray | None] = field(default_factory=list)
     # The recipe's seed-variance prior: moderates a few-seed point's own, lent to a one-seed point.
     borrowed_seed_variance: SeedVariance | None = None
+    # A point read from its aggregate: the test part's variances, and how to load its per-example
+    # records when a paired comparison needs them (point_aggregates).
+    stored: StoredVariances | None = None
+    load_correct: Callable[[list[int]], list[np.ndarray | None]] | None = field(default=None, repr=False)
+    _intervals: dict = field(default_factory=dict, repr=False, compare=False)
 
     def scores(self, part: Part = "test") -> Scores:
         """Per-seed accuracies on a part of the test set, with per-example correctness when recorded.
@@ -51,10 +59,22 @@ class PointStats:
         half = n // 2
         lo, hi = {"test": (0, n), "selection": (0, half), "holdout": (half, n)}[part]
         matrix = stack_records(self.correct, self.n_test)
+        if matrix is None and part == "test" and self.stored is not None:
+            return Scores(list(accuracies), hi - lo, None, self.stored)
         return Scores(list(accuracies), hi - lo, None if matrix is None else matrix[:, lo:hi])
 
+    def paired_scores(self) -> Scores:
+        """The test part with its per-example records, loaded now for a point read from its aggregate."""
+        if not self.correct and self.load_correct is not None:
+            self.correct = self.load_correct(self.trial_ids)
+        return self.scores("test")
+
     def interval(self, part: Part = "test", level: float = LEVEL) -> Interval:
-        return interval(self.scores(part), level, self.borrowed_seed_variance)
+        # Kept: a frontier describes a point in its Pareto sets and budget table too. The point's
+        # trials and borrowed variance are settled by group_trials before anything asks.
+        if (part, level) not in self._intervals:
+            self._intervals[part, level] = interval(self.scores(part), level, self.borrowed_seed_variance)
+        return self._intervals[part, level]
 
     @property
     def selection_accuracy(self) -> float:
@@ -71,11 +91,11 @@ class PointStats:
     @property
     def accuracy_spread(self) -> float:
         """Standard deviation of the test accuracy over seeds (0 with one seed)."""
-        return statistics.stdev(self.test) if len(self.test) > 1 else 0.0
+        return _stdev(self.test)
 
     @property
     def holdout_spread(self) -> float:
-        return statistics.stdev(self.holdout) if len(self.holdout) > 1 else 0.0
+        return _stdev(self.holdout)
 
     def cost(self, weak_cost: float, gold_cost: float) -> float:
         return self.n_weak * weak_cost + self.n_gold * gold_cost
@@ -117,6 +137,15 @@ class PointStats:
         }
 
 
+def _stdev(values: list[float]) -> float:
+    """Sample standard deviation in floats (statistics.stdev's exact fractions were a fifth of a
+    frontier's time); 0 with one value."""
+    if len(values) < 2:
+        return 0.0
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
 RecipeKey = tuple[str, str, str, str, str]  # model, method, weak labeler, recipe, params digest
 
 # A stored trial (db.models.Trial) or the same trial's columns (trial_records.TrialRecord).
@@ -126,6 +155,11 @@ TrialLike = Trial | TrialRecord
 def recipe_key(trial: TrialLike) -> RecipeKey:
     """What a trial was trained with, apart from its label counts and seed."""
     return (trial.model, trial.method, trial.weak_labeler, trial.recipe or "", trial.params_key)
+
+
+def point_recipe_key(point: PointStats) -> RecipeKey:
+    """The recipe key of the trials a point pools (recipe_key)."""
+    return (point.model, point.method, point.weak_labeler, point.recipe, point.params_key)
 
 
 def _correct(trial: TrialLike) -> np.ndarray | None:
@@ -147,7 +181,8 @@ def group_trials(trials: Iterable[TrialLike]) -> list[PointStats]:
             continue
         key = (*recipe_key(t), t.n_weak, t.n_gold)
         point = groups.setdefault(
-            key, PointStats(t.method, t.n_weak, t.n_gold, t.model, t.recipe or "", t.weak_labeler)
+            key, PointStats(t.method, t.n_weak, t.n_gold, t.model, t.recipe or "", t.weak_labeler,
+                            params_key=t.params_key, recipe_label=t.recipe_label)
         )
         point.trial_ids.append(t.id)
         point.seeds.append(t.seed)
@@ -157,14 +192,15 @@ def group_trials(trials: Iterable[TrialLike]) -> list[PointStats]:
         point.n_test.append(t.n_test or 0)
         point.correct.append(_correct(t))
     points = list(groups.values())
-    _lend_seed_variance(groups)
+    lend_seed_variance(points)
     return points
 
 
-def _lend_seed_variance(groups: dict[tuple, PointStats]) -> None:
+def lend_seed_variance(points: Iterable[PointStats]) -> None:
+    """Give each point its recipe's seed-variance prior (over the points of the same recipe key)."""
     by_recipe: dict[tuple, list[PointStats]] = {}
-    for key, point in groups.items():
-        by_recipe.setdefault(key[:-2], []).append(point)
+    for point in points:
+        by_recipe.setdefault(point_recipe_key(point), []).append(point)
     for points in by_recipe.values():
         pooled = seed_prior([p.scores("test") for p in points])
         for p in points:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from ..db.models import Task, Trial
 from .errors import RequestError
 from .recipe_keys import label
-from .trial_records import TrialRecord, done_records, recipe_counts
+from . import point_aggregates
+from .points import PointStats, group_trials
 from .trials import current_trials
 
 
@@ -45,19 +46,22 @@ def _chosen(recipe: str | None, available: list[dict]) -> str | None:
     return recipe
 
 
-def current_recipe_trials(
+def current_recipe_points(
     session: Session, task: Task, model: str | None, recipe: str | None
-) -> tuple[str | None, list[TrialRecord], list[dict]]:
-    """select_recipe over the task's current done trials (of one model, when given), in SQL: only the
-    chosen recipe's trials are read, and only the columns points.group_trials needs."""
-    available = recipe_counts(session, task, model)
+) -> tuple[str | None, list[PointStats], list[dict]]:
+    """(chosen recipe, its points, every recipe present) over the task's current done trials (of one
+    model, when given), read from the points' aggregates: one row per point, brought up to date first."""
+    point_aggregates.refresh(session, task)
+    available = point_aggregates.recipe_counts(session, task, model)
     recipe = _chosen(recipe, available)
-    return recipe, done_records(session, task, model, recipe) if recipe is not None else [], available
+    return recipe, point_aggregates.read_points(session, task, model, recipe) if recipe is not None else [], available
 
 
-def current_recipe_trials_rowwise(
+def current_recipe_points_rowwise(
     session: Session, task: Task, model: str | None, recipe: str | None
-) -> tuple[str | None, list[Trial], list[dict]]:
-    """The same selection from whole ORM rows, label computed from each spec: the reference that
-    current_recipe_trials is tested against (tests/app/test_stored_reads.py)."""
-    return select_recipe(list(session.scalars(current_trials(task, model))), recipe)
+) -> tuple[str | None, list[PointStats], list[dict]]:
+    """The same from whole trial rows, each label computed from its spec and every point grouped
+    here: the reference current_recipe_points is tested against (tests/app/test_stored_reads.py)."""
+    trials = list(session.scalars(current_trials(task, model).order_by(Trial.id)))
+    recipe, chosen, available = select_recipe(trials, recipe)
+    return recipe, group_trials(chosen), available

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ..db.models import Task, Trial, TrialStatus
@@ -51,23 +51,14 @@ def _current(task: Task, model: str | None) -> Select:
     return query.where(Trial.model == model) if model else query
 
 
-def recipe_counts(session: Session, task: Task, model: str | None = None) -> list[dict]:
-    """The recipes among the task's current done trials, the one with the most trials first."""
-    query = (
-        select(Trial.recipe_label, func.count())
-        .where(Trial.task_id == task.id, Trial.status == TrialStatus.done, Trial.task_version == task.version)
-        .group_by(Trial.recipe_label)
-    )
-    if model:
-        query = query.where(Trial.model == model)
-    counts = session.execute(query).all()
-    return [{"recipe": label, "n_trials": n} for label, n in sorted(counts, key=lambda row: (-row[1], row[0]))]
-
-
-def done_records(session: Session, task: Task, model: str | None = None, recipe: str | None = None) -> list[TrialRecord]:
-    """The task's current done trials (of one model and one recipe label, when given), oldest first."""
+def current_records(
+    session: Session, task: Task, model: str | None = None, recipe: str | None = None, where=None
+) -> list[TrialRecord]:
+    """The task's current done trials (of one model, one recipe label, a condition, when given), oldest first."""
     query = _current(task, model)
     if recipe is not None:
         query = query.where(Trial.recipe_label == recipe)
+    if where is not None:
+        query = query.where(where)
     rows = session.execute(query.order_by(Trial.id)).all()
     return [TrialRecord(*row[:13], n_test=row[13] or 0, test_correct=row[14]) for row in rows]

@@ -20,7 +20,7 @@ from worker.engine.spec import TrialSpec
 from ..config import get_settings
 from ..db.base import utcnow
 from ..db.models import Task, Trial, TrialStatus
-from . import recipe_keys
+from . import point_aggregates, recipe_keys
 
 FINISHED = (TrialStatus.done, TrialStatus.failed)
 
@@ -150,9 +150,10 @@ def finish(session: Session, trial_id: int, worker: str, result: dict) -> bool:
     task_id = stored.scalar_one_or_none()
     if task_id is None:
         return False
-    # In the same transaction: a frontier cached from the results before this one is stale from
-    # the moment this one can be read (services.frontier_cache).
+    # In the same transaction, so that reads see the result, its point's aggregate and a new
+    # results_version (which makes cached answers stale: api.stored_answers) all at once.
     session.execute(update(Task).where(Task.id == task_id).values(results_version=Task.results_version + 1))
+    point_aggregates.refresh(session, session.get(Task, task_id))
     return True
 
 

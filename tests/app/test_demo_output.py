@@ -19,6 +19,7 @@ from app.demo import _print_frontier, _print_recommendation, expected_accuracy_t
 from app.schemas.frontier import FrontierOut
 from app.services.frontier import frontier
 from app.services.points import group_trials
+from app.services.points import group_trials
 from app.services.recommend import recommendation
 from worker.engine.metrics import pack_correct
 
@@ -124,7 +125,7 @@ def test_a_recommendation_stored_before_intervals_prints_no_zero_width_spread():
 
 
 def test_frontier_prints_intervals_and_the_predicted_best_marked_predicted():
-    body = frontier(trials(TWO_SEEDS), budgets=[16, 32, 64], predict=True, **PRICES)
+    body = frontier(group_trials(trials(TWO_SEEDS)), budgets=[16, 32, 64], predict=True, **PRICES)
     out = FrontierOut(task="cities", model="minilm-l6", recipe="fast", recipes=[{"recipe": "fast", "n_trials": 14}],
                       **body).model_dump(mode="json")
     assert out["predicted"] and len(out["predicted"]) == 3
@@ -143,6 +144,6 @@ def test_frontier_prints_intervals_and_the_predicted_best_marked_predicted():
 
     # Without predict, no predicted table.
     plain = FrontierOut(task="cities", model="minilm-l6", recipe="fast", recipes=[],
-                        **frontier(trials(TWO_SEEDS), budgets=[16], **PRICES)).model_dump(mode="json")
+                        **frontier(group_trials(trials(TWO_SEEDS)), budgets=[16], **PRICES)).model_dump(mode="json")
     text, _ = printed(_print_frontier, plain)
     assert "predicted" not in text.lower()

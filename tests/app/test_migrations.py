@@ -17,6 +17,7 @@ from app.services.search import OPTUNA_SCHEMA, optuna_storage
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 APP_TABLES = {
     "tasks", "examples", "trials", "allocations", "study_points", "study_point_trials", "grid_studies", "api_keys",
+    "point_aggregates",
 }
 
 

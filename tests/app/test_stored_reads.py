@@ -1,6 +1,6 @@
-"""Reads from stored trials in SQL (a dozen columns, the recipe chosen by its stored label) give
-exactly what the row-by-row path gives (whole ORM rows, each label computed from its spec), and a
-repeated frontier is served by ETag and cache until a trial of its task finishes."""
+"""Reads from per-point aggregates (one row per point, the recipe chosen by its stored label) give
+exactly what reading every trial gives (whole ORM rows, each label computed from its spec, grouped
+in Python), and a repeated frontier is served by ETag and cache until a trial of its task finishes."""
 
 from __future__ import annotations
 
@@ -86,36 +86,37 @@ def both_reads(task_name: str, model: str | None, recipe: str | None) -> tuple[d
     from app.services.errors import RequestError
     from app.services.frontier import frontier
     from app.services.marginal import marginal
-    from app.services.recipes import current_recipe_trials, current_recipe_trials_rowwise
+    from app.services.recipes import current_recipe_points, current_recipe_points_rowwise
 
     answers = {}
     with session_scope() as session:
         task = session.query(Task).filter_by(name=task_name).one()
-        for name, read in (("rows", current_recipe_trials_rowwise), ("sql", current_recipe_trials)):
+        for name, read in (("rows", current_recipe_points_rowwise), ("aggregates", current_recipe_points)):
             try:
-                chosen, trials, recipes = read(session, task, model, recipe)
+                chosen, points, recipes = read(session, task, model, recipe)
             except RequestError as exc:
                 answers[name] = {"error": (exc.field, exc.message)}
                 continue
-            body = frontier(trials, 0.1, 1.0, [5, 20, 40], predict=True, pool_size=task.buyable("default"))
-            extra = marginal(trials, 0.1, 1.0, 25)
+            body = frontier(points, 0.1, 1.0, [5, 20, 40], predict=True, pool_size=task.buyable("default"))
+            extra = marginal(points, 0.1, 1.0, 25)
             answers[name] = json.loads(json.dumps(
                 {"recipe": chosen, "recipes": recipes, "frontier": body, "marginal": extra}, default=str))
-    return answers["rows"], answers["sql"]
+    return answers["rows"], answers["aggregates"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=trial_rows, model=st.sampled_from([None, MINILM]),
        recipe=st.sampled_from([None, "fast", "paper", "fast max_steps_per_stage=6"]))
-def test_the_sql_read_answers_exactly_as_the_row_by_row_read(cities_task, rows, model, recipe):
+def test_reading_aggregates_answers_exactly_as_reading_every_trial(cities_task, rows, model, recipe):
+    from app.db.models import PointAggregate, Trial
     from app.db.session import session_scope
-    from app.db.models import Trial
 
-    with session_scope() as session:
+    with session_scope() as session:  # trials are deleted only with their task, which takes its aggregates
+        session.query(PointAggregate).delete()
         session.query(Trial).delete()
     store(cities_task, rows)
-    by_rows, by_sql = both_reads("cities", model, recipe)
-    assert by_sql == by_rows
+    by_rows, by_aggregates = both_reads("cities", model, recipe)
+    assert by_aggregates == by_rows
 
 
 def finish_a_trial(task_id: int, n_weak: int, accuracy: float) -> None:

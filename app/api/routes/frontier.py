@@ -10,7 +10,7 @@ from pydantic import AfterValidator
 from ...schemas.common import MAX_BUDGET, Filter, Price, TaskName
 from ...schemas.frontier import FrontierOut
 from ...services.frontier import PAPER_BUDGETS, frontier
-from ...services.recipes import current_recipe_trials
+from ...services.recipes import current_recipe_points
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
@@ -19,6 +19,10 @@ from ..responses import errors
 
 router = APIRouter(tags=["frontier"])
 MAX_TABLE_BUDGETS = 50
+# A chart of a thousand dots already shows the cloud under the frontier; every point of a 100k-trial
+# store was 12 MB per request. Ask for more with max_points.
+DEFAULT_LISTED_POINTS = 1000
+MAX_LISTED_POINTS = 100_000
 
 
 def _budgets_in_range(budgets: list[float] | None) -> list[float] | None:
@@ -54,15 +58,20 @@ def get_frontier(
     predict: Annotated[
         bool, Query(description="add the learning surface's predicted best allocation at each budget, with a band")
     ] = False,
+    max_points: Annotated[
+        int, Query(ge=1, le=MAX_LISTED_POINTS, description="list at most this many measured points in `points` "
+                   "(beyond those on a frontier line or in the budget table); `points_total` counts them all")
+    ] = DEFAULT_LISTED_POINTS,
 ) -> FrontierOut:
     """Measured points, their Pareto sets and the best per budget at these prices (ETag: repeats cost nothing)."""
     task_row = get_task_row(session, task, caller.team)
 
     def compute() -> FrontierOut:
         chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
-        chosen, trials, recipes = current_recipe_trials(session, task_row, model, recipe)
-        pool = task_row.buyable(trials[0].weak_labeler) if trials else None
-        body = frontier(trials, weak_cost, gold_cost, chosen_budgets, predict=predict, pool_size=pool)
+        chosen, points, recipes = current_recipe_points(session, task_row, model, recipe)
+        pool = task_row.buyable(points[0].weak_labeler) if points else None
+        body = frontier(points, weak_cost, gold_cost, chosen_budgets, predict=predict, pool_size=pool,
+                        max_points=max_points)
         return FrontierOut(task=task, model=model, recipe=chosen, recipes=recipes, **body)
 
     return stored_answer(request, task_row, compute)

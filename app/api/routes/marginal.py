@@ -10,7 +10,7 @@ from ...schemas.common import Budget, Filter, LabelCount, Price, TaskName
 from ...schemas.marginal import MarginalOut
 from ...services.errors import RequestError
 from ...services.marginal import marginal
-from ...services.recipes import current_recipe_trials
+from ...services.recipes import current_recipe_points
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
@@ -57,9 +57,9 @@ def get_marginal(
     task_row = get_task_row(session, task, caller.team)
 
     def compute() -> MarginalOut:
-        chosen, trials, _ = current_recipe_trials(session, task_row, model, recipe)
+        chosen, points, _ = current_recipe_points(session, task_row, model, recipe)
         anchor = (method, n_weak, n_gold) if method is not None else None
-        body = marginal(trials, weak_cost, gold_cost, budget, max_extra, anchor, step)
+        body = marginal(points, weak_cost, gold_cost, budget, max_extra, anchor, step)
         return MarginalOut(task=task, model=model, recipe=chosen, **body)
 
     return stored_answer(request, task_row, compute)

@@ -10,8 +10,7 @@ from ...schemas.common import Budget, Filter, Price, TaskName
 from ...schemas.plan import PlanOut
 from ...services import learning
 from ...services.errors import RequestError
-from ...services.points import group_trials
-from ...services.recipes import current_recipe_trials
+from ...services.recipes import current_recipe_points
 from ...services.surface import plan
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
@@ -47,15 +46,14 @@ def get_plan(
     allocation is null and `reason` gives the best predicted accuracy within it.
     """
     task_row = get_task_row(session, task, caller.team)
-    recipe, trials, _ = current_recipe_trials(session, task_row, model, recipe)
-    points = group_trials(trials)
+    recipe, points, _ = current_recipe_points(session, task_row, model, recipe)
     surfaces, missing = learning.surfaces_by_method(points)
     if not surfaces:
         why = "; ".join(f"{m}: {r}" for m, r in missing.items()) or "no trial of this task is stored"
         raise RequestError("task", f"no learning surface can be fitted for {task!r}: {why}")
     costs = [p.cost(weak_cost, gold_cost) for p in points]
     budget = max_budget or max(costs)
-    pool = task_row.buyable(trials[0].weak_labeler)
+    pool = task_row.buyable(points[0].weak_labeler)
     answer = plan(surfaces, target_accuracy, weak_cost, gold_cost, budget, pool_size=pool, confidence=confidence)
     warnings = []
     if answer["method"] is None:

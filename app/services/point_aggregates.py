@@ -1,0 +1,143 @@
+"""Per-point aggregates of done trials: a frontier reads one row per point, not every trial.
+
+A point's row (db.models.PointAggregate) holds its trials' ids, seeds and accuracies and the test
+part's seed and example variances, computed by intervals.Scores from the trials' per-example
+records, exactly as a read of the trials would compute them. Reading a point then needs no
+per-example record, except for a paired comparison, which loads its trials' records on demand.
+
+Rows are brought up to date before every read (`refresh`): done trials not yet counted
+(`trials.aggregated` false, whoever wrote them: a worker finishing, an import, a test) mark their
+points for recomputation from all of their trials. One refresh per task runs at a time (a Postgres
+advisory lock), so two readers cannot write a point from different sets of its trials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from worker.engine.metrics import unpack_correct
+
+from ..db.models import PointAggregate, Task, Trial, TrialStatus
+from .intervals import StoredVariances
+from .points import PointStats, group_trials, lend_seed_variance
+from .trial_records import current_records
+
+# pg_advisory_xact_lock(REFRESH_LOCK, task id): one refresh of a task's aggregates at a time.
+REFRESH_LOCK = 0x6C6D7802
+# Points recomputed per statement (their keys go into an IN list).
+BATCH = 500
+_POINT = (Trial.model, Trial.method, Trial.weak_labeler, Trial.recipe, Trial.params_key, Trial.n_weak, Trial.n_gold)
+_UNIQUE = ["task_id", "task_version", "model", "method", "weak_labeler", "recipe", "params_key", "n_weak", "n_gold"]
+
+
+def _unaggregated(task: Task):
+    return (
+        (Trial.task_id == task.id) & (Trial.aggregated.is_(False)) & (Trial.status == TrialStatus.done)
+        & (Trial.task_version == task.version) & Trial.test_accuracy.is_not(None)
+    )
+
+
+def refresh(session: Session, task: Task) -> int:
+    """Recompute the points that have done trials not yet counted; returns how many."""
+    if session.scalar(select(Trial.id).where(_unaggregated(task)).limit(1)) is None:
+        return 0  # the usual case, one indexed lookup
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:lock, :task)"), {"lock": REFRESH_LOCK, "task": task.id})
+    stale = session.execute(select(*_POINT).where(_unaggregated(task)).distinct()).all()
+    for start in range(0, len(stale), BATCH):
+        keys = [(m, meth, wl, r, pk, nw, ng) for m, meth, wl, r, pk, nw, ng in stale[start:start + BATCH]]
+        records = current_records(session, task, where=tuple_(*_POINT).in_(keys))
+        _write(session, task, group_trials(records))
+        session.execute(
+            update(Trial).where(Trial.id.in_([r.id for r in records])).values(aggregated=True)
+            .execution_options(synchronize_session=False)
+        )
+    return len(stale)
+
+
+def refresh_all(session: Session) -> int:
+    """Bring every task's aggregates up to date (after a migration, or trials written in bulk)."""
+    return sum(refresh(session, task) for task in session.scalars(select(Task)))
+
+
+def _write(session: Session, task: Task, points: Iterable[PointStats]) -> None:
+    rows = [_row(task, p) for p in points]
+    if not rows:
+        return
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(PointAggregate).values(rows)
+    changing = ("recipe_label", "first_trial_id", "n_trials", "trials", "seed_variance", "example_variance")
+    session.execute(statement.on_conflict_do_update(
+        index_elements=_UNIQUE, set_={c: getattr(statement.excluded, c) for c in changing}
+    ))
+
+
+def _row(task: Task, point: PointStats) -> dict:
+    variances = point.scores("test").variances()
+    return {
+        "task_id": task.id, "task_version": task.version, "recipe_label": point.recipe_label,
+        "model": point.model, "method": point.method, "weak_labeler": point.weak_labeler, "recipe": point.recipe,
+        "params_key": point.params_key, "n_weak": point.n_weak, "n_gold": point.n_gold,
+        "first_trial_id": point.trial_ids[0], "n_trials": len(point.trial_ids),
+        "trials": {"id": point.trial_ids, "seed": point.seeds, "test": point.test, "selection": point.selection,
+                   "holdout": point.holdout, "n_test": point.n_test},
+        "seed_variance": variances.seed, "example_variance": variances.example,
+    }
+
+
+def recipe_counts(session: Session, task: Task, model: str | None = None) -> list[dict]:
+    """The recipes among the task's current points, the one with the most trials first."""
+    query = (
+        select(PointAggregate.recipe_label, func.sum(PointAggregate.n_trials))
+        .where(PointAggregate.task_id == task.id, PointAggregate.task_version == task.version)
+        .group_by(PointAggregate.recipe_label)
+    )
+    if model:
+        query = query.where(PointAggregate.model == model)
+    counts = [(label, int(n)) for label, n in session.execute(query)]
+    return [{"recipe": label, "n_trials": n} for label, n in sorted(counts, key=lambda row: (-row[1], row[0]))]
+
+
+def read_points(session: Session, task: Task, model: str | None, recipe: str) -> list[PointStats]:
+    """The recipe's points (of one model, when given), in the order their trials were first stored."""
+    query = select(PointAggregate).where(
+        PointAggregate.task_id == task.id, PointAggregate.task_version == task.version,
+        PointAggregate.recipe_label == recipe,
+    )
+    if model:
+        query = query.where(PointAggregate.model == model)
+    loader = _correct_loader(session)
+    points = [_point(row, loader) for row in session.scalars(query.order_by(PointAggregate.first_trial_id))]
+    lend_seed_variance(points)
+    return points
+
+
+def _point(row: PointAggregate, loader: CorrectLoader) -> PointStats:
+    trials = row.trials
+    return PointStats(
+        row.method, row.n_weak, row.n_gold, row.model, row.recipe, row.weak_labeler, params_key=row.params_key,
+        recipe_label=row.recipe_label, trial_ids=list(trials["id"]), seeds=list(trials["seed"]),
+        selection=list(trials["selection"]), holdout=list(trials["holdout"]), test=list(trials["test"]),
+        n_test=list(trials["n_test"]), stored=StoredVariances(row.seed_variance, row.example_variance),
+        load_correct=loader,
+    )
+
+
+CorrectLoader = Callable[[list[int]], list[np.ndarray | None]]
+
+
+def _correct_loader(session: Session) -> CorrectLoader:
+    """Loads the per-example records of some trials, in the order given (None where not recorded)."""
+
+    def load(trial_ids: list[int]) -> list[np.ndarray | None]:
+        query = select(Trial.id, Trial.result["test_correct"].as_string(), Trial.result["n_test"].as_integer())
+        found = {i: (packed, n) for i, packed, n in session.execute(query.where(Trial.id.in_(trial_ids)))}
+        return [unpack_correct(packed, n) if packed else None for packed, n in (found[i] for i in trial_ids)]
+
+    return load
