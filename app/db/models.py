@@ -184,6 +184,10 @@ class PointAggregate(Base):
     # The point's order among others: its trials' first id (as grouping the trials in id order gives).
     first_trial_id: Mapped[int]
     n_trials: Mapped[int]
+    # statistics.fmean of the accuracies in `trials`, as a point read from its trials computes them.
+    test_mean: Mapped[float] = mapped_column(Float)
+    selection_mean: Mapped[float] = mapped_column(Float)
+    holdout_mean: Mapped[float] = mapped_column(Float)
     # Per trial, in id order: its id, seed, accuracies and test-set size.
     trials: Mapped[dict] = mapped_column(JSONType)
     # The test part's variances (intervals.Scores), from the per-example correctness when recorded.

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from . import learning
 from .intervals import LEVEL
-from .points import PointStats
+from .points import PointStats, with_details
 from .surface import predicted_frontier
 
 # The paper's budgets (in gold-label units at $1 a gold label).
@@ -73,6 +73,7 @@ def frontier(
     best = [best_within(points, budget, weak_cost, gold_cost) for budget in budgets]
     drawn = [*overall, *(p for line in per_method.values() for p in line), *(b for b in best if b is not None)]
     listed = listed_points(points, drawn, max_points)
+    with_details([*listed, *drawn])
     return {
         "level": LEVEL,
         "predicted": predicted,

@@ -36,7 +36,9 @@ correctness carries the example noise once, without the between-example spread t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from scipy import optimize, special
@@ -170,6 +172,15 @@ class Scores:
         return adjusted * (1 - adjusted) / (n + 4)
 
 
+class SeedScored(Protocol):
+    """What the recipe-level priors read of a point: Scores, or a points.PointStats read from its aggregate."""
+
+    @property
+    def k(self) -> int: ...
+
+    def seed_variance(self) -> float | None: ...
+
+
 def stack_records(records: list[np.ndarray | None], n_tests: list[int | None]) -> np.ndarray | None:
     """The seeds' correctness as one (seeds x examples) matrix, when every seed recorded it on the
     same number of examples; None otherwise (the intervals then fall back to binomial)."""
@@ -178,7 +189,7 @@ def stack_records(records: list[np.ndarray | None], n_tests: list[int | None]) -
     return np.stack(records)
 
 
-def pooled_seed_variance(points: list[Scores]) -> SeedVariance | None:
+def pooled_seed_variance(points: Sequence[SeedScored]) -> SeedVariance | None:
     """The seed variance of several points pooled (weighted by their degrees of freedom)."""
     measured = [(p.seed_variance(), p.k - 1) for p in points if p.k > 1]
     if not measured:
@@ -194,7 +205,7 @@ def _trigamma_inverse(y: float) -> float:
     return float(optimize.brentq(lambda x: special.polygamma(1, x) - y, 1e-8, 1e8))
 
 
-def seed_prior(points: list[Scores]) -> SeedVariance | None:
+def seed_prior(points: Sequence[SeedScored]) -> SeedVariance | None:
     """The recipe's seed variance as an empirical-Bayes prior (Smyth 2004, limma's fitFDist).
 
     Each point's sample variance is a scaled chi-square draw around its own true variance; how much

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .points import PointStats
+from .points import PointStats, with_details
 from .surface import MIN_POINTS, Observation, Surface, fit_surface
 
 
@@ -30,6 +30,7 @@ def surfaces_by_method(points: list[PointStats]) -> tuple[dict[str, Surface], di
 
     The points must be of one recipe, model and weak labeler (recipes.select_recipe, a model filter).
     """
+    with_details(points)  # each point's interval needs its per-seed accuracies
     surfaces, missing = {}, {}
     for method in sorted({p.method for p in points}):
         mine = [p for p in points if p.method == method]

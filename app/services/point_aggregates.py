@@ -25,13 +25,15 @@ from worker.engine.metrics import unpack_correct
 
 from ..db.models import PointAggregate, Task, Trial, TrialStatus
 from .intervals import StoredVariances
-from .points import PointStats, group_trials, lend_seed_variance
+from .points import PointStats, StoredPoint, group_trials, lend_seed_variance
 from .trial_records import current_records
 
 # pg_advisory_xact_lock(REFRESH_LOCK, task id): one refresh of a task's aggregates at a time.
 REFRESH_LOCK = 0x6C6D7802
-# Points recomputed per statement (their keys go into an IN list).
+# Up to this many stale points are read by their keys (an IN list); more, by reading the whole task.
 BATCH = 500
+# Rows per INSERT or UPDATE statement.
+WRITE_BATCH = 1000
 _POINT = (Trial.model, Trial.method, Trial.weak_labeler, Trial.recipe, Trial.params_key, Trial.n_weak, Trial.n_gold)
 _UNIQUE = ["task_id", "task_version", "model", "method", "weak_labeler", "recipe", "params_key", "n_weak", "n_gold"]
 
@@ -49,15 +51,16 @@ def refresh(session: Session, task: Task) -> int:
         return 0  # the usual case, one indexed lookup
     if session.bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:lock, :task)"), {"lock": REFRESH_LOCK, "task": task.id})
-    stale = session.execute(select(*_POINT).where(_unaggregated(task)).distinct()).all()
-    for start in range(0, len(stale), BATCH):
-        keys = [(m, meth, wl, r, pk, nw, ng) for m, meth, wl, r, pk, nw, ng in stale[start:start + BATCH]]
-        records = current_records(session, task, where=tuple_(*_POINT).in_(keys))
-        _write(session, task, group_trials(records))
-        session.execute(
-            update(Trial).where(Trial.id.in_([r.id for r in records])).values(aggregated=True)
-            .execution_options(synchronize_session=False)
-        )
+    stale = [tuple(key) for key in session.execute(select(*_POINT).where(_unaggregated(task)).distinct())]
+    if len(stale) > BATCH:  # a backlog (after a migration, a bulk import): one read of the task beats many IN lists
+        records = current_records(session, task)
+    else:
+        records = current_records(session, task, where=tuple_(*_POINT).in_(stale))
+    _write(session, task, group_trials(records))
+    ids = [r.id for r in records]
+    for start in range(0, len(ids), WRITE_BATCH):
+        session.execute(update(Trial).where(Trial.id.in_(ids[start:start + WRITE_BATCH])).values(aggregated=True)
+                        .execution_options(synchronize_session=False))
     return len(stale)
 
 
@@ -68,14 +71,14 @@ def refresh_all(session: Session) -> int:
 
 def _write(session: Session, task: Task, points: Iterable[PointStats]) -> None:
     rows = [_row(task, p) for p in points]
-    if not rows:
-        return
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(PointAggregate).values(rows)
-    changing = ("recipe_label", "first_trial_id", "n_trials", "trials", "seed_variance", "example_variance")
-    session.execute(statement.on_conflict_do_update(
-        index_elements=_UNIQUE, set_={c: getattr(statement.excluded, c) for c in changing}
-    ))
+    changing = ("recipe_label", "first_trial_id", "n_trials", "test_mean", "selection_mean", "holdout_mean", "trials",
+                "seed_variance", "example_variance")
+    for start in range(0, len(rows), WRITE_BATCH):
+        statement = insert(PointAggregate).values(rows[start:start + WRITE_BATCH])
+        session.execute(statement.on_conflict_do_update(
+            index_elements=_UNIQUE, set_={c: getattr(statement.excluded, c) for c in changing}
+        ))
 
 
 def _row(task: Task, point: PointStats) -> dict:
@@ -85,6 +88,7 @@ def _row(task: Task, point: PointStats) -> dict:
         "model": point.model, "method": point.method, "weak_labeler": point.weak_labeler, "recipe": point.recipe,
         "params_key": point.params_key, "n_weak": point.n_weak, "n_gold": point.n_gold,
         "first_trial_id": point.trial_ids[0], "n_trials": len(point.trial_ids),
+        "test_mean": point.accuracy, "selection_mean": point.selection_accuracy, "holdout_mean": point.holdout_accuracy,
         "trials": {"id": point.trial_ids, "seed": point.seeds, "test": point.test, "selection": point.selection,
                    "holdout": point.holdout, "n_test": point.n_test},
         "seed_variance": variances.seed, "example_variance": variances.example,
@@ -104,29 +108,52 @@ def recipe_counts(session: Session, task: Task, model: str | None = None) -> lis
     return [{"recipe": label, "n_trials": n} for label, n in sorted(counts, key=lambda row: (-row[1], row[0]))]
 
 
+_SUMMARY = (
+    PointAggregate.id, PointAggregate.method, PointAggregate.n_weak, PointAggregate.n_gold, PointAggregate.model,
+    PointAggregate.recipe, PointAggregate.weak_labeler, PointAggregate.params_key, PointAggregate.recipe_label,
+    PointAggregate.n_trials, PointAggregate.test_mean, PointAggregate.selection_mean, PointAggregate.holdout_mean,
+    PointAggregate.seed_variance, PointAggregate.example_variance,
+)
+
+
 def read_points(session: Session, task: Task, model: str | None, recipe: str) -> list[PointStats]:
-    """The recipe's points (of one model, when given), in the order their trials were first stored."""
-    query = select(PointAggregate).where(
+    """The recipe's points (of one model, when given), in the order their trials were first stored.
+
+    Plain columns, not ORM rows, and not the per-trial lists: at 100k trials (25k points) those
+    were most of a read; a frontier loads them for the points it describes (points.with_details).
+    """
+    query = select(*_SUMMARY).where(
         PointAggregate.task_id == task.id, PointAggregate.task_version == task.version,
         PointAggregate.recipe_label == recipe,
     )
     if model:
         query = query.where(PointAggregate.model == model)
-    loader = _correct_loader(session)
-    points = [_point(row, loader) for row in session.scalars(query.order_by(PointAggregate.first_trial_id))]
+    load_details, load_correct = _details_loader(session), _correct_loader(session)
+    points = []
+    for (aggregate_id, method, n_weak, n_gold, model_, recipe_, labeler, params_key, label, k, test_mean,
+         selection_mean, holdout_mean, seed_variance, example_variance) in session.execute(
+            query.order_by(PointAggregate.first_trial_id)):
+        stored = StoredPoint(aggregate_id, k, test_mean, selection_mean, holdout_mean,
+                             StoredVariances(seed_variance, example_variance), load_details, load_correct)
+        points.append(PointStats(method, n_weak, n_gold, model_, recipe_, labeler, params_key=params_key,
+                                 recipe_label=label, stored=stored))
     lend_seed_variance(points)
     return points
 
 
-def _point(row: PointAggregate, loader: CorrectLoader) -> PointStats:
-    trials = row.trials
-    return PointStats(
-        row.method, row.n_weak, row.n_gold, row.model, row.recipe, row.weak_labeler, params_key=row.params_key,
-        recipe_label=row.recipe_label, trial_ids=list(trials["id"]), seeds=list(trials["seed"]),
-        selection=list(trials["selection"]), holdout=list(trials["holdout"]), test=list(trials["test"]),
-        n_test=list(trials["n_test"]), stored=StoredVariances(row.seed_variance, row.example_variance),
-        load_correct=loader,
-    )
+def _details_loader(session: Session) -> Callable[[list[PointStats]], None]:
+    """Fills in points' per-trial lists from their aggregate rows, in one query."""
+
+    def load(points: list[PointStats]) -> None:
+        ids = [p.stored.aggregate_id for p in points]
+        query = select(PointAggregate.id, PointAggregate.trials).where(PointAggregate.id.in_(ids))
+        found = dict(session.execute(query).all())
+        for p in points:
+            trials = found[p.stored.aggregate_id]
+            p.trial_ids, p.seeds, p.n_test = list(trials["id"]), list(trials["seed"]), list(trials["n_test"])
+            p.test, p.selection, p.holdout = list(trials["test"]), list(trials["selection"]), list(trials["holdout"])
+
+    return load
 
 
 CorrectLoader = Callable[[list[int]], list[np.ndarray | None]]

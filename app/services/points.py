@@ -24,6 +24,32 @@ from .intervals import LEVEL, Interval, Scores, SeedVariance, StoredVariances, i
 Part = Literal["test", "selection", "holdout"]
 
 
+@dataclass(frozen=True)
+class StoredPoint:
+    """What a point's aggregate row says at once (point_aggregates): its seeds' count and mean
+    accuracies (statistics.fmean of its lists, as PointStats computes them) and the test part's
+    variances; its per-trial lists and per-example records are loaded only for points described."""
+
+    aggregate_id: int
+    k: int
+    test_mean: float
+    selection_mean: float
+    holdout_mean: float
+    variances: StoredVariances
+    load_details: Callable[[list[PointStats]], None]
+    load_correct: Callable[[list[int]], list[np.ndarray | None]]
+
+
+def with_details(points: Iterable[PointStats]) -> None:
+    """Load the per-trial lists of every point here read from an aggregate, one query per source."""
+    waiting: dict[int, tuple[Callable, list[PointStats]]] = {}
+    for p in points:
+        if p.stored is not None and not p.trial_ids:
+            waiting.setdefault(id(p.stored.load_details), (p.stored.load_details, []))[1].append(p)
+    for load, group in waiting.values():
+        load(list({id(p): p for p in group}.values()))
+
+
 @dataclass
 class PointStats:
     method: str
@@ -43,30 +69,45 @@ class PointStats:
     correct: list[np.ndarray | None] = field(default_factory=list)
     # The recipe's seed-variance prior: moderates a few-seed point's own, lent to a one-seed point.
     borrowed_seed_variance: SeedVariance | None = None
-    # A point read from its aggregate: the test part's variances, and how to load its per-example
-    # records when a paired comparison needs them (point_aggregates).
-    stored: StoredVariances | None = None
-    load_correct: Callable[[list[int]], list[np.ndarray | None]] | None = field(default=None, repr=False)
+    # A point read from its aggregate row: its lists above are loaded when first needed.
+    stored: StoredPoint | None = field(default=None, repr=False)
     _intervals: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def _details(self) -> None:
+        if self.stored is not None and not self.trial_ids:
+            self.stored.load_details([self])
+
+    @property
+    def k(self) -> int:
+        """Its number of seeds (trials)."""
+        return self.stored.k if self.stored is not None else len(self.test)
+
+    def seed_variance(self) -> float | None:
+        """The test accuracy's sample variance over seeds (None with one seed)."""
+        if self.stored is not None:
+            return self.stored.variances.seed
+        return self.scores("test").seed_variance()
 
     def scores(self, part: Part = "test") -> Scores:
         """Per-seed accuracies on a part of the test set, with per-example correctness when recorded.
 
         The halves are the engine's: the first n // 2 examples select, the rest are held out.
         """
+        self._details()
         accuracies = {"test": self.test, "selection": self.selection, "holdout": self.holdout}[part]
         n = min(self.n_test) if self.n_test else 0
         half = n // 2
         lo, hi = {"test": (0, n), "selection": (0, half), "holdout": (half, n)}[part]
         matrix = stack_records(self.correct, self.n_test)
         if matrix is None and part == "test" and self.stored is not None:
-            return Scores(list(accuracies), hi - lo, None, self.stored)
+            return Scores(list(accuracies), hi - lo, None, self.stored.variances)
         return Scores(list(accuracies), hi - lo, None if matrix is None else matrix[:, lo:hi])
 
     def paired_scores(self) -> Scores:
         """The test part with its per-example records, loaded now for a point read from its aggregate."""
-        if not self.correct and self.load_correct is not None:
-            self.correct = self.load_correct(self.trial_ids)
+        self._details()
+        if not self.correct and self.stored is not None:
+            self.correct = self.stored.load_correct(self.trial_ids)
         return self.scores("test")
 
     def interval(self, part: Part = "test", level: float = LEVEL) -> Interval:
@@ -78,23 +119,25 @@ class PointStats:
 
     @property
     def selection_accuracy(self) -> float:
-        return statistics.fmean(self.selection)
+        return self.stored.selection_mean if self.stored is not None else statistics.fmean(self.selection)
 
     @property
     def holdout_accuracy(self) -> float:
-        return statistics.fmean(self.holdout)
+        return self.stored.holdout_mean if self.stored is not None else statistics.fmean(self.holdout)
 
     @property
     def accuracy(self) -> float:
-        return statistics.fmean(self.test)
+        return self.stored.test_mean if self.stored is not None else statistics.fmean(self.test)
 
     @property
     def accuracy_spread(self) -> float:
         """Standard deviation of the test accuracy over seeds (0 with one seed)."""
+        self._details()
         return _stdev(self.test)
 
     @property
     def holdout_spread(self) -> float:
+        self._details()
         return _stdev(self.holdout)
 
     def cost(self, weak_cost: float, gold_cost: float) -> float:
@@ -109,6 +152,7 @@ class PointStats:
         return "mixed"
 
     def summary(self, weak_cost: float, gold_cost: float) -> dict:
+        self._details()
         spend_weak, spend_gold = self.n_weak * weak_cost, self.n_gold * gold_cost
         total = spend_weak + spend_gold
         labels = self.n_weak + self.n_gold
@@ -202,6 +246,6 @@ def lend_seed_variance(points: Iterable[PointStats]) -> None:
     for point in points:
         by_recipe.setdefault(point_recipe_key(point), []).append(point)
     for points in by_recipe.values():
-        pooled = seed_prior([p.scores("test") for p in points])
+        pooled = seed_prior(points)
         for p in points:
             p.borrowed_seed_variance = pooled

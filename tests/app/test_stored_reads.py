@@ -98,16 +98,23 @@ def both_reads(task_name: str, model: str | None, recipe: str | None) -> tuple[d
                 answers[name] = {"error": (exc.field, exc.message)}
                 continue
             body = frontier(points, 0.1, 1.0, [5, 20, 40], predict=True, pool_size=task.buyable("default"))
+            fewer = frontier(points, 0.2, 1.0, [5, 20, 40], max_points=3)
             extra = marginal(points, 0.1, 1.0, 25)
             answers[name] = json.loads(json.dumps(
-                {"recipe": chosen, "recipes": recipes, "frontier": body, "marginal": extra}, default=str))
+                {"recipe": chosen, "recipes": recipes, "frontier": body, "fewer": fewer, "marginal": extra}, default=str))
     return answers["rows"], answers["aggregates"]
 
 
+# batch 0: every refresh rebuilds the task's points in one read, as after a migration; 500: by their keys.
+@pytest.mark.parametrize("batch", [0, 500])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=trial_rows, model=st.sampled_from([None, MINILM]),
        recipe=st.sampled_from([None, "fast", "paper", "fast max_steps_per_stage=6"]))
-def test_reading_aggregates_answers_exactly_as_reading_every_trial(cities_task, rows, model, recipe):
+def test_reading_aggregates_answers_exactly_as_reading_every_trial(cities_task, monkeypatch, batch, rows, model,
+                                                                   recipe):
+    from app.services import point_aggregates
+
+    monkeypatch.setattr(point_aggregates, "BATCH", batch)
     from app.db.models import PointAggregate, Trial
     from app.db.session import session_scope
 
