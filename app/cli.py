@@ -104,6 +104,8 @@ def serve(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     migrate_first: Annotated[bool, typer.Option(help="run migrations before starting (default: on SQLite)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API processes (distributed mode only); each has its own "
+                                         "connection pool and answer cache")] = 1,
 ) -> None:
     """Run the API. Unconfigured it is embedded: a SQLite file, trials run in this process."""
     import uvicorn
@@ -111,6 +113,11 @@ def serve(
     from .config import get_settings
 
     settings = get_settings()
+    if workers > 1 and settings.embedded:
+        typer.echo(f"refusing to start {workers} API processes in embedded mode: each would run trials itself "
+                   "against one SQLite file. Set LABELMIX_DATABASE_URL (Postgres) and LABELMIX_BROKER_URL, start "
+                   "Celery workers, then serve with --workers.", err=True)
+        raise typer.Exit(2)
     if not settings.require_api_keys and not is_loopback(host):
         typer.echo(f"refusing to listen on {host} without API keys: anyone who can reach it could spend your "
                    "budget and read your tasks. Set LABELMIX_REQUIRE_API_KEYS=true and create a key with "
@@ -119,8 +126,9 @@ def serve(
     if migrate_first if migrate_first is not None else settings.database_url.startswith("sqlite"):
         run_migrations()
     mode = "embedded (in-process trials)" if settings.embedded else f"distributed (broker {settings.broker_url})"
-    typer.echo(f"labelmix at http://{host}:{port} ({mode}); database {settings.database_url}", err=True)
-    uvicorn.run("app.main:app", host=host, port=port, log_level="warning")
+    typer.echo(f"labelmix at http://{host}:{port} ({mode}, {workers} process(es)); database {settings.database_url}",
+               err=True)
+    uvicorn.run("app.main:app", host=host, port=port, log_level="warning", workers=workers)
 
 
 @app.command()

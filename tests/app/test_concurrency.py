@@ -35,3 +35,21 @@ def test_a_hundred_concurrent_clients_get_no_errors(server):  # noqa: F811
     with ThreadPoolExecutor(100) as clients:
         statuses = list(clients.map(list_trials, range(100)))
     assert statuses == [200] * 100
+
+
+def test_serve_refuses_several_processes_in_embedded_mode(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli
+    from app.config import get_settings
+
+    monkeypatch.delenv("LABELMIX_BROKER_URL", raising=False)
+    monkeypatch.setenv("LABELMIX_DATABASE_URL", f"sqlite:///{tmp_path / 'labelmix.sqlite'}")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--workers", "2"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "embedded mode" in result.output and "LABELMIX_BROKER_URL" in result.output
+    assert not (tmp_path / "labelmix.sqlite").exists()  # refused before anything was created
