@@ -5,6 +5,7 @@ A trial is cost-agnostic, so its cost is computed here: n_gold * gold_cost + n_w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from . import learning
@@ -20,18 +21,23 @@ MIN_GAIN = 0.002
 
 def pareto_frontier(points: list[PointStats], weak_cost: float, gold_cost: float) -> list[PointStats]:
     """The paper's rule, a margin a plain dominance check (optuna's included) has no room for."""
-    ordered = sorted(points, key=lambda p: (p.cost(weak_cost, gold_cost), -p.accuracy))
+    ordered = sorted(((p.cost(weak_cost, gold_cost), -p.accuracy, i) for i, p in enumerate(points)))
     frontier: list[PointStats] = []
-    for point in ordered:
-        if not frontier or point.accuracy > frontier[-1].accuracy + MIN_GAIN:
-            frontier.append(point)
+    best = -math.inf
+    for _, negative_accuracy, i in ordered:
+        if not frontier or -negative_accuracy > best + MIN_GAIN:
+            frontier.append(points[i])
+            best = -negative_accuracy
     return frontier
 
 
 def best_within(points: list[PointStats], budget: float, weak_cost: float, gold_cost: float) -> PointStats | None:
     """The most accurate affordable point on the whole test set, as the recommendation chooses (recommend.py)."""
-    affordable = [p for p in points if p.cost(weak_cost, gold_cost) <= budget + 1e-9]
-    return max(affordable, key=lambda p: (p.accuracy, -p.cost(weak_cost, gold_cost)), default=None)
+    # -i: of equals, the first (as max over the points themselves would choose).
+    affordable = ((p.accuracy, -cost, -i) for i, p in enumerate(points)
+                  if (cost := p.cost(weak_cost, gold_cost)) <= budget + 1e-9)
+    best = max(affordable, default=None)
+    return None if best is None else points[-best[2]]
 
 
 def listed_points(points: list[PointStats], drawn: list[PointStats], max_points: int | None) -> list[PointStats]:

@@ -11,6 +11,7 @@ import math
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -24,7 +25,7 @@ from .intervals import LEVEL, Interval, Scores, SeedVariance, StoredVariances, i
 Part = Literal["test", "selection", "holdout"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StoredPoint:
     """What a point's aggregate row says at once (point_aggregates): its seeds' count and mean
     accuracies (statistics.fmean of its lists, as PointStats computes them) and the test part's
@@ -117,15 +118,17 @@ class PointStats:
             self._intervals[part, level] = interval(self.scores(part), level, self.borrowed_seed_variance)
         return self._intervals[part, level]
 
-    @property
+    # Cached: sorting and Pareto sets ask each point's accuracy many times. A point's trials are all
+    # in before anything asks (group_trials, point_aggregates.read_points).
+    @cached_property
     def selection_accuracy(self) -> float:
         return self.stored.selection_mean if self.stored is not None else statistics.fmean(self.selection)
 
-    @property
+    @cached_property
     def holdout_accuracy(self) -> float:
         return self.stored.holdout_mean if self.stored is not None else statistics.fmean(self.holdout)
 
-    @property
+    @cached_property
     def accuracy(self) -> float:
         return self.stored.test_mean if self.stored is not None else statistics.fmean(self.test)
 
@@ -246,6 +249,17 @@ def lend_seed_variance(points: Iterable[PointStats]) -> None:
     for point in points:
         by_recipe.setdefault(point_recipe_key(point), []).append(point)
     for points in by_recipe.values():
-        pooled = seed_prior(points)
+        pooled = seed_prior([SeedCount(p.k, p.seed_variance()) for p in points])
         for p in points:
             p.borrowed_seed_variance = pooled
+
+
+@dataclass(frozen=True, slots=True)
+class SeedCount:
+    """A point's seeds and their variance, read once: the prior asks each several times."""
+
+    k: int
+    variance: float | None
+
+    def seed_variance(self) -> float | None:
+        return self.variance
