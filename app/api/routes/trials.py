@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from ...db.models import Task, Trial, TrialStatus
 from ...schemas.common import MAX_INT32, TaskName
@@ -27,7 +28,8 @@ def list_trials(
     status: TrialStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[TrialOut]:
-    query = select(Trial).order_by(Trial.id).limit(limit)
+    # A listing shows no spec or result (JSON, kilobytes a trial): they are not read.
+    query = select(Trial).options(defer(Trial.spec), defer(Trial.result)).order_by(Trial.id).limit(limit)
     if task is not None:
         query = query.where(Trial.task_id == get_task_row(session, task, caller.team).id)
     else:
