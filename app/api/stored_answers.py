@@ -1,9 +1,10 @@
 """GET answers computed from stored trials, cached per process and validated by ETag.
 
-A frontier depends only on the task's trials and the query, and a task's `results_version` moves in
-the transaction that finishes one of its trials (services.trials.finish). So (path, query, task id,
+A frontier depends only on the task's trials and the query, and a task's `results_version` moves
+whenever its points' aggregates change (services.point_aggregates.refresh: in the transaction that
+finishes a trial, and before each read for trials stored any other way). So (path, query, task id,
 task version, results version) names an answer exactly: it is the cache key, and its digest is the
-ETag, the same in every API process. Trials inserted done through the ORM move it too (db.models). A dashboard that repeats a request with If-None-Match gets
+ETag, the same in every API process. A dashboard that repeats a request with If-None-Match gets
 304 without anything being computed or sent; a new finished trial changes the key, so nothing stale
 is ever served and nothing needs clearing (old entries age out, least recently used first).
 """

@@ -48,8 +48,8 @@ class Task(Base):
     weak_labels: Mapped[dict | None] = mapped_column(JSONType)
     # A built-in task rebuilt by a newer labelmix gets a new version (engine.tasks.task_version).
     version: Mapped[int] = mapped_column(default=1, server_default="1")
-    # Bumped in the transaction that finishes one of its trials: what a cached frontier was
-    # computed from (services.frontier_cache, and the ETag every process agrees on).
+    # Moved whenever its points' aggregates change (services.point_aggregates.refresh): names the
+    # results a cached answer was computed from (api.stored_answers, and the ETag every process agrees on).
     results_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # The team an uploaded task belongs to; None for built-in and hub tasks, which every team shares
     # (and with them their trials: the trial cache is shared where the data is).
@@ -146,11 +146,6 @@ def _fill_recipe_keys(mapper, connection, trial: Trial) -> None:
         trial.recipe_label = recipe_keys.label(trial.recipe, params)
     if not trial.params_key:
         trial.params_key = recipe_keys.params_key(params)
-    if trial.status == TrialStatus.done:  # stored already finished (an import, a test): as trials.finish does
-        tasks = Task.__table__
-        connection.execute(
-            tasks.update().where(tasks.c.id == trial.task_id).values(results_version=tasks.c.results_version + 1)
-        )
 
 
 class PointAggregate(Base):

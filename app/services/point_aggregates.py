@@ -7,7 +7,8 @@ per-example record, except for a paired comparison, which loads its trials' reco
 
 Rows are brought up to date before every read (`refresh`): done trials not yet counted
 (`trials.aggregated` false, whoever wrote them: a worker finishing, an import, a test) mark their
-points for recomputation from all of their trials. One refresh per task runs at a time (a Postgres
+points for recomputation from all of their trials, and move the task's `results_version`, which
+names every cached answer about the task. One refresh per task runs at a time (a Postgres
 advisory lock), so two readers cannot write a point from different sets of its trials.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from worker.engine.metrics import unpack_correct
 
@@ -61,7 +63,18 @@ def refresh(session: Session, task: Task) -> int:
     for start in range(0, len(ids), WRITE_BATCH):
         session.execute(update(Trial).where(Trial.id.in_(ids[start:start + WRITE_BATCH])).values(aggregated=True)
                         .execution_options(synchronize_session=False))
+    _results_moved(session, task)
     return len(stale)
+
+
+def _results_moved(session: Session, task: Task) -> None:
+    """Move the task's results_version, in the database (under the lock: no increment is lost) and on
+    the loaded row, which names cached answers (api.stored_answers) for the rest of this request."""
+    moved = session.scalar(
+        update(Task).where(Task.id == task.id).values(results_version=Task.results_version + 1)
+        .returning(Task.results_version).execution_options(synchronize_session=False)
+    )
+    set_committed_value(task, "results_version", moved)
 
 
 def refresh_all(session: Session) -> int:

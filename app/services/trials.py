@@ -152,7 +152,6 @@ def finish(session: Session, trial_id: int, worker: str, result: dict) -> bool:
         return False
     # In the same transaction, so that reads see the result, its point's aggregate and a new
     # results_version (which makes cached answers stale: api.stored_answers) all at once.
-    session.execute(update(Task).where(Task.id == task_id).values(results_version=Task.results_version + 1))
     point_aggregates.refresh(session, session.get(Task, task_id))
     return True
 

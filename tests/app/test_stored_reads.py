@@ -159,6 +159,12 @@ def test_a_repeated_frontier_costs_nothing_until_a_trial_of_its_task_finishes(ap
     after = api.get(url, headers={"If-None-Match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
     assert [p["n_weak"] for p in after.json()["points"]] == [100, 200]
+    # A trial stored done any other way (an import, plain SQL) is counted at the next read, and moves it too.
+    store(cities_task, [{"model": MINILM, "method": "seq_sft", "recipe": 0, "n_weak": 300, "n_gold": 10, "seed": 0,
+                         "status": "done", "current": True, "correct": None, "accuracy": 0.9}])
+    imported = api.get(url, headers={"If-None-Match": after.headers["etag"]})
+    assert imported.status_code == 200 and [p["n_weak"] for p in imported.json()["points"]] == [100, 200, 300]
+
     marginal = api.get("/frontier/cities/marginal?weak_cost=0.1&gold_cost=1&budget=100")
     assert api.get("/frontier/cities/marginal?weak_cost=0.1&gold_cost=1&budget=100",
                    headers={"If-None-Match": marginal.headers["etag"]}).status_code == 304

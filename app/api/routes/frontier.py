@@ -10,6 +10,7 @@ from pydantic import AfterValidator
 from ...schemas.common import MAX_BUDGET, Filter, Price, TaskName
 from ...schemas.frontier import FrontierOut
 from ...services.frontier import PAPER_BUDGETS, frontier
+from ...services import point_aggregates
 from ...services.recipes import current_recipe_points
 from ...services.tasks import get_task_row
 from ...auth.caller import CallerDep
@@ -65,6 +66,7 @@ def get_frontier(
 ) -> FrontierOut:
     """Measured points, their Pareto sets and the best per budget at these prices (ETag: repeats cost nothing)."""
     task_row = get_task_row(session, task, caller.team)
+    point_aggregates.refresh(session, task_row)  # trials stored since the last read move the answer's key
 
     def compute() -> FrontierOut:
         chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
