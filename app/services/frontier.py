@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
 
 from . import learning
 from .intervals import LEVEL
@@ -19,25 +22,52 @@ PAPER_BUDGETS = (5, 17, 65, 257, 1025, 4097)
 MIN_GAIN = 0.002
 
 
+@dataclass(frozen=True)
+class PricedPoints:
+    """The points' costs at these prices and accuracies as arrays: a frontier of 25k points takes
+    its Pareto sets and budget table from them instead of asking each point again and again."""
+
+    points: list[PointStats]
+    cost: np.ndarray
+    accuracy: np.ndarray
+
+    @classmethod
+    def of(cls, points: list[PointStats], weak_cost: float, gold_cost: float) -> PricedPoints:
+        n_weak = np.fromiter((p.n_weak for p in points), float, len(points))
+        n_gold = np.fromiter((p.n_gold for p in points), float, len(points))
+        accuracy = np.fromiter((p.accuracy for p in points), float, len(points))
+        return cls(points, n_weak * weak_cost + n_gold * gold_cost, accuracy)  # as PointStats.cost computes it
+
+    def pareto(self, among: np.ndarray | None = None) -> list[PointStats]:
+        """The paper's rule, a margin a plain dominance check (optuna's included) has no room for:
+        cheapest first (most accurate first at equal cost, then first stored), each point on the
+        frontier when it beats the last one on it by more than MIN_GAIN."""
+        index = np.arange(len(self.points)) if among is None else among
+        order = index[np.lexsort((index, -self.accuracy[index], self.cost[index]))]
+        frontier: list[PointStats] = []
+        best = -math.inf
+        for i, accuracy in zip(order.tolist(), self.accuracy[order].tolist()):
+            if not frontier or accuracy > best + MIN_GAIN:
+                frontier.append(self.points[i])
+                best = accuracy
+        return frontier
+
+    def best_within(self, budget: float) -> PointStats | None:
+        """The most accurate affordable point (the cheaper, then the first stored, of equals)."""
+        affordable = np.flatnonzero(self.cost <= budget + 1e-9)
+        if not len(affordable):
+            return None
+        order = np.lexsort((affordable, self.cost[affordable], -self.accuracy[affordable]))
+        return self.points[int(affordable[order[0]])]
+
+
 def pareto_frontier(points: list[PointStats], weak_cost: float, gold_cost: float) -> list[PointStats]:
-    """The paper's rule, a margin a plain dominance check (optuna's included) has no room for."""
-    ordered = sorted(((p.cost(weak_cost, gold_cost), -p.accuracy, i) for i, p in enumerate(points)))
-    frontier: list[PointStats] = []
-    best = -math.inf
-    for _, negative_accuracy, i in ordered:
-        if not frontier or -negative_accuracy > best + MIN_GAIN:
-            frontier.append(points[i])
-            best = -negative_accuracy
-    return frontier
+    return PricedPoints.of(points, weak_cost, gold_cost).pareto()
 
 
 def best_within(points: list[PointStats], budget: float, weak_cost: float, gold_cost: float) -> PointStats | None:
     """The most accurate affordable point on the whole test set, as the recommendation chooses (recommend.py)."""
-    # -i: of equals, the first (as max over the points themselves would choose).
-    affordable = ((p.accuracy, -cost, -i) for i, p in enumerate(points)
-                  if (cost := p.cost(weak_cost, gold_cost)) <= budget + 1e-9)
-    best = max(affordable, default=None)
-    return None if best is None else points[-best[2]]
+    return PricedPoints.of(points, weak_cost, gold_cost).best_within(budget)
 
 
 def listed_points(points: list[PointStats], drawn: list[PointStats], max_points: int | None) -> list[PointStats]:
@@ -74,9 +104,11 @@ def frontier(
         fitted, missing = learning.surfaces_by_method(points)
         surfaces = learning.describe(fitted, missing)
         predicted = predicted_frontier(fitted, weak_cost, gold_cost, budgets, pool_size) if fitted else []
-    overall = pareto_frontier(points, weak_cost, gold_cost)
-    per_method = {m: pareto_frontier([p for p in points if p.method == m], weak_cost, gold_cost) for m in methods}
-    best = [best_within(points, budget, weak_cost, gold_cost) for budget in budgets]
+    priced = PricedPoints.of(points, weak_cost, gold_cost)
+    method_of = np.array([p.method for p in points], dtype=object)
+    overall = priced.pareto()
+    per_method = {m: priced.pareto(np.flatnonzero(method_of == m)) for m in methods}
+    best = [priced.best_within(budget) for budget in budgets]
     drawn = [*overall, *(p for line in per_method.values() for p in line), *(b for b in best if b is not None)]
     listed = listed_points(points, drawn, max_points)
     with_details([*listed, *drawn])

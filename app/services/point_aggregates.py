@@ -14,9 +14,11 @@ advisory lock), so two readers cannot write a point from different sets of its t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 
 import numpy as np
+from cachetools import LRUCache
 from sqlalchemy import func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -26,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from worker.engine.metrics import unpack_correct
 
 from ..db.models import PointAggregate, Task, Trial, TrialStatus
+from ..db.session import session_scope
 from .intervals import StoredVariances
 from .points import PointStats, StoredPoint, group_trials, lend_seed_variance
 from .trial_records import current_records
@@ -36,6 +39,9 @@ REFRESH_LOCK = 0x6C6D7802
 BATCH = 500
 # Rows per INSERT or UPDATE statement.
 WRITE_BATCH = 1000
+# Point lists kept per process (read_points), least recently used out: a few tasks x models x recipes.
+_points_cache: LRUCache = LRUCache(maxsize=32)
+_cache_lock = threading.Lock()
 _POINT = (Trial.model, Trial.method, Trial.weak_labeler, Trial.recipe, Trial.params_key, Trial.n_weak, Trial.n_gold)
 _UNIQUE = ["task_id", "task_version", "model", "method", "weak_labeler", "recipe", "params_key", "n_weak", "n_gold"]
 
@@ -77,6 +83,19 @@ def _results_moved(session: Session, task: Task) -> None:
     set_committed_value(task, "results_version", moved)
 
 
+def refresh_for_read(session: Session, task: Task) -> None:
+    """Bring the task's aggregates up to date before `session` reads them: in a transaction of its own,
+    committed first, so that points read in any session (kept points load their details in their own,
+    read_points) find their rows; `task` gets the results_version they were written under."""
+    if session.scalar(select(Trial.id).where(_unaggregated(task)).limit(1)) is None:
+        return
+    with session_scope() as own:
+        own_task = own.get(Task, task.id)
+        refresh(own, own_task)
+        moved = own_task.results_version
+    set_committed_value(task, "results_version", moved)
+
+
 def refresh_all(session: Session) -> int:
     """Bring every task's aggregates up to date (after a migration, or trials written in bulk)."""
     return sum(refresh(session, task) for task in session.scalars(select(Task)))
@@ -109,7 +128,12 @@ def _row(task: Task, point: PointStats) -> dict:
 
 
 def recipe_counts(session: Session, task: Task, model: str | None = None) -> list[dict]:
-    """The recipes among the task's current points, the one with the most trials first."""
+    """The recipes among the task's current points, the one with the most trials first (kept like
+    read_points)."""
+    return _kept(session, task, ("recipes", model), lambda: _recipe_counts(session, task, model))
+
+
+def _recipe_counts(session: Session, task: Task, model: str | None) -> list[dict]:
     query = (
         select(PointAggregate.recipe_label, func.sum(PointAggregate.n_trials))
         .where(PointAggregate.task_id == task.id, PointAggregate.task_version == task.version)
@@ -132,52 +156,68 @@ _SUMMARY = (
 def read_points(session: Session, task: Task, model: str | None, recipe: str) -> list[PointStats]:
     """The recipe's points (of one model, when given), in the order their trials were first stored.
 
-    Plain columns, not ORM rows, and not the per-trial lists: at 100k trials (25k points) those
-    were most of a read; a frontier loads them for the points it describes (points.with_details).
+    Kept per process until the task's results move (its results_version is in the key): points do
+    not depend on prices, so a frontier at new prices, the dashboard's commonest request, reads none.
+    The list is shared: callers must not change it.
     """
+    return _kept(session, task, ("points", model, recipe), lambda: _read_points(session, task, model, recipe))
+
+
+def _kept(session: Session, task: Task, what: tuple, read: Callable[[], list]) -> list:
+    key = (str(session.bind.url), task.id, task.created_at, task.version, task.results_version, *what)
+    with _cache_lock:
+        kept = _points_cache.get(key)
+    if kept is None:
+        kept = read()
+        with _cache_lock:
+            _points_cache[key] = kept
+    return kept
+
+
+def forget_points() -> None:
+    """Drop every kept point list (tests that delete trials, which only a task's deletion does otherwise)."""
+    with _cache_lock:
+        _points_cache.clear()
+
+
+def _read_points(session: Session, task: Task, model: str | None, recipe: str) -> list[PointStats]:
+    """Plain columns, not ORM rows, and not the per-trial lists: at 100k trials (25k points) those
+    were most of a read; a frontier loads them for the points it describes (points.with_details)."""
     query = select(*_SUMMARY).where(
         PointAggregate.task_id == task.id, PointAggregate.task_version == task.version,
         PointAggregate.recipe_label == recipe,
     )
     if model:
         query = query.where(PointAggregate.model == model)
-    load_details, load_correct = _details_loader(session), _correct_loader(session)
     points = []
     for (aggregate_id, method, n_weak, n_gold, model_, recipe_, labeler, params_key, label, k, test_mean,
          selection_mean, holdout_mean, seed_variance, example_variance) in session.execute(
             query.order_by(PointAggregate.first_trial_id)):
         stored = StoredPoint(aggregate_id, k, test_mean, selection_mean, holdout_mean,
-                             StoredVariances(seed_variance, example_variance), load_details, load_correct)
+                             StoredVariances(seed_variance, example_variance), _load_details, _load_correct)
         points.append(PointStats(method, n_weak, n_gold, model_, recipe_, labeler, params_key=params_key,
                                  recipe_label=label, stored=stored))
     lend_seed_variance(points)
     return points
 
 
-def _details_loader(session: Session) -> Callable[[list[PointStats]], None]:
-    """Fills in points' per-trial lists from their aggregate rows, in one query."""
-
-    def load(points: list[PointStats]) -> None:
-        ids = [p.stored.aggregate_id for p in points]
-        query = select(PointAggregate.id, PointAggregate.trials).where(PointAggregate.id.in_(ids))
-        found = dict(session.execute(query).all())
-        for p in points:
-            trials = found[p.stored.aggregate_id]
-            p.trial_ids, p.seeds, p.n_test = list(trials["id"]), list(trials["seed"]), list(trials["n_test"])
-            p.test, p.selection, p.holdout = list(trials["test"]), list(trials["selection"]), list(trials["holdout"])
-
-    return load
-
-
-CorrectLoader = Callable[[list[int]], list[np.ndarray | None]]
+def _load_details(points: list[PointStats]) -> None:
+    """Fill in points' per-trial lists from their aggregate rows, in one query (a session of its own:
+    kept points outlive the request that read them)."""
+    ids = [p.stored.aggregate_id for p in points]
+    with session_scope() as session:
+        found = dict(session.execute(
+            select(PointAggregate.id, PointAggregate.trials).where(PointAggregate.id.in_(ids))
+        ).all())
+    for p in points:
+        trials = found[p.stored.aggregate_id]
+        p.trial_ids, p.seeds, p.n_test = list(trials["id"]), list(trials["seed"]), list(trials["n_test"])
+        p.test, p.selection, p.holdout = list(trials["test"]), list(trials["selection"]), list(trials["holdout"])
 
 
-def _correct_loader(session: Session) -> CorrectLoader:
-    """Loads the per-example records of some trials, in the order given (None where not recorded)."""
-
-    def load(trial_ids: list[int]) -> list[np.ndarray | None]:
-        query = select(Trial.id, Trial.result["test_correct"].as_string(), Trial.result["n_test"].as_integer())
+def _load_correct(trial_ids: list[int]) -> list[np.ndarray | None]:
+    """The per-example records of some trials, in the order given (None where not recorded)."""
+    query = select(Trial.id, Trial.result["test_correct"].as_string(), Trial.result["n_test"].as_integer())
+    with session_scope() as session:
         found = {i: (packed, n) for i, packed, n in session.execute(query.where(Trial.id.in_(trial_ids)))}
-        return [unpack_correct(packed, n) if packed else None for packed, n in (found[i] for i in trial_ids)]
-
-    return load
+    return [unpack_correct(packed, n) if packed else None for packed, n in (found[i] for i in trial_ids)]

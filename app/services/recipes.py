@@ -51,7 +51,7 @@ def current_recipe_points(
 ) -> tuple[str | None, list[PointStats], list[dict]]:
     """(chosen recipe, its points, every recipe present) over the task's current done trials (of one
     model, when given), read from the points' aggregates: one row per point, brought up to date first."""
-    point_aggregates.refresh(session, task)
+    point_aggregates.refresh_for_read(session, task)
     available = point_aggregates.recipe_counts(session, task, model)
     recipe = _chosen(recipe, available)
     return recipe, point_aggregates.read_points(session, task, model, recipe) if recipe is not None else [], available

@@ -22,6 +22,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.engine.spec import TrialSpec
 
@@ -264,3 +266,36 @@ def test_budgets_must_be_positive(api):
     response = api.get("/frontier/cities", params={**CHEAP_WEAK, "budgets": [10, 0]})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == "budgets"
+
+
+def _pareto_by_rule(points, weak_cost, gold_cost):
+    """The paper's rule as first written, point by point: the reference for the array version."""
+    from app.services.frontier import MIN_GAIN
+
+    frontier = []
+    for p in sorted(points, key=lambda p: (p.cost(weak_cost, gold_cost), -p.accuracy)):
+        if not frontier or p.accuracy > frontier[-1].accuracy + MIN_GAIN:
+            frontier.append(p)
+    return frontier
+
+
+def _best_by_rule(points, budget, weak_cost, gold_cost):
+    affordable = [p for p in points if p.cost(weak_cost, gold_cost) <= budget + 1e-9]
+    return max(affordable, key=lambda p: (p.accuracy, -p.cost(weak_cost, gold_cost)), default=None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.sampled_from([0, 10, 20, 30]), st.sampled_from([0, 1, 2, 5]),
+                            st.sampled_from([0.5, 0.6, 0.601, 0.603, 0.7])), max_size=25),
+    weak_cost=st.sampled_from([0.1, 0.5, 1.0]), budget=st.sampled_from([0, 1, 3, 7.5, 50]),
+)
+def test_the_array_frontier_follows_the_rule_point_by_point(rows, weak_cost, budget):
+    # Ties in cost and accuracy are common here: the first stored of equals must win, as before.
+    from app.services.frontier import PricedPoints
+    from app.services.points import PointStats
+
+    points = [PointStats("seq_sft", w, g, MINILM, test=[a]) for w, g, a in rows]
+    priced = PricedPoints.of(points, weak_cost, 1.0)
+    assert [id(p) for p in priced.pareto()] == [id(p) for p in _pareto_by_rule(points, weak_cost, 1.0)]
+    assert priced.best_within(budget) is _best_by_rule(points, budget, weak_cost, 1.0)

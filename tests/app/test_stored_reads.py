@@ -121,6 +121,7 @@ def test_reading_aggregates_answers_exactly_as_reading_every_trial(cities_task, 
     with session_scope() as session:  # trials are deleted only with their task, which takes its aggregates
         session.query(PointAggregate).delete()
         session.query(Trial).delete()
+    point_aggregates.forget_points()
     store(cities_task, rows)
     by_rows, by_aggregates = both_reads("cities", model, recipe)
     assert by_aggregates == by_rows

@@ -66,7 +66,7 @@ def get_frontier(
 ) -> FrontierOut:
     """Measured points, their Pareto sets and the best per budget at these prices (ETag: repeats cost nothing)."""
     task_row = get_task_row(session, task, caller.team)
-    point_aggregates.refresh(session, task_row)  # trials stored since the last read move the answer's key
+    point_aggregates.refresh_for_read(session, task_row)  # trials stored since the last read move the answer's key
 
     def compute() -> FrontierOut:
         chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]

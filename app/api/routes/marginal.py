@@ -56,7 +56,7 @@ def get_marginal(
     if any(p is not None for p in anchor_parts) and any(p is None for p in anchor_parts):
         raise RequestError("method", "give method, n_weak and n_gold together, or none of them")
     task_row = get_task_row(session, task, caller.team)
-    point_aggregates.refresh(session, task_row)  # trials stored since the last read move the answer's key
+    point_aggregates.refresh_for_read(session, task_row)  # trials stored since the last read move the answer's key
 
     def compute() -> MarginalOut:
         chosen, points, _ = current_recipe_points(session, task_row, model, recipe)
