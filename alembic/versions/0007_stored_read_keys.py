@@ -24,7 +24,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('params_key', sa.String(length=16), server_default='', nullable=False))
         batch_op.add_column(sa.Column('aggregated', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_index('ix_trials_task_id_recipe_label', ['task_id', 'recipe_label'], unique=False)
-        batch_op.create_index('ix_trials_task_id_aggregated', ['task_id', 'aggregated'], unique=False)
+        batch_op.create_index('ix_trials_unaggregated', ['task_id'], unique=False,
+                              postgresql_where=sa.text('NOT aggregated'), sqlite_where=sa.text('NOT aggregated'))
     op.create_table(
         'point_aggregates',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -92,7 +93,7 @@ def downgrade() -> None:
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_column('results_version')
     with op.batch_alter_table('trials', schema=None) as batch_op:
-        batch_op.drop_index('ix_trials_task_id_aggregated')
+        batch_op.drop_index('ix_trials_unaggregated')
         batch_op.drop_index('ix_trials_task_id_recipe_label')
         batch_op.drop_column('aggregated')
         batch_op.drop_column('params_key')

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, JSONType, utcnow
@@ -86,7 +86,9 @@ class Trial(Base):
         Index("ix_trials_task_id_task_version", "task_id", "task_version"),
         # The frontier's read: one recipe's done trials of a task version.
         Index("ix_trials_task_id_recipe_label", "task_id", "recipe_label"),
-        Index("ix_trials_task_id_aggregated", "task_id", "aggregated"),
+        # The trials the aggregates have not counted: normally none, so the check before a read is free.
+        Index("ix_trials_unaggregated", "task_id", postgresql_where=text("NOT aggregated"),
+              sqlite_where=text("NOT aggregated")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -48,7 +48,7 @@ _UNIQUE = ["task_id", "task_version", "model", "method", "weak_labeler", "recipe
 
 def _unaggregated(task: Task):
     return (
-        (Trial.task_id == task.id) & (Trial.aggregated.is_(False)) & (Trial.status == TrialStatus.done)
+        (Trial.task_id == task.id) & ~Trial.aggregated & (Trial.status == TrialStatus.done)
         & (Trial.task_version == task.version) & Trial.test_accuracy.is_not(None)
     )
 
