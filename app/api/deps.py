@@ -3,20 +3,35 @@ check that every string a request brings can be stored."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
-from ..db.session import session_scope
+from ..db.session import new_session
 from ..services.storable_text import unstorable_reason
 
 
-def get_db() -> Iterator[Session]:
-    with session_scope() as session:
+# Threads of their own for ending request sessions: were they to queue for FastAPI's 40 threads
+# behind routes waiting for a connection, the sessions holding those connections could not close,
+# and 100 clients at once waited on each other until the pool timed out (503s).
+_ending = anyio.CapacityLimiter(8)
+
+
+async def get_db() -> AsyncIterator[Session]:
+    """The request's session: committed (or rolled back) and closed on threads that never wait behind routes."""
+    session = new_session()
+    try:
         yield session
+        await anyio.to_thread.run_sync(session.commit, limiter=_ending)
+    except BaseException:
+        await anyio.to_thread.run_sync(session.rollback, limiter=_ending)
+        raise
+    finally:
+        await anyio.to_thread.run_sync(session.close, limiter=_ending)
 
 
 # scope="function": the session commits before the response is sent, so a commit that fails (a

@@ -53,6 +53,11 @@ def _session_factory() -> sessionmaker[Session]:
     return sessionmaker(get_engine(), expire_on_commit=False)
 
 
+def new_session() -> Session:
+    """A session the caller commits and closes (api.deps ends a request's on threads of its own)."""
+    return _session_factory()()
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     session = _session_factory()()

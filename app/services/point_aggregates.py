@@ -15,7 +15,9 @@ advisory lock), so two readers cannot write a point from different sets of its t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 from cachetools import LRUCache
@@ -42,6 +44,8 @@ WRITE_BATCH = 1000
 # Point lists kept per process (read_points), least recently used out: a few tasks x models x recipes.
 _points_cache: LRUCache = LRUCache(maxsize=32)
 _cache_lock = threading.Lock()
+# The session of the read in progress in this thread's context (refresh_for_read).
+_reading: ContextVar[Session | None] = ContextVar("labelmix_reading_session", default=None)
 _POINT = (Trial.model, Trial.method, Trial.weak_labeler, Trial.recipe, Trial.params_key, Trial.n_weak, Trial.n_gold)
 _UNIQUE = ["task_id", "task_version", "model", "method", "weak_labeler", "recipe", "params_key", "n_weak", "n_gold"]
 
@@ -84,16 +88,11 @@ def _results_moved(session: Session, task: Task) -> None:
 
 
 def refresh_for_read(session: Session, task: Task) -> None:
-    """Bring the task's aggregates up to date before `session` reads them: in a transaction of its own,
-    committed first, so that points read in any session (kept points load their details in their own,
-    read_points) find their rows; `task` gets the results_version they were written under."""
-    if session.scalar(select(Trial.id).where(_unaggregated(task)).limit(1)) is None:
-        return
-    with session_scope() as own:
-        own_task = own.get(Task, task.id)
-        refresh(own, own_task)
-        moved = own_task.results_version
-    set_committed_value(task, "results_version", moved)
+    """Bring the task's aggregates up to date before `session` reads them, and commit: kept points
+    (read_points) load their details later, in whichever request uses them, and must find the rows."""
+    if refresh(session, task):
+        session.commit()
+    _reading.set(session)
 
 
 def refresh_all(session: Session) -> int:
@@ -201,11 +200,24 @@ def _read_points(session: Session, task: Task, model: str | None, recipe: str) -
     return points
 
 
+@contextmanager
+def _reading_session() -> Iterator[Session]:
+    """The session of the read now using kept points (refresh_for_read set it), or one of its own.
+
+    Not always one of its own: a request holding a pooled connection while waiting for a second
+    could, 40 at once, wait for each other until the pool timed out."""
+    session = _reading.get()
+    if session is not None and session.is_active:
+        yield session
+    else:
+        with session_scope() as own:
+            yield own
+
+
 def _load_details(points: list[PointStats]) -> None:
-    """Fill in points' per-trial lists from their aggregate rows, in one query (a session of its own:
-    kept points outlive the request that read them)."""
+    """Fill in points' per-trial lists from their aggregate rows, in one query."""
     ids = [p.stored.aggregate_id for p in points]
-    with session_scope() as session:
+    with _reading_session() as session:
         found = dict(session.execute(
             select(PointAggregate.id, PointAggregate.trials).where(PointAggregate.id.in_(ids))
         ).all())
@@ -218,6 +230,6 @@ def _load_details(points: list[PointStats]) -> None:
 def _load_correct(trial_ids: list[int]) -> list[np.ndarray | None]:
     """The per-example records of some trials, in the order given (None where not recorded)."""
     query = select(Trial.id, Trial.result["test_correct"].as_string(), Trial.result["n_test"].as_integer())
-    with session_scope() as session:
+    with _reading_session() as session:
         found = {i: (packed, n) for i, packed, n in session.execute(query.where(Trial.id.in_(trial_ids)))}
     return [unpack_correct(packed, n) if packed else None for packed, n in (found[i] for i in trial_ids)]
