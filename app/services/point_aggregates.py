@@ -64,6 +64,8 @@ def refresh(session: Session, task: Task) -> int:
     if session.bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:lock, :task)"), {"lock": REFRESH_LOCK, "task": task.id})
     stale = [tuple(key) for key in session.execute(select(*_POINT).where(_unaggregated(task)).distinct())]
+    if not stale:
+        return 0  # counted by the refresh this one waited for
     if len(stale) > BATCH:  # a backlog (after a migration, a bulk import): one read of the task beats many IN lists
         records = current_records(session, task)
     else:
