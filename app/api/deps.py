@@ -3,35 +3,57 @@ check that every string a request brings can be stored."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 import anyio
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from ..config import get_settings
 from ..db.session import new_session
 from ..services.storable_text import unstorable_reason
 
 
-# Threads of their own for ending request sessions: were they to queue for FastAPI's 40 threads
-# behind routes waiting for a connection, the sessions holding those connections could not close,
-# and 100 clients at once waited on each other until the pool timed out (503s).
-_ending = anyio.CapacityLimiter(8)
+# A request's session holds a pooled connection from its first query until it ends, and between the
+# two the request needs FastAPI's worker threads (40) again (its route, its response's validation).
+# With more requests in flight than threads, requests waiting for a connection took every thread
+# while those holding the connections waited for one: 100 clients at once stalled until the pool
+# timed out (503s on GET /trials and /allocations/{id}). So sessions are admitted below the thread
+# count, waiting in the event loop (no thread held), and end on threads of their own.
+SESSION_HEADROOM_THREADS = 8
+ENDING_THREADS = 8
+_limiters: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _limits() -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+    """(sessions admitted, threads that end them) for the running event loop (a test client runs several)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _limiters:
+        threads = int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+        settings = get_settings()
+        admitted = min(threads - SESSION_HEADROOM_THREADS, settings.db_pool_size + settings.db_pool_overflow)
+        _limiters[loop] = (anyio.CapacityLimiter(max(admitted, 1)), anyio.CapacityLimiter(ENDING_THREADS))
+    return _limiters[loop]
 
 
 async def get_db() -> AsyncIterator[Session]:
-    """The request's session: committed (or rolled back) and closed on threads that never wait behind routes."""
-    session = new_session()
-    try:
-        yield session
-        await anyio.to_thread.run_sync(session.commit, limiter=_ending)
-    except BaseException:
-        await anyio.to_thread.run_sync(session.rollback, limiter=_ending)
-        raise
-    finally:
-        await anyio.to_thread.run_sync(session.close, limiter=_ending)
+    """The request's session, once one of the admitted ones is free; committed (or rolled back) and
+    closed on threads that never wait behind routes."""
+    admitted, ending = _limits()
+    async with admitted:
+        session = new_session()
+        try:
+            yield session
+            await anyio.to_thread.run_sync(session.commit, limiter=ending)
+        except BaseException:
+            await anyio.to_thread.run_sync(session.rollback, limiter=ending)
+            raise
+        finally:
+            await anyio.to_thread.run_sync(session.close, limiter=ending)
 
 
 # scope="function": the session commits before the response is sent, so a commit that fails (a

@@ -3,9 +3,12 @@ threads, never for connections, and nothing fails."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from test_dashboard import server  # noqa: F401  (a fixture: uvicorn on the test database, trials stored)
 
 
@@ -35,6 +38,30 @@ def test_a_hundred_concurrent_clients_get_no_errors(server):  # noqa: F811
     with ThreadPoolExecutor(100) as clients:
         statuses = list(clients.map(list_trials, range(100)))
     assert statuses == [200] * 100
+
+
+@pytest.fixture
+def two_connections(monkeypatch):
+    """The server's pool cut to two connections, far below its 40 request threads."""
+    monkeypatch.setenv("LABELMIX_DB_POOL_SIZE", "2")
+    monkeypatch.setenv("LABELMIX_DB_POOL_OVERFLOW", "0")
+
+
+def test_requests_beyond_the_pool_wait_for_it_without_stalling_each_other(two_connections, server):  # noqa: F811
+    # 100 in flight at once: before, routes waiting for a connection took every thread while the
+    # requests holding the two connections waited for a thread to validate their responses, until the
+    # pool timed out (30 s: 503s). Sessions are now admitted below the thread count.
+    base, _ = server
+
+    async def hundred_at_once() -> list[int]:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
+            responses = await asyncio.gather(*(client.get("/trials", params={"limit": 100}) for _ in range(200)))
+        return [r.status_code for r in responses]
+
+    started = time.perf_counter()
+    assert asyncio.run(hundred_at_once()) == [200] * 200
+    assert time.perf_counter() - started < 30  # never a pool timeout's wait
 
 
 def test_serve_refuses_several_processes_in_embedded_mode(monkeypatch, tmp_path):
