@@ -66,7 +66,8 @@ class SurfaceInfo(BaseModel):
     method: str
     n_points: int | None
     model: str | None = Field(description="the kernel chosen by leave-one-point-out error")
-    loo: dict | None = Field(description="leave-one-point-out rmse, mae and 90% coverage")
+    loo: dict | None = Field(description="leave-one-point-out rmse, mae and 90% coverage over `n_held_out` points; "
+                             "`n_points` fitted of `n_measured` (evenly spread when there are more than 100)")
     reason: str | None = Field(description="why this method has no surface")
 
 

@@ -34,6 +34,17 @@ MIN_POINTS = 4
 VARIANCE_FLOOR = 1e-6  # a point measured "exactly" must not pin the GP (and break its Cholesky)
 SUPPORT_TOL = 0.1  # log1p units: about 10% more labels than measured still counts as evidence
 Z90 = float(norm.ppf(0.95))
+# Bounds on a fit's cost, which grows as points cubed (and LOO refits it once per held-out point):
+# 600 points of one method took 55 s at 10k stored trials, and 2,400 would take hours; at these
+# bounds, 3 s (tests/app/test_surface.py, 300 points). Beyond them, points spread evenly along
+# (n_weak, n_gold) are fitted and held out; `loo` says how many.
+MAX_FIT_POINTS = 100
+MAX_LOO_POINTS = 20
+
+
+def _evenly(n: int, most: int) -> np.ndarray:
+    """Indices of at most `most` of n items, spread evenly from the first to the last."""
+    return np.arange(n) if n <= most else np.unique(np.linspace(0, n - 1, most).round().astype(int))
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ def _latent(gp, offset, X, return_cov=False):
 
 def _loo(kernel, X, y, var) -> dict:
     errors, covered = [], []
-    for i in range(len(y)):
+    for i in _evenly(len(y), MAX_LOO_POINTS):
         keep = np.arange(len(y)) != i
         gp, offset = _fit_gp(kernel, X[keep], y[keep], var[keep], restarts=0)
         mean, sd = _latent(gp, offset, X[i : i + 1])
@@ -90,7 +101,7 @@ def _loo(kernel, X, y, var) -> dict:
         covered.append(abs(err) <= Z90 * np.sqrt(sd[0] ** 2 + var[i]))
     e = np.array(errors)
     return {"rmse": float(np.sqrt(np.mean(e**2))), "mae": float(np.mean(np.abs(e))),
-            "coverage_90": float(np.mean(covered))}
+            "coverage_90": float(np.mean(covered)), "n_held_out": len(e)}
 
 
 class Surface:
@@ -137,9 +148,11 @@ class Surface:
 
 
 def fit_surface(observations: list[Observation]) -> Surface:
-    obs = list(observations)
-    if len(obs) < MIN_POINTS:
-        raise ValueError(f"a learning surface needs at least {MIN_POINTS} measured points; {len(obs)} given")
+    """The surface over these observations (in (n_weak, n_gold) order; at most MAX_FIT_POINTS of them fitted)."""
+    measured = list(observations)
+    if len(measured) < MIN_POINTS:
+        raise ValueError(f"a learning surface needs at least {MIN_POINTS} measured points; {len(measured)} given")
+    obs = [measured[i] for i in _evenly(len(measured), MAX_FIT_POINTS)]
     X = _features([o.n_weak for o in obs], [o.n_gold for o in obs])
     y = np.array([o.accuracy for o in obs], float)
     var = np.maximum(np.array([o.variance for o in obs], float), VARIANCE_FLOOR)
@@ -148,7 +161,7 @@ def fit_surface(observations: list[Observation]) -> Surface:
         gp, offset = _fit_gp(kernel, X, y, var, restarts=2)
         fits[name], scores[name] = (gp, offset), _loo(gp.kernel_, X, y, var)
     best = min(scores, key=lambda n: scores[n]["rmse"])
-    loo = {"model": best, "n_points": len(obs), **scores[best],
+    loo = {"model": best, "n_points": len(obs), "n_measured": len(measured), **scores[best],
            "candidates": {n: s["rmse"] for n, s in scores.items()}}
     return Surface(best, *fits[best], obs, loo)
 

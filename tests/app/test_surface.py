@@ -160,3 +160,20 @@ def test_marginal_cannot_tell_on_a_flat_surface():
     assert abs(m["difference"]) < 1.645 * m["difference_sd"]
     with pytest.raises(ValueError, match="buys 0 weak"):
         marginal_from_surface(flat, 640, 64, 100.0, GOLD_COST, step_dollars=64)
+
+
+def test_many_points_are_fitted_and_held_out_evenly_within_bounds():
+    # 60 budgets x 5 shares: 300 points; a fit's cost grows as their cube, so MAX_FIT_POINTS spread
+    # evenly are fitted and MAX_LOO_POINTS held out. The surface still predicts what it was not fitted on.
+    from app.services.surface import MAX_FIT_POINTS, MAX_LOO_POINTS
+
+    budgets = np.geomspace(16, 1024, 60)
+    observed = sorted(sample(budgets, seed=1), key=lambda o: (o.n_weak, o.n_gold))
+    fitted = fit_surface(observed)
+    assert fitted.loo["n_measured"] == 300
+    assert fitted.loo["n_points"] == len(fitted.observations) == MAX_FIT_POINTS
+    assert fitted.loo["n_held_out"] == MAX_LOO_POINTS
+    assert {(o.n_weak, o.n_gold) for o in observed[:1] + observed[-1:]} <= {(o.n_weak, o.n_gold) for o in fitted.observations}
+    left_out = [o for o in observed if o not in fitted.observations]
+    mean, _ = fitted.predict([o.n_weak for o in left_out], [o.n_gold for o in left_out])
+    assert np.sqrt(np.mean((mean - np.array([o.accuracy for o in left_out])) ** 2)) < 0.03
