@@ -24,7 +24,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('params_key', sa.String(length=16), server_default='', nullable=False))
         batch_op.add_column(sa.Column('aggregated', sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.create_index('ix_trials_task_id_recipe_label', ['task_id', 'recipe_label'], unique=False)
-        batch_op.create_index('ix_trials_unaggregated', ['task_id'], unique=False,
+        batch_op.create_index('ix_trials_unaggregated', ['task_id', 'task_version'], unique=False,
                               postgresql_where=sa.text('NOT aggregated'), sqlite_where=sa.text('NOT aggregated'))
     op.create_table(
         'point_aggregates',

@@ -87,7 +87,7 @@ class Trial(Base):
         # The frontier's read: one recipe's done trials of a task version.
         Index("ix_trials_task_id_recipe_label", "task_id", "recipe_label"),
         # The trials the aggregates have not counted: normally none, so the check before a read is free.
-        Index("ix_trials_unaggregated", "task_id", postgresql_where=text("NOT aggregated"),
+        Index("ix_trials_unaggregated", "task_id", "task_version", postgresql_where=text("NOT aggregated"),
               sqlite_where=text("NOT aggregated")),
     )
 
