@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..config import get_settings
-from ..db.models import Allocation, GridStudy, StudyPoint, StudyPointTrial, Trial, TrialStatus
+from ..db.models import Allocation, AllocationStatus, GridStudy, StudyPoint, StudyPointTrial, Trial, TrialStatus
 from ..services.errors import ServiceError
 from .caller import Caller
 
@@ -27,7 +27,10 @@ def active_trials(session: Session, team: str) -> int:
         .join(StudyPointTrial, StudyPointTrial.trial_id == Trial.id)
         .join(StudyPoint, StudyPoint.id == StudyPointTrial.point_id)
         .join(Allocation, Allocation.id == StudyPoint.allocation_id)
-        .where(Allocation.team == team, active)
+        # A done allocation waits on nothing (a trial it shares with an open one is counted there):
+        # without this the join grew with every allocation the team ever made (21 ms a request after
+        # a few hundred answered from the store).
+        .where(Allocation.team == team, Allocation.status != AllocationStatus.done, active)
     )
     ids = set(session.scalars(via_allocations))
     # A study keeps its plan (trial ids per point) as JSON: read the ids, then ask which are active.

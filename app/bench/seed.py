@@ -381,4 +381,9 @@ def seed_database(n_trials: int, database: str, server: str, build_weak_labels: 
     with session_scope() as session:
         refresh_all(session)
     lap("count the trials in their points' aggregates")
+    # What autovacuum does soon after a bulk load: without statistics the planner sorted all 100k
+    # trials for GET /trials?limit=100 (190 ms) instead of reading the primary key in order (0.4 ms).
+    with create_engine(out.url, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text("ANALYZE"))
+    lap("analyze")
     return out
