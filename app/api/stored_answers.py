@@ -76,9 +76,3 @@ def stored_answer(request: Request, task: Task, compute: Callable[[], BaseModel]
             with _lock, contextlib.suppress(ValueError):  # a body bigger than the whole cache is not kept
                 _answers()[key] = body
     return Response(body, media_type="application/json", headers=headers)
-
-
-def clear() -> None:
-    """Forget every cached answer (tests; a settings change)."""
-    with _lock:
-        _answers.cache_clear()

@@ -128,7 +128,7 @@ class Trial(Base):
 
     task: Mapped[Task] = relationship()
 
-    # What points.group_trials reads from the result; records.TrialRecord has them as columns.
+    # What points.group_trials reads from the result; trial_records.TrialRecord has them as columns.
     @property
     def n_test(self) -> int:
         return (self.result or {}).get("n_test") or 0

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from sqlalchemy.orm import Session
 
 from ..db.models import Task, Trial
-from .errors import RequestError
-from .recipe_keys import label
 from . import point_aggregates
+from .errors import RequestError
 from .points import PointStats, group_trials
+from .recipe_keys import label
 from .trials import current_trials
 
 
