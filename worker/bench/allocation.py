@@ -22,7 +22,6 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated
 
 import typer
@@ -131,23 +130,28 @@ def accuracy_gap(cold: list[dict], warm: list[dict]) -> tuple[float | None, bool
 
 def service_recommendation(trials: list[dict], specs: dict[str, dict], request: dict, majority_rate: float,
                            weak_label_accuracy: float | None) -> dict | None:
-    """app.services.recommend's answer for these trials, from stand-ins for the Trial rows it reads.
+    """app.services.recommend's answer for these trials, from the columns of the Trial rows it reads.
 
-    group_trials reads only plain attributes of each row, so no database is needed; None if the
-    service cannot be imported here (the worker image need not carry it).
+    group_trials reads a trial's columns only (trial_records.TrialRecord), so no database is needed;
+    None if the service cannot be imported here (the worker image need not carry it).
     """
     try:
+        from app.services import recipe_keys
         from app.services.points import group_trials
         from app.services.recommend import recommendation
+        from app.services.trial_records import TrialRecord
     except ImportError:
         return None
-    rows = [SimpleNamespace(
-        id=i, status="done", model=specs[t["key"]]["model"], method=t["method"], n_weak=t["n_weak"],
-        n_gold=t["n_gold"], seed=t["seed"], recipe=specs[t["key"]]["recipe"],
-        weak_labeler=specs[t["key"]]["weak_labeler"], spec=specs[t["key"]], test_accuracy=t["test_accuracy"],
-        selection_accuracy=t["selection_accuracy"], holdout_accuracy=t["holdout_accuracy"],
-        result={"n_test": t["n_test"], "test_correct": t["test_correct"]},
-    ) for i, t in enumerate(trials)]
+    rows = []
+    for i, t in enumerate(trials):
+        spec = specs[t["key"]]
+        rows.append(TrialRecord(
+            id=i, model=spec["model"], method=t["method"], weak_labeler=spec["weak_labeler"], recipe=spec["recipe"],
+            recipe_label=recipe_keys.label(spec["recipe"], spec["params"]),
+            params_key=recipe_keys.params_key(spec["params"]), n_weak=t["n_weak"], n_gold=t["n_gold"],
+            seed=t["seed"], selection_accuracy=t["selection_accuracy"], holdout_accuracy=t["holdout_accuracy"],
+            test_accuracy=t["test_accuracy"], n_test=t["n_test"], test_correct=t["test_correct"],
+        ))
     chosen = recommendation(group_trials(rows), request, majority_rate, weak_label_accuracy)
     return {k: chosen[k] for k in ("method", "n_weak", "n_gold", "cost", "expected_accuracy", "tie", "best")}
 
