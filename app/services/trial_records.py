@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ..db.models import Task, Trial, TrialStatus
@@ -42,22 +41,11 @@ _COLUMNS = (
 )
 
 
-def _current(task: Task, model: str | None) -> Select:
-    """Done trials of the task as it is now (trials.current_trials, as a filter)."""
-    query = select(*_COLUMNS).where(
-        Trial.task_id == task.id, Trial.status == TrialStatus.done, Trial.task_version == task.version,
-        Trial.test_accuracy.is_not(None),
-    )
-    return query.where(Trial.model == model) if model else query
+def current_records(session: Session, task: Task, where=None) -> list[TrialRecord]:
+    """The task's current done trials (trials.current_trials) that meet `where` when given, oldest first."""
+    from .trials import current_trials  # here: trials imports point_aggregates, which imports this module
 
-
-def current_records(
-    session: Session, task: Task, model: str | None = None, recipe: str | None = None, where=None
-) -> list[TrialRecord]:
-    """The task's current done trials (of one model, one recipe label, a condition, when given), oldest first."""
-    query = _current(task, model)
-    if recipe is not None:
-        query = query.where(Trial.recipe_label == recipe)
+    query = current_trials(task).with_only_columns(*_COLUMNS).where(Trial.test_accuracy.is_not(None))
     if where is not None:
         query = query.where(where)
     rows = session.execute(query.order_by(Trial.id)).all()
