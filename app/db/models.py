@@ -165,6 +165,7 @@ class PointAggregate(Base):
             name="uq_point_aggregates_point",
         ),
         Index("ix_point_aggregates_task_id_recipe_label", "task_id", "task_version", "recipe_label"),
+        Index("ix_point_aggregates_task_id_revision", "task_id", "task_version", "revision"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -190,6 +191,9 @@ class PointAggregate(Base):
     # The test part's variances (intervals.Scores), from the per-example correctness when recorded.
     seed_variance: Mapped[float | None] = mapped_column(Float)
     example_variance: Mapped[float] = mapped_column(Float)
+    # The task's results_version that last wrote this row: a process keeping the task's points
+    # (point_aggregates.read_points) re-reads only rows newer than the version it kept.
+    revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Allocation(Base):

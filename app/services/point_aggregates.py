@@ -15,7 +15,7 @@ advisory lock), so two readers cannot write a point from different sets of its t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -31,6 +31,7 @@ from worker.engine.metrics import unpack_correct
 
 from ..db.models import PointAggregate, Task, Trial, TrialStatus
 from ..db.session import session_scope
+from . import kept_points
 from .intervals import StoredVariances
 from .points import PointStats, StoredPoint, group_trials, lend_seed_variance
 from .trial_records import current_records
@@ -41,8 +42,8 @@ REFRESH_LOCK = 0x6C6D7802
 BATCH = 500
 # Rows per INSERT or UPDATE statement.
 WRITE_BATCH = 1000
-# Point lists kept per process (read_points), least recently used out: a few tasks x models x recipes.
-_points_cache: LRUCache = LRUCache(maxsize=32)
+# Recipe counts kept per process (recipe_counts), least recently used out.
+_recipes_cache: LRUCache = LRUCache(maxsize=64)
 _cache_lock = threading.Lock()
 # The session of the read in progress in this thread's context (refresh_for_read).
 _reading: ContextVar[Session | None] = ContextVar("labelmix_reading_session", default=None)
@@ -70,23 +71,24 @@ def refresh(session: Session, task: Task) -> int:
         records = current_records(session, task)
     else:
         records = current_records(session, task, where=tuple_(*_POINT).in_(stale))
-    _write(session, task, group_trials(records))
+    _write(session, task, group_trials(records), revision=_results_moved(session, task))
     ids = [r.id for r in records]
     for start in range(0, len(ids), WRITE_BATCH):
         session.execute(update(Trial).where(Trial.id.in_(ids[start:start + WRITE_BATCH])).values(aggregated=True)
                         .execution_options(synchronize_session=False))
-    _results_moved(session, task)
     return len(stale)
 
 
-def _results_moved(session: Session, task: Task) -> None:
+def _results_moved(session: Session, task: Task) -> int:
     """Move the task's results_version, in the database (under the lock: no increment is lost) and on
-    the loaded row, which names cached answers (api.stored_answers) for the rest of this request."""
+    the loaded row, which names cached answers (api.stored_answers) for the rest of this request;
+    returns it, the revision of the rows this refresh writes."""
     moved = session.scalar(
         update(Task).where(Task.id == task.id).values(results_version=Task.results_version + 1)
         .returning(Task.results_version).execution_options(synchronize_session=False)
     )
     set_committed_value(task, "results_version", moved)
+    return moved
 
 
 def refresh_for_read(session: Session, task: Task) -> None:
@@ -102,11 +104,11 @@ def refresh_all(session: Session) -> int:
     return sum(refresh(session, task) for task in session.scalars(select(Task)))
 
 
-def _write(session: Session, task: Task, points: Iterable[PointStats]) -> None:
-    rows = [_row(task, p) for p in points]
+def _write(session: Session, task: Task, points: Iterable[PointStats], revision: int) -> None:
+    rows = [{**_row(task, p), "revision": revision} for p in points]
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     changing = ("recipe_label", "first_trial_id", "n_trials", "test_mean", "selection_mean", "holdout_mean", "trials",
-                "seed_variance", "example_variance")
+                "seed_variance", "example_variance", "revision")
     for start in range(0, len(rows), WRITE_BATCH):
         statement = insert(PointAggregate).values(rows[start:start + WRITE_BATCH])
         session.execute(statement.on_conflict_do_update(
@@ -129,9 +131,21 @@ def _row(task: Task, point: PointStats) -> dict:
 
 
 def recipe_counts(session: Session, task: Task, model: str | None = None) -> list[dict]:
-    """The recipes among the task's current points, the one with the most trials first (kept like
-    read_points)."""
-    return _kept(session, task, ("recipes", model), lambda: _recipe_counts(session, task, model))
+    """The recipes among the task's current points, the one with the most trials first (kept per
+    process until the task's results move)."""
+    key = (*_task_key(session, task), task.results_version, model)
+    with _cache_lock:
+        counts = _recipes_cache.get(key)
+    if counts is None:
+        counts = _recipe_counts(session, task, model)
+        with _cache_lock:
+            _recipes_cache[key] = counts
+    return counts
+
+
+def _task_key(session: Session, task: Task) -> tuple:
+    """Names one version of one task in one database (a task deleted and made again is another)."""
+    return (str(session.bind.url), task.id, task.created_at, task.version)
 
 
 def _recipe_counts(session: Session, task: Task, model: str | None) -> list[dict]:
@@ -150,55 +164,56 @@ _SUMMARY = (
     PointAggregate.id, PointAggregate.method, PointAggregate.n_weak, PointAggregate.n_gold, PointAggregate.model,
     PointAggregate.recipe, PointAggregate.weak_labeler, PointAggregate.params_key, PointAggregate.recipe_label,
     PointAggregate.n_trials, PointAggregate.test_mean, PointAggregate.selection_mean, PointAggregate.holdout_mean,
-    PointAggregate.seed_variance, PointAggregate.example_variance,
+    PointAggregate.seed_variance, PointAggregate.example_variance, PointAggregate.first_trial_id,
 )
 
 
 def read_points(session: Session, task: Task, model: str | None, recipe: str) -> list[PointStats]:
     """The recipe's points (of one model, when given), in the order their trials were first stored.
 
-    Kept per process until the task's results move (its results_version is in the key): points do
-    not depend on prices, so a frontier at new prices, the dashboard's commonest request, reads none.
-    The list is shared: callers must not change it.
+    Kept per process (kept_points): points do not depend on prices, so a frontier at new prices, the
+    dashboard's commonest request, reads none; after the task's results move, only the rows written
+    since are read. The list is shared: callers must not change it.
     """
-    return _kept(session, task, ("points", model, recipe), lambda: _read_points(session, task, model, recipe))
+    def read_all() -> list[PointStats]:
+        points = _read_points(session, task, model, recipe)
+        lend_seed_variance(points)
+        return points
 
-
-def _kept(session: Session, task: Task, what: tuple, read: Callable[[], list]) -> list:
-    key = (str(session.bind.url), task.id, task.created_at, task.version, task.results_version, *what)
-    with _cache_lock:
-        kept = _points_cache.get(key)
-    if kept is None:
-        kept = read()
-        with _cache_lock:
-            _points_cache[key] = kept
-    return kept
+    return kept_points.kept((*_task_key(session, task), model, recipe), task.results_version, read_all,
+                            lambda version: _read_points(session, task, model, recipe, since=version))
 
 
 def forget_points() -> None:
-    """Drop every kept point list (tests that delete trials, which only a task's deletion does otherwise)."""
+    """Drop every kept point list and recipe count (tests that delete trials, which only a task's
+    deletion does otherwise)."""
+    kept_points.forget()
     with _cache_lock:
-        _points_cache.clear()
+        _recipes_cache.clear()
 
 
-def _read_points(session: Session, task: Task, model: str | None, recipe: str) -> list[PointStats]:
-    """Plain columns, not ORM rows, and not the per-trial lists: at 100k trials (25k points) those
-    were most of a read; a frontier loads them for the points it describes (points.with_details)."""
+def _read_points(session: Session, task: Task, model: str | None, recipe: str,
+                 since: int | None = None) -> list[PointStats]:
+    """The points whose rows were written after results version `since` (all, without), in their
+    first trials' order, priors not lent. Plain columns, not ORM rows, and not the per-trial lists:
+    at 100k trials (25k points) those were most of a read; a frontier loads them for the points it
+    describes (points.with_details)."""
     query = select(*_SUMMARY).where(
         PointAggregate.task_id == task.id, PointAggregate.task_version == task.version,
         PointAggregate.recipe_label == recipe,
     )
     if model:
         query = query.where(PointAggregate.model == model)
+    if since is not None:
+        query = query.where(PointAggregate.revision > since)
     points = []
     for (aggregate_id, method, n_weak, n_gold, model_, recipe_, labeler, params_key, label, k, test_mean,
-         selection_mean, holdout_mean, seed_variance, example_variance) in session.execute(
+         selection_mean, holdout_mean, seed_variance, example_variance, first_trial_id) in session.execute(
             query.order_by(PointAggregate.first_trial_id)):
-        stored = StoredPoint(aggregate_id, k, test_mean, selection_mean, holdout_mean,
+        stored = StoredPoint(aggregate_id, first_trial_id, k, test_mean, selection_mean, holdout_mean,
                              StoredVariances(seed_variance, example_variance), _load_details, _load_correct)
         points.append(PointStats(method, n_weak, n_gold, model_, recipe_, labeler, params_key=params_key,
                                  recipe_label=label, stored=stored))
-    lend_seed_variance(points)
     return points
 
 

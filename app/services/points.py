@@ -32,6 +32,7 @@ class StoredPoint:
     variances; its per-trial lists and per-example records are loaded only for points described."""
 
     aggregate_id: int
+    first_trial_id: int
     k: int
     test_mean: float
     selection_mean: float
@@ -249,9 +250,14 @@ def lend_seed_variance(points: Iterable[PointStats]) -> None:
     for point in points:
         by_recipe.setdefault(point_recipe_key(point), []).append(point)
     for points in by_recipe.values():
-        pooled = seed_prior([SeedCount(p.k, p.seed_variance()) for p in points])
+        pooled = recipe_prior(points)
         for p in points:
             p.borrowed_seed_variance = pooled
+
+
+def recipe_prior(points: Iterable[PointStats]) -> SeedVariance | None:
+    """The seed-variance prior of one recipe's points (intervals.seed_prior)."""
+    return seed_prior([SeedCount(p.k, p.seed_variance()) for p in points])
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,46 @@ def test_reading_aggregates_answers_exactly_as_reading_every_trial(cities_task, 
     assert by_aggregates == by_rows
 
 
+# Few points, many seeds each: later trials mostly land on points already kept and move their prior.
+dense_rows = st.lists(
+    st.fixed_dictionaries({
+        "model": st.just(MINILM),
+        "method": st.sampled_from(["seq_sft", "logconf_sft"]),
+        "recipe": st.sampled_from([0, 1]),
+        "n_weak": st.sampled_from([0, 100]),
+        "n_gold": st.just(10),
+        "seed": st.integers(0, 3),
+        "status": st.just("done"),
+        "current": st.just(True),
+        "correct": st.none() | st.lists(st.booleans(), min_size=N_TEST, max_size=N_TEST),
+        "accuracy": st.floats(0.3, 1.0),
+    }),
+    min_size=1, max_size=24,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=dense_rows, then=dense_rows, model=st.sampled_from([None, MINILM]),
+       recipe=st.sampled_from([None, "fast", "paper"]))
+def test_kept_points_brought_up_to_date_answer_exactly_as_reading_every_trial(cities_task, first, then, model,
+                                                                             recipe):
+    """A process keeps a recipe's points and, after more trials finish, reads only the rows written
+    since: new points, points with new seeds, and the priors of their recipes."""
+    from app.db.models import PointAggregate, Trial
+    from app.db.session import session_scope
+    from app.services import point_aggregates
+
+    with session_scope() as session:
+        session.query(PointAggregate).delete()
+        session.query(Trial).delete()
+    point_aggregates.forget_points()
+    store(cities_task, first)
+    both_reads("cities", model, recipe)  # kept now
+    store(cities_task, then)
+    by_rows, by_aggregates = both_reads("cities", model, recipe)
+    assert by_aggregates == by_rows
+
+
 def finish_a_trial(task_id: int, n_weak: int, accuracy: float) -> None:
     """A trial created, claimed and finished by the service's own functions, as a worker does."""
     from app.db.models import Task
