@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Answers computed from stored trials (frontier, marginal) kept per API process, least recently
     # used out: a repeat is served from memory until a trial of its task finishes.
     read_cache_mb: int = Field(64, ge=0, le=65536)
+    # At start-up, read the main recipe's points of the tasks with most results in the background
+    # (services.warm_reads), so the first frontier after a restart is not the slow one.
+    prime_reads: bool = True
     # Study points whose trials run at once per allocation (workers share them).
     max_points_in_flight: int = 4
     # An uploaded task's file: bytes are counted while it streams in, so a bigger one is refused

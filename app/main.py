@@ -96,6 +96,12 @@ async def lifespan(_: FastAPI):
     _refresh_builtin_tasks()
     if get_settings().embedded:
         _resume_embedded_work()
+    from .services import warm_reads
+
+    if get_settings().prime_reads:
+        warm_reads.start_priming()  # then freezes
+    else:
+        warm_reads.freeze_long_lived()
     yield
 
 

@@ -102,6 +102,8 @@ def clear_app_caches() -> None:
 
 def set_app_env(monkeypatch: pytest.MonkeyPatch, url: str, broker: str | None = None) -> None:
     monkeypatch.setenv("LABELMIX_DATABASE_URL", url)
+    # No reads in a background thread while a test writes and deletes (test_warm_reads primes itself).
+    monkeypatch.setenv("LABELMIX_PRIME_READS", "false")
     if broker is None:
         monkeypatch.delenv("LABELMIX_BROKER_URL", raising=False)
     else:
