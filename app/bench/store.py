@@ -49,6 +49,7 @@ import httpx
 import numpy as np
 import typer
 
+from . import after_finish
 from . import seed as seeding
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
@@ -298,6 +299,17 @@ def measure(base_url: str, allocation_id: str, allocate_body: dict, frontier_eta
     return rows
 
 
+def after_finishing(base_url: str, rounds: int) -> dict:
+    """The warm frontier URL asked once after each of `rounds` trials finishes (after_finish)."""
+    endpoint = Endpoint("frontier after a trial finishes", lambda _: FRONTIER.format(weak_cost=WARM_WEAK_COST))
+    samples = [Sample(latency_s, status, n_bytes)
+               for latency_s, status, n_bytes in after_finish.measure(base_url, endpoint.path(0), rounds)]
+    row = summary(endpoint, 1, samples, sum(s.latency_s for s in samples))
+    typer.echo(f"  {endpoint.name}: p50 {row['p50_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms, "
+               f"{row['errors']} errors", err=True)
+    return row
+
+
 def true_cold_request(base_url: str) -> dict:
     started = time.perf_counter()
     response = httpx.get(base_url + FRONTIER.format(weak_cost=WARM_WEAK_COST), timeout=REQUEST_TIMEOUT_S)
@@ -327,6 +339,9 @@ def run(
     broker_url: Annotated[Optional[str], typer.Option(
         help="serve distributed with this broker (needed for --server-workers over 1; nothing is sent to it "
              "when POST /allocate is answered from stored trials), e.g. redis://127.0.0.1:6379/15")] = None,
+    finish_rounds: Annotated[int, typer.Option(
+        min=0, help="then, this many times, finish one trial of the task and read the frontier once (each adds a "
+                    "done trial to the database)")] = 50,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="also write the numbers here")] = None,
 ) -> None:
     """Serve the seeded database and measure each endpoint at each concurrency level."""
@@ -346,6 +361,8 @@ def run(
         cold = true_cold_request(base_url)
         rows = measure(base_url, seeded["allocation_id"], seeded["allocate_request"], cold["etag"], levels, requests,
                        cold_requests or requests)
+        if finish_rounds:
+            rows.append(after_finishing(base_url, finish_rounds))
     after = trial_counts()
     print_table(rows, cold)
     typer.echo(f"trials by status before {before}, after {after}; wall {time.perf_counter() - started:.1f} s")
