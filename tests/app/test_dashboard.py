@@ -800,6 +800,37 @@ def test_picking_a_builtin_task_not_registered_registers_it(server, browser):
     context.close()
 
 
+def test_a_capped_listing_says_how_many_points_there_are(server, browser):
+    """Past max_points (1,000 by default) the frontier lists some points: the summary says which."""
+    from sqlalchemy import select
+
+    from app.db.models import Task, Trial
+    from app.db.session import session_scope
+
+    base, client = server
+    with session_scope() as session:
+        task = session.scalars(select(Task).where(Task.name == "cities")).one()
+        for i in range(1010):  # one-seed points of the main recipe, none of them on a frontier
+            n_weak = 3000 + i
+            spec = TrialSpec(task="cities", model=MINILM, method="seq_sft", n_weak=n_weak, n_gold=1, seed=0,
+                             recipe="fast")
+            session.add(Trial(
+                key=f"dashboard-capped-{i:04d}", task_id=task.id, model=MINILM, method="seq_sft", n_weak=n_weak,
+                n_gold=1, seed=0, weak_labeler="default", spec={**spec.model_dump(mode="json"), "params": {}},
+                recipe="fast", task_version=spec.task_version, status="done", attempts=1, test_accuracy=0.5,
+                selection_accuracy=0.5, holdout_accuracy=0.5, test_auroc=0.5, wall_s=1.0,
+                result={"test_accuracy": 0.5, "n_test": task.n_test},
+            ))
+    frontier = client.get("/frontier/cities", params={"weak_cost": 0.1, "gold_cost": 1, "model": MINILM}).json()
+    assert len(frontier["points"]) == 1000 < frontier["points_total"]
+    context, page = open_page(browser, base, DESKTOP)
+    summary = page.inner_text("#frontier-summary")
+    assert f"1,000 of {frontier['points_total']:,} stored points shown" in summary, summary
+    assert rendered_points(page) == 1000
+    assert page.outside == [] and page.problems == []
+    context.close()
+
+
 @pytest.fixture
 def keys_required(monkeypatch):
     monkeypatch.setenv("LABELMIX_REQUIRE_API_KEYS", "true")

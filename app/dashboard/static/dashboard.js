@@ -328,6 +328,14 @@
 
   function frontierKey(p) { return `${p.method}|${p.model}|${p.n_weak}|${p.n_gold}`; }
 
+  // A frontier lists at most max_points points (the rest lie under it); say how many there are.
+  function pointsShown(body) {
+    const total = body.points_total ?? body.points.length;
+    return total > body.points.length
+      ? `${body.points.length.toLocaleString("en")} of ${total.toLocaleString("en")} stored points shown (every one on a frontier or in the budget table, then the most accurate)`
+      : `${total.toLocaleString("en")} stored points`;
+  }
+
   // The surface's best allocation per budget, one per allocation, by cost, near the measured points.
   function predictedPoints(plan, body) {
     if (!body.predicted || !body.points.length) return [];
@@ -401,7 +409,7 @@
     const frontier = new Set(body.overall.map(frontierKey));
     state.rows = body.points.map((p) => tableRow(plan, body, p, plan.weak, frontier.has(frontierKey(p))));
     el.summary.textContent = body.points.length
-      ? `${body.points.length} stored points (${methods.length} method${methods.length === 1 ? "" : "s"}) of recipe ${body.recipe}, ${body.overall.length} on the Pareto frontier, at weak ${money(plan.weak)} / gold ${money(plan.gold)}. Error bars: ${levelPct(body.level)} intervals over test examples and training seeds. Hover a point for its trials.${surfaceSummary(body, predicted)}`
+      ? `${pointsShown(body)} (${methods.length} method${methods.length === 1 ? "" : "s"}) of recipe ${body.recipe}, ${body.overall.length} on the Pareto frontier, at weak ${money(plan.weak)} / gold ${money(plan.gold)}. Error bars: ${levelPct(body.level)} intervals over test examples and training seeds. Hover a point for its trials.${surfaceSummary(body, predicted)}`
       : "No stored trials for this task and model yet: run an allocation below.";
     return Plotly.react(el.chart, traces, layout, plotConfig()).then(() => body.points.length);
   }
