@@ -1,0 +1,188 @@
+"""How close each search strategy gets to the grid's optimum, replayed on a table of real trials:
+`python -m app.bench.search replay --table docs/bench/search-table.csv`.
+
+A benchmark, not a test. The table (one row per trial: task, method, budget, weak_share, seed,
+test_accuracy; built by `python -m app.bench.search_table`) is the whole grid; a point's true
+mean is the mean over its seeds, the grid optimum at a budget the best true mean there. A replay
+runs one strategy (app.services.search_strategies) at one budget: each trial it asks returns one
+stored seed of that candidate, drawn at random, and after each trial the strategy's choice (its
+best measured mean) is scored by its regret, the optimum's true mean minus the choice's. Reported
+per task and budget, over many replays: mean regret and how often the choice is within `--within`
+(1 point) of the optimum, at every trial count up to `--max-fraction` of the grid's trials; for
+strategies that stop on their own, the trials they used and the quality when they stopped, against
+the same strategy made to run to the cap.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+from worker.engine.spec import Method
+
+from ..services.search_strategies import STRATEGIES, Candidate, Strategy, SurfaceSearch
+
+app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def main() -> None:
+    """Replays of search strategies on a table of trials."""
+
+
+@dataclass
+class Grid:
+    """One task's trials at one budget: every candidate's seeds."""
+
+    task: str
+    budget: float
+    seeds: dict[Candidate, list[float]]
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        """In the methods' order of the engine (as an allocation lists them), then by share."""
+        order = {m.value: i for i, m in enumerate(Method)}
+        return sorted(self.seeds, key=lambda c: (order.get(c.method, len(order)), c.method, c.share))
+
+    def truth(self, candidate: Candidate) -> float:
+        return float(np.mean(self.seeds[candidate]))
+
+    @property
+    def optimum(self) -> float:
+        return max(self.truth(c) for c in self.seeds)
+
+    @property
+    def n_trials(self) -> int:
+        return sum(len(v) for v in self.seeds.values())
+
+
+def read_table(path: Path) -> list[Grid]:
+    """The table's grids, one per (task, budget)."""
+    seeds: dict[tuple[str, float], dict[Candidate, list[float]]] = defaultdict(lambda: defaultdict(list))
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            key = (row["task"], float(row["budget"]))
+            seeds[key][Candidate(row["method"], float(row["weak_share"]))].append(float(row["test_accuracy"]))
+    return [Grid(task, budget, dict(s)) for (task, budget), s in sorted(seeds.items())]
+
+
+@dataclass
+class Replay:
+    regret: list[float]  # after each trial (the last value repeated once stopped)
+    used: int  # trials asked before stopping (the cap when it never stopped)
+    stopped: bool
+
+
+def replay(grid: Grid, strategy: Strategy, cap: int, rng: np.random.Generator) -> Replay:
+    """Run `strategy` on `grid` for up to `cap` trials, each a random stored seed of what it asks."""
+    regret: list[float] = []
+    for _ in range(cap):
+        candidate = strategy.ask()
+        if candidate is None:
+            break
+        values = grid.seeds[candidate]
+        strategy.tell(candidate, values[rng.integers(len(values))])
+        regret.append(grid.optimum - grid.truth(strategy.choice()))
+    used = len(regret)
+    regret += [regret[-1]] * (cap - used) if regret else [grid.optimum] * cap
+    return Replay(regret, used, used < cap)
+
+
+def measure(grid: Grid, name: str, replays: int, cap: int, within: float, **options) -> dict:
+    """A strategy's replays on one grid, summed up."""
+    runs = []
+    for r in range(replays):
+        strategy = STRATEGIES[name](grid.candidates, seed=r, **options)
+        runs.append(replay(grid, strategy, cap, np.random.default_rng(10_000 + r)))
+    regret = np.array([run.regret for run in runs])
+    used = np.array([run.used for run in runs])
+    final = regret[np.arange(len(runs)), used - 1] if cap else np.zeros(len(runs))
+    return {
+        "strategy": name + ("" if not options else "(" + ",".join(f"{k}={v}" for k, v in options.items()) + ")"),
+        "task": grid.task, "budget": grid.budget, "grid_trials": grid.n_trials, "cap": cap,
+        "mean_regret": regret.mean(axis=0).round(5).tolist(),
+        "within": (regret <= within + 1e-12).mean(axis=0).round(4).tolist(),
+        "trials_used": float(used.mean()), "stopped": float(np.mean([run.stopped for run in runs])),
+        "final_regret": float(final.mean()), "final_within": float((final <= within + 1e-12).mean()),
+    }
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grids = sorted({(r["task"], r["budget"]) for r in rows})
+    columns = min(4, len(grids))
+    lines = (len(grids) + columns - 1) // columns
+    fig, axes = plt.subplots(lines, columns, figsize=(4 * columns, 3 * lines), squeeze=False, sharey=True)
+    for ax, (task, budget) in zip(axes.flat, grids):
+        for r in rows:
+            if (r["task"], r["budget"]) == (task, budget):
+                ax.plot(range(1, r["cap"] + 1), r["mean_regret"], label=r["strategy"])
+        ax.set_title(f"{task}, ${budget:g}", fontsize=9)
+        ax.set_xlabel("trials")
+        ax.axhline(0.01, color="grey", lw=0.5, ls=":")
+    axes.flat[0].set_ylabel("mean regret (accuracy)")
+    axes.flat[0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(grids):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+@app.command("replay")
+def replay_command(
+    table: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="the trials (search_table)")],
+    strategies: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(STRATEGIES))] = ",".join(STRATEGIES),
+    replays: Annotated[int, typer.Option(min=1)] = 200,
+    max_fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="the cap, as a share of the grid's trials")]
+    = 0.25,
+    within: Annotated[float, typer.Option(min=0.0, help="a choice this close to the optimum counts as found")] = 0.01,
+    json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
+    png: Annotated[Optional[Path], typer.Option(help="regret curves")] = None,
+) -> None:
+    """Replay each strategy on each (task, budget) of the table and print how close it got."""
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    if unknown := [n for n in names if n not in STRATEGIES]:
+        raise typer.BadParameter(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
+    rows = []
+    for grid in read_table(table):
+        cap = max(1, int(grid.n_trials * max_fraction))
+        for name in names:
+            rows.append(measure(grid, name, replays, cap, within))
+            if STRATEGIES[name] is SurfaceSearch:  # the same strategy made to run to the cap
+                rows.append(measure(grid, name, replays, cap, within, stop_probability=0.0))
+            r = rows[-1]
+            typer.echo(f"{grid.task} ${grid.budget:g} {r['strategy']}: within {within} in "
+                       f"{r['final_within']:.0%} at {r['trials_used']:.1f} of {grid.n_trials} trials", err=True)
+    print_table(rows, within)
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=1) + "\n")
+    if png:
+        plot(rows, png)
+
+
+def print_table(rows: list[dict], within: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"search replays: choice within {within} of the grid optimum")
+    for column in ("task", "budget", "strategy", "grid trials", "cap", "trials used", "within", "mean regret"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["task"], f"${r['budget']:g}", r["strategy"], str(r["grid_trials"]), str(r["cap"]),
+                      f"{r['trials_used']:.1f}", f"{r['final_within']:.0%}", f"{r['final_regret']:.4f}")
+    Console(width=140).print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,114 @@
+"""The search benchmark's table: a full grid of real trials, one CSV row each:
+`python -m app.bench.search_table collect --task cities --out docs/bench/search-table.csv`.
+
+The grid is the one `labelmix study` runs for the same request (app.services.grid.plan: the same
+label counts per budget, share and method, the same skipped points), trained by the engine the
+workers run (worker.engine.trial.run_trial: resident model, weak stages reused between points that
+share one), on the task's default weak labels. Rows are appended as trials finish, and a trial whose
+row is already in the file is not trained again, so a collection stopped half way (hours on a
+2-core CPU) goes on where it stopped. The file is the input of the replays (app.bench.search), kept
+in the repository: the replays then need no training.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
+
+COLUMNS = ["task", "model", "recipe", "weak_labeler", "method", "budget", "weak_share", "n_weak", "n_gold", "seed",
+           "test_accuracy", "selection_accuracy", "holdout_accuracy", "test_auroc", "weak_stage_reused", "wall_s"]
+EIGHTHS = ",".join(f"{i / 8:g}" for i in range(9))
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"takes comma-separated numbers, got {text!r}") from None
+
+
+def _done(path: Path) -> set[tuple]:
+    if not path.exists():
+        return set()
+    with path.open() as f:
+        return {(r["task"], r["model"], r["recipe"], r["method"], float(r["budget"]), float(r["weak_share"]),
+                 int(r["seed"])) for r in csv.DictReader(f)}
+
+
+@app.callback()
+def main() -> None:
+    """Build the search benchmark's table of trials."""
+
+
+@app.command()
+def collect(
+    task: Annotated[str, typer.Option(help="a built-in task")] = "cities",
+    model: Annotated[str, typer.Option()] = "minilm-l6",
+    methods: Annotated[str, typer.Option(help="comma-separated")] = "seq_sft,logconf_sft,uncertainty_sft",
+    budgets: Annotated[str, typer.Option(help="comma-separated, in dollars")] = "16,32,64,128,256,512,1024",
+    shares: Annotated[str, typer.Option(help="weak shares of spend, comma-separated")] = EIGHTHS,
+    seeds: Annotated[str, typer.Option(help="comma-separated")] = "0,1,2",
+    recipe: Annotated[str, typer.Option()] = "fast",
+    weak_cost: Annotated[float, typer.Option()] = 0.1,
+    gold_cost: Annotated[float, typer.Option()] = 1.0,
+    out: Annotated[Path, typer.Option(help="appended to; trials already in it are skipped")] = Path(
+        "docs/bench/search-table.csv"),
+    limit: Annotated[int, typer.Option(min=0, help="train at most this many trials now (0: all)")] = 0,
+) -> None:
+    """Train the grid's trials not yet in `out`, seed by seed, appending a row as each finishes."""
+    from worker.engine.spec import Method, TrialSpec, recipe_params
+    from worker.engine.tasks import get_task
+    from worker.engine.trial import run_trial
+    from worker.engine.weak_labels import default_labeler_name, labeler_train_size
+
+    from ..schemas.studies import StudyRequest
+    from ..services import grid
+
+    built = get_task(task)
+    labeler = default_labeler_name("default", built.has_own_weak_labels)
+    n_pool = len(built.pool)
+    pool = n_pool - labeler_train_size(n_pool, labeler, built.has_own_weak_labels)
+    request = StudyRequest(task=task, model=model, methods=[Method(m) for m in methods.split(",")],
+                           budgets=_floats(budgets), weak_shares=_floats(shares), seeds=[int(s) for s in _floats(seeds)],
+                           weak_cost=weak_cost, gold_cost=gold_cost, recipe=recipe, weak_labeler=labeler)
+    points, skipped = grid.plan(request, pool, recipe_params(request.recipe, request.params))
+    done = _done(out)
+    todo = [(seed, p) for seed in request.seeds for p in points
+            if (task, model, recipe, p["method"], p["budget"], p["weak_share"], seed) not in done]
+    if limit:
+        todo = todo[:limit]
+    typer.echo(f"{task}: {len(points)} points x {len(request.seeds)} seeds, {len(skipped)} skipped; "
+               f"{len(done)} rows in {out}, {len(todo)} trials to train", err=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not out.exists()
+    started = time.perf_counter()
+    with out.open("a", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        if new_file:
+            writer.writeheader()
+        for i, (seed, p) in enumerate(todo, 1):
+            spec = TrialSpec(task=task, model=model, method=p["method"], n_weak=p["n_weak"], n_gold=p["n_gold"],
+                             seed=seed, weak_labeler=labeler, recipe=request.recipe)
+            result = run_trial(spec, task=built)
+            writer.writerow({
+                "task": task, "model": model, "recipe": recipe, "weak_labeler": labeler, "method": p["method"],
+                "budget": p["budget"], "weak_share": p["weak_share"], "n_weak": p["n_weak"], "n_gold": p["n_gold"],
+                "seed": seed, "test_accuracy": result.test_accuracy, "selection_accuracy": result.selection_accuracy,
+                "holdout_accuracy": result.holdout_accuracy, "test_auroc": result.test_auroc,
+                "weak_stage_reused": any(s.reused for s in result.stages),
+                "wall_s": round(result.wall_s, 2),
+            })
+            f.flush()
+            typer.echo(f"  [{i}/{len(todo)}] {p['method']} ${p['budget']:g} share {p['weak_share']:g} seed {seed}: "
+                       f"{result.test_accuracy:.3f} in {result.wall_s:.1f} s ({time.perf_counter() - started:.0f} s)",
+                       err=True)
+
+
+if __name__ == "__main__":
+    app()
