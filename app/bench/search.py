@@ -1,5 +1,5 @@
 """How close each search strategy gets to the grid's optimum, replayed on a table of real trials:
-`python -m app.bench.search replay --table docs/bench/search-table.csv`.
+`python -m app.bench.search replay --table docs/bench/search-table-cities.csv`.
 
 A benchmark, not a test. The table (one row per trial: task, method, budget, weak_share, seed,
 test_accuracy; built by `python -m app.bench.search_table`) is the whole grid; a point's true
@@ -63,13 +63,14 @@ class Grid:
         return sum(len(v) for v in self.seeds.values())
 
 
-def read_table(path: Path) -> list[Grid]:
-    """The table's grids, one per (task, budget)."""
+def read_table(*paths: Path) -> list[Grid]:
+    """The tables' grids, one per (task, budget)."""
     seeds: dict[tuple[str, float], dict[Candidate, list[float]]] = defaultdict(lambda: defaultdict(list))
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            key = (row["task"], float(row["budget"]))
-            seeds[key][Candidate(row["method"], float(row["weak_share"]))].append(float(row["test_accuracy"]))
+    for path in paths:
+        with path.open() as f:
+            for row in csv.DictReader(f):
+                key = (row["task"], float(row["budget"]))
+                seeds[key][Candidate(row["method"], float(row["weak_share"]))].append(float(row["test_accuracy"]))
     return [Grid(task, budget, dict(s)) for (task, budget), s in sorted(seeds.items())]
 
 
@@ -141,7 +142,8 @@ def plot(rows: list[dict], path: Path) -> None:
 
 @app.command("replay")
 def replay_command(
-    table: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="the trials (search_table)")],
+    table: Annotated[list[Path], typer.Option(exists=True, dir_okay=False,
+                                              help="the trials (search_table); repeat for several tables")],
     strategies: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(STRATEGIES))] = ",".join(STRATEGIES),
     replays: Annotated[int, typer.Option(min=1)] = 200,
     max_fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="the cap, as a share of the grid's trials")]
@@ -155,7 +157,7 @@ def replay_command(
     if unknown := [n for n in names if n not in STRATEGIES]:
         raise typer.BadParameter(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
     rows = []
-    for grid in read_table(table):
+    for grid in read_table(*table):
         cap = max(1, int(grid.n_trials * max_fraction))
         for name in names:
             rows.append(measure(grid, name, replays, cap, within))

@@ -1,5 +1,5 @@
 """The search benchmark's table: a full grid of real trials, one CSV row each:
-`python -m app.bench.search_table collect --task cities --out docs/bench/search-table.csv`.
+`python -m app.bench.search_table collect --task cities --out docs/bench/search-table-cities.csv`.
 
 The grid is the one `labelmix study` runs for the same request (app.services.grid.plan: the same
 label counts per budget, share and method, the same skipped points), trained by the engine the
@@ -48,6 +48,8 @@ def main() -> None:
 
 @app.command()
 def collect(
+    out: Annotated[Path, typer.Option(help="appended to; trials already in it are skipped (one file per "
+                                           "collecting process: two would interleave their rows)")],
     task: Annotated[str, typer.Option(help="a built-in task")] = "cities",
     model: Annotated[str, typer.Option()] = "minilm-l6",
     methods: Annotated[str, typer.Option(help="comma-separated")] = "seq_sft,logconf_sft,uncertainty_sft",
@@ -57,8 +59,6 @@ def collect(
     recipe: Annotated[str, typer.Option()] = "fast",
     weak_cost: Annotated[float, typer.Option()] = 0.1,
     gold_cost: Annotated[float, typer.Option()] = 1.0,
-    out: Annotated[Path, typer.Option(help="appended to; trials already in it are skipped")] = Path(
-        "docs/bench/search-table.csv"),
     limit: Annotated[int, typer.Option(min=0, help="train at most this many trials now (0: all)")] = 0,
 ) -> None:
     """Train the grid's trials not yet in `out`, seed by seed, appending a row as each finishes."""

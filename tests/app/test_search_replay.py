@@ -104,7 +104,7 @@ def test_the_stop_rule_keeps_asking_while_a_peak_is_unmeasured(table):
 
 def test_the_command_writes_its_numbers_and_curves(table, tmp_path):
     out, png = tmp_path / "replays.json", tmp_path / "regret.png"
-    result = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--replays", "3",
+    result = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--table", str(table), "--replays", "3",
                                             "--json", str(out), "--png", str(png)])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())
@@ -112,3 +112,25 @@ def test_the_command_writes_its_numbers_and_curves(table, tmp_path):
     assert png.stat().st_size > 10_000
     bad = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--strategies", "nope"])
     assert bad.exit_code == 2 and "unknown strategies" in bad.output
+
+
+@pytest.mark.slow
+def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(engine_cache_dir, monkeypatch,
+                                                                               tmp_path):
+    """One real trial of cities (16 gold labels: the grid's cheapest point), then a rerun that trains
+    nothing; the row reads back as a grid the replays use."""
+    from app.bench import search_table
+
+    monkeypatch.setenv("LABELMIX_CACHE_DIR", str(engine_cache_dir))
+    out = tmp_path / "table.csv"
+    args = ["collect", "--out", str(out), "--task", "cities", "--methods", "seq_sft", "--budgets", "16",
+            "--shares", "0,1", "--seeds", "0", "--limit", "1"]
+    first = CliRunner().invoke(search_table.app, args)
+    assert first.exit_code == 0, first.output
+    assert "2 points x 1 seeds" in first.output and "1 trials to train" in first.output
+    again = CliRunner().invoke(search_table.app, args[:-2])  # the rest of the grid: the one row is kept
+    assert again.exit_code == 0 and "1 rows in" in again.output and "1 trials to train" in again.output
+    grid = bench.read_table(out)[0]
+    assert grid.task == "cities" and grid.budget == 16.0
+    assert sorted(grid.seeds) == [Candidate("seq_sft", 0.0), Candidate("seq_sft", 1.0)]
+    assert all(0.0 <= v <= 1.0 for values in grid.seeds.values() for v in values)
