@@ -64,6 +64,13 @@ class AllocationRequest(BaseModel):
         description="overrides of the recipe's MethodParams, e.g. max_steps_per_stage",
         json_schema_extra=document_params,
     )
+    stop_when_confident: bool = Field(
+        False,
+        description="once the opening points are measured, ask no more points when no untried allocation has a 5% "
+        "chance (by each method's learning curve over the weak share) of beating the best measured one by more "
+        "than a point; max_trials stays the cap. Every finished allocation reports this verdict in "
+        "recommendation.search",
+    )
 
     _distinct_seeds = field_validator("seeds")(distinct_seeds)
 

@@ -25,7 +25,7 @@ from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
 from ..schemas.allocations import AllocationOut, AllocationRequest
 from ..schemas.trials import TrialOut
-from . import stored_plans
+from . import search_verdict, stored_plans
 from . import trials as trial_cache
 from .errors import RequestError
 from .points import group_trials
@@ -103,7 +103,10 @@ def create(
         id=allocation_id,
         task_id=task.id,
         # The stored request is always a single budget's: `budgets` belongs to the sweep.
-        request={**request.model_dump(mode="json", exclude={"budgets"}), "methods": [m.value for m in space.methods]},
+        # stop_when_confident only when asked: a request stored before it existed keeps its key and study seed.
+        request={**request.model_dump(mode="json", exclude={"budgets"} | ({"stop_when_confident"} if not
+                                      request.stop_when_confident else set())),
+                 "methods": [m.value for m in space.methods]},
         status=AllocationStatus.queued,
         study_name=f"allocation-{allocation_id}",
         sweep_id=sweep_id,
@@ -202,9 +205,11 @@ def advance(session: Session, allocation_id: str) -> list[int]:
 
     told = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     pending = [p for p in allocation.points if not p.told and not _tell_finished(study, p, told)]
+    confident = _confident(allocation, space)
     asks = 0
     while (
-        len(allocation.points) < allocation.points_total
+        not confident
+        and len(allocation.points) < allocation.points_total
         and len(pending) < get_settings().max_points_in_flight
         and asks < MAX_ASKS_PER_POINT * allocation.points_total
     ):
@@ -226,6 +231,30 @@ def advance(session: Session, allocation_id: str) -> list[int]:
     return [t.id for p in pending for t in p.trials if t.status == TrialStatus.queued]
 
 
+def _confident(allocation: Allocation, space: SearchSpace) -> bool:
+    """Whether an allocation asked to stop when confident should ask no more points: its opening
+    points are all asked and the stop rule (search_verdict) says more are unlikely to matter."""
+    if not allocation.request.get("stop_when_confident"):
+        return False
+    if len(allocation.points) < len(space.first_grid(allocation.points_total)):
+        return False
+    found = search_verdict.verdict(space, allocation.points)
+    return bool(found and found["confident"])
+
+
+def _search_summary(allocation: Allocation) -> dict:
+    """How much of its cap the search used, and what its stop rule concludes (recommendation.search)."""
+    found = search_verdict.verdict(_space_of(allocation), allocation.points)
+    asked = len(allocation.points)
+    return {
+        "points_asked": asked, "points_cap": allocation.points_total,
+        "trials_used": sum(t.status in (TrialStatus.done, TrialStatus.failed) for t in trials_of(allocation)),
+        "stopped_early": bool(allocation.request.get("stop_when_confident") and found and found["confident"]
+                              and asked < allocation.points_total),
+        "stop_rule": found,
+    }
+
+
 def _finish(allocation: Allocation) -> None:
     # Grouped together, not point by point: a one-seed point borrows its recipe's seed spread.
     finished = {t.id: t for p in allocation.points if all(t.status == TrialStatus.done for t in p.trials)
@@ -236,9 +265,11 @@ def _finish(allocation: Allocation) -> None:
         allocation.error = "no point of the search finished: see the trials' errors"
         return
     task = allocation.task
-    allocation.recommendation = recommendation(
-        stats, allocation.request, majority_rate(task.test_positive_rate), weak_label_accuracy(trials_of(allocation))
-    )
+    allocation.recommendation = {
+        **recommendation(stats, allocation.request, majority_rate(task.test_positive_rate),
+                         weak_label_accuracy(trials_of(allocation))),
+        "search": _search_summary(allocation),
+    }
     allocation.status = AllocationStatus.done
 
 

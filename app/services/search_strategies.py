@@ -179,6 +179,71 @@ class Posterior:
     sd: np.ndarray
 
 
+def posterior(results: dict[Candidate, list[float]], method: str, shares: np.ndarray) -> Posterior | None:
+    """A Gaussian process over the weak share fitted to every trial of one method, at `shares`: the
+    mean accuracy there and its uncertainty (one trial's scatter, the fitted noise term, left out).
+    None with fewer than two shares measured."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    x, y = [], []
+    for c, values in results.items():
+        if c.method == method:
+            x += [c.share] * len(values)
+            y += values
+    if len(set(x)) < 2:
+        return None
+    y = np.array(y)
+    offset = float(y.mean())
+    kernel = (ConstantKernel(0.01, (1e-5, 1.0)) * Matern(0.3, (0.1, 10.0), nu=2.5)
+              + WhiteKernel(1e-4, (1e-6, 1e-1)))
+    gp = GaussianProcessRegressor(kernel, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp.fit(np.array(x)[:, None], y - offset)
+    noise = float(gp.kernel_.k2.noise_level)
+    mean, sd = gp.predict(np.asarray(shares, float)[:, None], return_std=True)
+    return Posterior(mean + offset, np.sqrt(np.maximum(sd ** 2 - noise, 1e-12)))
+
+
+@dataclass(frozen=True)
+class Chances:
+    """Per candidate, against the best measured mean: the expected improvement and the probability
+    of beating it by more than the margin (by each method's surface)."""
+
+    best: Candidate
+    best_mean: float
+    improvement: dict[Candidate, float]
+    beat: dict[Candidate, float]
+
+    @property
+    def likeliest(self) -> Candidate:
+        return max(self.beat, key=lambda c: (self.beat[c], -c.share))
+
+
+def chances(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float) -> Chances:
+    """What each candidate might still gain over the best measured mean of `results`. A method with
+    too little measured to fit treats its untried candidates as unknowns (certain to be worth a try)."""
+    means = {c: float(np.mean(v)) for c, v in results.items() if v}
+    best = max(means, key=means.get)
+    best_mean = means[best]
+    improvement, beat = {}, {}
+    for method in dict.fromkeys(c.method for c in candidates):
+        mine = [c for c in candidates if c.method == method]
+        post = posterior(results, method, np.array([c.share for c in mine]))
+        if post is None:
+            for c in mine:
+                improvement[c], beat[c] = (0.0, 0.0) if c in means else (math.inf, 1.0)
+            continue
+        z = (post.mean - best_mean) / post.sd
+        gain = (post.mean - best_mean) * norm.cdf(z) + post.sd * norm.pdf(z)
+        over = norm.sf((best_mean + margin - post.mean) / post.sd)
+        for c, e, p in zip(mine, gain, over):
+            improvement[c], beat[c] = float(e), float(p)
+    return Chances(best, best_mean, improvement, beat)
+
+
 class SurfaceSearch(Strategy):
     """The opening, then expected improvement on a per-method Gaussian process over the share;
     stops when no candidate is likely to beat the best measured mean by more than `margin`."""
@@ -193,62 +258,17 @@ class SurfaceSearch(Strategy):
         self.stop_probability = stop_probability
         self.min_trials = len(self.first) if min_trials is None else min_trials
 
-    def posterior(self, method: str) -> Posterior | None:
-        """The method's Gaussian process at its candidates' shares, from every trial of it."""
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
-        x, y = [], []
-        for c, values in self.history.results.items():
-            if c.method == method:
-                x += [c.share] * len(values)
-                y += values
-        if len(set(x)) < 2:
-            return None
-        y = np.array(y)
-        offset = float(y.mean())
-        kernel = (ConstantKernel(0.01, (1e-5, 1.0)) * Matern(0.3, (0.1, 10.0), nu=2.5)
-                  + WhiteKernel(1e-4, (1e-6, 1e-1)))
-        gp = GaussianProcessRegressor(kernel, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gp.fit(np.array(x)[:, None], y - offset)
-        shares = np.array([c.share for c in self.candidates if c.method == method])
-        # The noise term is one trial's scatter, not the surface's uncertainty: leave it out.
-        noise = float(gp.kernel_.k2.noise_level)
-        mean, sd = gp.predict(shares[:, None], return_std=True)
-        return Posterior(mean + offset, np.sqrt(np.maximum(sd ** 2 - noise, 1e-12)))
-
-    def _scores(self) -> tuple[dict[Candidate, float], dict[Candidate, float]]:
-        """Per candidate: expected improvement over the best measured mean, and the probability of
-        beating it by more than the margin."""
-        best_mean = self.history.means()[self.history.best()]
-        ei, beat = {}, {}
-        for method in sorted({c.method for c in self.candidates}):
-            mine = [c for c in self.candidates if c.method == method]
-            post = self.posterior(method)
-            if post is None:  # too little of this method to fit: untried candidates are unknowns
-                for c in mine:
-                    ei[c], beat[c] = (0.0, 0.0) if c in self.history.results else (math.inf, 1.0)
-                continue
-            z = (post.mean - best_mean) / post.sd
-            improvement = (post.mean - best_mean) * norm.cdf(z) + post.sd * norm.pdf(z)
-            over = norm.sf((best_mean + self.margin - post.mean) / post.sd)
-            for c, e, p in zip(mine, improvement, over):
-                ei[c], beat[c] = float(e), float(p)
-        return ei, beat
-
     def ask(self) -> Candidate | None:
         if self.history.n_trials < len(self.first):
             return self.first[self.history.n_trials]
-        ei, beat = self._scores()
-        if self.history.n_trials >= self.min_trials and max(beat.values()) < self.stop_probability:
+        found = chances(self.history.results, self.candidates, self.margin)
+        top = found.beat[found.likeliest]
+        if self.history.n_trials >= self.min_trials and top < self.stop_probability:
             self.stop_reason = (f"no candidate has a {self.stop_probability:.0%} chance of beating the best "
-                                f"measured mean by more than {self.margin:.3f} (highest {max(beat.values()):.1%})")
+                                f"measured mean by more than {self.margin:.3f} (highest {top:.1%})")
             return None
         counts = {c: len(v) for c, v in self.history.results.items()}
-        return max(self.candidates, key=lambda c: (ei[c], -counts.get(c, 0), -c.share))
+        return max(self.candidates, key=lambda c: (found.improvement[c], -counts.get(c, 0), -c.share))
 
 
 STRATEGIES: dict[str, type[Strategy]] = {

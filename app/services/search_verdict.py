@@ -1,0 +1,66 @@
+"""What an allocation's stop rule concludes from the points it has measured.
+
+Each method's measured points (every seed's test accuracy, by the weak share that bought them) are
+fitted by a Gaussian process over the share (search_strategies.chances); every share the search
+could still ask (0 to 1 in SHARE_STEP steps, as the sampler proposes them) gets the probability of
+beating the best measured mean by more than MARGIN. Below STOP_PROBABILITY everywhere, more points
+are unlikely to change the answer by more than a point: the search is confident. An allocation
+asked to (`stop_when_confident`) then asks no more points; every finished allocation reports the
+verdict, so a lead sees whether its `max_trials` were enough.
+"""
+
+from __future__ import annotations
+
+from worker.engine.spec import Method
+
+from ..db.models import StudyPoint, TrialStatus
+from .search import SHARE_STEP, Point, SearchSpace
+from .search_strategies import Candidate, chances
+
+MARGIN = 0.01  # a point of accuracy: what the replays count as finding the optimum
+STOP_PROBABILITY = 0.05
+
+
+def candidates(space: SearchSpace) -> dict[Candidate, Point]:
+    """Every (method, share) the sampler can propose, with the label counts it buys; shares that buy
+    the same counts are one candidate (the lowest share)."""
+    found: dict[Candidate, Point] = {}
+    seen: set[Point] = set()
+    steps = round(1 / SHARE_STEP)
+    for method in space.methods:
+        for i in range(steps + 1):
+            share = round(i * SHARE_STEP, 6)
+            point = space.point_for(method, share)
+            if point is not None and point not in seen:
+                seen.add(point)
+                found[Candidate(method.value, share)] = point
+    return found
+
+
+def verdict(space: SearchSpace, points: list[StudyPoint]) -> dict | None:
+    """The stop rule's conclusion over the allocation's done points; None before two are done."""
+    options = candidates(space)
+    by_point = {point: candidate for candidate, point in options.items()}
+    results: dict[Candidate, list[float]] = {}
+    for row in points:
+        done = [t.test_accuracy for t in row.trials if t.status == TrialStatus.done and t.test_accuracy is not None]
+        candidate = by_point.get(Point(Method(row.method), row.n_weak, row.n_gold))
+        if done and candidate is not None:
+            results.setdefault(candidate, []).extend(done)
+    if len(results) < 2:
+        return None
+    found = chances(results, list(options), MARGIN)
+    likeliest = found.likeliest
+    probability = found.beat[likeliest]
+    confident = probability < STOP_PROBABILITY
+    where = options[likeliest]
+    says = (f"no untried allocation has a {STOP_PROBABILITY:.0%} chance of beating the best measured one by more "
+            f"than {MARGIN:.2f} (the likeliest: {probability:.1%})" if confident else
+            f"{where.method.value} at {where.n_weak} weak / {where.n_gold} gold has a {probability:.0%} chance of "
+            f"beating the best measured one by more than {MARGIN:.2f}: more points could change the answer")
+    return {
+        "confident": confident, "margin": MARGIN, "stop_probability": STOP_PROBABILITY,
+        "likeliest_better": {"method": where.method.value, "n_weak": where.n_weak, "n_gold": where.n_gold,
+                             "weak_share": likeliest.share, "probability": round(probability, 4)},
+        "says": says,
+    }
