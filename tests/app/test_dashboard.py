@@ -733,6 +733,9 @@ def test_live_allocation_then_phone(server, browser, report):
     assert allocation["status"] == "done"
     check_recommendation(page, allocation["recommendation"])
     assert allocation_id[:8] in page.inner_text('[data-rec="source"]')
+    search = allocation["recommendation"]["search"]  # what its search used, said beside the answer
+    assert (f"Search: {search['points_asked']} of {search['points_cap']} points, {search['trials_used']} trials"
+            in page.inner_text('[data-rec="source"]'))
     # The frontier switched to the recipe the allocation trained with (fast with the TINY overrides:
     # recipes are never mixed), whose points are the allocation's; what the next dollars buy is
     # answered (or why not, said).

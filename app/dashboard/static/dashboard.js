@@ -720,6 +720,13 @@
     }
   }
 
+  // What the allocation's search used, and whether more points could change its answer (its stop rule).
+  function searchNote(search) {
+    if (!search) return "";
+    const used = `${search.points_asked} of ${search.points_cap} points, ${search.trials_used} trials${search.stopped_early ? ", stopped early" : ""}`;
+    return ` Search: ${used}.${search.stop_rule ? ` Stop rule: ${search.stop_rule.says}.` : ""}`;
+  }
+
   // The finished allocation's answer when it was asked for this plan, else the stored trials' best.
   function chooseRecommendation(plan, best) {
     if (allocationMatches(plan, state.allocation)) {
@@ -727,7 +734,7 @@
       return {
         rec: a.recommendation,
         source: { kind: "allocation", allocationId: a.id,
-          text: `From allocation ${a.id.slice(0, 8)} (done)${a.progress.points_asked ? `, over its ${a.progress.points_asked} points` : ""}: ${a.recommendation.accuracy_note || "chosen on the selection half of the test set; accuracy expected on the held-out half"}.` },
+          text: `From allocation ${a.id.slice(0, 8)} (done)${a.progress.points_asked ? `, over its ${a.progress.points_asked} points` : ""}: ${a.recommendation.accuracy_note || "chosen on the selection half of the test set; accuracy expected on the held-out half"}.${searchNote(a.recommendation.search)}` },
       };
     }
     if (best) {
