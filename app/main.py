@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -106,7 +107,9 @@ async def lifespan(_: FastAPI):
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
+    # FastAPI with /docs and /redoc whose scripts and styles come from a package, not a CDN: the
+    # pages work on a network with no way out (fastapi-offline).
+    app = FastAPIOffline(
         title="labelmix",
         version="0.1.0",
         description="How to split a labeling budget between weak and gold labels, from real elicitation trials.",
