@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -97,6 +98,22 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="the key's id, or its st
 def migrate() -> None:
     """Bring the database (LABELMIX_DATABASE_URL) to the latest schema."""
     run_migrations()
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="where the copy goes (a new file)")],
+) -> None:
+    """Copy the embedded SQLite database consistently, even while `labelmix serve` writes to it."""
+    from .config import get_settings
+    from .db.sqlite_files import backup as backup_sqlite
+
+    try:
+        size = backup_sqlite(get_settings().database_url, path)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        typer.echo(f"backup: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"backed up {get_settings().database_url} to {path} ({size:,} bytes)")
 
 
 @app.command()

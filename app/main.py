@@ -104,6 +104,13 @@ async def lifespan(_: FastAPI):
     else:
         warm_reads.freeze_long_lived()
     yield
+    # The embedded database's write-ahead log folded into its file, so that a copy of the file alone
+    # is the data: closing the pool lets SQLite do it, the checkpoint does it if a connection is left.
+    from .db.session import get_engine
+    from .db.sqlite_files import checkpoint
+
+    get_engine().dispose()
+    checkpoint(get_settings().database_url)
 
 
 def create_app() -> FastAPI:
