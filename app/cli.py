@@ -25,6 +25,12 @@ def run_migrations() -> None:
     command.upgrade(config, "head")
     with session_scope() as session:  # trials stored before aggregates existed: counted now, not in a read
         refresh_all(session)
+    # Optuna's schema and tables too, not at the first allocation: optuna-dashboard on a fresh stack
+    # reads them before any allocation exists (it exited: relation "version_info" does not exist).
+    from .config import get_settings
+    from .services.search import optuna_storage
+
+    optuna_storage(get_settings().optuna_storage_url)
 
 
 def is_loopback(host: str) -> bool:

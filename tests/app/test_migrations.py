@@ -158,3 +158,27 @@ def test_optuna_tables_are_created_once_when_first_uses_race(migrate, empty_pg_u
     for storage in storages:
         storage.remove_session()
         storage.engine.dispose()
+
+
+def test_labelmix_migrate_creates_optunas_tables_for_a_dashboard_on_a_fresh_database(empty_pg_url, monkeypatch):
+    """optuna-dashboard reads Optuna's schema before any allocation has created it (the compose
+    file's URL, which creates nothing): `labelmix migrate` makes it."""
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli
+    from conftest import clear_app_caches
+
+    monkeypatch.setenv("LABELMIX_DATABASE_URL", empty_pg_url)
+    clear_app_caches()
+    optuna_storage.cache_clear()
+    result = CliRunner().invoke(cli, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert _rows(empty_pg_url, f"SELECT count(*) FROM {OPTUNA_SCHEMA}.version_info") == [(1,)]
+    # As optuna-dashboard opens it: the schema on the search path, no table created on the way.
+    dashboard_url = f"{empty_pg_url}?options=-csearch_path%3D{OPTUNA_SCHEMA}"
+    storage = optuna.storages.RDBStorage(dashboard_url, skip_table_creation=True)
+    try:
+        assert storage.get_all_studies() == []
+    finally:
+        storage.engine.dispose()
+    clear_app_caches()
