@@ -25,7 +25,7 @@ from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
 from ..schemas.allocations import AllocationOut, AllocationRequest
 from ..schemas.trials import TrialOut
-from . import search_verdict, stored_plans
+from . import search_verdict, stored_plans, study_labels
 from . import trials as trial_cache
 from .errors import RequestError
 from .points import group_trials
@@ -108,7 +108,7 @@ def create(
                                       request.stop_when_confident else set())),
                  "methods": [m.value for m in space.methods]},
         status=AllocationStatus.queued,
-        study_name=f"allocation-{allocation_id}",
+        study_name=study_labels.study_name(task.name, request.model, request.budget, allocation_id),
         sweep_id=sweep_id,
         points_total=request.max_trials,
     )
@@ -120,6 +120,7 @@ def create(
         _finish(allocation)  # its study is never created: nothing is left to search
         return allocation
     study = _create_study(session, allocation.study_name)
+    study_labels.describe_study(study, task.name, allocation.id, allocation.request)
     for params in first_points:
         study.enqueue_trial(params)
     return allocation
@@ -220,6 +221,7 @@ def advance(session: Session, allocation_id: str) -> list[int]:
             study.tell(optuna_trial, state=optuna.trial.TrialState.FAIL)
             continue
         row = _add_point(session, allocation, optuna_trial.number, point, space)
+        study_labels.describe_trial(optuna_trial, point, row, space.weak_cost, space.gold_cost)
         if not _tell_finished(study, row, told):  # a point whose trials are all stored is told at once
             pending.append(row)
 

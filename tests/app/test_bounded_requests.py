@@ -313,7 +313,7 @@ def test_an_allocation_rolled_back_after_its_study_was_made_leaves_no_study(clie
                 allocation = allocation_service.create(
                     session, task, AllocationRequest(**{**ALLOCATION, "budget": budget}), False
                 )
-                assert f"allocation-{allocation.id}" in optuna_studies()
+                assert allocation.study_name in optuna_studies()
             raise RuntimeError("a later step failed")
     assert optuna_studies() == before
     assert table_counts("allocations") == {"allocations": 0}
@@ -321,4 +321,4 @@ def test_an_allocation_rolled_back_after_its_study_was_made_leaves_no_study(clie
     # The control: committed, the study stays.
     with session_scope() as session:
         allocation = allocation_service.create(session, get_task_row(session, "cities"), AllocationRequest(**ALLOCATION), False)
-    assert optuna_studies() == before | {f"allocation-{allocation.id}"}
+    assert optuna_studies() == before | {allocation.study_name}

@@ -1,0 +1,46 @@
+"""An allocation's Optuna study as optuna-dashboard shows it: named by task, model and budget, its
+objective named, the request's terms and each point's labels, spend and labelmix trials attached."""
+
+from __future__ import annotations
+
+import optuna
+from fastapi.testclient import TestClient
+
+
+def test_an_allocations_study_says_what_it_searched(tmp_path, configure, migrate):
+    from test_sweeps import TINY, finished
+
+    url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
+    migrate(url)
+    configure(url)
+    from app.config import get_settings
+    from app.main import create_app
+    from app.services.search import optuna_storage
+
+    request = {"task": "cities", "budget": 12, "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft"],
+               "max_trials": 4, "seeds": [0], "params": TINY, "weak_labeler": "bow"}
+    with TestClient(create_app()) as api:
+        response = api.post("/allocate", json=request)
+        assert response.status_code == 202, response.text
+        done = finished(api, f"/allocations/{response.json()['id']}")
+    assert done["status"] == "done", done
+
+    storage = optuna_storage(get_settings().optuna_storage_url)
+    (name,) = optuna.get_all_study_names(storage)
+    assert name == f"cities minilm-l6 $12 {done['id']}"
+    study = optuna.load_study(study_name=name, storage=storage)
+    assert study.metric_names == ["test accuracy"]
+    assert study.user_attrs["task"] == "cities" and study.user_attrs["budget"] == 12
+    assert study.user_attrs["labelmix_allocation"] == done["id"]
+
+    by_id = {t["id"]: t for t in done["trials"]}
+    told = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(told) == done["progress"]["points_done"]
+    for trial in told:
+        attrs = trial.user_attrs
+        (trial_id,) = attrs["labelmix_trial_ids"]
+        stored = by_id[trial_id]
+        assert (attrs["method"], attrs["n_weak"], attrs["n_gold"]) == (stored["method"], stored["n_weak"],
+                                                                      stored["n_gold"])
+        assert attrs["spend"] == round(stored["n_weak"] * 0.1 + stored["n_gold"] * 1.0, 6)
+        assert trial.value == stored["test_accuracy"]
