@@ -61,21 +61,11 @@ def test_an_allocation_stops_asking_only_when_asked_to_and_confident_after_its_o
 
 
 def test_an_embedded_allocation_reports_its_search_and_stops_only_when_confident(tmp_path, configure, migrate):
-    from fastapi.testclient import TestClient
-
-    from test_sweeps import TINY, finished
-
-    url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
-    migrate(url)
-    configure(url)
-    from app.main import create_app
+    from test_sweeps import TINY, embedded_allocation
 
     request = {"task": "cities", "budget": 12, "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft"],
                "max_trials": 6, "seeds": [0], "params": TINY, "weak_labeler": "bow", "stop_when_confident": True}
-    with TestClient(create_app()) as api:
-        response = api.post("/allocate", json=request)
-        assert response.status_code == 202, response.text
-        done = finished(api, f"/allocations/{response.json()['id']}")
+    done = embedded_allocation(tmp_path, configure, migrate, request)
     assert done["status"] == "done", done
     search = done["recommendation"]["search"]
     assert search["points_cap"] == 6 and search["points_asked"] == done["progress"]["points_asked"]

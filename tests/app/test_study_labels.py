@@ -4,25 +4,17 @@ objective named, the request's terms and each point's labels, spend and labelmix
 from __future__ import annotations
 
 import optuna
-from fastapi.testclient import TestClient
 
 
 def test_an_allocations_study_says_what_it_searched(tmp_path, configure, migrate):
-    from test_sweeps import TINY, finished
+    from test_sweeps import TINY, embedded_allocation
 
-    url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
-    migrate(url)
-    configure(url)
     from app.config import get_settings
-    from app.main import create_app
     from app.services.search import optuna_storage
 
     request = {"task": "cities", "budget": 12, "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft"],
                "max_trials": 4, "seeds": [0], "params": TINY, "weak_labeler": "bow"}
-    with TestClient(create_app()) as api:
-        response = api.post("/allocate", json=request)
-        assert response.status_code == 202, response.text
-        done = finished(api, f"/allocations/{response.json()['id']}")
+    done = embedded_allocation(tmp_path, configure, migrate, request)
     assert done["status"] == "done", done
 
     storage = optuna_storage(get_settings().optuna_storage_url)

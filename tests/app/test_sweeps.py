@@ -238,6 +238,19 @@ def finished(api, path: str, timeout_s: float = 600) -> dict:
     return state
 
 
+def embedded_allocation(tmp_path, configure, migrate, request: dict) -> dict:
+    """POST /allocate on a fresh embedded service (SQLite under tmp_path), then its finished state."""
+    url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
+    migrate(url)
+    configure(url)
+    from app.main import create_app
+
+    with TestClient(create_app()) as api:
+        response = api.post("/allocate", json=request)
+        assert response.status_code == 202, response.text
+        return finished(api, f"/allocations/{response.json()['id']}")
+
+
 def test_sweep_completes_embedded_and_shares_points_between_budgets(tmp_path, configure, migrate):
     db = tmp_path / "labelmix.sqlite"
     url = f"sqlite:///{db}"
