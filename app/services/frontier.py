@@ -18,6 +18,9 @@ from .surface import predicted_frontier
 
 # The paper's budgets (in gold-label units at $1 a gold label).
 PAPER_BUDGETS = (5, 17, 65, 257, 1025, 4097)
+# Measured points GET /frontier lists by default: a chart of a thousand dots already shows the cloud
+# under the frontier; every point of a 100k-trial store was 12 MB per request (max_points asks more).
+DEFAULT_LISTED_POINTS = 1000
 # The paper's frontier: a run is on it when it beats the best cheaper run by more than this.
 MIN_GAIN = 0.002
 

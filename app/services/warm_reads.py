@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ..db.models import Task
 from ..db.session import session_scope
-from .frontier import PAPER_BUDGETS, frontier
+from .frontier import DEFAULT_LISTED_POINTS, PAPER_BUDGETS, frontier
 from .recipes import current_recipe_points
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 WEAK_COST, GOLD_COST = 0.1, 1.0
 # The tasks with the most results first; a process serving more keeps them in its least-recently-used cache.
 MAX_TASKS = 8
-LISTED_POINTS = 1000  # as GET /frontier lists by default
 
 
 def prime() -> int:
@@ -39,7 +38,7 @@ def prime() -> int:
             _, points, _ = current_recipe_points(session, task, None, None)
             if points:
                 frontier(points, WEAK_COST, GOLD_COST, [b * GOLD_COST for b in PAPER_BUDGETS],
-                         pool_size=task.buyable(points[0].weak_labeler), max_points=LISTED_POINTS)
+                         pool_size=task.buyable(points[0].weak_labeler), max_points=DEFAULT_LISTED_POINTS)
             total += len(points)
     return total
 

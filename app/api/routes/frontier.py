@@ -9,7 +9,7 @@ from pydantic import AfterValidator
 
 from ...schemas.common import MAX_BUDGET, Filter, Price, TaskName
 from ...schemas.frontier import FrontierOut
-from ...services.frontier import PAPER_BUDGETS, frontier
+from ...services.frontier import DEFAULT_LISTED_POINTS, PAPER_BUDGETS, frontier
 from ...services import point_aggregates
 from ...services.recipes import current_recipe_points
 from ...services.tasks import get_task_row
@@ -20,9 +20,6 @@ from ..responses import errors
 
 router = APIRouter(tags=["frontier"])
 MAX_TABLE_BUDGETS = 50
-# A chart of a thousand dots already shows the cloud under the frontier; every point of a 100k-trial
-# store was 12 MB per request. Ask for more with max_points.
-DEFAULT_LISTED_POINTS = 1000
 MAX_LISTED_POINTS = 100_000
 
 
