@@ -149,6 +149,8 @@ def replay_command(
     max_fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="the cap, as a share of the grid's trials")]
     = 0.25,
     within: Annotated[float, typer.Option(min=0.0, help="a choice this close to the optimum counts as found")] = 0.01,
+    grid_seeds: Annotated[int, typer.Option(min=0, help="seeds per candidate the cap is a share of (0: as many as "
+                                                        "the table holds); for a table still being collected")] = 0,
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
     png: Annotated[Optional[Path], typer.Option(help="regret curves")] = None,
 ) -> None:
@@ -158,7 +160,7 @@ def replay_command(
         raise typer.BadParameter(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
     rows = []
     for grid in read_table(*table):
-        cap = max(1, int(grid.n_trials * max_fraction))
+        cap = max(1, int((len(grid.candidates) * grid_seeds if grid_seeds else grid.n_trials) * max_fraction))
         for name in names:
             rows.append(measure(grid, name, replays, cap, within))
             if STRATEGIES[name] is SurfaceSearch:  # the same strategy made to run to the cap
@@ -183,7 +185,17 @@ def print_table(rows: list[dict], within: float) -> None:
     for r in rows:
         table.add_row(r["task"], f"${r['budget']:g}", r["strategy"], str(r["grid_trials"]), str(r["cap"]),
                       f"{r['trials_used']:.1f}", f"{r['final_within']:.0%}", f"{r['final_regret']:.4f}")
-    Console(width=140).print(table)
+    console = Console(width=140)
+    console.print(table)
+    overall = Table(title="every grid: share of (grid, replay) pairs within the margin, and trials used")
+    for column in ("strategy", "grids", "within", "worst grid", "trials used", "of caps"):
+        overall.add_column(column)
+    for name in dict.fromkeys(r["strategy"] for r in rows):
+        mine = [r for r in rows if r["strategy"] == name]
+        overall.add_row(name, str(len(mine)), f"{np.mean([r['final_within'] for r in mine]):.0%}",
+                        f"{min(r['final_within'] for r in mine):.0%}", f"{sum(r['trials_used'] for r in mine):.1f}",
+                        str(sum(r["cap"] for r in mine)))
+    console.print(overall)
 
 
 if __name__ == "__main__":

@@ -66,10 +66,10 @@ class AllocationRequest(BaseModel):
     )
     stop_when_confident: bool = Field(
         False,
-        description="once the opening points are measured, ask no more points when no untried allocation has a 5% "
-        "chance (by each method's learning curve over the weak share) of beating the best measured one by more "
-        "than a point; max_trials stays the cap. Every finished allocation reports this verdict in "
-        "recommendation.search",
+        description="once the opening points and two points of the search are measured, ask no more points when "
+        "the chance that any untried allocation beats the best measured one by more than a point is below 5% (by "
+        "a learning curve over weak share and method fitted to the points so far); max_trials stays the cap. "
+        "Every finished allocation reports this verdict in recommendation.search",
     )
 
     _distinct_seeds = field_validator("seeds")(distinct_seeds)

@@ -1,5 +1,8 @@
 """Allocations: an Optuna study over method x weak share, advanced as trials finish.
 
+The study opens with a few fixed points and then asks where the learning surface expects the most
+improvement (surface_sampler: the strategy the search replays measured best, app.bench.search).
+
 `advance` is the only place a study moves. It reports finished points to Optuna (tell), asks for
 new ones while the allocation has room (ask), links each point to its trials in the cache (a
 stored trial is never trained again), and finishes the allocation when every point is told.
@@ -30,7 +33,9 @@ from . import trials as trial_cache
 from .errors import RequestError
 from .points import group_trials
 from .recommend import recommendation
-from .search import Point, SearchSpace, optuna_storage, sampler_for
+from .search import Point, SearchSpace, optuna_storage
+from .search_strategies import MIN_SURFACE_POINTS
+from .surface_sampler import SurfaceSampler, opening_params
 from .tasks import concrete_labeler
 
 log = logging.getLogger(__name__)
@@ -97,7 +102,7 @@ def create(
 ) -> Allocation:
     """A queued allocation for the request's one `budget` (a sweep makes one per budget, sharing `sweep_id`)."""
     request, space = prepare(task, request, model_is_causal)
-    first_points = space.first_grid(request.max_trials)  # before the study: nothing below may fail on the request
+    first_points = opening_params(space, request.max_trials)  # before the study: nothing below may fail on the request
     allocation_id = str(uuid.uuid4())
     allocation = Allocation(
         id=allocation_id,
@@ -202,7 +207,7 @@ def advance(session: Session, allocation_id: str) -> list[int]:
     storage = optuna_storage(get_settings().optuna_storage_url)
     seed = _study_seed(allocation)
     study = optuna.load_study(study_name=allocation.study_name, storage=storage)
-    study.sampler = sampler_for(seed, len(study.trials))  # a public attribute: no second load
+    study.sampler = SurfaceSampler(space, seed + len(study.trials))  # a public attribute: no second load
 
     told = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     pending = [p for p in allocation.points if not p.told and not _tell_finished(study, p, told)]
@@ -235,10 +240,11 @@ def advance(session: Session, allocation_id: str) -> list[int]:
 
 def _confident(allocation: Allocation, space: SearchSpace) -> bool:
     """Whether an allocation asked to stop when confident should ask no more points: its opening
-    points are all asked and the stop rule (search_verdict) says more are unlikely to matter."""
+    points and MIN_SURFACE_POINTS more are asked, and the stop rule (search_verdict) says more are
+    unlikely to matter."""
     if not allocation.request.get("stop_when_confident"):
         return False
-    if len(allocation.points) < len(space.first_grid(allocation.points_total)):
+    if len(allocation.points) < len(opening_params(space, allocation.points_total)) + MIN_SURFACE_POINTS:
         return False
     found = search_verdict.verdict(space, allocation.points)
     return bool(found and found["confident"])

@@ -2,7 +2,7 @@
 
 A point spends `weak_share` of the budget on weak labels and the rest on gold, rounded down to
 whole labels, capped by the pool, and nudged to what the method can train on (a stage of 1-2
-labels is dropped). Optuna searches it; a coarse grid (all gold, all weak, half and half) goes first.
+labels is dropped). Optuna searches it, with the sampler of surface_sampler.
 """
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ class SearchSpace:
         return self.point_for(method, share, shots)
 
     def first_grid(self, limit: int) -> list[dict]:
-        """Optuna params for the opening points: the corners and the middle, feasible ones only."""
+        """Optuna params for the corners and the middle of every method, feasible ones only: the first
+        version's opening, kept as the benchmarks' workload (allocations open with
+        surface_sampler.opening_params)."""
         grid, seen = [], set()
         for share in FIRST_SHARES:
             for method in self.methods:
@@ -167,9 +169,3 @@ def optuna_storage(url: str) -> optuna.storages.RDBStorage:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": OPTUNA_SETUP_LOCK})
     finally:
         lock_engine.dispose()
-
-
-def sampler_for(study_seed: int, n_trials_so_far: int) -> optuna.samplers.BaseSampler:
-    # The sampler is rebuilt each time the study advances: offsetting the seed by the number of
-    # trials keeps its proposals reproducible without repeating the same random draw every time.
-    return optuna.samplers.TPESampler(seed=study_seed + n_trials_so_far, n_startup_trials=4)

@@ -11,10 +11,13 @@ of real trials to measure how close each gets to the grid's optimum and how many
   nearest candidate share.
 - `random`: candidates in a random order, then again.
 - `grid`: coarse to fine: corners and middle, then quarters, then eighths, per method.
-- `surface`: the same opening, then per method a Gaussian process over the weak share fitted to
-  every trial, asking where the expected improvement over the best measured mean is largest; it
-  stops when no candidate is likely (probability below `stop_probability`) to beat that best by
-  more than `margin`.
+- `per_method`: the same opening, then per method a Gaussian process over the weak share fitted to
+  that method's trials, asking where the expected improvement over the best measured mean is largest.
+- `surface`: a lean opening (the corners and the middle of the first method, the middle of the
+  others), then one Gaussian process over (share, method) fitted to every trial, asking the untried
+  candidate with the largest expected improvement. The allocations' default (surface_sampler).
+Both surface searches stop when no candidate is likely (probability below `stop_probability`) to
+beat the best measured mean by more than `margin`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ import optuna
 from scipy.stats import norm
 
 from .search import FIRST_SHARES, SHARE_STEP
+
+# The stop rule. A point of accuracy: what the replays count as finding the optimum.
+MARGIN = 0.01
+STOP_PROBABILITY = 0.05
+# Points the surface itself chooses before it may stop: right after the opening, a surface fitted to
+# four or five points is sure of itself far too soon (on the cities table it stopped there in 4 of 6
+# grids and missed the optimum in 3; two more points found it in 5: docs/bench/search-replays.md).
+MIN_SURFACE_POINTS = 2
 
 
 @dataclass(frozen=True, order=True)
@@ -72,6 +83,21 @@ def opening(candidates: list[Candidate]) -> list[Candidate]:
             found = nearest(candidates, method, share)
             if found is not None and found not in out:
                 out.append(found)
+    return out
+
+
+def lean_opening(candidates: list[Candidate]) -> list[Candidate]:
+    """All gold, all weak and half and half of the first method (the baseline), then half and half of
+    each other method: a surface shared by the methods needs no more to place them, and with four
+    methods it leaves a default `max_trials` of 8 two points to search with, where the corners of
+    every method would fill all 8."""
+    methods = list(dict.fromkeys(c.method for c in candidates))
+    wanted = [(methods[0], share) for share in FIRST_SHARES] + [(m, 0.5) for m in methods[1:]]
+    out: list[Candidate] = []
+    for method, share in wanted:
+        found = nearest(candidates, method, share)
+        if found is not None and found not in out:
+            out.append(found)
     return out
 
 
@@ -150,9 +176,9 @@ class CornersThenTPE(Strategy):
     def ask(self) -> Candidate | None:
         if self.history.n_trials < len(self.first):
             return self.first[self.history.n_trials]
-        from .search import sampler_for
-
-        self.study.sampler = sampler_for(self.seed, len(self.study.trials))
+        # Rebuilt as the study advances, as allocations did: the seed offset by the trials so far keeps
+        # proposals reproducible without repeating one random draw.
+        self.study.sampler = optuna.samplers.TPESampler(seed=self.seed + len(self.study.trials), n_startup_trials=4)
         trial = self.study.ask()
         method = trial.suggest_categorical("method", self.methods)
         share = trial.suggest_float("weak_share", 0.0, 1.0, step=SHARE_STEP)
@@ -165,8 +191,10 @@ class CornersThenTPE(Strategy):
             self.study.tell(self._pending, accuracy)
             self._pending = None
         else:  # an opening point, told as allocations enqueue them
+            # The table's shares need not lie on the sampler's steps (eighths do not): told at the nearest step.
+            share = round(round(candidate.share / SHARE_STEP) * SHARE_STEP, 6)
             self.study.add_trial(optuna.trial.create_trial(
-                params={"method": candidate.method, "weak_share": candidate.share},
+                params={"method": candidate.method, "weak_share": share},
                 distributions={"method": optuna.distributions.CategoricalDistribution(self.methods),
                                "weak_share": optuna.distributions.FloatDistribution(0.0, 1.0, step=SHARE_STEP)},
                 value=accuracy,
@@ -179,13 +207,27 @@ class Posterior:
     sd: np.ndarray
 
 
-def posterior(results: dict[Candidate, list[float]], method: str, shares: np.ndarray) -> Posterior | None:
-    """A Gaussian process over the weak share fitted to every trial of one method, at `shares`: the
-    mean accuracy there and its uncertainty (one trial's scatter, the fitted noise term, left out).
-    None with fewer than two shares measured."""
+def _fit(x: np.ndarray, y: np.ndarray, kernel, at: np.ndarray) -> Posterior:
+    """A Gaussian process fitted to (x, y), predicted at `at`: the mean accuracy there and its
+    uncertainty (one trial's scatter, the fitted noise term, left out)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+    from sklearn.gaussian_process.kernels import WhiteKernel
+
+    offset = float(y.mean())
+    gp = GaussianProcessRegressor(kernel + WhiteKernel(1e-4, (1e-6, 1e-1)), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp.fit(x, y - offset)
+    noise = float(gp.kernel_.k2.noise_level)
+    mean, sd = gp.predict(at, return_std=True)
+    return Posterior(mean + offset, np.sqrt(np.maximum(sd ** 2 - noise, 1e-12)))
+
+
+def posterior(results: dict[Candidate, list[float]], method: str, shares: np.ndarray) -> Posterior | None:
+    """A Gaussian process over the weak share fitted to every trial of one method, at `shares`.
+    None with fewer than two shares measured."""
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern
 
     x, y = [], []
     for c, values in results.items():
@@ -194,17 +236,36 @@ def posterior(results: dict[Candidate, list[float]], method: str, shares: np.nda
             y += values
     if len(set(x)) < 2:
         return None
-    y = np.array(y)
-    offset = float(y.mean())
-    kernel = (ConstantKernel(0.01, (1e-5, 1.0)) * Matern(0.3, (0.1, 10.0), nu=2.5)
-              + WhiteKernel(1e-4, (1e-6, 1e-1)))
-    gp = GaussianProcessRegressor(kernel, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gp.fit(np.array(x)[:, None], y - offset)
-    noise = float(gp.kernel_.k2.noise_level)
-    mean, sd = gp.predict(np.asarray(shares, float)[:, None], return_std=True)
-    return Posterior(mean + offset, np.sqrt(np.maximum(sd ** 2 - noise, 1e-12)))
+    kernel = ConstantKernel(0.01, (1e-5, 1.0)) * Matern(0.3, (0.1, 10.0), nu=2.5)
+    return _fit(np.array(x)[:, None], np.array(y), kernel, np.asarray(shares, float)[:, None])
+
+
+def _features(candidates: list[Candidate], methods: list[str]) -> np.ndarray:
+    """The share, then the method one-hot: methods far apart on their own axis learn little from
+    each other, close ones share what either measured."""
+    x = np.zeros((len(candidates), 1 + len(methods)))
+    for i, c in enumerate(candidates):
+        x[i, 0] = c.share
+        x[i, 1 + methods.index(c.method)] = 1.0
+    return x
+
+
+def joint_posterior(results: dict[Candidate, list[float]], candidates: list[Candidate]) -> Posterior | None:
+    """One Gaussian process over (share, method) fitted to every trial, at `candidates`. The method
+    axes have length scales of their own: fitted long, what one method measured at a share speaks for
+    the others there (the opening then needs one point per extra method, not three); fitted short,
+    each method stands alone. None with fewer than two candidates measured."""
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern
+
+    measured = [c for c, v in results.items() if v]
+    if len(measured) < 2:
+        return None
+    methods = list(dict.fromkeys([c.method for c in candidates] + [c.method for c in measured]))
+    trials = [c for c in measured for _ in results[c]]
+    y = np.array([v for c in measured for v in results[c]])
+    kernel = ConstantKernel(0.01, (1e-5, 1.0)) * Matern(
+        [0.3] + [1.0] * len(methods), [(0.1, 10.0)] + [(0.3, 100.0)] * len(methods), nu=2.5)
+    return _fit(_features(trials, methods), y, kernel, _features(candidates, methods))
 
 
 @dataclass(frozen=True)
@@ -221,56 +282,93 @@ class Chances:
     def likeliest(self) -> Candidate:
         return max(self.beat, key=lambda c: (self.beat[c], -c.share))
 
+    def any_beats(self, untried: list[Candidate]) -> float:
+        """The chance that at least one of `untried` beats the best by more than the margin, taking
+        their chances as independent: the surface correlates neighbours positively, which only makes
+        the true chance smaller, so a rule stopping below it stops no sooner than it should."""
+        return float(1.0 - np.prod([1.0 - self.beat[c] for c in untried])) if untried else 0.0
 
-def chances(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float) -> Chances:
-    """What each candidate might still gain over the best measured mean of `results`. A method with
-    too little measured to fit treats its untried candidates as unknowns (certain to be worth a try)."""
+
+def chances(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float,
+            joint: bool = True) -> Chances:
+    """What each candidate might still gain over the best measured mean of `results`, by one surface
+    over every method (`joint`) or one per method. Where too little is measured to fit, untried
+    candidates are unknowns (certain to be worth a try)."""
     means = {c: float(np.mean(v)) for c, v in results.items() if v}
     best = max(means, key=means.get)
     best_mean = means[best]
     improvement, beat = {}, {}
-    for method in dict.fromkeys(c.method for c in candidates):
-        mine = [c for c in candidates if c.method == method]
-        post = posterior(results, method, np.array([c.share for c in mine]))
+    if joint:
+        groups = [(candidates, joint_posterior(results, candidates))]
+    else:
+        groups = []
+        for method in dict.fromkeys(c.method for c in candidates):
+            mine = [c for c in candidates if c.method == method]
+            groups.append((mine, posterior(results, method, np.array([c.share for c in mine]))))
+    for group, post in groups:
         if post is None:
-            for c in mine:
+            for c in group:
                 improvement[c], beat[c] = (0.0, 0.0) if c in means else (math.inf, 1.0)
             continue
         z = (post.mean - best_mean) / post.sd
         gain = (post.mean - best_mean) * norm.cdf(z) + post.sd * norm.pdf(z)
         over = norm.sf((best_mean + margin - post.mean) / post.sd)
-        for c, e, p in zip(mine, gain, over):
+        for c, e, p in zip(group, gain, over):
             improvement[c], beat[c] = float(e), float(p)
     return Chances(best, best_mean, improvement, beat)
 
 
+def propose(found: Chances, candidates: list[Candidate], asked: dict[Candidate, int]) -> Candidate:
+    """The candidate to try next: the largest expected improvement among those not asked yet (an
+    allocation measures a point once, on all its seeds); once all are asked, among all, the least
+    asked first."""
+    fresh = [c for c in candidates if c not in asked]
+    return max(fresh or candidates, key=lambda c: (found.improvement[c], -asked.get(c, 0), -c.share))
+
+
 class SurfaceSearch(Strategy):
-    """The opening, then expected improvement on a per-method Gaussian process over the share;
-    stops when no candidate is likely to beat the best measured mean by more than `margin`."""
+    """The lean opening, then the largest expected improvement on one Gaussian process over (share,
+    method); stops when no candidate is likely to beat the best measured mean by more than `margin`.
+    The allocations' search (app.services.surface_sampler) is this, as an Optuna sampler."""
 
     name = "surface"
+    joint = True
 
-    def __init__(self, candidates: list[Candidate], seed: int = 0, margin: float = 0.01,
-                 stop_probability: float = 0.05, min_trials: int | None = None):
+    def __init__(self, candidates: list[Candidate], seed: int = 0, margin: float = MARGIN,
+                 stop_probability: float = STOP_PROBABILITY, min_trials: int | None = None):
         super().__init__(candidates, seed)
-        self.first = opening(self.candidates)
+        self.first = self.opening()
         self.margin = margin
         self.stop_probability = stop_probability
-        self.min_trials = len(self.first) if min_trials is None else min_trials
+        self.min_trials = len(self.first) + MIN_SURFACE_POINTS if min_trials is None else min_trials
+
+    def opening(self) -> list[Candidate]:
+        return lean_opening(self.candidates)
 
     def ask(self) -> Candidate | None:
         if self.history.n_trials < len(self.first):
             return self.first[self.history.n_trials]
-        found = chances(self.history.results, self.candidates, self.margin)
-        top = found.beat[found.likeliest]
-        if self.history.n_trials >= self.min_trials and top < self.stop_probability:
-            self.stop_reason = (f"no candidate has a {self.stop_probability:.0%} chance of beating the best "
-                                f"measured mean by more than {self.margin:.3f} (highest {top:.1%})")
+        found = chances(self.history.results, self.candidates, self.margin, joint=self.joint)
+        untried = [c for c in self.candidates if c not in self.history.results]
+        chance = found.any_beats(untried)
+        if self.history.n_trials >= self.min_trials and chance < self.stop_probability:
+            self.stop_reason = (f"the chance that an untried candidate beats the best measured mean by more than "
+                                f"{self.margin:.3f} is {chance:.1%}, below {self.stop_probability:.0%}")
             return None
-        counts = {c: len(v) for c, v in self.history.results.items()}
-        return max(self.candidates, key=lambda c: (found.improvement[c], -counts.get(c, 0), -c.share))
+        return propose(found, self.candidates, {c: len(v) for c, v in self.history.results.items()})
+
+
+class PerMethodSurfaceSearch(SurfaceSearch):
+    """The first surface search: today's opening (corners and middle of every method), then a
+    Gaussian process per method, each learning only from its own trials."""
+
+    name = "per_method"
+    joint = False
+
+    def opening(self) -> list[Candidate]:
+        return opening(self.candidates)
 
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (CornersThenTPE, RandomOrder, CoarseToFineGrid, SurfaceSearch)
+    s.name: s for s in (CornersThenTPE, RandomOrder, CoarseToFineGrid, PerMethodSurfaceSearch, SurfaceSearch)
 }

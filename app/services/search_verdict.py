@@ -1,10 +1,11 @@
 """What an allocation's stop rule concludes from the points it has measured.
 
-Each method's measured points (every seed's test accuracy, by the weak share that bought them) are
-fitted by a Gaussian process over the share (search_strategies.chances); every share the search
-could still ask (0 to 1 in SHARE_STEP steps, as the sampler proposes them) gets the probability of
-beating the best measured mean by more than MARGIN. Below STOP_PROBABILITY everywhere, more points
-are unlikely to change the answer by more than a point: the search is confident. An allocation
+The measured points (every seed's test accuracy, by method and the weak share that bought them) are
+fitted by one Gaussian process over (share, method) (search_strategies.chances); every untried
+allocation the search could still ask (0 to 1 in SHARE_STEP steps, as the sampler proposes them)
+gets the probability of beating the best measured mean by more than MARGIN. When the chance that any
+of them does is below STOP_PROBABILITY, more points are unlikely to change the answer by more than a
+point: the search is confident. An allocation
 asked to (`stop_when_confident`) then asks no more points; every finished allocation reports the
 verdict, so a lead sees whether its `max_trials` were enough.
 """
@@ -15,10 +16,7 @@ from worker.engine.spec import Method
 
 from ..db.models import StudyPoint, TrialStatus
 from .search import SHARE_STEP, Point, SearchSpace
-from .search_strategies import Candidate, chances
-
-MARGIN = 0.01  # a point of accuracy: what the replays count as finding the optimum
-STOP_PROBABILITY = 0.05
+from .search_strategies import MARGIN, STOP_PROBABILITY, Candidate, chances
 
 
 def candidates(space: SearchSpace) -> dict[Candidate, Point]:
@@ -50,17 +48,23 @@ def verdict(space: SearchSpace, points: list[StudyPoint]) -> dict | None:
     if len(results) < 2:
         return None
     found = chances(results, list(options), MARGIN)
-    likeliest = found.likeliest
-    probability = found.beat[likeliest]
-    confident = probability < STOP_PROBABILITY
-    where = options[likeliest]
-    says = (f"no untried allocation has a {STOP_PROBABILITY:.0%} chance of beating the best measured one by more "
-            f"than {MARGIN:.2f} (the likeliest: {probability:.1%})" if confident else
-            f"{where.method.value} at {where.n_weak} weak / {where.n_gold} gold has a {probability:.0%} chance of "
-            f"beating the best measured one by more than {MARGIN:.2f}: more points could change the answer")
+    untried = [c for c in options if c not in results]
+    chance = found.any_beats(untried)
+    confident = chance < STOP_PROBABILITY
+    likeliest = max(untried, key=lambda c: (found.beat[c], -c.share)) if untried else None
+    where = options[likeliest] if likeliest else None
+    if confident:
+        says = (f"the chance that an untried allocation beats the best measured one by more than {MARGIN:.2f} is "
+                f"{chance:.1%}, below {STOP_PROBABILITY:.0%}: more points are unlikely to change the answer")
+    else:
+        says = (f"a {chance:.0%} chance that an untried allocation beats the best measured one by more than "
+                f"{MARGIN:.2f} (likeliest: {where.method.value} at {where.n_weak} weak / {where.n_gold} gold, "
+                f"{found.beat[likeliest]:.0%}): more points could change the answer")
     return {
         "confident": confident, "margin": MARGIN, "stop_probability": STOP_PROBABILITY,
-        "likeliest_better": {"method": where.method.value, "n_weak": where.n_weak, "n_gold": where.n_gold,
-                             "weak_share": likeliest.share, "probability": round(probability, 4)},
+        "chance_any_beats": round(chance, 4),
+        "likeliest_better": None if where is None else {
+            "method": where.method.value, "n_weak": where.n_weak, "n_gold": where.n_gold,
+            "weak_share": likeliest.share, "probability": round(found.beat[likeliest], 4)},
         "says": says,
     }

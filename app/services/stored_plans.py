@@ -4,7 +4,7 @@ The points an allocation asks are known before any search runs in two cases:
 - an identical request (same task version, model, costs, budget, methods, seeds, recipe, params,
   max_trials) finished before: the search is reproducible from the request (allocations._study_seed),
   so it would ask that allocation's points again;
-- the opening grid (corners and middle) fills the request's max_trials on its own.
+- the opening points (surface_sampler.opening_params) fill the request's max_trials on its own.
 When every trial of those points is stored done, the allocation is answered from them at once.
 """
 

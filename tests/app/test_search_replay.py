@@ -90,7 +90,7 @@ def test_the_stop_rule_stops_when_nothing_can_beat_the_best(tmp_path):
     strategy = SurfaceSearch(grid.candidates, seed=0)
     run = bench.replay(grid, strategy, cap=grid.n_trials, rng=np.random.default_rng(0))
     assert run.stopped and run.used < grid.n_trials // 2
-    assert "chance of beating the best" in strategy.stop_reason
+    assert "chance that an untried candidate beats the best" in strategy.stop_reason
 
 
 def test_the_stop_rule_keeps_asking_while_a_peak_is_unmeasured(table):

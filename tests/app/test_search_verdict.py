@@ -1,6 +1,6 @@
-"""An allocation's stop rule (app.services.search_verdict): confident when no untried share is likely
-to beat the best measured point by more than a point, not while a rise is left unexplored; an
-allocation asked to stop when confident asks no more points."""
+"""An allocation's stop rule (app.services.search_verdict): confident when the untried shares are
+unlikely to beat the best measured point by more than a point, not while a rise is left unexplored;
+an allocation asked to stop when confident asks no more points."""
 
 from __future__ import annotations
 
@@ -26,14 +26,15 @@ def point(share: float, accuracies: list[float]) -> StudyPoint:
 def test_a_flat_curve_is_confident():
     points = [point(s, [0.700 + 0.002 * k, 0.700 - 0.002 * k]) for k, s in enumerate((0.0, 1.0, 0.5, 0.25, 0.75))]
     found = search_verdict.verdict(SPACE, points)
-    assert found["confident"] and found["likeliest_better"]["probability"] < 0.05
-    assert "no untried allocation" in found["says"]
+    assert found["confident"] and found["chance_any_beats"] < 0.05
+    assert found["likeliest_better"]["probability"] <= found["chance_any_beats"]
+    assert "unlikely to change the answer" in found["says"]
 
 
 def test_an_unexplored_rise_is_not_confident_and_says_where():
     points = [point(0.0, [0.50, 0.51]), point(1.0, [0.60, 0.61]), point(0.5, [0.80, 0.79])]
     found = search_verdict.verdict(SPACE, points)
-    assert not found["confident"]
+    assert not found["confident"] and found["chance_any_beats"] >= 0.05
     assert 0.1 < found["likeliest_better"]["weak_share"] < 0.95
     assert "more points could change the answer" in found["says"]
 
@@ -51,11 +52,11 @@ def _allocation(points: list[StudyPoint], stop: bool) -> Allocation:
     return allocation
 
 
-def test_an_allocation_stops_asking_only_when_asked_to_and_confident_after_its_opening():
-    flat = [point(s, [0.70, 0.70]) for s in (0.0, 1.0, 0.5)]
+def test_an_allocation_stops_asking_only_when_asked_to_and_confident_after_its_opening_and_two_more():
+    flat = [point(s, [0.70, 0.70]) for s in (0.0, 1.0, 0.5, 0.25, 0.75)]
     assert allocations._confident(_allocation(flat, stop=True), SPACE)
     assert not allocations._confident(_allocation(flat, stop=False), SPACE)
-    assert not allocations._confident(_allocation(flat[:2], stop=True), SPACE)  # its opening is not all asked
+    assert not allocations._confident(_allocation(flat[:4], stop=True), SPACE)  # one search point after the opening
     rising = [point(0.0, [0.50, 0.51]), point(1.0, [0.60, 0.61]), point(0.5, [0.80, 0.79])]
     assert not allocations._confident(_allocation(rising, stop=True), SPACE)
 
@@ -73,4 +74,4 @@ def test_an_embedded_allocation_reports_its_search_and_stops_only_when_confident
     assert search["stop_rule"] is not None and set(search["stop_rule"]) >= {"confident", "likeliest_better", "says"}
     # It stopped early exactly when its rule was confident with points to spare.
     assert search["stopped_early"] == (search["stop_rule"]["confident"] and search["points_asked"] < 6)
-    assert search["points_asked"] >= 3  # its opening: all gold, all weak, half and half
+    assert search["points_asked"] >= 5  # its opening (all gold, all weak, half and half), then two of the surface's
