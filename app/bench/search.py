@@ -149,6 +149,7 @@ def replay_command(
     max_fraction: Annotated[float, typer.Option(min=0.01, max=1.0, help="the cap, as a share of the grid's trials")]
     = 0.25,
     within: Annotated[float, typer.Option(min=0.0, help="a choice this close to the optimum counts as found")] = 0.01,
+    budgets: Annotated[str, typer.Option(help="comma-separated: only these budgets (default: all in the table)")] = "",
     grid_seeds: Annotated[int, typer.Option(min=0, help="seeds per candidate the cap is a share of (0: as many as "
                                                         "the table holds); for a table still being collected")] = 0,
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
@@ -159,7 +160,13 @@ def replay_command(
     if unknown := [n for n in names if n not in STRATEGIES]:
         raise typer.BadParameter(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
     rows = []
+    try:
+        only = {float(b) for b in budgets.split(",") if b.strip()}
+    except ValueError:
+        raise typer.BadParameter(f"takes comma-separated numbers, got {budgets!r}", param_hint="--budgets") from None
     for grid in read_table(*table):
+        if only and grid.budget not in only:
+            continue
         cap = max(1, int((len(grid.candidates) * grid_seeds if grid_seeds else grid.n_trials) * max_fraction))
         for name in names:
             rows.append(measure(grid, name, replays, cap, within))

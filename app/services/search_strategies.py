@@ -36,9 +36,8 @@ from .search import FIRST_SHARES, SHARE_STEP
 # The stop rule. A point of accuracy: what the replays count as finding the optimum.
 MARGIN = 0.01
 STOP_PROBABILITY = 0.05
-# Points the surface itself chooses before it may stop: right after the opening, a surface fitted to
-# four or five points is sure of itself far too soon (on the cities table it stopped there in 4 of 6
-# grids and missed the optimum in 3; two more points found it in 5: docs/bench/search-replays.md).
+# Points the surface itself chooses before it may stop: a surface fitted to the four or five opening
+# points alone is sure of itself too soon (docs/bench/search-replays.md).
 MIN_SURFACE_POINTS = 2
 
 

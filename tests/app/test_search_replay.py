@@ -112,6 +112,12 @@ def test_the_command_writes_its_numbers_and_curves(table, tmp_path):
     assert png.stat().st_size > 10_000
     bad = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--strategies", "nope"])
     assert bad.exit_code == 2 and "unknown strategies" in bad.output
+    # One budget, its cap a quarter of a one-seed grid (18 candidates) although the table holds three.
+    one = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--budgets", "16", "--grid-seeds", "1",
+                                         "--strategies", "grid", "--replays", "2", "--json", str(out)])
+    assert one.exit_code == 0, one.output
+    assert [(r["budget"], r["cap"]) for r in json.loads(out.read_text())] == [(16.0, 4)]
+    assert CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--budgets", "x"]).exit_code == 2
 
 
 @pytest.mark.slow
