@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .api import metrics
 from .api.deps import reject_unstorable_text
 from .api.responses import errors
 from .api.unreadable_body import unreadable_body_or_http_error
@@ -128,11 +129,11 @@ def create_app() -> FastAPI:
         # reject_unstorable_text can refuse any request, whatever its parameters.
         responses=errors(422),
     )
-    # Everything but the health checks and the dashboard's page (which asks for a key) needs one
-    # when LABELMIX_REQUIRE_API_KEYS is on; routes that scope by team take the caller themselves.
+    # Everything but the health checks, the metrics and the dashboard's page (which asks for a key)
+    # needs one when LABELMIX_REQUIRE_API_KEYS is on; routes that scope by team take the caller themselves.
     for module in (tasks, allocations, studies, frontier, marginal, plan, trials):
         app.include_router(module.router, dependencies=[Depends(current_caller)], responses=errors(401, 503))
-    for module in (health, dashboard):
+    for module in (health, dashboard, metrics):
         app.include_router(module.router)
     settings = get_settings()
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_allow_origins)
@@ -140,6 +141,10 @@ def create_app() -> FastAPI:
         # Keys travel in a header, never in cookies: no credentials mode.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_methods=["*"],
                            allow_headers=["authorization", "content-type"], allow_credentials=False)
+    # Added last, so outermost: every request is counted, those the guards above refuse included.
+    app.add_middleware(metrics.MetricsMiddleware)
+    if settings.embedded:  # trials run in this process: /metrics shows their counters, from 0 at start
+        import worker.metrics  # noqa: F401
 
     # FastAPI's 422, able to quote a NaN or Infinity it refused (app/api/validation_errors.py).
     app.add_exception_handler(RequestValidationError, request_validation_error)
@@ -149,8 +154,9 @@ def create_app() -> FastAPI:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         if isinstance(exc, RequestError):
-            where = _where(request, exc.field)
-            detail = [{"loc": [where, exc.field], "msg": exc.message, "type": "value_error"}]
+            problems = getattr(exc, "problems", [(exc.field, exc.message)])
+            detail = [{"loc": [_where(request, field), field], "msg": message, "type": "value_error"}
+                      for field, message in problems]
         else:
             detail = exc.message
         return JSONResponse({"detail": detail}, status_code=exc.status_code)

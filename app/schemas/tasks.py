@@ -5,6 +5,12 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
+class UploadSummary(BaseModel):
+    rows_read: int
+    rows_kept: int
+    duplicates_dropped: int = Field(description="rows identical to an earlier one (text, label, weak label)")
+
+
 class TaskOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -23,6 +29,8 @@ class TaskOut(BaseModel):
         "they are against gold: accuracy, AUROC, share labeled positive, calibration error, warnings",
     )
     version: int = Field(1, description="build of the task's data; trials of older builds are kept apart")
+    upload: UploadSummary | None = Field(
+        None, description="in the answer to an upload only: how many of the file's rows were read and kept")
     created_at: datetime
 
     @computed_field

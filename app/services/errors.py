@@ -21,6 +21,15 @@ class RequestError(ServiceError):
         super().__init__(message, field)
 
 
+class RequestErrors(RequestError):
+    """Several fields or rows are invalid at once (an uploaded file's problems): each is reported."""
+
+    def __init__(self, problems: list[tuple[str, str]], more: int = 0):
+        field, message = problems[0]
+        super().__init__(field, message)
+        self.problems = problems + ([("file", f"and {more:,} more problems not listed")] if more else [])
+
+
 class NotFoundError(ServiceError):
     status_code = 404
 

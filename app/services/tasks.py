@@ -186,8 +186,10 @@ def describe_weak_labels(task: Task, labels) -> None:
     task.weak_label_accuracy = task.weak_labels["accuracy"]
 
 
-def register_upload(session: Session, name: str, upload: BinaryIO, filename: str, team: str | None = None) -> Task:
-    """Validate an uploaded CSV/JSONL and store it whole, or raise and store nothing.
+def register_upload(session: Session, name: str, upload: BinaryIO, filename: str,
+                    team: str | None = None) -> tuple[Task, dict]:
+    """Validate an uploaded CSV/JSONL and store it whole, or raise and store nothing. Returns the task
+    and what became of the file's rows (read, kept, identical duplicates dropped).
 
     `upload` is the spooled file as it arrived: it is measured in chunks and parsed a line at a time,
     never read whole into memory.
@@ -200,7 +202,8 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
         raise ConflictError(f"task {name!r} already exists")
     settings = get_settings()
     uploads.check_size(upload, settings.max_upload_bytes)
-    texts, labels, weak = uploads.validate_rows(uploads.read_rows(upload, filename, settings.max_upload_rows))
+    rows = uploads.validate_rows(uploads.read_rows(upload, filename, settings.max_upload_rows))
+    texts, labels, weak = rows.texts, rows.labels, rows.weak
 
     data = Split(ids=[stable_id(t) for t in texts], texts=texts, labels=labels, weak_probs=weak)
     rng = np.random.default_rng(0)
@@ -234,7 +237,7 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
     )
     if not labels_ready:
         _build_weak_labels_after_commit(session, name)
-    return task
+    return task, rows.summary
 
 
 def engine_task(session: Session, task: Task) -> EngineTask:

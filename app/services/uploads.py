@@ -1,6 +1,8 @@
 """Reading an uploaded CSV or JSONL file into a task's texts, labels and weak labels.
 
-Whatever the bytes, the answer is a 4xx naming the field and the row, never a 500. The size cap is
+Whatever the bytes, the answer is a 4xx naming the field and the row, never a 500: every problem
+of the rows at once (up to MAX_PROBLEMS), so a file is fixed in one round; a row repeated exactly
+is kept once and counted, a text repeated under another label is refused naming both rows. The size cap is
 checked in chunks before anything is parsed; the file is then read a line at a time from the
 spooled upload (never whole into memory), rows are counted while parsing, and every text must be
 one the database can store.
@@ -14,14 +16,17 @@ import json
 import math
 import reprlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
 
-from .errors import RequestError, TooLargeError
+from .errors import RequestError, RequestErrors, TooLargeError
 from .storable_text import unstorable_reason
 
 MIN_ROWS_PER_CLASS = 10
+# Problems reported at once: enough to fix a file in one go, few enough to read (the rest are counted).
+MAX_PROBLEMS = 50
 CHUNK_BYTES = 1 << 20
 
 
@@ -133,38 +138,73 @@ def _text(row: dict, i: int) -> str:
     return text
 
 
-def validate_rows(rows: list[dict]) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """Texts, labels (0/1) and weak labels (probabilities, or None) of valid rows; RequestError naming
-    the column and the row otherwise."""
+@dataclass(frozen=True)
+class ValidRows:
+    texts: list[str]
+    labels: np.ndarray  # 0/1
+    weak: np.ndarray | None  # probabilities or hard weak labels, when the file gives them
+    rows_read: int
+    duplicates_dropped: int  # rows identical to an earlier one (text, label and weak label)
+
+    @property
+    def summary(self) -> dict:
+        return {"rows_read": self.rows_read, "rows_kept": len(self.texts),
+                "duplicates_dropped": self.duplicates_dropped}
+
+
+def _row(row: dict, i: int, weak_field: str | None) -> tuple[str, int, float | None]:
+    """One row's text, label and weak value; RequestError naming the column and the row."""
+    text = _text(row, i)
+    label = _number(row.get("label"), "label", i)
+    if label not in (0, 1):
+        raise RequestError("label", f"row {i}: label must be 0 or 1, got {_quote(row.get('label'))}")
+    if weak_field is None:
+        return text, int(label), None
+    value = _number(row.get(weak_field), weak_field, i)
+    if weak_field == "weak_prob" and not 0 <= value <= 1:
+        raise RequestError("weak_prob", f"row {i}: must lie in [0, 1], got {value}")
+    if weak_field == "weak_label" and value not in (0, 1):
+        raise RequestError("weak_label", f"row {i}: must be 0 or 1, got {_quote(row.get(weak_field))}")
+    return text, int(label), value
+
+
+def validate_rows(rows: list[dict], max_problems: int = MAX_PROBLEMS) -> ValidRows:
+    """The valid rows, a row repeated identically kept once; RequestErrors listing every problem
+    (up to `max_problems`, each naming its column and row) otherwise, so a file is fixed in one go."""
     if not rows:
         raise RequestError("file", "has no rows")
     has_prob = any(r.get("weak_prob") not in (None, "") for r in rows)
     has_hard = any(r.get("weak_label") not in (None, "") for r in rows)
     if has_prob and has_hard:
         raise RequestError("weak_prob", "give weak_prob or weak_label, not both")
-    texts, labels, weak = [], [], []
-    first_row: dict[str, int] = {}
+    weak_field = "weak_prob" if has_prob else "weak_label" if has_hard else None
+    problems: list[tuple[str, str]] = []
+    more = 0
+    kept: dict[str, tuple[int, int, float | None]] = {}  # text -> (row, label, weak)
+    dropped = 0
     for i, row in enumerate(rows, start=1):
-        text = _text(row, i)
-        if text in first_row:
-            # A repeated text could land in both pool and test and leak the answer.
-            raise RequestError("text", f"row {i}: repeats the text of row {first_row[text]}")
-        first_row[text] = i
-        label = _number(row.get("label"), "label", i)
-        if label not in (0, 1):
-            raise RequestError("label", f"row {i}: label must be 0 or 1, got {_quote(row.get('label'))}")
-        texts.append(text)
-        labels.append(int(label))
-        if has_prob or has_hard:
-            field = "weak_prob" if has_prob else "weak_label"
-            value = _number(row.get(field), field, i)
-            if has_prob and not 0 <= value <= 1:
-                raise RequestError("weak_prob", f"row {i}: must lie in [0, 1], got {value}")
-            if has_hard and value not in (0, 1):
-                raise RequestError("weak_label", f"row {i}: must be 0 or 1, got {_quote(row.get(field))}")
-            weak.append(value)
-    label_array = np.array(labels, dtype=np.int64)
+        try:
+            text, label, weak = _row(row, i, weak_field)
+            if text in kept:
+                first, first_label, first_weak = kept[text]
+                if (label, weak) == (first_label, first_weak):
+                    dropped += 1
+                    continue
+                # A text under two labels: which one is true is the uploader's to say; and a
+                # repeated text could land in both pool and test and leak the answer.
+                what = "label" if label != first_label else weak_field
+                raise RequestError("text", f"row {i}: repeats the text of row {first} with another {what}")
+            kept[text] = (i, label, weak)
+        except RequestError as exc:
+            if len(problems) < max_problems:
+                problems.append((exc.field, exc.message))
+            else:
+                more += 1
+    if problems:
+        raise RequestErrors(problems, more)
+    labels = np.array([label for _, label, _ in kept.values()], dtype=np.int64)
     for cls in (0, 1):
-        if (label_array == cls).sum() < MIN_ROWS_PER_CLASS:
+        if (labels == cls).sum() < MIN_ROWS_PER_CLASS:
             raise RequestError("label", f"needs at least {MIN_ROWS_PER_CLASS} rows with label {cls}")
-    return texts, label_array, np.array(weak, dtype=np.float32) if weak else None
+    weak = np.array([w for _, _, w in kept.values()], dtype=np.float32) if weak_field else None
+    return ValidRows(list(kept), labels, weak, len(rows), dropped)

@@ -561,7 +561,9 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
 
     # Uploads: the service's messages next to the field they are about.
     good = [{"text": f"the film was {('dreadful', 'wonderful')[i % 2]}, review {i}", "label": i % 2} for i in range(30)]
-    bad = [*good[:4], {"text": "a third kind of review", "label": 2}, *good[4:]]
+    # Three problems at once, every one listed: two labels and a text repeated under another label.
+    bad = [*good[:4], {"text": "a third kind of review", "label": 2}, *good[4:8],
+           {"text": "a fourth kind", "label": "yes"}, {**good[0], "label": 1}, *good[8:]]
 
     def upload(name: str, records: list[dict]) -> None:
         out = io.StringIO()
@@ -579,7 +581,10 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
 
     upload("reviews", bad)
     label_error = page.locator('#upload-form [data-field="label"] .field-error')
-    assert "row 5" in label_error.inner_text() and "0 or 1" in label_error.inner_text()
+    assert label_error.inner_text().splitlines() == ["row 5: label must be 0 or 1, got '2'",
+                                                     "row 10: 'yes' is not a number"]
+    assert page.locator('#upload-form [data-field="text"] .field-error').inner_text() == (
+        "row 11: repeats the text of row 1 with another label")
     assert page.locator('#upload-form [data-field="label"]').get_attribute("class") == "has-error"
     assert page.locator('#upload-form [data-field="name"] .field-error').inner_text() == ""
     page.locator("#upload-form").scroll_into_view_if_needed()
@@ -589,9 +594,10 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
     assert label_error.inner_text() == ""  # the earlier message is gone
     upload("cities", good)  # 409: reserved for the built-in task
     assert "reserved" in page.locator('#upload-form [data-field="name"] .field-error').inner_text()
-    upload("reviews", good)
+    upload("reviews", [*good, good[3]])
     page.wait_for_function("document.getElementById('task').value === 'reviews'")
     assert "Added reviews" in page.inner_text("#upload-form .form-ok")
+    assert "30 of 31 rows kept: 1 repeated an earlier row exactly." in page.inner_text("#upload-form .form-ok")
     assert client.get("/tasks/reviews").json()["n_pool"] + client.get("/tasks/reviews").json()["n_test"] == 30
     wait_for_chart(page)
     assert rendered_points(page) == 0 and page.get_attribute("#recommendation-card", "data-source") == "none"

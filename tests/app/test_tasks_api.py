@@ -210,6 +210,54 @@ def test_malformed_upload_is_rejected_and_stores_nothing(api, table_counts, case
     assert [t["name"] for t in api.get("/tasks").json()] == ["existing"]
 
 
+def test_every_problem_of_a_file_is_reported_at_once_with_its_row(api, table_counts):
+    before = table_counts()
+    records = rows()
+    records[1] = {**records[1], "label": 2}
+    records[4] = {**records[4], "text": ""}
+    records[7] = {**records[7], "label": "yes"}
+    records[9] = {**records[9], "text": records[0]["text"]}  # row 1's text under the other label
+    response = upload(api, "many-problems", as_csv(records), "bad.csv")
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert [(d["loc"], d["msg"].split(":")[0]) for d in detail] == [
+        (["body", "label"], "row 2"), (["body", "text"], "row 5"), (["body", "label"], "row 8"),
+        (["body", "text"], "row 10"),
+    ]
+    assert "repeats the text of row 1 with another label" in detail[3]["msg"]
+    assert table_counts() == before
+
+
+def test_the_problems_listed_are_capped_and_the_rest_counted(api):
+    records = [{**r, "label": 7} for r in rows(n_pos=40, n_neg=40)]
+    response = upload(api, "all-bad", as_jsonl(records), "bad.jsonl")
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert len(detail) == 51 and detail[49]["msg"].startswith("row 50:")
+    assert detail[50] == {"loc": ["body", "file"], "msg": f"and {len(records) - 50:,} more problems not listed",
+                          "type": "value_error"}
+
+
+def test_rows_repeated_exactly_are_kept_once_and_counted(api):
+    records = rows()
+    repeated = [*records, records[3], records[3], records[10]]
+    response = upload(api, "repeats", as_csv(repeated), "repeats.csv")
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["upload"] == {"rows_read": len(repeated), "rows_kept": len(records), "duplicates_dropped": 3}
+    assert task["n_pool"] + task["n_test"] == len(records)
+    assert api.get("/tasks/repeats").json()["upload"] is None  # said once, in the answer to the upload
+
+
+def test_a_text_repeated_with_another_weak_label_is_refused_naming_both_rows(api):
+    records = with_weak_probs(rows())
+    records.append({**records[4], "weak_prob": 1 - records[4]["weak_prob"] + 0.01})
+    response = upload(api, "weak-conflict", as_jsonl(records), "weak.jsonl")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == (f"row {len(records)}: repeats the text of row 5 with another "
+                                                   "weak_prob")
+
+
 def test_duplicate_name_is_409_and_changes_nothing(api, table_counts):
     assert upload(api, "reviews", as_csv(rows()), "reviews.csv").status_code == 201
     original = api.get("/tasks/reviews").json()

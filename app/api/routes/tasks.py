@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from sqlalchemy import select
 
 from ...db.models import Task
-from ...schemas.tasks import TaskOut
+from ...schemas.tasks import TaskOut, UploadSummary
 from ...services import tasks as task_service
 from ...services.errors import RequestError
 from ...auth.caller import CallerDep, visible_to
@@ -38,16 +38,17 @@ def register_task(
     ] = None,
 ) -> TaskOut:
     """Register a task by naming a data set (a built-in one is registered here, once; asking again
-    returns it), or by uploading rows (validated and stored atomically)."""
+    returns it), or by uploading rows (validated and stored atomically). A file with problems is
+    refused with every problem listed (up to 50, with row numbers); a row repeated exactly is kept
+    once, and the answer's `upload` says how many rows were read, kept and dropped."""
     if (dataset is None) == (file is None):
         raise RequestError("file", "give either a dataset name or an uploaded file (with a name)")
     if dataset is not None:
-        task = task_service.register_named(session, dataset)
-    else:
-        if not name:
-            raise RequestError("name", "an uploaded task needs a name")
-        task = task_service.register_upload(session, name, file.file, file.filename or "", caller.team)
-    return TaskOut.model_validate(task)
+        return TaskOut.model_validate(task_service.register_named(session, dataset))
+    if not name:
+        raise RequestError("name", "an uploaded task needs a name")
+    task, rows = task_service.register_upload(session, name, file.file, file.filename or "", caller.team)
+    return TaskOut.model_validate(task).model_copy(update={"upload": UploadSummary(**rows)})
 
 
 @router.get("/tasks", response_model=list[TaskOut])

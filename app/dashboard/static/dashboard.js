@@ -111,7 +111,7 @@
       if (slot) {
         slot.classList.add("has-error");
         const p = slot.querySelector(".field-error");
-        p.textContent = p.textContent ? p.textContent + " " + message : message;
+        p.textContent = p.textContent ? p.textContent + "\n" + message : message;
         return true;
       }
     }
@@ -127,7 +127,8 @@
         const loc = d.loc || [];
         const field = loc.length > 1 ? loc[1] : loc[0];
         const msg = String(d.msg || "is invalid").replace(/^Value error, /, "");
-        if (!showFieldError(forms, field, msg)) formError.textContent += `${field}: ${msg} `;
+        // One line each: an upload's file can have many problems (listed by row), all shown at once.
+        if (!showFieldError(forms, field, msg)) formError.textContent += `${field}: ${msg}\n`;
       }
     } else if (response.status === 409 && conflictField && showFieldError(forms, conflictField, String(detail))) {
       // shown next to the field the conflict is about
@@ -846,7 +847,10 @@
       $(".form-ok", form).textContent = "";
       if (!response.ok) { showErrors([form], response, "name"); return; }
       const t = response.body;
-      $(".form-ok", form).textContent = `Added ${t.name}: ${count(t.n_pool)} pool, ${count(t.n_test)} test examples.`;
+      const dropped = t.upload && t.upload.duplicates_dropped
+        ? ` ${count(t.upload.rows_kept)} of ${count(t.upload.rows_read)} rows kept: ${count(t.upload.duplicates_dropped)} repeated an earlier row exactly.`
+        : "";
+      $(".form-ok", form).textContent = `Added ${t.name}: ${count(t.n_pool)} pool, ${count(t.n_test)} test examples.${dropped}`;
       form.reset();
       await loadTasks(t.name);
       await onTaskChange();
