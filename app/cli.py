@@ -138,6 +138,9 @@ def serve(
                                          "connection pool and answer cache")] = 1,
 ) -> None:
     """Run the API. Unconfigured it is embedded: a SQLite file, trials run in this process."""
+    import os
+    import tempfile
+
     import uvicorn
 
     from .config import get_settings
@@ -158,7 +161,12 @@ def serve(
     mode = "embedded (in-process trials)" if settings.embedded else f"distributed (broker {settings.broker_url})"
     typer.echo(f"labelmix at http://{host}:{port} ({mode}, {workers} process(es)); database {settings.database_url}",
                err=True)
-    uvicorn.run("app.main:app", host=host, port=port, log_level="warning", workers=workers)
+    with tempfile.TemporaryDirectory(prefix="labelmix-metrics-") as counts:
+        if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            # One /metrics for all the API processes (any of them answers a scrape): each writes its
+            # counts to files here and app/api/metrics.py sums them. A fresh folder: no stale counts.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = counts
+        uvicorn.run("app.main:app", host=host, port=port, log_level="warning", workers=workers)
 
 
 @app.command()

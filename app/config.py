@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Trials one allocation may ask for (max_trials points x seeds): the schema allows 200 x 10,
     # days of a GPU; a request over this is a 422 on max_trials.
     max_trials_per_allocation: int = 400
+    # Each Celery worker process serves its Prometheus metrics (trials, queue depth) on this port
+    # (worker/metrics.py); 0 turns it off. Workers sharing a host (not containers) need one each.
+    worker_metrics_port: int = Field(9100, ge=0, le=65535)
 
     # Every request but /healthz and /readyz needs `Authorization: Bearer <key>` (labelmix keys).
     # Off, requests without a key act for the team "local"; `labelmix serve` refuses to listen

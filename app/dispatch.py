@@ -11,11 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from .config import get_settings
+from .queues import STUDIES_QUEUE, TRIALS_QUEUE
 
 log = logging.getLogger(__name__)
-
-TRIALS_QUEUE = "trials"
-STUDIES_QUEUE = "studies"
 
 
 class InProcessDispatcher:
@@ -61,7 +59,7 @@ class InProcessDispatcher:
 @lru_cache
 def celery_client(broker_url: str):
     """A Celery app for sending to (and inspecting) this broker; workers use worker.celery_app."""
-    from worker.celery_app import make_celery
+    from .queues import make_celery  # imports Celery: not for the embedded service
 
     return make_celery(get_settings().model_copy(update={"broker_url": broker_url}))
 

@@ -29,8 +29,10 @@ from sqlalchemy import select
 from app.config import get_settings
 from app.db.models import Task, Trial
 from app.db.session import session_scope
-from app.services import allocations, recovery, trials
+from app.services import allocations, recovery, trial_progress, trials
 from app.services.tasks import describe_weak_labels, engine_task
+
+from . import metrics
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,15 @@ class Heartbeat:
       no longer this worker's, and holds training while the beats fail (the database is away) past
       the time the lease can be trusted: by the time the sweep may take the trial back, this worker
       has stopped stepping, so two workers never train one trial at once.
+    - `note`, the engine's progress callback, keeps the latest event; each beat stores it on the row
+      (services/trial_progress.py), and `on_progress` (Celery's task state) hears of it at once.
     """
 
-    def __init__(self, trial_id: int, worker: str, limit):
+    def __init__(self, trial_id: int, worker: str, limit, on_progress=None):
         stale_after = get_settings().stale_trial_after_s
         self._trial_id, self._worker, self._limit = trial_id, worker, limit  # limit: training.loop.TimeLimit
+        self._on_progress = on_progress  # (trial_id, progress row) -> None
+        self._progress: dict | None = None  # the latest event, as the row stores it
         self._interval = max(stale_after / 4, 0.5)
         # One beat short of the sweep's threshold: a step begun within the lease ends before it expires.
         self._trust_s = stale_after - self._interval
@@ -80,7 +86,7 @@ class Heartbeat:
             sent = time.monotonic()  # before the UPDATE: the stored time is no older than this
             try:
                 with session_scope() as session:
-                    ours = trials.heartbeat(session, self._trial_id, self._worker)
+                    ours = trials.heartbeat(session, self._trial_id, self._worker, self._progress)
             except Exception:  # a missed beat is harmless; the next one retries
                 log.warning("heartbeat for trial %s failed", self._trial_id, exc_info=True)
             else:
@@ -94,6 +100,15 @@ class Heartbeat:
                     return
             if self._stop.wait(self._interval):
                 return
+
+    def note(self, event) -> None:
+        """The engine's progress callback (a worker.engine.ProgressEvent)."""
+        self._progress = row = trial_progress.as_row(event.stage, event.step, event.total_steps, event.val_auroc)
+        if self._on_progress is not None:
+            try:
+                self._on_progress(self._trial_id, row)
+            except Exception:  # progress is for show: it never stops a trial
+                log.warning("could not report the progress of trial %s", self._trial_id, exc_info=True)
 
     def vouch(self) -> None:
         """Return while this worker may keep training the trial; raise when it must stop."""
@@ -111,6 +126,12 @@ class Heartbeat:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        if self._progress is not None:  # the last event since the last beat (kept on the row)
+            try:
+                with session_scope() as session:
+                    trials.store_progress(session, self._trial_id, self._worker, self._progress)
+            except Exception:
+                log.warning("could not store the progress of trial %s", self._trial_id, exc_info=True)
 
 
 def _deterministic_errors() -> tuple[type[Exception], ...]:
@@ -174,12 +195,14 @@ def _store(claimed: Claimed, me: str, result=None, error: Exception | None = Non
         with session_scope() as session:
             trials.record_failure(session, claimed.trial_id, me, reason, final=final)
         log.info("trial %s failed by %s", claimed.trial_id, me)
+        metrics.trial_ended("failed", claimed.limit.started)
         return None if final else JobOutcome.retry
     with session_scope() as session:
         if not trials.finish(session, claimed.trial_id, me, result.model_dump(mode="json")):
             log.info("trial %s abandoned by %s: reclaimed meanwhile", claimed.trial_id, me)
             return JobOutcome.skipped  # reclaimed as stale meanwhile: the other run stores it
     log.info("trial %s stored by %s", claimed.trial_id, me)
+    metrics.trial_ended("done", claimed.limit.started)
     return None
 
 
@@ -195,7 +218,8 @@ def _run_claimed(group: list[Claimed], me: str, hearts: dict[int, Heartbeat]) ->
     if len(group) > 1:
         try:
             with checked_between_steps(*(c.limit for c in group), *(hearts[c.trial_id].vouch for c in group)):
-                results = run_group([c.spec for c in group], task=group[0].task)
+                results = run_group([c.spec for c in group], task=group[0].task,
+                                    progress=[hearts[c.trial_id].note for c in group])
             return {c.trial_id: _store(c, me, result) for c, result in zip(group, results)}
         except TimeLimitExceeded as exc:  # claimed together, so their limits fall together
             return {c.trial_id: _store(c, me, error=exc) for c in group}
@@ -205,7 +229,7 @@ def _run_claimed(group: list[Claimed], me: str, hearts: dict[int, Heartbeat]) ->
     for claimed in group:
         try:
             with checked_between_steps(claimed.limit, hearts[claimed.trial_id].vouch):
-                result = run_trial(claimed.spec, task=claimed.task)
+                result = run_trial(claimed.spec, hearts[claimed.trial_id].note, task=claimed.task)
         except ClaimLost:  # the row names who runs it now: store nothing
             log.info("trial %s abandoned by %s: its claim was lost", claimed.trial_id, me)
             outcomes[claimed.trial_id] = JobOutcome.skipped
@@ -221,8 +245,11 @@ def _wake(dispatcher, allocation_ids) -> None:
         dispatcher.enqueue_advance(allocation_id)
 
 
-def run_trial_job(trial_id: int, dispatcher) -> JobOutcome:
-    """Run one trial, and beside it any queued trials that can share its base model (a group)."""
+def run_trial_job(trial_id: int, dispatcher, on_progress=None) -> JobOutcome:
+    """Run one trial, and beside it any queued trials that can share its base model (a group).
+
+    on_progress(trial_id, progress row), when given, hears each progress event of the trials run.
+    """
     from worker.engine.training.loop import TimeLimit
 
     me = worker_name()
@@ -240,10 +267,11 @@ def run_trial_job(trial_id: int, dispatcher) -> JobOutcome:
         return JobOutcome.skipped
     with ExitStack() as beating:
         # Committed: beat from now on, before building the tasks (seconds) lets the claims look stale.
-        hearts = {i: beating.enter_context(Heartbeat(i, me, limit)) for i in ids}
+        hearts = {i: beating.enter_context(Heartbeat(i, me, limit, on_progress)) for i in ids}
         with session_scope() as session:
             claimed = [_prepare(session, i, me, max_attempts, limit) for i in ids]
         group = [c for c in claimed if c.task is not None]  # the rest were given up on when claimed
+        metrics.TRIALS_STARTED.inc(len(group))
         outcomes = _run_claimed(group, me, hearts) if group else {}
     for companion in group[1:]:
         if outcomes.get(companion.trial_id) == JobOutcome.retry:

@@ -3,23 +3,47 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import sys
 import threading
+import time
 
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready
 
 from app.config import get_settings
 from app.dispatch import CeleryDispatcher
+from app.queues import STUDIES_QUEUE, TRIALS_QUEUE
 
-from . import jobs
+from . import jobs, metrics
 from .celery_app import celery_app
 
 log = logging.getLogger(__name__)
 dispatcher = CeleryDispatcher(get_settings().broker_url)
 
 
-@celery_app.task(name="labelmix.run_trial", bind=True, max_retries=get_settings().max_trial_attempts)
+class TaskProgress:
+    """A running trial's progress as its Celery task state (STARTED, with the progress in its meta),
+    for Flower and `AsyncResult(id).info`: at most one write a second, and every validation."""
+
+    def __init__(self, task):
+        self._task, self._last = task, 0.0
+        self._meta = {"pid": os.getpid(), "hostname": socket.gethostname()}  # what track_started stores
+
+    def __call__(self, trial_id: int, progress: dict) -> None:
+        now = time.monotonic()
+        if progress.get("val_auroc") is None and now - self._last < 1.0:
+            return
+        self._last = now
+        self._task.update_state(state="STARTED", meta={**self._meta, "trial_id": trial_id, **progress})
+
+
+# ignore_result=False: the task state (STARTED, progress, outcome) is kept for result_expires.
+@celery_app.task(name="labelmix.run_trial", bind=True, max_retries=get_settings().max_trial_attempts,
+                 ignore_result=False)
 def run_trial(self, trial_id: int) -> str:
-    outcome = jobs.run_trial_job(trial_id, dispatcher)
+    on_progress = TaskProgress(self) if self.request.id and not self.request.is_eager else None
+    outcome = jobs.run_trial_job(trial_id, dispatcher, on_progress)
     if outcome == jobs.JobOutcome.retry:
         # Celery's own retry, with backoff; the trial row keeps the failure reason and attempts.
         raise self.retry(countdown=min(60, 5 * 2**self.request.retries))
@@ -57,6 +81,36 @@ def _sweep_forever(stop: threading.Event) -> None:
 def _start_sweeping(**_) -> None:
     # Who runs the sweep (services/recovery.py): every worker, at start-up and every few seconds,
     # from a thread of its own. The README starts plain `celery worker`s and no `celery beat`, so a
-    # periodic task would never be sent; a thread needs nothing else running, keeps sweeping while a
-    # solo pool's only thread trains a trial, and dies with its worker (a live one sweeps for it).
+    # periodic task would never be sent; a thread needs nothing else running, sweeps from the pool's
+    # parent while its child trains a trial, and dies with its worker (a live one sweeps for it).
     threading.Thread(target=_sweep_forever, args=(threading.Event(),), daemon=True, name="recovery-sweep").start()
+
+
+def _prefork(worker) -> bool:
+    pool = getattr(worker, "pool_cls", None)  # at worker_init: the --pool name, or the class
+    return "prefork" in (pool if isinstance(pool, str) else getattr(pool, "__module__", ""))
+
+
+@worker_init.connect
+def _serve_metrics(sender=None, **_) -> None:
+    # Served by the process that runs the trials (the counters are its own): a thread or solo pool's
+    # main process, here; a prefork pool's child (one: the trials worker), below.
+    if not _prefork(sender):
+        metrics.serve(get_settings().worker_metrics_port, celery_app, (TRIALS_QUEUE, STUDIES_QUEUE))
+
+
+@worker_init.connect
+def _no_cuda_before_fork(sender=None, **_) -> None:
+    # The prefork parent forks the child that trains: CUDA initialised here would be unusable there.
+    torch = sys.modules.get("torch")
+    if _prefork(sender) and torch is not None and torch.cuda.is_initialized():
+        raise RuntimeError("CUDA was initialised in the prefork parent: its trial children could not use it")
+
+
+@worker_process_init.connect
+def _child_starts(**_) -> None:
+    # A prefork child: connections inherited from the parent (the sweep's) are the parent's, not its own.
+    from app.db.session import get_engine
+
+    get_engine().dispose(close=False)
+    metrics.serve(get_settings().worker_metrics_port, celery_app, (TRIALS_QUEUE, STUDIES_QUEUE))

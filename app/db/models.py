@@ -124,6 +124,9 @@ class Trial(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The latest progress of the running attempt, written with its heartbeat (worker/jobs.py):
+    # {stage, step, total_steps, val_auroc, at}; kept once it ends (how far it got).
+    progress: Mapped[dict | None] = mapped_column(JSONType)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     task: Mapped[Task] = relationship()

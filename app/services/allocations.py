@@ -28,7 +28,7 @@ from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
 from ..schemas.allocations import AllocationOut, AllocationRequest
 from ..schemas.trials import TrialOut
-from . import search_verdict, stored_plans, study_labels
+from . import search_verdict, stored_plans, study_labels, trial_progress
 from . import trials as trial_cache
 from .errors import RequestError
 from .points import group_trials
@@ -306,6 +306,7 @@ def progress(allocation: Allocation) -> dict:
         "trials_done": sum(t.status == TrialStatus.done for t in trials),
         "trials_failed": sum(t.status == TrialStatus.failed for t in trials),
         "best_so_far": best.summary(request["weak_cost"], request["gold_cost"]) if best else None,
+        "running": trial_progress.running(trials),
     }
 
 

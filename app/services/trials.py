@@ -93,6 +93,7 @@ def claim(session: Session, trial_id: int, worker: str) -> bool:
             attempts=Trial.attempts + 1,
             started_at=now,
             heartbeat_at=now,
+            progress=None,  # a new attempt starts from nothing
         )
     )
     return claimed.rowcount == 1
@@ -119,14 +120,21 @@ def queued_companions(session: Session, trial: Trial, methods: frozenset[str], l
     )
 
 
-def heartbeat(session: Session, trial_id: int, worker: str) -> bool:
-    """Vouch that this worker still runs the trial; False when it is no longer this worker's."""
+def heartbeat(session: Session, trial_id: int, worker: str, progress: dict | None = None) -> bool:
+    """Vouch that this worker still runs the trial (and store how far it got, when given); False
+    when it is no longer this worker's."""
+    values = {"heartbeat_at": utcnow()} | ({"progress": progress} if progress is not None else {})
     beat = session.execute(
         update(Trial)
         .where(Trial.id == trial_id, Trial.status == TrialStatus.running, Trial.worker == worker)
-        .values(heartbeat_at=utcnow())
+        .values(**values)
     )
     return beat.rowcount == 1
+
+
+def store_progress(session: Session, trial_id: int, worker: str, progress: dict) -> None:
+    """Keep how far this worker's attempt got (also after it ended: failed trials show where)."""
+    session.execute(update(Trial).where(Trial.id == trial_id, Trial.worker == worker).values(progress=progress))
 
 
 def finish(session: Session, trial_id: int, worker: str, result: dict) -> bool:

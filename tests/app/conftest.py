@@ -11,6 +11,7 @@ so switching databases means clearing those caches: `configure` (and `clear_app_
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,6 +77,13 @@ def pg_execute(url: str, query: str, params: tuple = ()) -> list[tuple]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         cursor = conn.execute(query, params)
         return cursor.fetchall() if cursor.description else []
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # --- the app's process-wide caches ---------------------------------------------------------------

@@ -1,16 +1,20 @@
 """The distributed setup for real: API over HTTP, Redis broker, a Celery worker process, Postgres.
 
-Trials are real MiniLM trials kept tiny (a few steps, 32 test examples).
+Trials are real MiniLM trials kept tiny (a few steps, 32 test examples). The worker is started as
+the README and the compose file start the trials worker: a prefork pool of one child.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import json
 
 import pytest
 import redis
@@ -19,6 +23,10 @@ REDIS_DB = 13  # a database of its own on the machine's Redis, flushed before ea
 BROKER = f"redis://127.0.0.1:6379/{REDIS_DB}"
 STALE_AFTER_S = 6
 TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
+# A trial still training a while after its first step (a minute or more on this 2-core machine).
+LONG = {**TINY, "max_steps_per_stage": 20, "patience": 100}
+# The trials worker's pool, as README.md and docker-compose.yml start it.
+TRIALS_POOL = ["--pool", "prefork", "--concurrency", "1"]
 
 
 @pytest.fixture
@@ -42,14 +50,17 @@ class Workers:
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen] = []
 
-    def start(self) -> subprocess.Popen:
+    def hostname(self, n: int) -> str:
+        return f"test{n}-{os.getpid()}@{socket.gethostname()}"
+
+    def start(self, **env: str) -> subprocess.Popen:
         n = len(self.procs)
         log = open(self.log_dir / f"worker{n}.log", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "trials,studies",
-             "--pool", "solo", "--hostname", f"test{n}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+             *TRIALS_POOL, "--hostname", self.hostname(n), "--without-gossip", "--without-mingle",
              "--loglevel", "INFO"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
         )
         self.procs.append(proc)
         return proc
@@ -142,3 +153,78 @@ def test_a_worker_killed_mid_trial_loses_and_duplicates_nothing(make_api, worker
     assert (status, attempts, has_result) == ("done", 2, True)
     # The killed run's message is never run twice to completion: nothing else is left queued.
     assert sql_on(clean_db, "SELECT count(*) FROM study_points")[0][0] == 1
+
+
+def task_states(broker_url: str) -> list[dict]:
+    """The Celery task states kept in the result backend (the broker's Redis database)."""
+    client = redis.Redis.from_url(broker_url)
+    return [json.loads(client.get(key)) for key in client.keys("celery-task-meta-*")]
+
+
+@pytest.mark.slow
+def test_the_worker_answers_and_shows_progress_while_a_trial_trains(make_api, workers, sql_on, clean_db):
+    from app.dispatch import celery_client
+
+    api = make_api(broker=BROKER)
+    workers.start()
+    name = workers.hostname(0)
+    response = api.post("/allocate", json=allocation_request(max_trials=1, budget=40, params=LONG))
+    assert response.status_code == 202, response.text
+
+    def training():
+        rows = sql_on(clean_db, "SELECT id, progress FROM trials WHERE status = 'running'")
+        return rows and rows[0][1] and rows
+
+    [(trial_id, progress)] = wait_for(training, 120, "a trial training (with progress on its row)", workers.logs)
+    assert progress["stage"] and 0 < progress["step"] <= progress["total_steps"], progress
+
+    control = celery_client(BROKER).control
+    started = time.monotonic()
+    replies = control.ping(destination=[name], timeout=5)
+    answered_in = time.monotonic() - started
+    active = control.inspect(destination=[name], timeout=5).active()
+    still_running = sql_on(clean_db, f"SELECT status FROM trials WHERE id = {trial_id}")
+    assert still_running == [("running",)], "the trial ended before the checks: make it longer"
+    assert replies == [{name: {"ok": "pong"}}], (replies, workers.logs())
+    assert answered_in < 5
+    # What Flower shows: the task Started (from the worker's events and `inspect active`), and
+    # its progress in the task state.
+    assert [t["args"] for t in active[name]] == [[trial_id]], active
+    states = wait_for(
+        lambda: [s for s in task_states(BROKER) if s["status"] == "STARTED" and (s["result"] or {}).get("step")],
+        30, "the trial's progress in its Celery task state", workers.logs,
+    )
+    assert states[0]["result"]["trial_id"] == trial_id and states[0]["result"]["stage"], states
+    # And what GET /allocations/{id} shows: the running trial with its stage and step.
+    [shown] = api.get(f"/allocations/{response.json()['id']}").json()["progress"]["running"]
+    assert shown["trial_id"] == trial_id and shown["progress"]["stage"] and shown["progress"]["step"] > 0, shown
+
+    done = follow(api, response.json()["id"], 300, workers)
+    assert done["status"] == "done", done
+    ended = [s for s in task_states(BROKER) if s["status"] == "SUCCESS" and s["result"] == "done"]
+    assert ended, task_states(BROKER)  # the state is kept (result_expires), its outcome replacing the progress
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit_s, stale_s", [(15, 30), (2, 6)], ids=["between-steps", "inside-a-step"])
+def test_a_trial_past_the_time_limit_ends_failed_with_the_reason(make_api, workers, sql_on, clean_db, limit_s, stale_s):
+    """15 s: the engine stops the trial at its first step past the limit and stores why. 2 s: here
+    the trial is still loading its model (no step yet) when the pool's parent kills the child at
+    Celery's limit (limit + stale period), and the sweep fails the silent trial with the reason."""
+    api = make_api(broker=BROKER)
+    workers.start(LABELMIX_TRIAL_TIME_LIMIT_S=str(limit_s), LABELMIX_STALE_TRIAL_AFTER_S=str(stale_s))
+    response = api.post("/allocate", json=allocation_request(max_trials=1, budget=40, params=LONG))
+    assert response.status_code == 202, response.text
+    done = follow(api, response.json()["id"], 180, workers)
+    assert done["status"] == "failed", done
+    [(status, attempts, error, progress)] = sql_on(clean_db, "SELECT status, attempts, error, progress FROM trials")
+    assert (status, attempts) == ("failed", 1), (status, attempts, error)
+    assert f"exceeded the time limit of {limit_s} s" in error.splitlines()[0], error
+    killed = f"Hard time limit ({limit_s + stale_s}s) exceeded" in workers.logs()
+    if error.startswith("TimeLimitExceeded: "):  # the engine's check, between steps
+        assert not killed
+        assert progress and progress["step"] < progress["total_steps"], progress  # where it stopped
+    else:  # the pool's kill, then the sweep
+        assert killed and "its worker stopped answering past it" in error, (error, workers.logs())
+    if limit_s == 15:
+        assert error.startswith("TimeLimitExceeded: "), error

@@ -3,10 +3,10 @@ a trial's message and before it claimed the row, the broker and the database res
 allocation still finishes, and every trial is trained to completion once, never by two at once.
 
 Everything is real and the test's own: a throwaway Postgres cluster (initdb, on a free port), a
-Redis server without persistence, Celery workers started as the README starts them (trials:
-`--pool solo`; studies: a thread pool), tiny MiniLM trials on the `bow` weak labels. The sweep's
-delays are seconds here (minutes by default). What it prints (kills, worst recovery) is what the
-README quotes.
+Redis server without persistence, Celery workers started as the README starts them (trials: a
+prefork pool of one child, which dies with its parent; studies: a thread pool), tiny MiniLM trials
+on the `bow` weak labels. The sweep's delays are seconds here (minutes by default). What it prints
+(kills, worst recovery) is what the README quotes.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class Workers:
 
     def start(self, queue: str) -> WorkerProcess:
         n = len(self.all)
-        pool = ["--pool", "solo"] if queue == "trials" else ["--pool", "threads", "-c", "2"]
+        pool = ["--pool", "prefork", "--concurrency", "1"] if queue == "trials" else ["--pool", "threads", "-c", "2"]
         log = self.log_dir / f"{queue}-{n}.log"
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", queue, *pool,

@@ -17,6 +17,7 @@ GPU, a small model's batch of 32 leaves most of the device idle, and a group fil
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from itertools import groupby
 
 import torch
@@ -102,19 +103,27 @@ def chunks_apart(items: list, prefixes: list, size: int) -> list[list]:
     return chunks
 
 
-def run_group(specs: list[TrialSpec], task: Task | None = None, progress: ProgressCallback | None = None) -> list[TrialResult]:
-    """Train trials of one task and model together; a group of one is simply run_trial."""
+def run_group(
+    specs: list[TrialSpec],
+    task: Task | None = None,
+    progress: ProgressCallback | Sequence[ProgressCallback | None] | None = None,
+) -> list[TrialResult]:
+    """Train trials of one task and model together; a group of one is simply run_trial.
+
+    `progress`: one callback for every trial, or one per spec (each hears its own trial).
+    """
+    each = list(progress) if isinstance(progress, Sequence) else [progress] * len(specs)
     if len(specs) == 1 or any(s.method not in GROUPABLE for s in specs):
-        return [run_trial(s, progress, task) for s in specs]
+        return [run_trial(s, p, task) for s, p in zip(specs, each)]
     started = time.perf_counter()
     contexts: list[TrialContext] = []
     initial: list[dict[str, torch.Tensor]] = []
-    first = prepare_trial(specs[0], progress, task)
+    first = prepare_trial(specs[0], each[0], task)
     model, runtime = first.model, first.runtime
     with resident_models.borrow(model, runtime) as loaded:
-        for spec in specs:
+        for spec, heard_by in zip(specs, each):
             # Each trial's adapter and head start where they would alone: seeded, then drawn by peft.
-            ctx = first if not contexts else prepare_trial(spec, progress, task)
+            ctx = first if not contexts else prepare_trial(spec, heard_by, task)
             contexts.append(ctx)
             classifier = build_classifier(model, runtime, backbone=loaded.model)
             initial.append(classifier.trainable_state())
