@@ -62,7 +62,14 @@ def test_workers_serve_metrics_on_the_port_they_expose():
         port = service["environment"]["LABELMIX_WORKER_METRICS_PORT"]
         assert service["expose"] == [port], name
         # A worker's own environment replaces the shared one: it must still carry the database and broker.
-        assert {"LABELMIX_DATABASE_URL", "LABELMIX_BROKER_URL"} <= set(service["environment"]), name
+        assert {"LABELMIX_DATABASE_URL", "LABELMIX_BROKER_URL", "HF_HOME"} <= set(service["environment"]), name
+
+
+def test_caches_are_on_the_volume():
+    for name, service in SERVICES.items():
+        if service.get("image", "").startswith("labelmix:"):
+            cache = next(v.split(":")[1] for v in service["volumes"] if v.startswith("model-cache:"))
+            assert service["environment"]["HF_HOME"].startswith(cache + "/"), name
 
 
 def test_every_image_is_pinned_to_a_version():
