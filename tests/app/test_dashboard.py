@@ -36,7 +36,6 @@ import io
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -46,6 +45,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from conftest import free_port
 
 from worker.engine.spec import TrialSpec
 
@@ -81,12 +81,6 @@ TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 3
 
 
 # --- the app, for real -------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def correctness(selection: float, holdout: float, n_test: int, rng: np.random.Generator) -> str:
@@ -160,7 +154,7 @@ def server(configure, clean_db):
     """The app under uvicorn on a free port, on the test database, with the trials above stored."""
     configure(clean_db)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (ARTIFACTS / "server.log").open("w")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

@@ -30,6 +30,7 @@ from threading import Barrier
 
 import httpx
 import pytest
+from conftest import free_port
 import redis
 from test_dashboard import stop
 
@@ -76,12 +77,6 @@ def assert_422(response, field: str, words: list[str], status: int = 422) -> Non
     assert len(detail) == 1 and detail[0]["loc"] == ["body", field], detail
     for word in words:
         assert word in detail[0]["msg"], detail[0]["msg"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def at_once(calls: list) -> list:

@@ -27,6 +27,7 @@ from glob import glob
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from test_celery_worker import wait_for
 
 pytestmark = pytest.mark.slow
@@ -51,12 +52,6 @@ WORKER_SETTINGS = {
     "PYTHONUNBUFFERED": "1",
 }
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): \w+/[\w-]+\] (.*)$")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def as_postgres(command: list[str]) -> list[str]:
