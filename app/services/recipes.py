@@ -37,6 +37,18 @@ def select_recipe(trials: list[Trial], recipe: str | None) -> tuple[str | None, 
     return recipe, [t for t in trials if recipe_label(t) == recipe], available
 
 
+def _check_model(model: str) -> None:
+    """A model filter matching no stored trial is refused when it names no model at all (a typo
+    would otherwise read as "nothing measured"); a known model with no trials yet is an honest empty
+    answer. A model stored under an earlier allow-list still filters its own trials."""
+    from worker.engine.models import ModelSpecError, check_model_name
+
+    try:
+        check_model_name(model)
+    except ModelSpecError as exc:
+        raise RequestError("model", str(exc)) from None
+
+
 def _chosen(recipe: str | None, available: list[dict]) -> str | None:
     if recipe is None:
         return available[0]["recipe"] if available else None
@@ -53,6 +65,8 @@ def current_recipe_points(
     model, when given), read from the points' aggregates: one row per point, brought up to date first."""
     point_aggregates.refresh_for_read(session, task)
     available = point_aggregates.recipe_counts(session, task, model)
+    if model is not None and not available:
+        _check_model(model)
     recipe = _chosen(recipe, available)
     return recipe, point_aggregates.read_points(session, task, model, recipe) if recipe is not None else [], available
 

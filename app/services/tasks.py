@@ -31,13 +31,28 @@ def _find(session: Session, name: str) -> Task | None:
     return session.scalars(select(Task).where(Task.name == name)).one_or_none()
 
 
-def _not_registered(name: str) -> NotFoundError:
+# Names listed in a 404: enough to spot a typo, short enough to read.
+MAX_NAMES_LISTED = 30
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_NAMES_LISTED])
+    return shown + (f" and {len(names) - MAX_NAMES_LISTED} more" if len(names) > MAX_NAMES_LISTED else "")
+
+
+def _not_registered(session: Session, name: str, team: str | None) -> NotFoundError:
     if name in BUILTIN_TASKS:
         return NotFoundError(
             f"task {name!r} is built in but not registered yet: register it with POST /tasks "
             f"(form field dataset={name}); starting an allocation or a study on it registers it too"
         )
-    return NotFoundError(f"task {name!r} not found")
+    query = select(Task.name).order_by(Task.name)
+    if team is not None:
+        query = query.where((Task.team.is_(None)) | (Task.team == team))  # another team's uploads stay unseen
+    registered = list(session.scalars(query))
+    builtin = [b for b in BUILTIN_TASKS if b not in registered]
+    return NotFoundError(f"task {name!r} not found; registered: {_listed(registered) or 'none'}; built in "
+                         f"(POST /tasks with dataset=NAME registers one): {_listed(builtin) or 'all registered'}")
 
 
 def get_task_row(session: Session, name: str, team: str | None = None) -> Task:
@@ -51,7 +66,7 @@ def get_task_row(session: Session, name: str, team: str | None = None) -> Task:
     """
     task = _find(session, name)
     if task is None or (team is not None and task.team not in (None, team)):
-        raise _not_registered(name)
+        raise _not_registered(session, name, team)
     return task
 
 

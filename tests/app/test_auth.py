@@ -61,6 +61,7 @@ def test_missing_wrong_revoked_and_other_teams_keys(keyed, table_counts):
     assert client.get("/tasks/alpha-reviews", headers=alpha).status_code == 200
     other = client.get("/tasks/alpha-reviews", headers=beta)
     assert other.status_code == 404  # another team's task does not exist for it
+    assert "alpha-reviews" not in other.json()["detail"].split("registered:")[1]  # nor is it listed as known
     assert "alpha-reviews" not in [t["name"] for t in client.get("/tasks", headers=beta).json()]
 
     listed = runner.invoke(cli, ["keys", "list"])

@@ -234,10 +234,21 @@ def test_model_filter(cities):
     assert names(smollm["points"]) == names(smollm["overall"]) == ["I"]
     assert smollm["per_method"] == {"icl": smollm["overall"]}
 
-    nothing = api.get("/frontier/cities", params={**CHEAP_WEAK, "model": "no-such-model"})
+    # A known model with nothing stored yet: an honest empty answer.
+    nothing = api.get("/frontier/cities", params={**CHEAP_WEAK, "model": "minilm-l3"})
     assert nothing.status_code == 200
     assert nothing.json()["points"] == nothing.json()["overall"] == []
     assert all(r["best"] is None for r in nothing.json()["best_at_budget"])
+
+    # A name that is no model at all is a typo, not "nothing measured": refused, naming the known ones,
+    # by every read that filters by model.
+    for path, extra in [("/frontier/cities", {}), ("/frontier/cities/marginal", {"budget": 20}),
+                        ("/plan/cities", {"target_accuracy": 0.8})]:
+        typo = api.get(path, params={**CHEAP_WEAK, **extra, "model": "minilm-l7"})
+        assert typo.status_code == 422, (path, typo.text)
+        [detail] = typo.json()["detail"]
+        assert detail["loc"] == ["query", "model"] and "unknown model 'minilm-l7'" in detail["msg"], detail
+        assert "minilm-l6" in detail["msg"]
 
 
 def test_unknown_task_is_404(api):

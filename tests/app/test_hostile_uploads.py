@@ -383,7 +383,11 @@ def test_reading_a_builtin_task_not_registered_is_404_and_registers_nothing(api,
     registered = api.post("/tasks", data={"dataset": "capitals"})
     assert registered.status_code == 201, registered.text
     assert api.get("/tasks/capitals").json() == registered.json()
-    assert api.get("/tasks/no-such-task").json()["detail"] == "task 'no-such-task' not found"
+    missing = api.get("/tasks/no-such-task").json()["detail"]
+    # What there is instead, so a typo is spotted: the registered tasks, then the built-in ones left.
+    assert missing.startswith("task 'no-such-task' not found; registered: capitals; built in (POST /tasks with "
+                              "dataset=NAME registers one): "), missing
+    assert "cities" in missing and "capitals" not in missing.split("built in")[1]
 
 
 # --- the database down -------------------------------------------------------------------------------
