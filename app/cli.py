@@ -10,6 +10,9 @@ import typer
 
 from worker.cli import app
 
+from .cli_values import numbers, params
+from .client_cli import register as register_client_commands
+
 DEFAULT_PORT = 8765
 
 
@@ -202,23 +205,6 @@ def demo(
     )
 
 
-def _numbers(text: str, kind: type, option: str) -> list:
-    try:
-        return [kind(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"takes comma-separated {kind.__name__}s, got {text!r}", param_hint=option) from None
-
-
-def _param_value(text: str):
-    # "2" -> 2, "true" -> True, "null" -> None; anything else stays a string for the service to judge.
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 @app.command()
 def study(
     task: Annotated[str, typer.Option(help="a registered or built-in task")] = "cities",
@@ -242,15 +228,11 @@ def study(
     """Run the paper's grid (budgets x weak shares x methods x seeds) as stored trials; table, winners, figure."""
     from .study import run_study
 
-    try:
-        params = {name: _param_value(value) for name, value in (p.split("=", 1) for p in param or [])}
-    except ValueError:
-        raise typer.BadParameter("takes name=value", param_hint="--param") from None
     request = {
         "task": task, "model": model, "methods": [m.strip() for m in methods.split(",") if m.strip()],
-        "budgets": _numbers(budgets, float, "--budgets"), "weak_shares": _numbers(shares, float, "--shares"),
-        "seeds": _numbers(seeds, int, "--seeds"),
-        "weak_cost": weak_cost, "gold_cost": gold_cost, "params": params, "weak_labeler": weak_labeler,
+        "budgets": numbers(budgets, float, "--budgets"), "weak_shares": numbers(shares, float, "--shares"),
+        "seeds": numbers(seeds, int, "--seeds"),
+        "weak_cost": weak_cost, "gold_cost": gold_cost, "params": params(param), "weak_labeler": weak_labeler,
         **({"recipe": recipe} if recipe else {}),
     }
     run_study(request, url=url, port=port, png=png or f"labelmix-study-{task}.png", json_path=json_path)
@@ -279,14 +261,18 @@ def calibrate(
     from .calibration.report import calibrate as run
     from .calibration.runs import Grid
 
-    seed_list = _numbers(seeds, int, "--seeds")
-    ks = _numbers(measured, int, "--measured")
+    seed_list = numbers(seeds, int, "--seeds")
+    ks = numbers(measured, int, "--measured")
     if not ks or max(ks) >= len(seed_list) or min(ks) < 1:
         raise typer.BadParameter(f"each must be 1 to {len(seed_list) - 1} (fewer than --seeds)", param_hint="--measured")
     try:
         chosen_method, chosen_recipe = Method(method), Recipe(recipe)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--method/--recipe") from None
-    grid = Grid(task, model, chosen_method, chosen_recipe, tuple(_numbers(budgets, float, "--budgets")),
-                tuple(_numbers(shares, float, "--shares")), tuple(seed_list))
+    grid = Grid(task, model, chosen_method, chosen_recipe, tuple(numbers(budgets, float, "--budgets")),
+                tuple(numbers(shares, float, "--shares")), tuple(seed_list))
     run(grid, Path(results), workers, replicates, ks, Path(json_path) if json_path else None)
+
+
+# The service from a terminal: allocate, status, frontier, export.
+register_client_commands(app)

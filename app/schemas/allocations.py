@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -146,3 +147,44 @@ class SweepOut(BaseModel):
     budgets: list[float]
     allocations: list[AllocationOut] = Field(description="one per budget, cheapest first")
     best_at_budget: list[BudgetBest] = Field(description="one per budget, cheapest first")
+
+
+class ReportPoint(BaseModel):
+    """A measured point of an allocation: its mean test accuracy over seeds and the interval around it."""
+
+    method: str
+    n_weak: int
+    n_gold: int
+    cost: float
+    accuracy: float
+    low: float = Field(description="the interval's lower end (for the point's mean accuracy)")
+    high: float
+    level: float = Field(description="the interval's coverage, e.g. 0.9")
+    n_seeds: int
+    regime: str
+
+
+class AllocationReport(BaseModel):
+    """An allocation with the context to read it alone: what was asked, every point, the answer."""
+
+    allocation: str
+    status: str = Field(description="queued, running, done or failed")
+    created_at: datetime
+    task: str
+    task_version: int
+    n_test: int
+    model: str
+    recipe: str
+    params: dict[str, Any]
+    weak_labeler: str | None
+    weak_cost: float
+    gold_cost: float
+    budget: float
+    methods: list[str]
+    seeds: list[int]
+    max_trials: int
+    points: list[ReportPoint] = Field(description="every measured point, cheapest first")
+    recommendation: dict[str, Any] | None = Field(
+        description="the recommended point, its expected accuracy and interval, the best and runner-up, "
+        "warnings, and what the search used (None until the allocation is done)")
+    error: str | None

@@ -16,8 +16,9 @@ from worker.engine.models import ModelSpecError, resolve_model
 from ...db.models import Allocation, AllocationStatus
 from ...db.session import session_scope
 from ...dispatch import get_dispatcher
-from ...schemas.allocations import AllocationOut, AllocationRequest, SweepOut
+from ...schemas.allocations import AllocationOut, AllocationReport, AllocationRequest, SweepOut
 from ...schemas.common import ObjectId
+from ...services import allocation_report
 from ...services import allocations as allocation_service
 from ...services import sweeps as sweep_service
 from ...services.allocations import allocation_out
@@ -86,11 +87,25 @@ def _sweep(request: AllocationRequest, model_is_causal: bool, response: Response
 
 @router.get("/allocations/{allocation_id}", response_model=AllocationOut, responses=errors(404))
 def get_allocation(allocation_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> AllocationOut:
+    return allocation_out(_visible_allocation(session, allocation_id, caller))
+
+
+def _visible_allocation(session, allocation_id: str, caller: Caller) -> Allocation:
     query = allocation_service.with_everything_shown(select(Allocation).where(Allocation.id == allocation_id))
     allocation = session.scalars(query).one_or_none()
     if allocation is None or allocation.team != caller.team:  # another team's: not found, as for it
         raise NotFoundError(f"allocation {allocation_id!r} not found")
-    return allocation_out(allocation)
+    return allocation
+
+
+@router.get("/allocations/{allocation_id}/report", response_model=AllocationReport, responses=errors(404))
+def get_allocation_report(
+    allocation_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep
+) -> AllocationReport:
+    """The allocation with the context to read it alone (task, model, recipe, prices, budget), every
+    measured point with its interval, and the recommendation with its reasons: what `labelmix export`
+    writes as JSON, CSV or Markdown."""
+    return AllocationReport(**allocation_report.report(_visible_allocation(session, allocation_id, caller)))
 
 
 @router.get("/allocations", response_model=list[AllocationOut])
