@@ -216,7 +216,14 @@ class Allocation(Base):
     request_key: Mapped[str | None] = mapped_column(String(64), index=True)
     recommendation: Mapped[dict | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A name a lead gives it to find it again; not part of the request (nor of its request_key).
+    label: Mapped[str | None] = mapped_column(String(200))
+    # Called once when the allocation ends (services.webhooks); state: pending, delivered or failed.
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    callback_state: Mapped[str | None] = mapped_column(String(16))
+    callback_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    callback_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     task: Mapped[Task] = relationship()
@@ -284,3 +291,13 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TeamWebhookSecret(Base):
+    """The key a team's callbacks are signed with (HMAC-SHA256), made on first use."""
+
+    __tablename__ = "team_webhook_secrets"
+
+    team: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

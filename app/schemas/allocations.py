@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator
 
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
@@ -73,6 +73,17 @@ class AllocationRequest(BaseModel):
         "Every finished allocation reports this verdict in recommendation.search",
     )
 
+    label: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="a name to find this allocation by later (GET /allocations?label=...); not part of what is "
+        "asked, so an identical request with another label is still answered from stored trials",
+    )
+    callback_url: HttpUrl | None = Field(
+        None,
+        description="called once (POST, JSON body, signed: X-Labelmix-Signature) when the allocation ends, done "
+        "or failed; retried with backoff on failure",
+    )
+
     _distinct_seeds = field_validator("seeds")(distinct_seeds)
 
     @field_validator("max_trials")
@@ -122,6 +133,8 @@ class AllocationOut(BaseModel):
     status: str
     sweep_id: str | None = Field(None, description="the sweep this allocation belongs to, if any")
     task: str
+    label: str | None = Field(None, description="the name given when it was asked for, if any")
+    created_at: datetime | None = None
     request: dict
     progress: dict
     recommendation: dict | None = None

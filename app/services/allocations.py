@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # An asked point the methods cannot train on is told FAIL and asked again, up to this many times.
 MAX_ASKS_PER_POINT = 5
 ENCODER_METHODS = (Method.seq_sft, Method.prompted_sft, Method.uncertainty_sft, Method.logconf_sft)
+# Request fields kept out of the stored request (and so out of its request_key and study seed).
+NOT_ASKED = {"budgets", "label", "callback_url"}
 # session.info key: the Optuna studies this session's open transaction created.
 _NEW_STUDIES = "labelmix.new_optuna_studies"
 
@@ -109,9 +111,13 @@ def create(
         task_id=task.id,
         # The stored request is always a single budget's: `budgets` belongs to the sweep.
         # stop_when_confident only when asked: a request stored before it existed keeps its key and study seed.
-        request={**request.model_dump(mode="json", exclude={"budgets"} | ({"stop_when_confident"} if not
+        # label and callback_url are not what is asked: they live in columns of their own.
+        request={**request.model_dump(mode="json", exclude=NOT_ASKED | ({"stop_when_confident"} if not
                                       request.stop_when_confident else set())),
                  "methods": [m.value for m in space.methods]},
+        label=request.label,
+        callback_url=str(request.callback_url) if request.callback_url else None,
+        callback_state="pending" if request.callback_url else None,
         status=AllocationStatus.queued,
         study_name=study_labels.study_name(task.name, request.model, request.budget, allocation_id),
         sweep_id=sweep_id,
@@ -338,6 +344,8 @@ def allocation_out(allocation: Allocation) -> AllocationOut:
         status=allocation.status,
         sweep_id=allocation.sweep_id,
         task=allocation.task.name,
+        label=allocation.label,
+        created_at=allocation.created_at,
         request=allocation.request,
         progress=progress(allocation),
         recommendation=allocation.recommendation,

@@ -25,6 +25,9 @@ STALE_AFTER_S = 6
 TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
 # A trial still training a while after its first step (a minute or more on this 2-core machine).
 LONG = {**TINY, "max_steps_per_stage": 20, "patience": 100}
+# A trial far past a 15 s limit even on an idle machine (~70 s unstopped): LONG alone once finished
+# inside 15 s in CI, so the limit never fired.
+PAST_THE_LIMIT = {**LONG, "max_steps_per_stage": 100}
 # The trials worker's pool, as README.md and docker-compose.yml start it.
 TRIALS_POOL = ["--pool", "prefork", "--concurrency", "1"]
 
@@ -213,7 +216,7 @@ def test_a_trial_past_the_time_limit_ends_failed_with_the_reason(make_api, worke
     Celery's limit (limit + stale period), and the sweep fails the silent trial with the reason."""
     api = make_api(broker=BROKER)
     workers.start(LABELMIX_TRIAL_TIME_LIMIT_S=str(limit_s), LABELMIX_STALE_TRIAL_AFTER_S=str(stale_s))
-    response = api.post("/allocate", json=allocation_request(max_trials=1, budget=40, params=LONG))
+    response = api.post("/allocate", json=allocation_request(max_trials=1, budget=40, params=PAST_THE_LIMIT))
     assert response.status_code == 202, response.text
     done = follow(api, response.json()["id"], 180, workers)
     assert done["status"] == "failed", done

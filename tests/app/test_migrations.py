@@ -17,7 +17,7 @@ from app.services.search import OPTUNA_SCHEMA, optuna_storage
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 APP_TABLES = {
     "tasks", "examples", "trials", "allocations", "study_points", "study_point_trials", "grid_studies", "api_keys",
-    "point_aggregates",
+    "point_aggregates", "team_webhook_secrets",
 }
 
 
