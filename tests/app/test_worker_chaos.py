@@ -32,10 +32,11 @@ from test_celery_worker import wait_for
 
 pytestmark = pytest.mark.slow
 
-KILLS = 20
+KILLS = 12
 TRIALS_WORKERS = 2  # two, so that "never trained by two workers at once" can be checked
-# A trials worker is killed this long after it starts (ready after ~3 s, a trial ~3-6 s here).
-LIFETIME_S = (3.0, 18.0)
+# A trials worker is killed this long after it starts (a prefork worker is ready after ~5 s, a trial
+# takes ~3-6 s here), so that most kills land after it has taken work.
+LIFETIME_S = (5.0, 20.0)
 SEEDS = (0, 1, 2)  # one allocation per seed: their trials are all distinct
 STOLEN_SEED = 9
 TINY = {"max_steps_per_stage": 2, "eval_every": 2, "n_test": 32, "max_length": 32}
