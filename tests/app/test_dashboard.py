@@ -286,7 +286,8 @@ def update_plan(page, **fields) -> None:
 def rendered_points(page) -> int:
     """Markers drawn in the SVG for measured points; equals the chart's own count.
 
-    The frontier lines draw none; the predicted line's markers are counted apart (dataset.predicted).
+    The frontier lines draw none; the predicted line's markers are counted apart (dataset.predicted), and so
+    are an unfinished allocation's pending points (dataset.pending).
     """
     traces = page.evaluate(
         "() => { const gd = document.getElementById('frontier-chart');"
@@ -296,7 +297,9 @@ def rendered_points(page) -> int:
     assert sum(t["n"] for t in traces) == page.locator("#frontier-chart .scatterlayer .trace .points path.point").count()
     measured = sum(t["n"] for t in traces if t["meta"] == "points")
     predicted = sum(t["n"] for t in traces if t["meta"] == "predicted")
-    assert measured + predicted == sum(t["n"] for t in traces)
+    pending = sum(t["n"] for t in traces if t["meta"] == "pending")  # an allocation's points not measured yet
+    assert measured + predicted + pending == sum(t["n"] for t in traces)
+    assert pending == int(page.eval_on_selector("#frontier-chart", "el => el.dataset.pending || '0'"))
     assert measured == int(page.eval_on_selector("#frontier-chart", "el => el.dataset.points"))
     assert predicted == int(page.eval_on_selector("#frontier-chart", "el => el.dataset.predicted || '0'"))
     return measured

@@ -1,5 +1,5 @@
 // The planning dashboard: plain JS over the service's JSON API (GET /tasks, GET /frontier/{task},
-// GET /frontier/{task}/marginal, GET /plan/{task}, POST /allocate, GET /allocations/{id}, POST /tasks).
+// GET /frontier/{task}/marginal, GET /plan/{task}, POST /allocate, GET /allocations[/{id}], POST /tasks).
 "use strict";
 
 (() => {
@@ -18,6 +18,10 @@
   ];
   const PREDICTED_NAME = "predicted (learning surface)";
   const PREDICTED_COLOR = "#c2410c";
+  const PENDING_NAME = "pending (not measured yet)";
+  // The recipes a request can name; the selector's labels add overrides ("fast max_steps_per_stage=3").
+  const RECIPES = ["fast", "paper"];
+  const LIST_PAGE = 10;  // allocations per page of the list
   // Budgets the learning surface is asked about (times the plan's budget): the chart keeps those near the data.
   const PREDICT_SCALES = [1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 5, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 4, 1.25, 1.5, 2, 3, 4, 6, 8];
 
@@ -31,10 +35,13 @@
     rec: $("#recommendation"), allocateForm: $("#allocate-form"), progress: $("#progress"),
     progressBar: $("#progress-bar"), uploadForm: $("#upload-form"), recipe: $("#recipe"),
     recWarnings: $("#rec-warnings"), targetForm: $("#target-form"), targetAnswer: $("#target-answer"),
+    listForm: $("#allocations-filter"), listTable: $("#allocations-table"), listTask: $("#list-task"),
   };
   // recipe: the one asked for ("" = the server's default, the recipe with the most trials);
   // followAllocation: a finished allocation whose recipe the frontier should switch to, once.
-  const state = { seq: 0, rows: [], registered: new Set(), allocation: null, pollTimer: null, plan: null, recipe: "", recipes: [], shownRecipe: null, followAllocation: null };
+  const state = { seq: 0, rows: [], registered: new Set(), allocation: null, pollTimer: null, plan: null, recipe: "", recipes: [], shownRecipe: null, followAllocation: null, trialsFinished: -1 };
+  // The allocations list: its latest request (seq) and the cursor of its next page.
+  const list = { seq: 0, cursor: null };
 
   // --- formatting ----------------------------------------------------------------------------
   const money = (v) => "$" + Number(v).toLocaleString("en-US", { maximumFractionDigits: Math.abs(v) < 1 ? 4 : 2 });
@@ -177,6 +184,9 @@
     const names = [...registered.map((t) => t.name), ...CONFIG.builtin_tasks.filter((n) => !registered.some((t) => t.name === n))];
     el.task.innerHTML = names.map((n) => `<option value="${escapeHtml(n)}">${escapeHtml(n)}</option>`).join("");
     el.task.value = names.includes(selected) ? selected : (registered[0] || {}).name || names[0] || "";
+    const listed = el.listTask.value;
+    el.listTask.innerHTML = `<option value="">all tasks</option>` + registered.map((t) => `<option value="${escapeHtml(t.name)}">${escapeHtml(t.name)}</option>`).join("");
+    el.listTask.value = registered.some((t) => t.name === listed) ? listed : "";
   }
 
   async function loadTaskInfo(task) {
@@ -255,22 +265,26 @@
     return { tickvals: ticks, ticktext: ticks.map(money) };
   }
 
-  function baseLayout(xs, budget) {
+  // `ys`: the accuracies drawn; with none, the axis spans chance to perfect rather than plotly's -1 to 4.
+  function baseLayout(xs, budget, ys = []) {
     const phone = isPhone();
     const positive = xs.filter((x) => x > 0).concat([budget]);
-    const lo = Math.log10(Math.min(...positive)), hi = Math.log10(Math.max(...positive));
+    let lo = Math.log10(Math.min(...positive)), hi = Math.log10(Math.max(...positive));
+    if (hi - lo < 0.5) { lo -= 0.5; hi += 0.3; }  // nothing but the budget (an empty chart): a decade around it
     const pad = Math.max(0.15, (hi - lo) * 0.08);
     const range = [lo - pad, hi + pad];
+    // The budget's label reads away from the nearer edge, so a phone's narrow plot never cuts it.
+    const labelRight = (Math.log10(budget) - range[0]) / (range[1] - range[0]) > 0.6;
     return {
       autosize: true,
       margin: phone ? { l: 44, r: 8, t: 44, b: 40 } : { l: 56, r: 16, t: 30, b: 48 },
       xaxis: { type: "log", title: { text: "labeling cost" }, range, zeroline: false, ...dollarTicks(...range) },
-      yaxis: { title: { text: "test accuracy" }, zeroline: false },
+      yaxis: { title: { text: "test accuracy" }, zeroline: false, ...(ys.length ? {} : { range: [0.5, 1] }) },
       legend: phone ? { orientation: "h", y: -0.22, x: 0, font: { size: 10 } } : { x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
       hovermode: "closest",
       shapes: [{ type: "line", xref: "x", yref: "paper", x0: budget, x1: budget, y0: 0, y1: 1, line: { dash: "dash", color: "#444", width: 1.5 } }],
       annotations: [{
-        x: Math.log10(budget), xref: "x", yref: "paper", y: 1, yanchor: "top", xanchor: "left", xshift: 3,
+        x: Math.log10(budget), xref: "x", yref: "paper", y: 1, yanchor: "top", xanchor: labelRight ? "right" : "left", xshift: labelRight ? -3 : 3,
         text: `budget ${money(budget)}`, showarrow: false, font: { size: 11 }, bgcolor: "rgba(255,255,255,0.8)",
       }],
       font: { family: "system-ui, sans-serif", size: phone ? 11 : 12 },
@@ -391,6 +405,40 @@
     return ` Dashed: the learning surface's predicted best, with its ${levelPct(body.level)} band, from ${fits}; a prediction, not a measurement.${outside}`;
   }
 
+  // The points the allocation on screen has asked for and not measured yet (queued or training), at
+  // the plan's prices: hollow markers along the foot of the measured ones, since they have no accuracy yet.
+  function pendingPoints(plan, body) {
+    const a = state.allocation;
+    if (!a || a.status === "done" || a.status === "failed" || !requestMatchesPlan(plan, a)) return [];
+    const measured = body.points.map((p) => p.accuracy);
+    const foot = measured.length ? Math.min(...measured) - 0.02 : 0.55;
+    const running = new Map((a.progress.running || []).map((r) => [`${r.method}|${r.n_weak}|${r.n_gold}`, r]));
+    const points = new Map();
+    for (const t of a.trials || []) {
+      if (t.status !== "queued" && t.status !== "running") continue;
+      const key = `${t.method}|${t.n_weak}|${t.n_gold}`;
+      const point = points.get(key) || { method: t.method, n_weak: t.n_weak, n_gold: t.n_gold, seeds: [], running: running.get(key),
+        cost: t.n_weak * plan.weak + t.n_gold * plan.gold, accuracy: foot };
+      point.seeds.push(t.seed);
+      points.set(key, point);
+    }
+    return [...points.values()].filter((p) => p.cost > 0).sort((x, y) => x.cost - y.cost);
+  }
+
+  function pendingTrace(points) {
+    return {
+      type: "scatter", mode: "markers", name: PENDING_NAME, meta: "pending",
+      x: points.map((p) => p.cost), y: points.map((p) => p.accuracy),
+      text: points.map((p) => [
+        `<b>pending</b>: ${escapeHtml(p.method)}, n_weak ${count(p.n_weak)} + n_gold ${count(p.n_gold)} = ${money(p.cost)}`,
+        p.running ? `training now: ${runningText(p.running)}` : `queued (seed${p.seeds.length === 1 ? "" : "s"} ${p.seeds.join(", ")})`,
+        "not measured yet: drawn at the foot of the chart",
+      ].join("<br>")),
+      hovertemplate: "%{text}<extra></extra>",
+      marker: { symbol: "circle-open", size: 12, color: "#555", line: { width: 2, color: "#555" } },
+    };
+  }
+
   function drawSingle(plan, body, rec) {
     const methods = Object.keys(body.per_method);
     const byMethod = (m) => body.points.filter((p) => p.method === m);
@@ -401,7 +449,11 @@
     const predicted = predictedPoints(plan, body);
     if (predicted.length) traces.push(...predictedTraces(predicted, body.level));
     el.chart.dataset.predicted = String(predicted.length);
-    const layout = baseLayout(body.points.map((p) => p.cost).concat(predicted.map((p) => p.cost)), plan.budget);
+    const pending = pendingPoints(plan, body);
+    if (pending.length) traces.push(pendingTrace(pending));
+    el.chart.dataset.pending = String(pending.length);
+    const layout = baseLayout(body.points.map((p) => p.cost).concat(predicted.map((p) => p.cost), pending.map((p) => p.cost)), plan.budget,
+      body.points.map((p) => p.accuracy));
     if (rec) {
       const [lo, hi] = layout.xaxis.range;
       const left = (Math.log10(rec.cost) - lo) / (hi - lo) < 0.5;  // point the label inwards
@@ -410,7 +462,7 @@
     const frontier = new Set(body.overall.map(frontierKey));
     state.rows = body.points.map((p) => tableRow(plan, body, p, plan.weak, frontier.has(frontierKey(p))));
     el.summary.textContent = body.points.length
-      ? `${pointsShown(body)} (${methods.length} method${methods.length === 1 ? "" : "s"}) of recipe ${body.recipe}, ${body.overall.length} on the Pareto frontier, at weak ${money(plan.weak)} / gold ${money(plan.gold)}. Error bars: ${levelPct(body.level)} intervals over test examples and training seeds. Hover a point for its trials.${surfaceSummary(body, predicted)}`
+      ? `${pointsShown(body)} (${methods.length} method${methods.length === 1 ? "" : "s"}) of recipe ${body.recipe}, ${body.overall.length} on the Pareto frontier, at weak ${money(plan.weak)} / gold ${money(plan.gold)}. Error bars: ${levelPct(body.level)} intervals over test examples and training seeds. ${isPhone() ? "Tap" : "Hover over"} a point for its trials.${surfaceSummary(body, predicted)}`
       : "No stored trials for this task and model yet: run an allocation below.";
     return Plotly.react(el.chart, traces, layout, plotConfig()).then(() => body.points.length);
   }
@@ -426,6 +478,7 @@
   function drawCompare(plan, bodies) {
     const traces = [];
     el.chart.dataset.predicted = "0";
+    el.chart.dataset.pending = "0";
     state.rows = [];
     bodies.forEach(({ cost, body }, i) => {
       const color = COMPARE_COLORS[i % COMPARE_COLORS.length];
@@ -434,7 +487,7 @@
       body.overall.forEach((p) => state.rows.push(tableRow(plan, body, p, cost, true)));
     });
     const xs = bodies.flatMap(({ body }) => body.overall.map((p) => p.cost));
-    const layout = baseLayout(xs.length ? xs : [plan.budget], plan.budget);
+    const layout = baseLayout(xs.length ? xs : [plan.budget], plan.budget, bodies.flatMap(({ body }) => body.overall.map((p) => p.accuracy)));
     el.summary.textContent = `The Pareto frontier at each weak label price (gold ${money(plan.gold)}); markers colored by the weak share of spend.`;
     el.compareSummary.innerHTML = compareTable(plan, bodies);
     return Plotly.react(el.chart, traces, layout, plotConfig()).then(() => xs.length);
@@ -463,7 +516,12 @@
 
   // --- the recommendation ----------------------------------------------------------------------
   function allocationMatches(plan, allocation) {
-    if (!allocation || allocation.status !== "done" || !allocation.recommendation) return false;
+    return Boolean(allocation && allocation.status === "done" && allocation.recommendation && requestMatchesPlan(plan, allocation));
+  }
+
+  // Whether the allocation was asked for the plan on screen (task, model, prices, budget), whatever its state.
+  function requestMatchesPlan(plan, allocation) {
+    if (!allocation) return false;
     const r = allocation.request;
     const close = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
     return allocation.task === plan.task && (!plan.model || r.model === plan.model) &&
@@ -612,8 +670,8 @@
       responses = await ask();
       if (seq !== state.seq) return;
     }
-    const follow = state.followAllocation && allocationMatches(plan, state.allocation) && state.allocation.id === state.followAllocation;
-    if (follow && responses[0].ok) {  // a finished allocation: show the recipe it trained with
+    const follow = state.followAllocation && requestMatchesPlan(plan, state.allocation) && state.allocation.id === state.followAllocation;
+    if (follow && responses[0].ok) {  // an allocation opened or finished: show the recipe it trains with
       const label = allocationRecipe(state.allocation, responses[0].body.recipes);
       if (label && label !== responses[0].body.recipe) {
         state.recipe = label;
@@ -771,6 +829,11 @@
     };
     if (plan.model) request.model = plan.model;
     if (methods.length) request.methods = methods;
+    // The recipe on screen (its name; the overrides are the params above), so the search trains what is shown.
+    const recipe = (state.shownRecipe || "").split(" ")[0];
+    if (RECIPES.includes(recipe)) request.recipe = recipe;
+    const label = $("#allocation-label").value.trim();
+    if (label) request.label = label;
     return { request, errors };
   }
 
@@ -785,11 +848,54 @@
     button.disabled = true;
     try {
       const response = await api("/allocate", { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(request) });
-      if (!response.ok) { showErrors([el.allocateForm, el.planForm], response); return; }
+      if (!response.ok) { showErrors([el.allocateForm, el.planForm], response); errorsAtButton(response); return; }
       watch(response.body);
+      loadAllocations();  // the new one heads the list
     } finally {
       button.disabled = false;
     }
+  }
+
+  // A refusal about a plan field (the budget, say) is shown at that field, in another card and maybe
+  // off-screen, and the plan's next refresh clears it: say it here too, by the button, where it stays.
+  function errorsAtButton(response) {
+    const detail = response.body && response.body.detail;
+    if (!Array.isArray(detail)) return;
+    const slot = $(".form-error", el.allocateForm);
+    for (const d of detail) {
+      const loc = d.loc || [];
+      const field = String(loc.length > 1 ? loc[1] : loc[0]);
+      if (!el.planForm.querySelector(`[data-field="${CSS.escape(field)}"]`)) continue;  // shown at its own field here
+      slot.textContent += `${field.replace(/_/g, " ")} (in the plan above): ${String(d.msg || "is invalid").replace(/^Value error, /, "")}\n`;
+    }
+    slot.scrollIntoView({ block: "nearest" });
+  }
+
+  // "seq_sft 10 gold + 100 weak, seed 0: weak stage, step 40/120, validation AUROC 0.812"
+  function runningText(r) {
+    const head = `${r.method} ${count(r.n_gold)} gold + ${count(r.n_weak)} weak, seed ${r.seed}`;
+    const p = r.progress;
+    if (!p) return `${head}: starting`;
+    const auroc = p.val_auroc === null || p.val_auroc === undefined ? "" : `, validation AUROC ${acc(p.val_auroc)}`;
+    return `${head}: ${p.stage} stage, step ${count(p.step)}/${count(p.total_steps)}${auroc}`;
+  }
+
+  const duration = (s) => (s < 90 ? `${Math.max(1, Math.round(s))} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+
+  // Time left, from the trials of this allocation already finished (their mean wall time) times the
+  // trials still to run, less what the running ones have done; none finished: not guessed.
+  function etaText(allocation) {
+    const p = allocation.progress;
+    if (allocation.status === "done" || allocation.status === "failed") return "";
+    const walls = (allocation.trials || []).filter((t) => t.status === "done" && t.wall_s > 0).map((t) => t.wall_s);
+    if (!walls.length) return "Time left: known once a trial has finished.";
+    const mean = walls.reduce((a, b) => a + b, 0) / walls.length;
+    const left = Math.max(0, p.trials_total - p.trials_done - p.trials_failed);
+    const now = Date.now();
+    const started = (allocation.trials || []).filter((t) => t.status === "running" && t.started_at)
+      .map((t) => Math.min(mean, (now - Date.parse(t.started_at)) / 1000));
+    const seconds = Math.max(0, mean * left - started.reduce((a, b) => a + b, 0));
+    return `About ${duration(seconds)} left: ${left} trial${left === 1 ? "" : "s"} to go at ${duration(mean)} each (the mean of ${walls.length} finished).`;
   }
 
   function renderProgress(allocation) {
@@ -805,6 +911,9 @@
     el.progressBar.max = Math.max(1, p.trials_total);
     el.progressBar.value = Math.min(finished, p.trials_total);
     set("points", `${p.points_done}/${p.points_total} points of the search told (${p.points_asked} asked)`);
+    const running = $('[data-progress="running"]', el.progress);
+    running.innerHTML = (p.running || []).map((r) => `<li data-stage="${escapeHtml(r.progress ? r.progress.stage : "")}" data-step="${r.progress ? r.progress.step : ""}">Training ${escapeHtml(runningText(r))}</li>`).join("");
+    set("eta", etaText(allocation));
     const b = p.best_so_far;
     set("best", b ? `Best so far: ${b.method}, ${count(b.n_gold)} gold + ${count(b.n_weak)} weak, selection accuracy ${acc(b.selection_accuracy)}` : "Best so far: none finished yet");
     set("id", allocation.error ? `Allocation ${allocation.id}: ${allocation.error}` : `Allocation ${allocation.id}`);
@@ -814,19 +923,34 @@
     clearTimeout(state.pollTimer);
     const finished = allocation.status === "done";
     const before = state.allocation;
-    if (follow && finished && !(before && before.id === allocation.id && before.status === "done")) state.followAllocation = allocation.id;
+    const same = before && before.id === allocation.id;
+    if (follow && finished && !(same && before.status === "done")) state.followAllocation = allocation.id;
     state.allocation = allocation;
     renderProgress(allocation);
     if (state.plan) writeHash(state.plan);
     if (allocation.status === "done" || allocation.status === "failed") {
-      refresh();
+      state.trialsFinished = -1;
+      if (same && before.status !== allocation.status) recountAndRefresh();  // it just stored its trials
+      else refresh();
+      if (same && before.status !== allocation.status) loadAllocations();  // its row says so now
       return;
     }
+    // Another allocation (its pending points), or a trial finished (a point measured): draw again.
+    const finishedTrials = allocation.progress.trials_done + allocation.progress.trials_failed;
+    if (!same) refresh();
+    else if (finishedTrials !== state.trialsFinished) recountAndRefresh();
+    state.trialsFinished = finishedTrials;
     state.pollTimer = setTimeout(async () => {
       const response = await api(`/allocations/${encodeURIComponent(allocation.id)}`);
       if (response.ok) watch(response.body);
       else state.pollTimer = setTimeout(() => watch(allocation), POLL_MS * 3);  // keep trying after a blip
     }, POLL_MS);
+  }
+
+  // Trials were stored: the model list's counts ("minilm-l6 (11 trials)") are read again, then the plan drawn.
+  async function recountAndRefresh() {
+    await loadModels(el.task.value, el.model.value);
+    await refresh();
   }
 
   // --- uploads ---------------------------------------------------------------------------------
@@ -884,8 +1008,101 @@
     download(exportName("csv"), new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
   }
 
-  function exportPng() {
-    Plotly.downloadImage(el.chart, { format: "png", width: 1200, height: 700, filename: exportName("png").replace(/\.png$/, "") });
+  // What a chart read alone needs: the task, model and recipe, the prices and the budget.
+  function exportTitle() {
+    const p = state.plan || readPlan();
+    const prices = p.compare ? `weak ${[p.weak, ...p.compareCosts].map(money).join(" / ")}` : `weak ${money(p.weak)}`;
+    return `labelmix frontier · task ${p.task} · model ${p.model || "all"} · recipe ${state.shownRecipe || "—"}` +
+      ` · ${prices}, gold ${money(p.gold)} per label · budget ${money(p.budget)}`;
+  }
+
+  async function exportPng() {
+    const title = exportTitle();
+    $("#export-png").dataset.title = title;
+    // A copy of the figure with a title (the page's own chart keeps its room for the plot).
+    const layout = { ...el.chart.layout, title: { text: escapeHtml(title), x: 0.02, xanchor: "left", font: { size: 15 } },
+      margin: { ...(el.chart.layout.margin || {}), t: 80 }, legend: { x: 1.02, xanchor: "left", y: 1, yanchor: "top" }, width: 1200, height: 700 };
+    const url = await Plotly.toImage({ data: el.chart.data, layout }, { format: "png", width: 1200, height: 700 });
+    const bytes = Uint8Array.from(atob(url.split(",")[1]), (c) => c.charCodeAt(0));  // a data: URL, decoded here
+    download(exportName("png"), new Blob([bytes], { type: "image/png" }));
+  }
+
+  // --- the allocations list: GET /allocations, newest first, a page at a time ---------------------
+  function listFilters() {
+    return { task: el.listTask.value, status: $("#list-status").value, label: $("#list-label").value.trim() };
+  }
+
+  function allocationRow(a) {
+    const r = a.request || {};
+    const rec = a.status === "done" ? a.recommendation : null;
+    const created = a.created_at ? new Date(a.created_at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "—";
+    const name = a.label ? escapeHtml(a.label) : `<span class="hint">${escapeHtml(a.id.slice(0, 8))}</span>`;
+    return `<tr data-allocation-id="${escapeHtml(a.id)}" data-status="${escapeHtml(a.status)}">
+      <td><button type="button" class="link" data-open="${escapeHtml(a.id)}" title="show it and restore its settings">${name}</button></td>
+      <td>${escapeHtml(a.task)}</td><td>${r.budget === undefined ? "—" : money(r.budget)}</td>
+      <td><span class="badge ${escapeHtml(a.status)}">${escapeHtml(a.status)}</span></td><td>${escapeHtml(created)}</td>
+      <td data-best="${rec ? rec.expected_accuracy : ""}">${rec ? acc(rec.expected_accuracy) : "—"}</td></tr>`;
+  }
+
+  // `more`: the next page after the rows shown; else the first page for the filters.
+  async function loadAllocations(more = false) {
+    const seq = ++list.seq;
+    clearErrors(el.listForm);
+    const filters = listFilters();
+    const response = await api(`/allocations?${query({ ...filters, limit: LIST_PAGE, cursor: more ? list.cursor : "" })}`);
+    if (seq !== list.seq) return;  // the filters changed meanwhile: a newer answer is coming
+    if (!response.ok) { showErrors([el.listForm], response); return; }
+    const body = el.listTable.tBodies[0];
+    if (!more) body.innerHTML = "";
+    body.insertAdjacentHTML("beforeend", response.body.items.map(allocationRow).join(""));
+    list.cursor = response.body.next_cursor;
+    el.listTable.hidden = !body.rows.length;
+    const empty = $("#allocations-empty");
+    empty.hidden = Boolean(body.rows.length);
+    empty.textContent = filters.task || filters.status || filters.label
+      ? "No allocation matches these filters." : "No allocations yet: run one from “Run an allocation”.";
+    $("#allocations-more").hidden = !list.cursor;
+    el.listTable.dataset.ready = String(seq);
+  }
+
+  // The allocate form as the allocation asked: methods, points, seeds, weak labeler, parameters, label.
+  function restoreAllocateForm(allocation) {
+    const r = allocation.request || {};
+    const methods = r.methods || [];
+    $$('input[name="methods"]', el.allocateForm).forEach((i) => { i.checked = methods.includes(i.value); });
+    $("#max-trials").value = r.max_trials ?? 8;
+    $("#seeds").value = (r.seeds || [0, 1]).join(", ");
+    $("#weak-labeler").value = r.weak_labeler || "default";
+    $("#params").value = JSON.stringify(r.params || {});
+    $("#allocation-label").value = allocation.label || "";
+    $("#advanced").open = Boolean(Object.keys(r.params || {}).length) || (r.weak_labeler || "default") !== "default";
+  }
+
+  function restorePlan(request) {
+    el.gold.value = request.gold_cost;
+    el.weak.value = request.weak_cost;
+    el.budget.value = request.budget;
+    el.compare.checked = false;
+  }
+
+  // A row of the list: its result and progress, and the plan and form exactly as it was asked.
+  async function openAllocation(id) {
+    const response = await api(`/allocations/${encodeURIComponent(id)}`);  // now, not as listed
+    if (!response.ok) { showErrors([el.listForm], response); return; }
+    const allocation = response.body;
+    restorePlan(allocation.request);
+    restoreAllocateForm(allocation);
+    clearErrors(el.allocateForm);
+    state.recipe = "";  // refresh picks the allocation's own (followAllocation)
+    if (el.task.value !== allocation.task) {
+      await loadTasks(allocation.task);
+      await loadTaskInfo(allocation.task);
+    }
+    await loadModels(allocation.task, allocation.request.model ?? "");
+    state.allocation = null;  // shown afresh, even if it was on screen
+    state.followAllocation = allocation.id;
+    watch(allocation);
+    el.recCard.scrollIntoView({ block: "start", behavior: "smooth" });
   }
 
   // --- start-up --------------------------------------------------------------------------------
@@ -898,19 +1115,30 @@
 
   async function init() {
     const h = hashParams();
+    // A link to an allocation restores what it asked for: the form, and the plan where the link does not say it.
+    let linked = null;
+    if (h.get("allocation")) {
+      const response = await api(`/allocations/${encodeURIComponent(h.get("allocation"))}`);
+      if (response.ok) linked = response.body;
+    }
+    if (linked) { restorePlan(linked.request); restoreAllocateForm(linked); }
     if (h.has("gold")) el.gold.value = h.get("gold");
     if (h.has("weak")) el.weak.value = h.get("weak");
     if (h.has("budget")) el.budget.value = h.get("budget");
     if (h.has("compare")) { el.compare.checked = true; el.compareCosts.value = h.get("compare").split(",").join(", "); }
     state.recipe = h.get("recipe") || "";
     $("#dataset-names").innerHTML = CONFIG.datasets.map((d) => `<option value="${escapeHtml(d)}">`).join("");
-    await loadTasks(h.get("task"));
-    await Promise.all([loadTaskInfo(el.task.value), loadModels(el.task.value, h.has("model") ? h.get("model") : null)]);
-    if (h.get("allocation")) {
-      const response = await api(`/allocations/${encodeURIComponent(h.get("allocation"))}`);
-      if (response.ok) { state.plan = readPlan(); watch(response.body, !h.has("recipe")); }
+    await loadTasks(h.get("task") || (linked && linked.task));
+    const model = h.has("model") ? h.get("model") : linked ? linked.request.model ?? "" : null;
+    await Promise.all([loadTaskInfo(el.task.value), loadModels(el.task.value, model)]);
+    if (linked) {
+      state.plan = readPlan();
+      if (!h.has("recipe")) state.followAllocation = linked.id;
+      watch(linked, !h.has("recipe"));  // draws the plan (once: a second refresh would race it)
+    } else {
+      await refresh();
     }
-    await refresh();
+    loadAllocations();
 
     el.planForm.addEventListener("submit", (e) => { e.preventDefault(); refresh(); });
     el.task.addEventListener("change", onTaskChange);
@@ -921,6 +1149,15 @@
     el.targetForm.addEventListener("submit", planForTarget);
     $("#export-png").addEventListener("click", exportPng);
     $("#export-csv").addEventListener("click", exportCsv);
+    el.listForm.addEventListener("submit", (e) => { e.preventDefault(); loadAllocations(); });
+    el.listForm.addEventListener("change", () => loadAllocations());
+    let typing = null;  // the label filter asks once the typing pauses, not at every key
+    $("#list-label").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => loadAllocations(), 300); });
+    $("#allocations-more").addEventListener("click", () => loadAllocations(true));
+    el.listTable.addEventListener("click", (e) => {
+      const button = e.target.closest("[data-open]");
+      if (button) openAllocation(button.dataset.open);
+    });
     window.matchMedia("(max-width: 700px)").addEventListener("change", refresh);
     document.body.dataset.ready = "1";
   }
