@@ -11,9 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from .config import get_settings
-from .queues import STUDIES_QUEUE, TRIALS_QUEUE
+from .queues import CALLBACKS_QUEUE, STUDIES_QUEUE, TRIALS_QUEUE
 
 log = logging.getLogger(__name__)
+
+# Embedded: callbacks delivered at once; more wait their turn (each is bounded: services.webhooks).
+CALLBACK_THREADS = 2
 
 
 class InProcessDispatcher:
@@ -21,6 +24,8 @@ class InProcessDispatcher:
 
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelmix-embedded")
+        # Callbacks wait on other people's servers: never on the thread that runs trials (services.webhooks).
+        self._callbacks = ThreadPoolExecutor(max_workers=CALLBACK_THREADS, thread_name_prefix="labelmix-callback")
 
     def _submit(self, fn, *args) -> None:
         def run() -> None:
@@ -36,8 +41,20 @@ class InProcessDispatcher:
             self._submit(self._run_trial, trial_id)
 
     def close(self) -> None:
-        """Drop the jobs not started yet (the one running finishes)."""
+        """Drop the jobs not started yet (the one running finishes); a dropped callback stays pending."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._callbacks.shutdown(wait=False, cancel_futures=True)
+
+    def enqueue_callback(self, allocation_id: str) -> None:
+        from .services import webhooks
+
+        def deliver() -> None:
+            try:
+                webhooks.deliver(allocation_id)
+            except Exception:  # the database went away mid-delivery: say so, keep the thread
+                log.exception("callback of allocation %s failed", allocation_id)
+
+        self._callbacks.submit(deliver)
 
     def _run_trial(self, trial_id: int) -> None:
         from worker import jobs
@@ -99,6 +116,10 @@ class CeleryDispatcher:
 
     def enqueue_advance(self, allocation_id: str) -> None:
         self.celery.send_task("labelmix.advance_allocation", args=[allocation_id], queue=STUDIES_QUEUE)
+
+    def enqueue_callback(self, allocation_id: str) -> None:
+        # The control worker's queue, never the trials': a slow receiver must not idle a GPU.
+        self.celery.send_task("labelmix.deliver_callback", args=[allocation_id], queue=CALLBACKS_QUEUE)
 
     def enqueue_weak_labels(self, task_name: str) -> None:
         # Training a labeler is a trial's kind of work: the trials workers (one per GPU) take it.

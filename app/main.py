@@ -18,7 +18,7 @@ from .api.deps import reject_unstorable_text
 from .api.responses import errors
 from .api.unreadable_body import unreadable_body_or_http_error
 from .api.validation_errors import request_validation_error
-from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials
+from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials, webhook_secret
 from .auth.caller import current_caller
 from .auth.origin import CrossSiteGuard
 from .config import get_settings
@@ -62,7 +62,7 @@ def _resume_embedded_work() -> None:
     from .db.models import Allocation, AllocationStatus, Trial, TrialStatus
     from .db.session import session_scope
     from .dispatch import get_dispatcher
-    from .services import grid
+    from .services import grid, webhooks
 
     dispatcher = get_dispatcher()
     with session_scope() as session:
@@ -75,9 +75,12 @@ def _resume_embedded_work() -> None:
             )
         )
         study_trials = grid.queued_trials(session)
+        lost_callbacks = webhooks.undelivered(session)  # ended while the last run stopped: not sent yet
     dispatcher.enqueue_trials(study_trials)  # studies have no step to advance: their trials are the work
     for allocation_id in unfinished:
         dispatcher.enqueue_advance(allocation_id)
+    for allocation_id in lost_callbacks:
+        dispatcher.enqueue_callback(allocation_id)
 
 
 def _refresh_builtin_tasks() -> None:
@@ -131,7 +134,7 @@ def create_app() -> FastAPI:
     )
     # Everything but the health checks, the metrics and the dashboard's page (which asks for a key)
     # needs one when LABELMIX_REQUIRE_API_KEYS is on; routes that scope by team take the caller themselves.
-    for module in (tasks, allocations, studies, frontier, marginal, plan, trials):
+    for module in (tasks, allocations, studies, frontier, marginal, plan, trials, webhook_secret):
         app.include_router(module.router, dependencies=[Depends(current_caller)], responses=errors(401, 503))
     for module in (health, dashboard, metrics):
         app.include_router(module.router)

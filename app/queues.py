@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 TRIALS_QUEUE = "trials"
 STUDIES_QUEUE = "studies"
+# Allocations' callbacks go to the control worker that already runs (a thread pool), not to a queue
+# of their own that a deployment would have to start a worker for; never to the trials workers.
+CALLBACKS_QUEUE = STUDIES_QUEUE
 
 # How long a task's state (STARTED with a running trial's progress, then its outcome) stays in the
 # result backend. It is for Flower and `celery result`; the trial row in the database is the record.
@@ -33,6 +36,7 @@ def make_celery(settings: Settings) -> Celery:
         task_routes={
             "labelmix.run_trial": {"queue": TRIALS_QUEUE},
             "labelmix.advance_allocation": {"queue": STUDIES_QUEUE},
+            "labelmix.deliver_callback": {"queue": CALLBACKS_QUEUE},
         },
         task_default_queue=TRIALS_QUEUE,
         # A trial is acknowledged only once it has finished, and given back if its worker dies.

@@ -12,8 +12,10 @@ import time
 from celery.signals import worker_init, worker_process_init, worker_ready
 
 from app.config import get_settings
+from app.db.session import session_scope
 from app.dispatch import CeleryDispatcher
 from app.queues import STUDIES_QUEUE, TRIALS_QUEUE
+from app.services import webhooks
 
 from . import jobs, metrics
 from .celery_app import celery_app
@@ -60,6 +62,26 @@ def advance_allocation(allocation_id: str) -> None:
     jobs.advance_allocation_job(allocation_id, dispatcher)
 
 
+@celery_app.task(name="labelmix.deliver_callback")
+def deliver_callback(allocation_id: str) -> None:
+    # Retried inside (tenacity), claimed once: a redelivered message for it finds it claimed and does nothing.
+    webhooks.deliver(allocation_id)
+
+
+# A callback whose hand-over was lost (the broker was away when its allocation ended) is sent again
+# once it has been pending this long; each worker sends each such one once (the claim keeps it to one call).
+CALLBACK_RESEND_AFTER_S = 60
+_callbacks_resent: set[str] = set()
+
+
+def _resend_lost_callbacks() -> None:
+    with session_scope() as session:
+        lost = [i for i in webhooks.undelivered(session, CALLBACK_RESEND_AFTER_S) if i not in _callbacks_resent]
+    for allocation_id in lost:
+        dispatcher.enqueue_callback(allocation_id)
+        _callbacks_resent.add(allocation_id)
+
+
 def sweep_interval_s() -> float:
     """How often each worker sweeps: a few times within the shortest delay the sweep acts on."""
     settings = get_settings()
@@ -71,6 +93,7 @@ def _sweep_forever(stop: threading.Event) -> None:
     while True:
         try:
             jobs.recover_job(dispatcher)
+            _resend_lost_callbacks()
         except Exception:  # the database or the broker is away: the next sweep retries
             log.warning("the recovery sweep failed", exc_info=True)
         if stop.wait(interval):

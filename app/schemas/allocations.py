@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, fiel
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
 from ..config import get_settings
-from .common import Budget, ModelName, Price, Seed, TaskName, WeakLabeler, distinct_seeds, document_params
+from . import examples as ex
+from .common import (
+    Budget, ModelName, Price, Seed, TaskName, WeakLabeler, distinct_seeds, document_params, document_stored_params,
+)
+from .progress import AllocationProgress
+from .recommendation import Recommendation, ReportRecommendation
+from .trials import TrialOut
 
 
 MAX_SWEEP_BUDGETS = 12
@@ -80,8 +86,9 @@ class AllocationRequest(BaseModel):
     )
     callback_url: HttpUrl | None = Field(
         None,
-        description="called once (POST, JSON body, signed: X-Labelmix-Signature) when the allocation ends, done "
-        "or failed; retried with backoff on failure",
+        description="http or https; called once (POST, JSON body, signed: X-Labelmix-Signature, key from GET "
+        "/webhook-secret) when the allocation ends, done or failed; retried with backoff on failure. In a sweep, "
+        "each of its allocations calls it when it ends (the body carries sweep_id)",
     )
 
     _distinct_seeds = field_validator("seeds")(distinct_seeds)
@@ -128,23 +135,39 @@ class AllocationRequest(BaseModel):
         return params
 
 
+class CallbackOut(BaseModel):
+    """Where an allocation's end is told, and how that went (services.webhooks)."""
+
+    url: str
+    state: Literal["pending", "sending", "delivered", "failed"] = Field(
+        description="pending until the allocation ends; sending while attempts are made; then delivered or failed"
+    )
+    attempts: int = Field(description="POSTs made so far (retried with backoff on 5xx, 429 and no answer)")
+    error: str | None = Field(None, description="the last attempt's failure, if any")
+
+
 class AllocationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ALLOCATION, ex.RUNNING_ALLOCATION))
+
     id: str
     status: str
     sweep_id: str | None = Field(None, description="the sweep this allocation belongs to, if any")
     task: str
     label: str | None = Field(None, description="the name given when it was asked for, if any")
     created_at: datetime | None = None
-    request: dict
-    progress: dict
-    recommendation: dict | None = None
+    request: dict = Field(description="what was asked, as stored: the request with its weak labeler spelled out "
+                          "and its methods narrowed to those the budget affords (`budgets`, `label` and "
+                          "`callback_url` are kept apart)")
+    progress: AllocationProgress
+    recommendation: Recommendation | None = Field(None, description="null until the allocation is done")
     error: str | None = None
-    trials: list[dict] = []
+    callback: CallbackOut | None = Field(None, description="null when no callback_url was given")
+    trials: list[TrialOut] = []
 
 
 class BudgetBest(BaseModel):
     budget: float
-    recommendation: dict | None = Field(
+    recommendation: Recommendation | None = Field(
         None, description="over every done point of the sweep that costs at most this budget; null while none is done"
     )
     candidate_points: int = Field(0, description="points the recommendation chose among")
@@ -152,6 +175,8 @@ class BudgetBest(BaseModel):
 
 
 class SweepOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.SWEEP))
+
     id: str
     status: Literal["queued", "running", "done", "failed"] = Field(
         description="done when every allocation is done; failed when all have finished and some failed"
@@ -180,6 +205,8 @@ class ReportPoint(BaseModel):
 class AllocationReport(BaseModel):
     """An allocation with the context to read it alone: what was asked, every point, the answer."""
 
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.REPORT))
+
     allocation: str
     status: str = Field(description="queued, running, done or failed")
     created_at: datetime
@@ -188,7 +215,8 @@ class AllocationReport(BaseModel):
     n_test: int
     model: str
     recipe: str
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(description="the overrides of the recipe's MethodParams asked for",
+                                   json_schema_extra=document_stored_params)
     weak_labeler: str | None
     weak_cost: float
     gold_cost: float
@@ -197,7 +225,18 @@ class AllocationReport(BaseModel):
     seeds: list[int]
     max_trials: int
     points: list[ReportPoint] = Field(description="every measured point, cheapest first")
-    recommendation: dict[str, Any] | None = Field(
+    recommendation: ReportRecommendation | None = Field(
         description="the recommended point, its expected accuracy and interval, the best and runner-up, "
         "warnings, and what the search used (None until the allocation is done)")
     error: str | None
+
+
+class AllocationPage(BaseModel):
+    """One page of GET /allocations, newest first."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples({"items": [ex.ALLOCATION], "next_cursor": None}))
+
+    items: list[AllocationOut]
+    next_cursor: str | None = Field(
+        None, description="pass as `cursor` for the next page (same filters); null on the last page"
+    )

@@ -62,6 +62,12 @@ def document_params(schema: dict) -> None:
     schema.update(properties=MethodParams.model_json_schema()["properties"], additionalProperties=False)
 
 
+def document_stored_params(schema: dict) -> None:
+    """OpenAPI for the `params` of a stored request: each MethodParams override with its type; others
+    are allowed, since a request stored by an older labelmix may name an override it no longer has."""
+    schema.update(properties=MethodParams.model_json_schema()["properties"])
+
+
 def distinct_seeds(seeds: list[int]) -> list[int]:
     """Sorted; a repeated seed would ask for the same trial twice."""
     if len(set(seeds)) != len(seeds):

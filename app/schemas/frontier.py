@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import examples as ex
 
 
 class AccuracyInterval(BaseModel):
@@ -19,6 +21,17 @@ class AccuracyInterval(BaseModel):
     one_run_high: float
     covers: list[str] = Field(description="the sources of noise the interval accounts for")
     note: str | None = None
+
+
+class Comparison(BaseModel):
+    """One accuracy minus another, with its interval (services/intervals.py compare)."""
+
+    difference: float
+    low: float
+    high: float
+    level: float = Field(description="nominal coverage of [low, high]")
+    paired: bool = Field(description="true: paired on the same test examples")
+    tie: bool = Field(description="true: the interval holds 0 (the two cannot be told apart)")
 
 
 class FrontierPoint(BaseModel):
@@ -47,27 +60,52 @@ class FrontierPoint(BaseModel):
     trial_ids: list[int]
 
 
-class PredictedPoint(BaseModel):
-    """The learning surface's best allocation at one budget: predicted, not measured."""
+class PredictedAllocation(BaseModel):
+    """An allocation as the learning surface predicts it: not measured."""
 
-    budget: float
     method: str
     n_weak: int
     n_gold: int
     cost: float
     accuracy: float = Field(description="predicted mean accuracy")
-    low: float
+    low: float = Field(description="the band's lower end (nominal coverage: the answer's `level`)")
     high: float
     in_support: bool = Field(description="false: outside the measured points (extrapolation)")
+
+
+class PredictedPoint(PredictedAllocation):
+    """The learning surface's best allocation at one budget: predicted, not measured."""
+
+    budget: float
     predicted: bool = True
+
+
+class RecipeCount(BaseModel):
+    recipe: str = Field(description="the recipe's label, as `recipe=` selects it")
+    n_trials: int
+
+
+class LeaveOneOut(BaseModel):
+    """How well a learning surface predicts measured points it was not fitted on."""
+
+    model: str = Field(description="the kernel chosen (the lowest rmse among `candidates`)")
+    n_points: int = Field(description="points fitted")
+    n_measured: int = Field(description="points measured (more than n_points when over 100: evenly spread)")
+    rmse: float
+    mae: float
+    coverage_90: float = Field(description="share of held-out points inside their 90% band")
+    n_held_out: int
+    candidates: dict[str, float] = Field(description="every kernel tried, by name: its leave-one-out rmse")
 
 
 class SurfaceInfo(BaseModel):
     method: str
     n_points: int | None
     model: str | None = Field(description="the kernel chosen by leave-one-point-out error")
-    loo: dict | None = Field(description="leave-one-point-out rmse, mae and 90% coverage over `n_held_out` points; "
-                             "`n_points` fitted of `n_measured` (evenly spread when there are more than 100)")
+    loo: LeaveOneOut | None = Field(
+        description="leave-one-point-out rmse, mae and 90% coverage over `n_held_out` points; `n_points` fitted of "
+        "`n_measured` (evenly spread when there are more than 100)"
+    )
     reason: str | None = Field(description="why this method has no surface")
 
 
@@ -77,10 +115,12 @@ class BudgetRow(BaseModel):
 
 
 class FrontierOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.FRONTIER))
+
     task: str
     model: str | None
     recipe: str | None = Field(description="the recipe of every point here (default: the one with most trials)")
-    recipes: list[dict] = Field(description="every recipe stored for this task, with its number of trials")
+    recipes: list[RecipeCount] = Field(description="every recipe stored for this task, with its number of trials")
     level: float = Field(description="nominal coverage of every interval here")
     weak_cost: float
     gold_cost: float

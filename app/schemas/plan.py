@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from .frontier import PredictedPoint, SurfaceInfo
+from . import examples as ex
+from .frontier import PredictedAllocation, SurfaceInfo
+from .recommendation import AnswerWarning
 
 
 class PlanOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.PLAN))
+
     task: str
     model: str | None
     recipe: str | None
@@ -28,10 +32,12 @@ class PlanOut(BaseModel):
         description="probability that the allocation's mean accuracy reaches the target (at least `confidence`)"
     )
     in_support: bool | None
-    best_in_support: PredictedPoint | dict | None = Field(
+    best_in_support: PredictedAllocation | None = Field(
         description="when the target is out of reach: the best predicted allocation within the evidence"
     )
     predicted: bool = True
     reason: str
     surfaces: list[SurfaceInfo]
-    warnings: list[dict] = Field(description="what to weigh before acting on this plan, each {code, message}")
+    warnings: list[AnswerWarning] = Field(
+        description="what to weigh before acting on this plan, each {code, message}"
+    )

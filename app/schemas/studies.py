@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
+from . import examples as ex
 from .common import Budget, ModelName, Price, Seed, TaskName, WeakLabeler, distinct_seeds, document_params
-from .frontier import AccuracyInterval
+from .frontier import AccuracyInterval, Comparison
 
 
 WeakShare = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -118,7 +119,7 @@ class Winner(BaseModel):
     regime: str | None = Field(None, description="all-gold, all-weak or mixed")
     runner_up: Contender | None = None
     gap: float | None = Field(None, description="best minus runner-up mean test accuracy")
-    gap_interval: dict | None = Field(
+    gap_interval: Comparison | None = Field(
         None, description="the gap's interval, paired on the same test examples; tie: true when it holds 0"
     )
 
@@ -132,6 +133,8 @@ class StageSummary(BaseModel):
 
 
 class StudySummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.STUDY_SUMMARY))
+
     id: str
     task: str
     created_at: datetime
@@ -141,6 +144,8 @@ class StudySummary(BaseModel):
 
 
 class StudyOut(StudySummary):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.STUDY))
+
     points: list[PointRow]
     skipped: list[SkippedPoint]
     winners: list[Winner]

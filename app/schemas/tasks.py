@@ -4,6 +4,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from . import examples as ex
+from .stored import AsStored
+
 
 class UploadSummary(BaseModel):
     rows_read: int
@@ -11,8 +14,26 @@ class UploadSummary(BaseModel):
     duplicates_dropped: int = Field(description="rows identical to an earlier one (text, label, weak label)")
 
 
+class WeakLabelQuality(AsStored):
+    """How the default weak labels were made and how good they are against the pool's gold labels
+    (worker/engine/weak_labels.describe), as stored on the task when they were built."""
+
+    task: str | None = None
+    labeler: str | None = Field(None, description="the weak labeler, e.g. sft:minilm-l3:256")
+    n_labeled: int | None = Field(None, description="pool examples given a weak label")
+    n_labeler_train: int | None = Field(None, description="gold labels the labeler trained on")
+    accuracy: float | None = None
+    auroc: float | None = None
+    labeled_positive_rate: float | None = None
+    gold_positive_rate: float | None = None
+    mean_confidence: float | None = None
+    calibration_error: float | None = None
+    build_s: float | None = Field(None, description="seconds it took to build them")
+    warnings: list[str] | None = None
+
+
 class TaskOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.TASK))
 
     name: str
     source: str
@@ -23,7 +44,7 @@ class TaskOut(BaseModel):
     test_positive_rate: float
     has_weak_labels: bool
     weak_label_accuracy: float | None
-    weak_labels: dict | None = Field(
+    weak_labels: WeakLabelQuality | None = Field(
         None,
         description="how the default weak labels were made (labeler, labeled count, build time) and how good "
         "they are against gold: accuracy, AUROC, share labeled positive, calibration error, warnings",
@@ -40,4 +61,4 @@ class TaskOut(BaseModel):
         if self.weak_labels is None:
             return ["the default weak labels are being built (a small model trains on gold labels): "
                     "their quality shows here when they are ready"]
-        return list(self.weak_labels.get("warnings", []))
+        return list(self.weak_labels.warnings or [])

@@ -4,9 +4,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from . import examples as ex
+
 
 class TrialOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.TRIAL))
 
     id: int
     key: str
@@ -32,5 +34,7 @@ class TrialOut(BaseModel):
 
 
 class TrialDetail(TrialOut):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRIAL_DETAIL))
+
     spec: dict
     result: dict | None

@@ -26,9 +26,9 @@ from worker.engine.spec import Method, Recipe, recipe_params
 
 from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
-from ..schemas.allocations import AllocationOut, AllocationRequest
+from ..schemas.allocations import AllocationOut, AllocationRequest, CallbackOut
 from ..schemas.trials import TrialOut
-from . import search_verdict, stored_plans, study_labels, trial_progress
+from . import search_verdict, stored_plans, study_labels, trial_progress, webhooks
 from . import trials as trial_cache
 from .errors import RequestError
 from .points import group_trials
@@ -277,6 +277,7 @@ def _finish(allocation: Allocation) -> None:
     if not stats:
         allocation.status = AllocationStatus.failed
         allocation.error = "no point of the search finished: see the trials' errors"
+        webhooks.note_ended(allocation)
         return
     task = allocation.task
     allocation.recommendation = {
@@ -285,6 +286,7 @@ def _finish(allocation: Allocation) -> None:
         "search": _search_summary(allocation),
     }
     allocation.status = AllocationStatus.done
+    webhooks.note_ended(allocation)  # its callback, if any, goes out once this transaction commits
 
 
 def majority_rate(positive_rate: float) -> float:
@@ -350,5 +352,13 @@ def allocation_out(allocation: Allocation) -> AllocationOut:
         progress=progress(allocation),
         recommendation=allocation.recommendation,
         error=allocation.error,
+        callback=callback_out(allocation),
         trials=[TrialOut.model_validate(t).model_dump(mode="json") for t in trials_of(allocation)],
     )
+
+
+def callback_out(allocation: Allocation) -> CallbackOut | None:
+    if not allocation.callback_url:
+        return None
+    return CallbackOut(url=allocation.callback_url, state=allocation.callback_state,
+                       attempts=allocation.callback_attempts, error=allocation.callback_error)

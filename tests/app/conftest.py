@@ -28,7 +28,7 @@ PG_SERVER = os.environ.get("LABELMIX_TEST_POSTGRES", "postgresql+psycopg://postg
 # Every table the app's migrations create (Optuna's live beside them in the same database).
 APP_TABLES = (
     "tasks", "examples", "trials", "allocations", "study_points", "study_point_trials", "grid_studies", "api_keys",
-    "point_aggregates",
+    "point_aggregates", "team_webhook_secrets",
 )
 APP_VERSION_TABLE = "labelmix_alembic_version"
 

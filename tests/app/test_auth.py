@@ -96,7 +96,7 @@ def test_built_in_tasks_are_shared_and_allocations_are_a_teams_own(keyed):
     allocation = made.json()["id"]
     assert client.get(f"/allocations/{allocation}", headers=alpha).status_code == 200
     assert client.get(f"/allocations/{allocation}", headers=beta).status_code == 404
-    assert allocation not in [a["id"] for a in client.get("/allocations", headers=beta).json()]
+    assert allocation not in [a["id"] for a in client.get("/allocations", headers=beta).json()["items"]]
     # Trials on a built-in task are the shared cache: both teams read them.
     trial = made.json()["trials"][0]["id"]
     assert client.get(f"/trials/{trial}", headers=beta).status_code == 200

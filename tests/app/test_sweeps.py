@@ -169,11 +169,11 @@ def test_best_at_a_dearer_budget_chooses_among_the_cheaper_budgets_points():
 
     best_12 = sweeps.best_at_budget(allocations, dear)
     assert best_12.budget == 12 and best_12.candidate_trial_ids == [1, 2, 3, 4, 6] and best_12.candidate_points == 5
-    rec = best_12.recommendation
+    rec = best_12.recommendation.model_dump()
     assert (rec["n_weak"], rec["n_gold"], rec["cost"]) == (60, 0, 6)  # the $6 allocation's point wins at $12
     assert rec["unspent"] == 6  # measured against $12
     best_6 = sweeps.best_at_budget(allocations, cheap)
-    assert best_6.recommendation["cost"] == 6 and best_6.candidate_points == 3
+    assert best_6.recommendation.cost == 6 and best_6.candidate_points == 3
 
     nothing_done = _allocation(6, [(60, 0, [_trial(7, 60, 0, 0.0, status="queued")])])
     empty = sweeps.best_at_budget([nothing_done], nothing_done)
@@ -291,7 +291,8 @@ def test_sweep_completes_embedded_and_shares_points_between_budgets(tmp_path, co
             allocations = sweeps.allocations_of(session, sweep_id)
             union = sweeps.candidate_trials(allocations, 12, 0.1, 1.0)
             assert {t.id for t in union} == six_trials | twelve_trials
-            assert sweeps.best_at_budget(allocations, allocations[1]).recommendation == at_12["recommendation"]
+            best = sweeps.best_at_budget(allocations, allocations[1]).recommendation
+            assert best.model_dump(mode="json") == at_12["recommendation"]
 
         repeat = api.post("/allocate", json=request)
         assert repeat.status_code == 200, repeat.text

@@ -6,6 +6,7 @@ their trials (services.sweeps).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -16,11 +17,12 @@ from worker.engine.models import ModelSpecError, resolve_model
 from ...db.models import Allocation, AllocationStatus
 from ...db.session import session_scope
 from ...dispatch import get_dispatcher
-from ...schemas.allocations import AllocationOut, AllocationReport, AllocationRequest, SweepOut
-from ...schemas.common import ObjectId
-from ...services import allocation_report
+from ...schemas.allocations import AllocationOut, AllocationPage, AllocationReport, AllocationRequest, SweepOut
+from ...schemas.common import NO_CONTROL_CHARACTERS, ObjectId, TaskName
+from ...services import allocation_list, allocation_report
 from ...services import allocations as allocation_service
 from ...services import sweeps as sweep_service
+from ...services.allocation_list import AllocationFilters
 from ...services.allocations import allocation_out
 from ...services.errors import NotFoundError, RequestError
 from ...services.tasks import get_or_register_task
@@ -87,6 +89,8 @@ def _sweep(request: AllocationRequest, model_is_causal: bool, response: Response
 
 @router.get("/allocations/{allocation_id}", response_model=AllocationOut, responses=errors(404))
 def get_allocation(allocation_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> AllocationOut:
+    """The allocation: its status and progress (the running trials with their stage and step), its
+    recommendation once done, and its trials."""
     return allocation_out(_visible_allocation(session, allocation_id, caller))
 
 
@@ -108,16 +112,26 @@ def get_allocation_report(
     return AllocationReport(**allocation_report.report(_visible_allocation(session, allocation_id, caller)))
 
 
-@router.get("/allocations", response_model=list[AllocationOut])
+@router.get("/allocations", response_model=AllocationPage, responses=errors(422))
 def list_allocations(
     session: SessionDep,
     caller: CallerDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="newest first, this many")] = 50,
-) -> list[AllocationOut]:
-    """The caller's team's allocations."""
-    query = allocation_service.with_everything_shown(select(Allocation).where(Allocation.team == caller.team))
-    rows = session.scalars(query.order_by(Allocation.created_at.desc()).limit(limit))
-    return [allocation_out(a) for a in rows]
+    limit: Annotated[int, Query(ge=1, le=500, description="newest first, this many a page")] = 50,
+    cursor: Annotated[str | None, Query(
+        max_length=500, pattern=NO_CONTROL_CHARACTERS, description="`next_cursor` of the previous page")] = None,
+    task: Annotated[TaskName | None, Query(description="only this task's")] = None,
+    status: Annotated[AllocationStatus | None, Query(description="only those in this state")] = None,
+    budget_min: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="budget at least this")] = None,
+    budget_max: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="budget at most this")] = None,
+    created_after: Annotated[datetime | None, Query(description="created after this time (ISO 8601)")] = None,
+    created_before: Annotated[datetime | None, Query(description="created before this time (ISO 8601)")] = None,
+    label: Annotated[str | None, Query(
+        min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS, description="label contains this, any case")] = None,
+) -> AllocationPage:
+    """The caller's team's allocations, newest first, filtered; one page at a time (keyset on creation time)."""
+    filters = AllocationFilters(task, status, budget_min, budget_max, created_after, created_before, label)
+    rows, next_cursor = allocation_list.page(session, caller.team, filters, limit, cursor)
+    return AllocationPage(items=[allocation_out(a) for a in rows], next_cursor=next_cursor)
 
 
 @router.get("/sweeps/{sweep_id}", response_model=SweepOut, responses=errors(described={404: "no such sweep"}))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from ...config import get_settings
@@ -13,13 +15,25 @@ from ...db.session import get_engine
 router = APIRouter(tags=["health"])
 
 
+class Liveness(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: Literal["ok"]
+
+
 class Readiness(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"ready": True, "checks": {"database": "ok", "broker": "ok", "workers": "2 worker(s)"}},
+        {"ready": False, "checks": {"database": "ok", "broker": "ok", "workers": "none answering"}},
+    ]})
+
     ready: bool
     checks: dict[str, str] = Field(description="database, broker and workers: ok, or why not")
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Liveness)
 def healthz() -> dict:
+    """The process is up and answering (it checks nothing else: GET /readyz does)."""
     return {"status": "ok"}
 
 
@@ -45,6 +59,8 @@ def _check_broker_and_workers(broker_url: str) -> tuple[str, str]:
     responses={503: {"description": "not ready: `checks` says what is missing", "model": Readiness}},
 )
 def readyz() -> JSONResponse:
+    """Whether this API can serve: its database answers, and (unless embedded) the broker does and a
+    worker replies to a ping. 503 with the same body when not."""
     checks: dict[str, str] = {}
     ready = True
     try:

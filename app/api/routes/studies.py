@@ -47,6 +47,8 @@ def create_study(request: StudyRequest, response: Response, caller: CallerDep) -
 
 @router.get("/studies/{study_id}", response_model=StudyOut, responses=errors(404))
 def get_study(study_id: Annotated[ObjectId, Path()], session: SessionDep, caller: CallerDep) -> dict:
+    """The study's trial counts, every point of its grid with its interval, the points skipped and
+    why, and the winner at each budget."""
     study = session.get(GridStudy, study_id)
     if study is None or study.team != caller.team:
         raise NotFoundError(f"study {study_id!r} not found")

@@ -28,6 +28,8 @@ def list_trials(
     status: TrialStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[TrialOut]:
+    """Stored trials the caller can see, by id: of one task or of all, in one status or any; without
+    their spec and result (GET /trials/{id} has them)."""
     # A listing shows no spec or result (JSON, kilobytes a trial): they are not read.
     query = select(Trial).options(defer(Trial.spec), defer(Trial.result)).order_by(Trial.id).limit(limit)
     if task is not None:
@@ -41,6 +43,7 @@ def list_trials(
 
 @router.get("/trials/{trial_id}", response_model=TrialDetail, responses=errors(404))
 def get_trial(trial_id: int, session: SessionDep, caller: CallerDep) -> TrialDetail:
+    """A stored trial with its full spec (what was trained) and the engine's result."""
     # Ids are 32-bit: a larger (or negative) one names no trial, and Postgres refuses to compare it with
     # one ("integer out of range", a 500 before).
     trial = session.get(Trial, trial_id) if 0 < trial_id <= MAX_INT32 else None
