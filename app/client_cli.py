@@ -86,6 +86,8 @@ def allocate(
     = None,
     stop_when_confident: Annotated[bool, typer.Option(help="stop early when more points are unlikely to matter")]
     = False,
+    label: Annotated[Optional[str], typer.Option(help="a name to find it by later (GET /allocations?label=)")] = None,
+    callback_url: Annotated[Optional[str], typer.Option(help="POSTed to, signed, once it ends")] = None,
     wait: Annotated[bool, typer.Option(help="follow it to its end with a progress bar (--no-wait: print the id)")]
     = True,
     timeout: Annotated[float, typer.Option(help="seconds to wait before giving up (it keeps running)")] = 24 * 3600,
@@ -109,6 +111,10 @@ def allocate(
         body["weak_labeler"] = weak_labeler
     if stop_when_confident:
         body["stop_when_confident"] = True
+    if label:
+        body["label"] = label
+    if callback_url:
+        body["callback_url"] = callback_url
     with _client(url, key) as client:
         allocation = _call(client, "POST", "/allocate", json=body)
         if not wait:

@@ -39,8 +39,10 @@ def test_allocate_then_status_frontier_and_export(server):  # noqa: F811
     rec = status["recommendation"]
 
     # The same request again, not waited on: its id at once (answered from the stored trials).
-    again = labelmix(*asked, "--no-wait")
+    again = labelmix(*asked, "--no-wait", "--label", "from the cli")
     assert again.exit_code == 0 and len(again.stdout.strip()) == 36
+    labelled = json.loads(labelmix("status", again.stdout.strip(), "--url", url, "--json").stdout)
+    assert labelled["label"] == "from the cli" and labelled["request"] == status["request"]
 
     frontier = labelmix("frontier", "cities", "--weak-cost", 0.1, "--gold-cost", 1, "--budgets", "12,6", "--url", url)
     assert frontier.exit_code == 0, frontier.output
