@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .api import metrics
 from .api.deps import reject_unstorable_text
 from .api.responses import errors
+from .api.openapi_examples import keep_example_nulls
 from .api.unreadable_body import unreadable_body_or_http_error
 from .api.validation_errors import request_validation_error
 from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials, webhook_secret
@@ -174,6 +175,7 @@ def create_app() -> FastAPI:
     for error in _database_unavailable_errors():
         app.add_exception_handler(error, database_unavailable)
 
+    keep_example_nulls(app)
     return app
 
 
