@@ -27,7 +27,8 @@ import typer
 
 from worker.engine.spec import Method
 
-from ..services.search_strategies import STRATEGIES, Candidate, Strategy, SurfaceSearch
+from ..services.search_strategies import (
+    STRATEGIES, Candidate, CornersThenTPEWithStop, Strategy, SurfaceSearch, TopTwoSearch)
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
 
@@ -81,32 +82,36 @@ class Replay:
     stopped: bool
 
 
-def replay(grid: Grid, strategy: Strategy, cap: int, rng: np.random.Generator) -> Replay:
-    """Run `strategy` on `grid` for up to `cap` trials, each a random stored seed of what it asks."""
+def replay(grid: Grid, strategy: Strategy, cap: int, rng: np.random.Generator, seeds_per_ask: int = 1) -> Replay:
+    """Run `strategy` on `grid` for up to `cap` trials. Each ask is `seeds_per_ask` trials of that
+    candidate (as an allocation measures a point on all its seeds): distinct stored seeds, drawn at random."""
     regret: list[float] = []
-    for _ in range(cap):
+    while len(regret) < cap:
         candidate = strategy.ask()
         if candidate is None:
             break
         values = grid.seeds[candidate]
-        strategy.tell(candidate, values[rng.integers(len(values))])
-        regret.append(grid.optimum - grid.truth(strategy.choice()))
+        drawn = rng.choice(len(values), min(seeds_per_ask, len(values), cap - len(regret)), replace=False)
+        for i in drawn:
+            strategy.tell(candidate, values[i])
+            regret.append(grid.optimum - grid.truth(strategy.choice()))
     used = len(regret)
     regret += [regret[-1]] * (cap - used) if regret else [grid.optimum] * cap
     return Replay(regret, used, used < cap)
 
 
-def measure(grid: Grid, name: str, replays: int, cap: int, within: float, **options) -> dict:
+def measure(grid: Grid, name: str, replays: int, cap: int, within: float, label: str | None = None,
+            seeds_per_ask: int = 1, **options) -> dict:
     """A strategy's replays on one grid, summed up."""
     runs = []
     for r in range(replays):
         strategy = STRATEGIES[name](grid.candidates, seed=r, **options)
-        runs.append(replay(grid, strategy, cap, np.random.default_rng(10_000 + r)))
+        runs.append(replay(grid, strategy, cap, np.random.default_rng(10_000 + r), seeds_per_ask))
     regret = np.array([run.regret for run in runs])
     used = np.array([run.used for run in runs])
     final = regret[np.arange(len(runs)), used - 1] if cap else np.zeros(len(runs))
     return {
-        "strategy": name + ("" if not options else "(" + ",".join(f"{k}={v}" for k, v in options.items()) + ")"),
+        "strategy": label or name + ("" if not options else "(" + ",".join(f"{k}={v}" for k, v in options.items()) + ")"),
         "task": grid.task, "budget": grid.budget, "grid_trials": grid.n_trials, "cap": cap,
         "mean_regret": regret.mean(axis=0).round(5).tolist(),
         "within": (regret <= within + 1e-12).mean(axis=0).round(4).tolist(),
@@ -152,6 +157,11 @@ def replay_command(
     budgets: Annotated[str, typer.Option(help="comma-separated: only these budgets (default: all in the table)")] = "",
     grid_seeds: Annotated[int, typer.Option(min=0, help="seeds per candidate the cap is a share of (0: as many as "
                                                         "the table holds); for a table still being collected")] = 0,
+    seeds_per_ask: Annotated[int, typer.Option(min=1, help="trials each ask returns (distinct seeds): 2 is how an "
+                                                           "allocation with its default seeds measures a point")] = 1,
+    references: Annotated[int, typer.Option(min=0, help="also every candidate asked 1..N times (each ask "
+                                                        "--seeds-per-ask seeds), coarse to fine: what the grid "
+                                                        "itself reaches, past the cap")] = 3,
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
     png: Annotated[Optional[Path], typer.Option(help="regret curves")] = None,
 ) -> None:
@@ -169,17 +179,25 @@ def replay_command(
             continue
         cap = max(1, int((len(grid.candidates) * grid_seeds if grid_seeds else grid.n_trials) * max_fraction))
         for name in names:
-            rows.append(measure(grid, name, replays, cap, within))
-            if STRATEGIES[name] is SurfaceSearch:  # the same strategy made to run to the cap
-                rows.append(measure(grid, name, replays, cap, within, stop_probability=0.0))
-            r = rows[-1]
-            typer.echo(f"{grid.task} ${grid.budget:g} {r['strategy']}: within {within} in "
-                       f"{r['final_within']:.0%} at {r['trials_used']:.1f} of {grid.n_trials} trials", err=True)
+            rows.append(measure(grid, name, replays, cap, within, seeds_per_ask=seeds_per_ask))
+            if issubclass(STRATEGIES[name], (SurfaceSearch, TopTwoSearch, CornersThenTPEWithStop)):  # to the cap
+                rows.append(measure(grid, name, replays, cap, within, seeds_per_ask=seeds_per_ask,
+                                    stop_probability=0.0))
+            echo(grid, rows[-1], within)
+        for times in range(1, references + 1):
+            rows.append(measure(grid, "grid", replays, times * len(grid.candidates) * seeds_per_ask, within,
+                                label=f"whole grid x{times}", seeds_per_ask=seeds_per_ask))
+            echo(grid, rows[-1], within)
     print_table(rows, within)
     if json_path:
         json_path.write_text(json.dumps(rows, indent=1) + "\n")
     if png:
         plot(rows, png)
+
+
+def echo(grid: Grid, row: dict, within: float) -> None:
+    typer.echo(f"{grid.task} ${grid.budget:g} {row['strategy']}: within {within} in "
+               f"{row['final_within']:.0%} at {row['trials_used']:.1f} of {grid.n_trials} trials", err=True)
 
 
 def print_table(rows: list[dict], within: float) -> None:

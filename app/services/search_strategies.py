@@ -16,8 +16,16 @@ of real trials to measure how close each gets to the grid's optimum and how many
 - `surface`: a lean opening (the corners and the middle of the first method, the middle of the
   others), then one Gaussian process over (share, method) fitted to every trial, asking the untried
   candidate with the largest expected improvement. The allocations' default (surface_sampler).
-Both surface searches stop when no candidate is likely (probability below `stop_probability`) to
-beat the best measured mean by more than `margin`.
+- `today_stop`: `today` with the surface's stop rule.
+- `top_two`, `top_two_repeats`: the lean opening, then top-two Thompson sampling on the same surface
+  (a best-arm identification rule), choosing the measured candidate with the highest surface mean;
+  `top_two_repeats` may ask a measured candidate again for another seed.
+The surface searches and `today_stop` stop when no candidate is likely (probability below
+`stop_probability`) to beat the best measured mean by more than `margin`; `top_two` when no candidate
+is likely to beat its choice by more than `margin`, by joint draws of the surface.
+
+An ask may be measured on several seeds (an allocation measures a point on all of its seeds), so
+openings and stop rules count points (candidates measured), not trials.
 """
 
 from __future__ import annotations
@@ -61,6 +69,11 @@ class History:
     @property
     def n_trials(self) -> int:
         return len(self.order)
+
+    @property
+    def n_points(self) -> int:
+        """Candidates measured (each on one or more seeds)."""
+        return len(self.results)
 
     def means(self) -> dict[Candidate, float]:
         return {c: float(np.mean(v)) for c, v in self.results.items() if v}
@@ -137,7 +150,9 @@ class Ordered(Strategy):
     def ask(self) -> Candidate | None:
         if not hasattr(self, "_order"):
             self._order = self.order()
-        return self._order[self.history.n_trials % len(self._order)]
+        # Counted in asks, not trials: an ask may be measured on several seeds.
+        self._asked = getattr(self, "_asked", -1) + 1
+        return self._order[self._asked % len(self._order)]
 
 
 class RandomOrder(Ordered):
@@ -165,16 +180,24 @@ class CornersThenTPE(Strategy):
 
     name = "today"
 
-    def __init__(self, candidates: list[Candidate], seed: int = 0):
+    def __init__(self, candidates: list[Candidate], seed: int = 0, margin: float = MARGIN,
+                 stop_probability: float = 0.0):
         super().__init__(candidates, seed)
         self.first = opening(self.candidates)
+        self.margin, self.stop_probability = margin, stop_probability
         self.methods = sorted({c.method for c in self.candidates})
         self.study = optuna.create_study(direction="maximize")
         self._pending: optuna.Trial | None = None
 
     def ask(self) -> Candidate | None:
-        if self.history.n_trials < len(self.first):
-            return self.first[self.history.n_trials]
+        if self.history.n_points < len(self.first):  # by points: an ask may be measured on several seeds
+            return self.first[self.history.n_points]
+        if self.stop_probability and self.history.n_points >= len(self.first) + MIN_SURFACE_POINTS:
+            found = chances(self.history.results, self.candidates, self.margin)
+            self.stop_reason = untried_stop_reason(found, self.history, self.candidates, self.margin,
+                                                   self.stop_probability)
+            if self.stop_reason:
+                return None
         # Rebuilt as the study advances, as allocations did: the seed offset by the trials so far keeps
         # proposals reproducible without repeating one random draw.
         self.study.sampler = optuna.samplers.TPESampler(seed=self.seed + len(self.study.trials), n_startup_trials=4)
@@ -204,9 +227,15 @@ class CornersThenTPE(Strategy):
 class Posterior:
     mean: np.ndarray
     sd: np.ndarray
+    cov: np.ndarray | None = None  # between the points asked about, when asked for (`joint_posterior(cov=True)`)
+
+    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n joint draws of the mean accuracy at every point (rows), correlated as the surface says."""
+        root = np.linalg.cholesky(self.cov + 1e-10 * np.eye(len(self.mean)))
+        return self.mean + rng.standard_normal((n, len(self.mean))) @ root.T
 
 
-def _fit(x: np.ndarray, y: np.ndarray, kernel, at: np.ndarray) -> Posterior:
+def _fit(x: np.ndarray, y: np.ndarray, kernel, at: np.ndarray, cov: bool = False) -> Posterior:
     """A Gaussian process fitted to (x, y), predicted at `at`: the mean accuracy there and its
     uncertainty (one trial's scatter, the fitted noise term, left out)."""
     from sklearn.exceptions import ConvergenceWarning
@@ -219,6 +248,11 @@ def _fit(x: np.ndarray, y: np.ndarray, kernel, at: np.ndarray) -> Posterior:
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(x, y - offset)
     noise = float(gp.kernel_.k2.noise_level)
+    if cov:
+        mean, covariance = gp.predict(at, return_cov=True)
+        covariance = covariance - noise * np.eye(len(at))
+        sd = np.sqrt(np.maximum(np.diag(covariance), 1e-12))
+        return Posterior(mean + offset, sd, covariance)
     mean, sd = gp.predict(at, return_std=True)
     return Posterior(mean + offset, np.sqrt(np.maximum(sd ** 2 - noise, 1e-12)))
 
@@ -249,7 +283,8 @@ def _features(candidates: list[Candidate], methods: list[str]) -> np.ndarray:
     return x
 
 
-def joint_posterior(results: dict[Candidate, list[float]], candidates: list[Candidate]) -> Posterior | None:
+def joint_posterior(results: dict[Candidate, list[float]], candidates: list[Candidate],
+                    cov: bool = False) -> Posterior | None:
     """One Gaussian process over (share, method) fitted to every trial, at `candidates`. The method
     axes have length scales of their own: fitted long, what one method measured at a share speaks for
     the others there (the opening then needs one point per extra method, not three); fitted short,
@@ -264,7 +299,7 @@ def joint_posterior(results: dict[Candidate, list[float]], candidates: list[Cand
     y = np.array([v for c in measured for v in results[c]])
     kernel = ConstantKernel(0.01, (1e-5, 1.0)) * Matern(
         [0.3] + [1.0] * len(methods), [(0.1, 10.0)] + [(0.3, 100.0)] * len(methods), nu=2.5)
-    return _fit(_features(trials, methods), y, kernel, _features(candidates, methods))
+    return _fit(_features(trials, methods), y, kernel, _features(candidates, methods), cov=cov)
 
 
 @dataclass(frozen=True)
@@ -317,6 +352,16 @@ def chances(results: dict[Candidate, list[float]], candidates: list[Candidate], 
     return Chances(best, best_mean, improvement, beat)
 
 
+def untried_stop_reason(found: Chances, history: History, candidates: list[Candidate], margin: float,
+                        stop_probability: float) -> str | None:
+    """Why to stop, or None: the surface's stop rule, whichever search asked the points."""
+    chance = found.any_beats([c for c in candidates if c not in history.results])
+    if chance >= stop_probability:
+        return None
+    return (f"the chance that an untried candidate beats the best measured mean by more than {margin:.3f} is "
+            f"{chance:.1%}, below {stop_probability:.0%}")
+
+
 def propose(found: Chances, candidates: list[Candidate], asked: dict[Candidate, int]) -> Candidate:
     """The candidate to try next: the largest expected improvement among those not asked yet (an
     allocation measures a point once, on all its seeds); once all are asked, among all, the least
@@ -334,26 +379,25 @@ class SurfaceSearch(Strategy):
     joint = True
 
     def __init__(self, candidates: list[Candidate], seed: int = 0, margin: float = MARGIN,
-                 stop_probability: float = STOP_PROBABILITY, min_trials: int | None = None):
+                 stop_probability: float = STOP_PROBABILITY, min_points: int | None = None):
         super().__init__(candidates, seed)
         self.first = self.opening()
         self.margin = margin
         self.stop_probability = stop_probability
-        self.min_trials = len(self.first) + MIN_SURFACE_POINTS if min_trials is None else min_trials
+        self.min_points = len(self.first) + MIN_SURFACE_POINTS if min_points is None else min_points
 
     def opening(self) -> list[Candidate]:
         return lean_opening(self.candidates)
 
     def ask(self) -> Candidate | None:
-        if self.history.n_trials < len(self.first):
-            return self.first[self.history.n_trials]
+        if self.history.n_points < len(self.first):  # by points: an ask may be measured on several seeds
+            return self.first[self.history.n_points]
         found = chances(self.history.results, self.candidates, self.margin, joint=self.joint)
-        untried = [c for c in self.candidates if c not in self.history.results]
-        chance = found.any_beats(untried)
-        if self.history.n_trials >= self.min_trials and chance < self.stop_probability:
-            self.stop_reason = (f"the chance that an untried candidate beats the best measured mean by more than "
-                                f"{self.margin:.3f} is {chance:.1%}, below {self.stop_probability:.0%}")
-            return None
+        if self.history.n_points >= self.min_points:
+            self.stop_reason = untried_stop_reason(found, self.history, self.candidates, self.margin,
+                                                   self.stop_probability)
+            if self.stop_reason:
+                return None
         return propose(found, self.candidates, {c: len(v) for c, v in self.history.results.items()})
 
 
@@ -368,6 +412,116 @@ class PerMethodSurfaceSearch(SurfaceSearch):
         return opening(self.candidates)
 
 
+# Joint draws of the surface behind each top-two proposal and each stop-rule check.
+DRAWS = 1000
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a search stands by joint draws of its surface: the choice (the measured candidate with the
+    highest surface mean: one lucky seed moves it less than the best raw mean), how often each
+    candidate is the best in a draw, and the chance that some candidate beats the choice by more than
+    the margin (the draws are correlated as the surface is, so neighbours are not counted twice)."""
+
+    choice: Candidate
+    best_in_draws: dict[Candidate, float]
+    chance_beaten: float
+    draw_leaders: list[Candidate]  # each draw's best candidate, in draw order
+
+
+def standing(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float,
+             rng: np.random.Generator, draws: int = DRAWS) -> Standing | None:
+    """None with fewer than two candidates measured (no surface to draw from)."""
+    post = joint_posterior(results, candidates, cov=True)
+    if post is None:
+        return None
+    measured = [i for i, c in enumerate(candidates) if results.get(c)]
+    chosen = max(measured, key=lambda i: (post.mean[i], -i))
+    samples = post.draws(draws, rng)
+    leaders = samples.argmax(axis=1)
+    counts = np.bincount(leaders, minlength=len(candidates)) / draws
+    beaten = float(np.mean(samples.max(axis=1) - samples[:, chosen] > margin))
+    return Standing(candidates[chosen], {c: float(p) for c, p in zip(candidates, counts)}, beaten,
+                    [candidates[i] for i in leaders])
+
+
+def top_two(found: Standing, rng: np.random.Generator, beta: float, allowed: list[Candidate]) -> Candidate:
+    """Top-two Thompson sampling (Russo 2016): the best candidate of one draw with probability `beta`,
+    else the best of the first later draw that names another, a challenger. Built to identify the best
+    arm rather than to score well along the way, which is what a search for one recommendation needs.
+    Only `allowed` candidates compete (an allocation does not measure a point twice)."""
+    allowed_set = set(allowed)
+    leaders = [c for c in found.draw_leaders if c in allowed_set]
+    if not leaders:  # no draw puts an allowed candidate first: the likeliest of them by the means
+        return max(allowed, key=lambda c: (found.best_in_draws.get(c, 0.0), -c.share))
+    leader = leaders[0]
+    if rng.random() < beta:
+        return leader
+    return next((c for c in leaders[1:] if c != leader), leader)
+
+
+class TopTwoSearch(Strategy):
+    """The lean opening, then top-two Thompson sampling on one Gaussian process over (share, method);
+    a candidate may be asked again for another seed (`repeats`). Its choice is the measured candidate
+    with the highest surface mean. Stops when the chance that any candidate beats the choice by more
+    than `margin` is below `stop_probability`."""
+
+    name = "top_two"
+    asks_again = False  # as an allocation: a point is measured once (on all its seeds) while another is left
+
+    def __init__(self, candidates: list[Candidate], seed: int = 0, margin: float = MARGIN,
+                 stop_probability: float = STOP_PROBABILITY, min_points: int | None = None, beta: float = 0.5,
+                 repeats: bool | None = None):
+        super().__init__(candidates, seed)
+        self.first = lean_opening(self.candidates)
+        self.margin, self.stop_probability, self.beta = margin, stop_probability, beta
+        self.repeats = self.asks_again if repeats is None else repeats
+        self.min_points = len(self.first) + MIN_SURFACE_POINTS if min_points is None else min_points
+        self._standing: tuple[int, Standing | None] | None = None
+
+    def standing(self) -> Standing | None:
+        if self._standing is None or self._standing[0] != self.history.n_trials:
+            self._standing = (self.history.n_trials,
+                              standing(self.history.results, self.candidates, self.margin, self.rng))
+        return self._standing[1]
+
+    def ask(self) -> Candidate | None:
+        if self.history.n_points < len(self.first):  # by points: an ask may be measured on several seeds
+            return self.first[self.history.n_points]
+        found = self.standing()
+        if found is None:
+            return next((c for c in self.candidates if c not in self.history.results), self.candidates[0])
+        if self.history.n_points >= self.min_points and found.chance_beaten < self.stop_probability:
+            self.stop_reason = (f"the chance that any candidate beats the choice by more than {self.margin:.3f} is "
+                                f"{found.chance_beaten:.1%}, below {self.stop_probability:.0%}")
+            return None
+        untried = [c for c in self.candidates if c not in self.history.results]
+        return top_two(found, self.rng, self.beta, self.candidates if self.repeats or not untried else untried)
+
+    def choice(self) -> Candidate | None:
+        found = self.standing() if len(self.history.results) >= 2 else None
+        return found.choice if found is not None else self.history.best()
+
+
+class CornersThenTPEWithStop(CornersThenTPE):
+    """Today's search with the surface's stop rule: after its opening and two TPE points, it stops when
+    no untried candidate is likely to beat the best measured mean by more than the margin."""
+
+    name = "today_stop"
+
+    def __init__(self, candidates: list[Candidate], seed: int = 0, margin: float = MARGIN,
+                 stop_probability: float = STOP_PROBABILITY):
+        super().__init__(candidates, seed, margin, stop_probability)
+
+
+class TopTwoRepeatsSearch(TopTwoSearch):
+    """Top-two sampling that may ask a measured candidate again, for another seed."""
+
+    name = "top_two_repeats"
+    asks_again = True
+
+
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (CornersThenTPE, RandomOrder, CoarseToFineGrid, PerMethodSurfaceSearch, SurfaceSearch)
+    s.name: s for s in (CornersThenTPE, CornersThenTPEWithStop, RandomOrder, CoarseToFineGrid, PerMethodSurfaceSearch, SurfaceSearch,
+                        TopTwoSearch, TopTwoRepeatsSearch)
 }
