@@ -1,5 +1,9 @@
-"""The allocations' search as an Optuna sampler: the surface search the replays measured best
-(search_strategies.SurfaceSearch), asking inside a real study.
+"""The allocations' search as an Optuna sampler: the surface search (search_strategies.SurfaceSearch),
+asking inside a real study. Replayed as allocations measure (two seeds a point, docs/bench/search-replays.md)
+it chose best at six points, a quarter of the grid; at eight and twelve points on the tables' two methods
+the first version's corners-then-TPE chose better. Its lean opening is what leaves the default eight points
+room to search with four methods, where every method's corners fill them; the tables hold two methods,
+so that case is not measured.
 
 An allocation's study opens with `opening_params` (enqueued), then every point it asks comes from
 `SurfaceSampler`: one Gaussian process over (weak share, method) fitted to the points told so far
