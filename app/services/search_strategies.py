@@ -419,12 +419,11 @@ DRAWS = 1000
 @dataclass(frozen=True)
 class Standing:
     """Where a search stands by joint draws of its surface: the choice (the measured candidate with the
-    highest surface mean: one lucky seed moves it less than the best raw mean), how often each
-    candidate is the best in a draw, and the chance that some candidate beats the choice by more than
-    the margin (the draws are correlated as the surface is, so neighbours are not counted twice)."""
+    highest surface mean: one lucky seed moves it less than the best raw mean), each draw's best
+    candidate, and the chance that some candidate beats the choice by more than the margin (the draws
+    are correlated as the surface is, so neighbours are not counted twice)."""
 
     choice: Candidate
-    best_in_draws: dict[Candidate, float]
     chance_beaten: float
     draw_leaders: list[Candidate]  # each draw's best candidate, in draw order
 
@@ -438,11 +437,8 @@ def standing(results: dict[Candidate, list[float]], candidates: list[Candidate],
     measured = [i for i, c in enumerate(candidates) if results.get(c)]
     chosen = max(measured, key=lambda i: (post.mean[i], -i))
     samples = post.draws(draws, rng)
-    leaders = samples.argmax(axis=1)
-    counts = np.bincount(leaders, minlength=len(candidates)) / draws
     beaten = float(np.mean(samples.max(axis=1) - samples[:, chosen] > margin))
-    return Standing(candidates[chosen], {c: float(p) for c, p in zip(candidates, counts)}, beaten,
-                    [candidates[i] for i in leaders])
+    return Standing(candidates[chosen], beaten, [candidates[i] for i in samples.argmax(axis=1)])
 
 
 def top_two(found: Standing, rng: np.random.Generator, beta: float, allowed: list[Candidate]) -> Candidate:
@@ -452,8 +448,8 @@ def top_two(found: Standing, rng: np.random.Generator, beta: float, allowed: lis
     Only `allowed` candidates compete (an allocation does not measure a point twice)."""
     allowed_set = set(allowed)
     leaders = [c for c in found.draw_leaders if c in allowed_set]
-    if not leaders:  # no draw puts an allowed candidate first: the likeliest of them by the means
-        return max(allowed, key=lambda c: (found.best_in_draws.get(c, 0.0), -c.share))
+    if not leaders:  # every draw's best is a candidate not allowed (measured already): the lowest share
+        return min(allowed, key=lambda c: c.share)
     leader = leaders[0]
     if rng.random() < beta:
         return leader
@@ -522,6 +518,6 @@ class TopTwoRepeatsSearch(TopTwoSearch):
 
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (CornersThenTPE, CornersThenTPEWithStop, RandomOrder, CoarseToFineGrid, PerMethodSurfaceSearch, SurfaceSearch,
-                        TopTwoSearch, TopTwoRepeatsSearch)
+    s.name: s for s in (CornersThenTPE, CornersThenTPEWithStop, RandomOrder, CoarseToFineGrid,
+                        PerMethodSurfaceSearch, SurfaceSearch, TopTwoSearch, TopTwoRepeatsSearch)
 }
