@@ -129,4 +129,9 @@ def test_grid_reuse_counts_each_distinct_weak_stage_once(capsys):
     counts = [int(w) for w in out.split("\n")[0].replace(",", "").split() if w.isdigit()]
     points, with_weak, distinct = counts[:3]
     assert distinct < with_weak <= points
+    # uncertainty_sft at n_weak 80 ($16 at share 1/2, $32 at 1/4) scores the pool once with the store.
+    scorings = out.split("\n")[2]
+    assert scorings.startswith("uncertainty_sft pool scorings")
+    per_point, stored = [int(w) for w in scorings.replace(",", "").split() if w.isdigit()]
+    assert stored < per_point
     assert weak_stage_steps("seq_sft", 80, 8, "fast") == weak_stage_steps("uncertainty_sft", 80, 16, "fast") > 0

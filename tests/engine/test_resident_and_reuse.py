@@ -29,7 +29,7 @@ def spec(method: str = "seq_sft", n_weak: int = 40, n_gold: int = 20, seed: int 
 
 def outcome(result) -> dict:
     """Everything a trial reports except how long it took and whether it reused a stage."""
-    data = result.model_dump(exclude={"wall_s"})
+    data = result.model_dump(exclude={"wall_s", "pool_scores_reused"})
     for stage in data["stages"]:
         stage.pop("wall_s"), stage.pop("reused")
     return data
@@ -83,6 +83,36 @@ def test_a_reused_weak_stage_gives_the_identical_result_and_says_so(settings, tm
     assert outcome(reused) == outcome(fresh)  # bit for bit: accuracy, per-example correctness, threshold
 
 
+def test_reused_pool_scores_give_the_identical_result_and_say_so(settings, tmp_path):
+    settings(reuse_weak_stages="false")
+    fresh = run_trial(spec(method="uncertainty_sft", n_gold=20))
+    other_candidates = run_trial(spec(method="uncertainty_sft", n_gold=20, uncertainty_candidates=80))
+    assert not fresh.pool_scores_reused
+    # The pool scoring tokenized the gold examples first; their stage still reports them.
+    assert fresh.stages[1].longest_input > 0
+    settings(reuse_weak_stages="true")
+    first = run_trial(spec(method="uncertainty_sft", n_gold=16))  # trains the stage, scores the pool
+    assert not first.pool_scores_reused
+    assert len(list((tmp_path / "weak_stages").glob("*.pool.npz"))) == 1
+    reused = run_trial(spec(method="uncertainty_sft", n_gold=20))
+    assert reused.pool_scores_reused and [s.reused for s in reused.stages] == [True, False]
+    assert outcome(reused) == outcome(fresh)
+    # Same stage, other candidates (uncertainty_candidates acts after the weak stage): scored again.
+    rescored = run_trial(spec(method="uncertainty_sft", n_gold=20, uncertainty_candidates=80))
+    assert [s.reused for s in rescored.stages] == [True, False] and not rescored.pool_scores_reused
+    assert outcome(rescored) == outcome(other_candidates)
+
+
+def test_unreadable_pool_scores_are_scored_again(settings, tmp_path):
+    settings(reuse_weak_stages="true")
+    first = run_trial(spec(method="uncertainty_sft", n_gold=16))
+    (path,) = (tmp_path / "weak_stages").glob("*.pool.npz")
+    path.write_bytes(b"torn")
+    again = run_trial(spec(method="uncertainty_sft", n_gold=16))
+    assert not again.pool_scores_reused and outcome(again) == outcome(first)
+    assert run_trial(spec(method="uncertainty_sft", n_gold=16)).pool_scores_reused  # rewritten whole
+
+
 def test_weak_stage_keys_follow_what_the_stage_depends_on(settings):
     def key(s: TrialSpec) -> str:
         return weak_stages.weak_stage_key(prepare_trial(s))
@@ -126,13 +156,14 @@ def test_trials_sharing_a_weak_stage_are_scheduled_after_the_one_that_trains_it(
     assert [len(c) for c in plain] == [4, 4, 2]
 
 
-def test_the_store_prunes_least_recently_used_stages(tmp_path):
-    for i, size in enumerate((400, 300, 200)):
-        path = tmp_path / f"{i}.pt"
+def test_the_store_prunes_least_recently_used_stages_and_pool_scores(tmp_path):
+    for i, (name, size) in enumerate((("0.pt", 400), ("0.pool.npz", 100), ("1.pt", 300), ("2.pool.npz", 200))):
+        path = tmp_path / name
         path.write_bytes(b"x" * size)
         os.utime(path, (1000 + i, 1000 + i))
+    (tmp_path / "other.txt").write_bytes(b"x" * 1000)  # not the store's: neither counted nor deleted
     weak_stages.prune(tmp_path, 550)
-    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["1.pt", "2.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.pt", "2.pool.npz", "other.txt"]
 
 
 def test_an_unreadable_stored_stage_is_trained_again(settings, tmp_path):

@@ -5,7 +5,9 @@
 In a grid, one n_weak recurs at many (budget, share) pairs (64 weak labels at $8 with share 0.8 is
 also $16 with share 0.4), each with its own n_gold; seq_sft and uncertainty_sft share weak stages
 too. Counts every point's planned weak-stage steps (its schedule's maximum; early stopping may end
-a stage sooner) once per point and once per distinct weak stage.
+a stage sooner) once per point and once per distinct weak stage; and uncertainty_sft's scorings of
+the pool (the weak-trained model on every untaken example), once per point and once per weak stage,
+which is what the store keeps of them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main(
     )
     points, _ = plan(request, pool_size, recipe_params(recipe))
     every, distinct = 0, {}
+    scorings, scored_stages = 0, set()
     for p in points:
         if not p["n_weak"]:
             continue
@@ -51,10 +54,16 @@ def main(
         every += steps
         variant = _SAME_WEAK_STAGE.get(Method(p["method"]), Method(p["method"]))
         distinct[(variant, p["n_weak"])] = steps
+        if p["method"] == Method.uncertainty_sft.value and p["n_gold"]:
+            scorings += 1
+            scored_stages.add(p["n_weak"])
     once = sum(distinct.values())
     with_weak = sum(1 for p in points if p["n_weak"])
     print(f"{len(points)} points per seed, {with_weak} with a weak stage, {len(distinct)} distinct weak stages")
     print(f"planned weak-stage steps: {every} trained per point, {once} with the store: {every / max(once, 1):.2f}x fewer")
+    if scorings:
+        print(f"uncertainty_sft pool scorings after a weak stage: {scorings} per point, {len(scored_stages)} with "
+              f"the store: {scorings / len(scored_stages):.2f}x fewer")
 
 
 if __name__ == "__main__":

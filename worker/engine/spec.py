@@ -226,6 +226,10 @@ class TrialResult(BaseModel):
     caps: list[str] = Field(
         default_factory=list, description="what the params cut short (steps, inputs, test or pool examples)"
     )
+    pool_scores_reused: bool = Field(
+        False, description="uncertainty_sft: the weak stage's scores of the pool were read from the weak-stage "
+        "store (computed by an earlier trial with the same weak stage), not computed again",
+    )
     device: str
     versions: dict[str, str]
     wall_s: float

@@ -97,6 +97,7 @@ def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> Tr
         predicted_positive_rate=float((scores > cut).mean()),
         caps=[*_stage_caps(outcome.stages, spec), *outcome.caps, *_test_caps(spec, ctx.n_task_test)],
         stages=outcome.stages,
+        pool_scores_reused=outcome.pool_scores_reused,
         weak_label_accuracy=outcome.weak_label_accuracy(),
         labels_used=ctx.plan.as_dict(),
         device=ctx.runtime.label,

@@ -6,7 +6,13 @@ the draw, the batch order and the initialisation), n_weak, the method's weak-sta
 params; not on n_gold, which is spent afterwards. So seq_sft at (n_weak 1280, n_gold 128) and
 uncertainty_sft at (1280, 64) share one. After the stage, the adapter and head, the trial's
 generator state and torch's RNG state are stored; restoring them leaves the trial exactly where
-training would have (bit-identical on the CPU, tested in tests/engine/test_weak_stage_reuse.py).
+training would have (bit-identical on the CPU, tested in tests/engine/test_resident_and_reuse.py).
+
+uncertainty_sft then scores the untaken pool (~30k examples on the built-in tasks) with the
+weak-trained model: most of such a trial's time once its weak stage is reused. Those scores are a
+function of the stage too, so they are kept beside it (`<key>.pool.npz`) with the candidates they
+were computed for, and read back only for exactly those candidates in that order: the same batches,
+so the same floats.
 """
 
 from __future__ import annotations
@@ -110,6 +116,32 @@ class WeakStageStore:
         stage = StageResult.model_validate_json(saved["stage"])
         return stage.model_copy(update={"reused": True})
 
+    @property
+    def pool_path(self) -> Path:
+        return self.path.with_suffix(".pool.npz")
+
+    def load_pool_probs(self, candidates: np.ndarray) -> np.ndarray | None:
+        """The stage's probabilities for `candidates`, if it scored exactly these before; else None."""
+        try:
+            with np.load(self.pool_path) as saved:
+                if not np.array_equal(saved["candidates"], candidates):
+                    return None
+                probs = saved["probs"]
+        except FileNotFoundError:
+            return None
+        except Exception:  # torn or foreign: score again and overwrite
+            log.warning("ignoring unreadable stored pool scores %s", self.pool_path, exc_info=True)
+            return None
+        os.utime(self.pool_path)
+        return probs
+
+    def save_pool_probs(self, candidates: np.ndarray, probs: np.ndarray) -> None:
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, candidates=candidates, probs=probs)
+
+        _write_atomically(self.pool_path, write)
+
     def save(self, model, batcher, stage: StageResult) -> None:
         state = {
             "trainable": {name: t.cpu() for name, t in model.trainable_state().items()},
@@ -118,16 +150,21 @@ class WeakStageStore:
             "truncated": stage.truncated_inputs,
             "stage": stage.model_dump_json(),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, self.path)  # atomic: a reader never sees half a file
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        prune(self.path.parent, engine_settings().weak_stage_cache_mb * 2**20)
+        _write_atomically(self.path, lambda tmp: torch.save(state, tmp))
+
+
+def _write_atomically(path: Path, write) -> None:
+    """write(tmp) then rename over `path`: a reader never sees half a file. Then prune the store."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    prune(path.parent, engine_settings().weak_stage_cache_mb * 2**20)
 
 
 def store_dir() -> Path:
@@ -142,8 +179,8 @@ def store_for(ctx: TrialContext) -> WeakStageStore | None:
 
 
 def prune(directory: Path, max_bytes: int) -> None:
-    """Delete stored stages, least recently used first, until the rest fit in max_bytes."""
-    files = sorted(directory.glob("*.pt"), key=lambda p: p.stat().st_mtime)
+    """Delete stored stages and pool scores, least recently used first, until the rest fit in max_bytes."""
+    files = sorted([*directory.glob("*.pt"), *directory.glob("*.pool.npz")], key=lambda p: p.stat().st_mtime)
     total = sum(p.stat().st_size for p in files)
     for path in files:
         if total <= max_bytes:

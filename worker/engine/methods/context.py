@@ -73,6 +73,7 @@ class MethodOutcome:
     stages: list[StageResult] = field(default_factory=list)
     caps: list[str] = field(default_factory=list)  # what the method's params cut short
     weak_bought: list[Split] = field(default_factory=list)  # for the accuracy of weak labels used
+    pool_scores_reused: bool = False  # uncertainty_sft read its pool scores from the weak-stage store
 
     def weak_label_accuracy(self) -> float | None:
         bought = [s for s in self.weak_bought if len(s)]

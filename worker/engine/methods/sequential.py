@@ -73,15 +73,26 @@ def _shot_formatter(ctx: TrialContext, outcome: MethodOutcome) -> Formatter:
     return lambda text: few_shot_prompt(shuffled_shots(shots, k, ctx.rng), text)
 
 
-def _buy_uncertain_gold(ctx: TrialContext, predict, n: int) -> Split:
-    """Gold labels for the n candidates with the highest binary entropy under the current model."""
+def _buy_uncertain_gold(ctx: TrialContext, predict, n: int, outcome: MethodOutcome | None = None,
+                        store: weak_stages.WeakStageStore | None = None) -> Split:
+    """Gold labels for the n candidates with the highest binary entropy under the current model.
+
+    `store` is the weak stage's, when the model is still exactly that stage: its pool scores are
+    read from it, or computed and kept there.
+    """
     candidates = ctx.draw.untaken()
     limit = ctx.spec.params.uncertainty_candidates
     if limit is not None and limit < len(candidates):
         candidates = ctx.rng.choice(candidates, limit, replace=False)
     if len(candidates) < n:
         raise ValueError(f"only {len(candidates)} pool examples are left to choose {n} gold labels from")
-    probs = predict([ctx.draw.pool.texts[i] for i in candidates])
+    probs = store.load_pool_probs(candidates) if store else None
+    if outcome is not None:
+        outcome.pool_scores_reused = probs is not None
+    if probs is None:
+        probs = predict([ctx.draw.pool.texts[i] for i in candidates])
+        if store:
+            store.save_pool_probs(candidates, probs)
     chosen = candidates[most_uncertain(probs, n)]
     # Validation comes from the selected examples too: shuffle so it is a fair sample of them.
     return ctx.draw.take_indices(ctx.rng.permutation(chosen))
@@ -106,6 +117,7 @@ def sequential_steps(ctx: TrialContext, model, tokenizer) -> MethodSteps:
         data = stage_data(examples, targets, n_val)
         return TrainRequest(name, batcher, data, stage_params, ctx.rng, use_logconf, ctx.progress)
 
+    store = None
     if plan.weak_stage.total:
         weak = ctx.draw.take(plan.weak_stage.total)
         outcome.weak_bought.append(weak)
@@ -127,7 +139,7 @@ def sequential_steps(ctx: TrialContext, model, tokenizer) -> MethodSteps:
             limit, left = params.uncertainty_candidates, len(ctx.draw.untaken())
             if limit is not None and limit < left:
                 outcome.caps.append(f"uncertainty_candidates={limit}: scored {limit} of {left} pool examples")
-            gold = _buy_uncertain_gold(ctx, predict, plan.gold_stage.total)
+            gold = _buy_uncertain_gold(ctx, predict, plan.gold_stage.total, outcome, store)
         else:
             gold = ctx.draw.take(plan.gold_stage.total)
         outcome.stages.append((yield stage("gold", gold, gold.labels.astype("float32"), plan.gold_stage.n_val)))

@@ -129,6 +129,7 @@ class Batcher:
         self.max_length = max_length
         self.formatter = formatter
         self._token_ids: dict[str, list[int]] | None = {} if formatter is identity else None
+        self._uncut_lengths: dict[str, int] = {}  # with _token_ids: each text's tokens before any cut
         self.truncated = 0  # encodings cut so far
         self.longest = 0  # tokens in the longest encoding so far, before any cut
 
@@ -137,6 +138,8 @@ class Batcher:
         ids = self.tokenizer(formatted, verbose=False)["input_ids"]
         too_long = [i for i, tokens in enumerate(ids) if len(tokens) > self.max_length]
         self.longest = max([self.longest, *map(len, ids)])
+        if self._token_ids is not None:
+            self._uncut_lengths.update(zip(texts, map(len, ids)))
         if too_long:
             self.truncated += len(too_long)
             cut = self.tokenizer([formatted[i] for i in too_long], truncation=True, max_length=self.max_length)
@@ -155,6 +158,16 @@ class Batcher:
 
     def __call__(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         return self.pad(self.token_ids(texts))
+
+    def input_stats(self, texts: Sequence[str]) -> tuple[int, int] | None:
+        """(distinct texts cut to max_length, tokens in the longest before any cut), whenever they were
+        first tokenized: a stage's inputs may have been scored before it (uncertainty sampling's pool).
+        None with a formatter: each call formats anew, so only the running counters say what was cut."""
+        if self._token_ids is None:
+            return None
+        self.token_ids(texts)
+        lengths = [self._uncut_lengths[t] for t in dict.fromkeys(texts)]
+        return sum(n > self.max_length for n in lengths), max(lengths, default=0)
 
     def pad(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
         """Pad token ids to the longest of them, on the tokenizer's padding side, as tensors on the
@@ -309,6 +322,8 @@ class StageRun:
         if self.validated:
             self.model.load_trainable_state(self.best_state)
         best = self.stopper.best_score
+        stats = self.batcher.input_stats([*self.data.train_texts, *self.data.val_texts])
+        truncated, longest = stats or (self.batcher.truncated - self.truncated_before, self.batcher.longest)
         return StageResult(
             name=self.name,
             rule=StageRule.early_stopping if self.validated else StageRule.fixed_schedule,
@@ -321,8 +336,8 @@ class StageRun:
             best_val_auroc=None if not self.validated or math.isinf(best) else best,
             best_step=self.stopper.best_step if self.validated else self.step,
             stopped_early=self.stopper.should_stop and self.step < self.schedule.total_steps,
-            truncated_inputs=self.batcher.truncated - self.truncated_before,
-            longest_input=self.batcher.longest,
+            truncated_inputs=truncated,
+            longest_input=longest,
             wall_s=time.perf_counter() - self.started,
         )
 
