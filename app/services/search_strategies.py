@@ -425,7 +425,14 @@ class Standing:
 
     choice: Candidate
     chance_beaten: float
-    draw_leaders: list[Candidate]  # each draw's best candidate, in draw order
+    candidates: list[Candidate]
+    samples: np.ndarray  # draws x candidates, the joint draws behind chance_beaten
+
+    def draw_leaders(self, allowed: list[Candidate]) -> list[Candidate]:
+        """Each draw's best candidate among `allowed`, in draw order."""
+        allowed_set = set(allowed)
+        index = [i for i, c in enumerate(self.candidates) if c in allowed_set]
+        return [self.candidates[index[j]] for j in self.samples[:, index].argmax(axis=1)]
 
 
 def standing(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float,
@@ -438,18 +445,16 @@ def standing(results: dict[Candidate, list[float]], candidates: list[Candidate],
     chosen = max(measured, key=lambda i: (post.mean[i], -i))
     samples = post.draws(draws, rng)
     beaten = float(np.mean(samples.max(axis=1) - samples[:, chosen] > margin))
-    return Standing(candidates[chosen], beaten, [candidates[i] for i in samples.argmax(axis=1)])
+    return Standing(candidates[chosen], beaten, candidates, samples)
 
 
 def top_two(found: Standing, rng: np.random.Generator, beta: float, allowed: list[Candidate]) -> Candidate:
     """Top-two Thompson sampling (Russo 2016): the best candidate of one draw with probability `beta`,
     else the best of the first later draw that names another, a challenger. Built to identify the best
     arm rather than to score well along the way, which is what a search for one recommendation needs.
-    Only `allowed` candidates compete (an allocation does not measure a point twice)."""
-    allowed_set = set(allowed)
-    leaders = [c for c in found.draw_leaders if c in allowed_set]
-    if not leaders:  # every draw's best is a candidate not allowed (measured already): the lowest share
-        return min(allowed, key=lambda c: c.share)
+    Only `allowed` candidates compete (an allocation does not measure a point twice): each draw's
+    best among them, so a draw led by a measured point still says which untried one it favours."""
+    leaders = found.draw_leaders(allowed)
     leader = leaders[0]
     if rng.random() < beta:
         return leader

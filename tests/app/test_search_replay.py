@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from app.bench import search as bench
 from app.services.search_strategies import (
-    STRATEGIES, Candidate, CornersThenTPE, CornersThenTPEWithStop, SurfaceSearch, TopTwoRepeatsSearch, TopTwoSearch,
-    lean_opening)
+    STRATEGIES, Candidate, CornersThenTPE, CornersThenTPEWithStop, Standing, SurfaceSearch, TopTwoRepeatsSearch,
+    TopTwoSearch, lean_opening, top_two)
 
 SHARES = [i / 8 for i in range(9)]
 METHODS = ["seq_sft", "logconf_sft"]
@@ -177,3 +177,13 @@ def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(e
     assert grid.task == "cities" and grid.budget == 16.0
     assert sorted(grid.seeds) == [Candidate("seq_sft", 0.0), Candidate("seq_sft", 1.0)]
     assert all(0.0 <= v <= 1.0 for values in grid.seeds.values() for v in values)
+
+
+def test_top_two_proposes_each_draws_best_untried_candidate_when_a_measured_one_leads_every_draw():
+    measured, near, far = Candidate("seq_sft", 0.5), Candidate("seq_sft", 0.75), Candidate("seq_sft", 0.0)
+    samples = np.array([[0.9, 0.6, 0.5], [0.9, 0.4, 0.7], [0.9, 0.6, 0.3]])  # `measured` leads every draw
+    found = Standing(measured, 0.0, [measured, near, far], samples)
+    assert found.draw_leaders([near, far]) == [near, far, near]
+    rng = np.random.default_rng(0)
+    assert top_two(found, rng, beta=1.0, allowed=[near, far]) == near  # the first draw's best untried
+    assert top_two(found, rng, beta=0.0, allowed=[near, far]) == far  # the first later draw naming another
