@@ -64,15 +64,31 @@ class Grid:
         return sum(len(v) for v in self.seeds.values())
 
 
-def read_table(*paths: Path) -> list[Grid]:
-    """The tables' grids, one per (task, budget)."""
+def read_table(*paths: Path, only_seeds: set[int] | None = None) -> list[Grid]:
+    """The tables' grids, one per (task, budget); with `only_seeds`, only those seeds' trials."""
     seeds: dict[tuple[str, float], dict[Candidate, list[float]]] = defaultdict(lambda: defaultdict(list))
     for path in paths:
         with path.open() as f:
             for row in csv.DictReader(f):
+                if only_seeds is not None and int(row["seed"]) not in only_seeds:
+                    continue
                 key = (row["task"], float(row["budget"]))
                 seeds[key][Candidate(row["method"], float(row["weak_share"]))].append(float(row["test_accuracy"]))
     return [Grid(task, budget, dict(s)) for (task, budget), s in sorted(seeds.items())]
+
+
+def parse_seeds(text: str) -> set[int] | None:
+    """'0-8' or '0,1,2' (or both, comma-separated) as a set; None for ''."""
+    if not text.strip():
+        return None
+    seeds: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            seeds.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise typer.BadParameter(f"takes seeds like 0-8 or 0,1,2, got {text!r}", param_hint="--seeds") from None
+    return seeds
 
 
 @dataclass
@@ -157,6 +173,8 @@ def replay_command(
     budgets: Annotated[str, typer.Option(help="comma-separated: only these budgets (default: all in the table)")] = "",
     grid_seeds: Annotated[int, typer.Option(min=0, help="seeds per candidate the cap is a share of (0: as many as "
                                                         "the table holds); for a table still being collected")] = 0,
+    seeds: Annotated[str, typer.Option(help="only these seeds' trials, e.g. 0-8 (default: every stored seed); "
+                                            "a seed still being collected would give some candidates more")] = "",
     seeds_per_ask: Annotated[int, typer.Option(min=1, help="trials each ask returns (distinct seeds): 2 is how an "
                                                            "allocation with its default seeds measures a point")] = 1,
     references: Annotated[int, typer.Option(min=0, help="also every candidate asked 1..N times (each ask "
@@ -174,7 +192,7 @@ def replay_command(
         only = {float(b) for b in budgets.split(",") if b.strip()}
     except ValueError:
         raise typer.BadParameter(f"takes comma-separated numbers, got {budgets!r}", param_hint="--budgets") from None
-    for grid in read_table(*table):
+    for grid in read_table(*table, only_seeds=parse_seeds(seeds)):
         if only and grid.budget not in only:
             continue
         cap = max(1, int((len(grid.candidates) * grid_seeds if grid_seeds else grid.n_trials) * max_fraction))

@@ -157,6 +157,15 @@ def test_the_command_writes_its_numbers_and_curves(table, tmp_path):
     assert CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--budgets", "x"]).exit_code == 2
 
 
+def test_replays_can_keep_only_some_seeds(table):
+    (full,) = [g for g in bench.read_table(table) if g.budget == 16]
+    (first_two,) = [g for g in bench.read_table(table, only_seeds=bench.parse_seeds("0-1")) if g.budget == 16]
+    assert full.n_trials == 3 * len(full.candidates) and first_two.n_trials == 2 * len(full.candidates)
+    assert bench.parse_seeds("0,2-3") == {0, 2, 3} and bench.parse_seeds("") is None
+    bad = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--seeds", "a-b"])
+    assert bad.exit_code == 2 and "--seeds" in bad.output
+
+
 @pytest.mark.slow
 def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(engine_cache_dir, monkeypatch,
                                                                                tmp_path):
