@@ -39,6 +39,8 @@ import numpy as np
 import optuna
 from scipy.stats import norm
 
+from worker.engine.spec import weak_stage_method
+
 from .search import FIRST_SHARES, SHARE_STEP
 
 # The stop rule. A point of accuracy: what the replays count as finding the optimum.
@@ -362,12 +364,23 @@ def untried_stop_reason(found: Chances, history: History, candidates: list[Candi
             f"{chance:.1%}, below {stop_probability:.0%}")
 
 
+def shares_a_weak_stage(candidate: Candidate, asked) -> bool:
+    """Whether an asked candidate trains the same weak stage (same share of one budget, so the same
+    n_weak; seq_sft and uncertainty_sft): its trials reuse that stage from the store, cheaper."""
+    if candidate.share == 0:
+        return False
+    variant = weak_stage_method(candidate.method)
+    return any(o != candidate and o.share == candidate.share and weak_stage_method(o.method) == variant
+               for o in asked)
+
+
 def propose(found: Chances, candidates: list[Candidate], asked: dict[Candidate, int]) -> Candidate:
     """The candidate to try next: the largest expected improvement among those not asked yet (an
     allocation measures a point once, on all its seeds); once all are asked, among all, the least
-    asked first."""
+    asked first. Between equals, one whose weak stage is already trained, then the lowest share."""
     fresh = [c for c in candidates if c not in asked]
-    return max(fresh or candidates, key=lambda c: (found.improvement[c], -asked.get(c, 0), -c.share))
+    return max(fresh or candidates, key=lambda c: (found.improvement[c], -asked.get(c, 0),
+                                                   shares_a_weak_stage(c, asked), -c.share))
 
 
 class SurfaceSearch(Strategy):

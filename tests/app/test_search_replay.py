@@ -196,3 +196,18 @@ def test_top_two_proposes_each_draws_best_untried_candidate_when_a_measured_one_
     rng = np.random.default_rng(0)
     assert top_two(found, rng, beta=1.0, allowed=[near, far]) == near  # the first draw's best untried
     assert top_two(found, rng, beta=0.0, allowed=[near, far]) == far  # the first later draw naming another
+
+
+def test_between_equal_candidates_the_search_asks_one_whose_weak_stage_is_trained():
+    from app.services.search_strategies import Chances, propose
+
+    seq_half, unc_half = Candidate("seq_sft", 0.5), Candidate("uncertainty_sft", 0.5)
+    seq_quarter, logconf_half = Candidate("seq_sft", 0.25), Candidate("logconf_sft", 0.5)
+    candidates = [seq_half, unc_half, seq_quarter, logconf_half]
+    found = Chances(best=seq_half, best_mean=0.7, improvement={c: 0.01 for c in candidates},
+                    beat={c: 0.1 for c in candidates})
+    # uncertainty_sft at seq_sft's share reuses its weak stage; logconf_sft's weak stage has its own loss.
+    assert propose(found, candidates, {seq_half: 2}) == unc_half
+    assert propose(found, [seq_half, seq_quarter, logconf_half], {seq_half: 2}) == seq_quarter  # lowest share
+    better = Chances(seq_half, 0.7, {**found.improvement, seq_quarter: 0.02}, found.beat)
+    assert propose(better, candidates, {seq_half: 2}) == seq_quarter  # only between equals

@@ -19,9 +19,8 @@ import typer
 from app.schemas.studies import StudyRequest
 from app.services.grid import plan
 from worker.engine.budget import plan_labels
-from worker.engine.spec import Method, TrialSpec, recipe_params
+from worker.engine.spec import Method, TrialSpec, recipe_params, weak_stage_method
 from worker.engine.training.loop import Schedule
-from worker.engine.weak_stages import _SAME_WEAK_STAGE
 
 
 def weak_stage_steps(method: str, n_weak: int, n_gold: int, recipe: str) -> int:
@@ -52,7 +51,7 @@ def main(
             continue
         steps = weak_stage_steps(p["method"], p["n_weak"], p["n_gold"], recipe)
         every += steps
-        variant = _SAME_WEAK_STAGE.get(Method(p["method"]), Method(p["method"]))
+        variant = weak_stage_method(p["method"])
         distinct[(variant, p["n_weak"])] = steps
         if p["method"] == Method.uncertainty_sft.value and p["n_gold"]:
             scorings += 1

@@ -24,6 +24,15 @@ class Method(StrEnum):
 # Methods that read a causal LM's next-token logits and so refuse an encoder.
 CAUSAL_ONLY_METHODS = frozenset({Method.icl})
 
+# Methods whose weak stage is another's: uncertainty sampling changes only how gold is bought, so
+# at one n_weak and seed the two train the same weak stage (the weak-stage store shares it).
+_WEAK_STAGE_OF = {Method.uncertainty_sft: Method.seq_sft}
+
+
+def weak_stage_method(method: Method | str) -> Method:
+    """The method whose weak stage `method` trains."""
+    return _WEAK_STAGE_OF.get(Method(method), Method(method))
+
 
 class Recipe(StrEnum):
     """A named set of training settings; a trial's params are its recipe's, plus any overrides."""

@@ -31,7 +31,7 @@ import torch
 
 from .runtime import library_versions
 from .settings import engine_settings
-from .spec import Method, StageResult
+from .spec import StageResult, weak_stage_method
 
 if TYPE_CHECKING:  # methods import this module: no import cycle at run time
     from .methods.context import TrialContext
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 # Params that act only after the weak stage: trials differing in them share it.
 _AFTER_WEAK_STAGE = {"n_test", "uncertainty_candidates"}
-# Methods whose weak stage is seq_sft's: uncertainty sampling changes only how gold is bought.
-_SAME_WEAK_STAGE = {Method.uncertainty_sft: Method.seq_sft}
 
 
 def pool_fingerprint(ctx: TrialContext) -> str:
@@ -65,7 +63,7 @@ def weak_prefix(spec) -> tuple | None:
         return None
     params = spec.params.model_dump(mode="json", exclude=_AFTER_WEAK_STAGE)
     return (spec.task, spec.task_version, spec.model, spec.weak_labeler,
-            _SAME_WEAK_STAGE.get(spec.method, spec.method).value, spec.n_weak, spec.seed, spec.recipe.value,
+            weak_stage_method(spec.method).value, spec.n_weak, spec.seed, spec.recipe.value,
             json.dumps(params, sort_keys=True))
 
 
@@ -79,7 +77,7 @@ def weak_stage_key(ctx: TrialContext) -> str:
         "pool": pool_fingerprint(ctx),
         "model": [spec.model, ctx.model.path, ctx.model.layers],
         "weak_labeler": spec.weak_labeler,
-        "method": _SAME_WEAK_STAGE.get(spec.method, spec.method).value,
+        "method": weak_stage_method(spec.method).value,
         "n_weak": spec.n_weak,
         "weak_stage": [ctx.plan.weak_stage.total, ctx.plan.weak_stage.n_val],
         "seed": spec.seed,
