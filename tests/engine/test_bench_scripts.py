@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -135,3 +136,38 @@ def test_grid_reuse_counts_each_distinct_weak_stage_once(capsys):
     per_point, stored = [int(w) for w in scorings.replace(",", "").split() if w.isdigit()]
     assert stored < per_point
     assert weak_stage_steps("seq_sft", 80, 8, "fast") == weak_stage_steps("uncertainty_sft", 80, 16, "fast") > 0
+
+
+# Two spawned worker processes, each importing torch and loading MiniLM: under a minute.
+@pytest.mark.slow
+def test_an_arm_of_two_processes_gives_the_results_of_one_and_keeps_shared_weak_stages_together(
+        monkeypatch, tmp_path):
+    from worker.bench.allocation import run_specs
+    from worker.engine.settings import engine_settings
+    from worker.engine.spec import TrialSpec
+
+    small = dict(max_steps_per_stage=4, eval_every=2, n_test=32, max_length=32, min_val_labels=0,
+                 uncertainty_candidates=64)
+    specs = [TrialSpec(task="cities", method=m, n_weak=40, n_gold=g, weak_labeler="bow", params=small)
+             for m, g in (("seq_sft", 20), ("logconf_sft", 20), ("uncertainty_sft", 16))]
+    for name, value in {"LABELMIX_REUSE_WEAK_STAGES": "true", "LABELMIX_RESIDENT_MODELS": "1",
+                        "LABELMIX_TORCH_THREADS": "1", "LABELMIX_CACHE_DIR": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)  # the spawned processes read them too
+    built = Path(CACHE_DIR) / "weak_labels" / "cities"
+    if built.is_dir():  # labels built before, copied as the benchmark does; an empty weak-stage store
+        shutil.copytree(built, tmp_path / "weak_labels" / "cities")
+    engine_settings.cache_clear()
+    try:
+        apart = run_specs(specs, processes=2)
+        alone = [run_specs([s])[0] for s in specs]
+    finally:
+        engine_settings.cache_clear()
+    drop = {"wall_s", "pool_scores_reused"}
+    for a, b in zip(apart, alone):
+        a_data, b_data = a.model_dump(exclude=drop), b.model_dump(exclude=drop)
+        for data in (a_data, b_data):
+            for stage in data["stages"]:
+                stage.pop("wall_s"), stage.pop("reused")
+        assert a_data == b_data
+    # uncertainty_sft ran after seq_sft in the same process and reused its weak stage.
+    assert [s.reused for s in apart[2].stages] == [True, False]

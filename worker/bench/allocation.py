@@ -34,17 +34,41 @@ COLD_ENV = {
 }
 WARM_ENV = {"LABELMIX_RESIDENT_MODELS": "1", "LABELMIX_REUSE_WEAK_STAGES": "true"}
 # Echoed by each arm, so a report shows the settings its trials really ran under.
-SETTINGS_SHOWN = ("resident_models", "reuse_weak_stages", "trial_group_size")
+SETTINGS_SHOWN = ("resident_models", "reuse_weak_stages", "trial_group_size", "torch_threads")
+# What an arm of several worker processes gives each: one torch thread (or they slow each other).
+ONE_THREAD_ENV = {"LABELMIX_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 # --- inside an arm's process -----------------------------------------------------------------------
 
 
-def run_specs(specs: list) -> list:
-    """The trials' results in spec order, through the worker's entry point (groups, reuse, residency)."""
+def run_specs(specs: list, processes: int = 1) -> list:
+    """The trials' results in spec order, through the worker's entry point (groups, reuse, residency).
+
+    With several `processes`, as a Celery prefork pool with --concurrency would run them: trials
+    that share a weak stage form one job, run in order in one process (the later ones reuse the
+    stage), and the jobs go, in spec order, to whichever process is free; each keeps its model
+    resident between jobs.
+    """
     from worker.engine.group import run_trials
 
-    return run_trials(specs)
+    if processes <= 1:
+        return run_trials(specs)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from worker.engine.weak_stages import weak_prefix
+
+    jobs: dict[tuple, list[int]] = {}
+    for i, spec in enumerate(specs):
+        jobs.setdefault(weak_prefix(spec) or ("alone", i), []).append(i)
+    results: list = [None] * len(specs)
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [(rows, pool.submit(run_trials, [specs[i] for i in rows])) for rows in jobs.values()]
+        for rows, future in futures:
+            for i, result in zip(rows, future.result()):
+                results[i] = result
+    return results
 
 
 @app.command("prepare", hidden=True)
@@ -70,18 +94,18 @@ def prepare(task: str, labeler: str, model: str) -> None:
 
 
 @app.command("run-arm", hidden=True)
-def run_arm(specs_file: Path) -> None:
+def run_arm(specs_file: Path, processes: int = 1) -> None:
     """Run the specs in FILE with this process's settings; print the trials as one JSON line."""
     from worker.engine.settings import engine_settings
     from worker.engine.spec import TrialSpec
 
     specs = [TrialSpec(**s) for s in json.loads(specs_file.read_text())]
     started = time.perf_counter()
-    results = run_specs(specs)
+    results = run_specs(specs, processes)
     wall_s = time.perf_counter() - started
     settings = engine_settings()
     print(json.dumps({
-        "settings": {k: getattr(settings, k, None) for k in SETTINGS_SHOWN},
+        "settings": {**{k: getattr(settings, k, None) for k in SETTINGS_SHOWN}, "processes": processes},
         "device": results[0].device if results else None,
         "wall_s": wall_s,
         "trials": [{
@@ -182,14 +206,16 @@ def _arm_cache(tmp: Path, prepared: dict, task: str, model: str) -> Path:
 
 
 def _arm(name: str, settings_env: dict[str, str], specs: list[dict], prepared: dict, task: str,
-         model: str) -> dict:
+         model: str, processes: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"labelmix-bench-{name}-") as tmp:
         cache = _arm_cache(Path(tmp), prepared, task, model)
         specs_file = Path(tmp) / "specs.json"
         specs_file.write_text(json.dumps(specs))
         env = {**os.environ, **settings_env, "LABELMIX_CACHE_DIR": str(cache)}
+        if processes > 1:
+            env.update(ONE_THREAD_ENV)
         started = time.perf_counter()
-        out = _subprocess_json(["run-arm", str(specs_file)], env)
+        out = _subprocess_json(["run-arm", str(specs_file), "--processes", str(processes)], env)
         out["process_s"] = time.perf_counter() - started  # with interpreter start and imports
     trials = out["trials"]
     out.update(arm=name, n_trials=len(trials), trials_per_hour=3600 * len(trials) / out["wall_s"],
@@ -224,7 +250,7 @@ def plan_specs(task: str, model: str, budget: float, weak_cost: float, gold_cost
 def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 256, weak_cost: float = 0.10,
               gold_cost: float = 1.0, points: int = 8, seeds: int = 2, group_size: int = 0,
               max_steps: int | None = None, n_test: int | None = None, weak_labeler: str = "default",
-              recipe: str | None = None) -> dict:
+              recipe: str | None = None, warm_processes: int = 1) -> dict:
     from worker.engine.spec import TrialSpec
 
     prepared, recipe, overrides, grid, spec_dicts = plan_specs(
@@ -233,7 +259,7 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
 
     cold = _arm("cold", COLD_ENV, spec_dicts, prepared, task, model)
     warm_env = {**WARM_ENV, "LABELMIX_TRIAL_GROUP_SIZE": str(group_size)}
-    warm = _arm("warm", warm_env, spec_dicts, prepared, task, model)
+    warm = _arm("warm", warm_env, spec_dicts, prepared, task, model, warm_processes)
     request = {"budget": budget, "weak_cost": weak_cost, "gold_cost": gold_cost}
     for arm in (cold, warm):
         arm["best_mean"] = best_mean(arm["trials"], weak_cost, gold_cost)
@@ -328,11 +354,13 @@ def main(
     n_test: Annotated[int | None, typer.Option(help="score on the first n test examples")] = None,
     weak_labeler: Annotated[str, typer.Option(help="bow: built in seconds")] = "default",
     recipe: Annotated[str | None, typer.Option(help="training recipe (default: the engine's)")] = None,
+    warm_processes: Annotated[int, typer.Option(min=1, help="worker processes of the warm arm, one torch thread "
+                                                            "each (a CPU host: one per core)")] = 1,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
     result = benchmark(task, model, budget, weak_cost, gold_cost, points, seeds, group_size, max_steps,
-                       n_test, weak_labeler, recipe)
+                       n_test, weak_labeler, recipe, warm_processes)
     _report(result)
     print(json.dumps(result))  # one line, for scripts
 
