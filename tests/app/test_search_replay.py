@@ -211,3 +211,17 @@ def test_between_equal_candidates_the_search_asks_one_whose_weak_stage_is_traine
     assert propose(found, [seq_half, seq_quarter, logconf_half], {seq_half: 2}) == seq_quarter  # lowest share
     better = Chances(seq_half, 0.7, {**found.improvement, seq_quarter: 0.02}, found.beat)
     assert propose(better, candidates, {seq_half: 2}) == seq_quarter  # only between equals
+
+
+def test_the_quarter_opening_sees_a_steep_rise_from_all_gold(tmp_path):
+    # All gold is poor, a little weak data is best, then a slow decline: the shape of cities $256.
+    def rise(method, share, budget):
+        return (0.52 if share == 0 else 0.65 - 0.04 * share) - (0.06 if method == "logconf_sft" else 0)
+
+    path = tmp_path / "rise.csv"
+    write_table(path, rise, budgets=(256.0,), seeds=3, noise=0.003)
+    (grid,) = bench.read_table(path)
+    quarter = STRATEGIES["surface_quarter"](grid.candidates, seed=0)
+    assert quarter.first == [Candidate("seq_sft", s) for s in (0.0, 1.0, 0.25)] + [Candidate("logconf_sft", 0.25)]
+    found = bench.measure(grid, "surface_quarter", 20, 12, 0.01, seeds_per_ask=2, stop_probability=0.0)
+    assert found["final_within"] >= 0.9
