@@ -6,7 +6,7 @@ allocation the search could still ask (0 to 1 in SHARE_STEP steps, as the sample
 gets the probability of beating the best measured mean by more than MARGIN. When the chance that any
 of them does is below STOP_PROBABILITY, more points are unlikely to change the answer by more than a
 point: the search is confident. An allocation
-then asks no more points (`stop_when_confident`, on by default); every finished allocation reports the
+asked to (`stop_when_confident`) then asks no more points; every finished allocation reports the
 verdict, so a lead sees whether its `max_trials` were enough.
 """
 
