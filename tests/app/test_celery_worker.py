@@ -25,9 +25,11 @@ STALE_AFTER_S = 6
 TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
 # A trial still training a while after its first step (a minute or more on this 2-core machine).
 LONG = {**TINY, "max_steps_per_stage": 20, "patience": 100}
-# A trial far past a 15 s limit even on an idle machine (~70 s unstopped): LONG alone once finished
-# inside 15 s in CI, so the limit never fired.
-PAST_THE_LIMIT = {**LONG, "max_steps_per_stage": 100}
+# A trial far past a 15 s limit even on an idle machine: LONG alone once finished inside 15 s in CI,
+# and so did 100 steps (40 gold labels are under the fast recipe's min_val_labels, so the stage runs
+# without validation at ~0.1 s a step: 14 s with the model load). 1,000 steps of a schedule that long
+# (max_examples_per_stage) are ~100 s unstopped.
+PAST_THE_LIMIT = {**LONG, "max_steps_per_stage": 1000, "max_examples_per_stage": 40_000}
 # The trials worker's pool, as README.md and docker-compose.yml start it.
 TRIALS_POOL = ["--pool", "prefork", "--concurrency", "1"]
 
