@@ -323,7 +323,9 @@ class StageRun:
             self.model.load_trainable_state(self.best_state)
         best = self.stopper.best_score
         stats = self.batcher.input_stats([*self.data.train_texts, *self.data.val_texts])
-        truncated, longest = stats or (self.batcher.truncated - self.truncated_before, self.batcher.longest)
+        if stats is None:  # a formatter: only the running counters know
+            stats = (self.batcher.truncated - self.truncated_before, self.batcher.longest)
+        truncated, longest = stats
         return StageResult(
             name=self.name,
             rule=StageRule.early_stopping if self.validated else StageRule.fixed_schedule,
