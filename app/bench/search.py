@@ -180,6 +180,8 @@ def replay_command(
     references: Annotated[int, typer.Option(min=0, help="also every candidate asked 1..N times (each ask "
                                                         "--seeds-per-ask seeds), coarse to fine: what the grid "
                                                         "itself reaches, past the cap")] = 3,
+    stop_probabilities: Annotated[str, typer.Option(help="comma-separated: each stopping strategy also at these "
+                                                         "stop probabilities (default: only its own)")] = "",
     json_path: Annotated[Optional[Path], typer.Option("--json")] = None,
     png: Annotated[Optional[Path], typer.Option(help="regret curves")] = None,
 ) -> None:
@@ -192,15 +194,23 @@ def replay_command(
         only = {float(b) for b in budgets.split(",") if b.strip()}
     except ValueError:
         raise typer.BadParameter(f"takes comma-separated numbers, got {budgets!r}", param_hint="--budgets") from None
+    try:
+        thresholds = [float(p) for p in stop_probabilities.split(",") if p.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"takes comma-separated numbers, got {stop_probabilities!r}",
+                                 param_hint="--stop-probabilities") from None
+    if bad := [p for p in thresholds if not 0.0 < p < 1.0]:
+        raise typer.BadParameter(f"each must lie between 0 and 1, got {bad}", param_hint="--stop-probabilities")
     for grid in read_table(*table, only_seeds=parse_seeds(seeds)):
         if only and grid.budget not in only:
             continue
         cap = max(1, int((len(grid.candidates) * grid_seeds if grid_seeds else grid.n_trials) * max_fraction))
         for name in names:
             rows.append(measure(grid, name, replays, cap, within, seeds_per_ask=seeds_per_ask))
-            if issubclass(STRATEGIES[name], (SurfaceSearch, TopTwoSearch, CornersThenTPEWithStop)):  # to the cap
-                rows.append(measure(grid, name, replays, cap, within, seeds_per_ask=seeds_per_ask,
-                                    stop_probability=0.0))
+            if issubclass(STRATEGIES[name], (SurfaceSearch, TopTwoSearch, CornersThenTPEWithStop)):
+                for p in [*thresholds, 0.0]:  # 0: run to the cap, what the stop rule saves against
+                    rows.append(measure(grid, name, replays, cap, within, seeds_per_ask=seeds_per_ask,
+                                        stop_probability=p))
             echo(grid, rows[-1], within)
         for times in range(1, references + 1):
             rows.append(measure(grid, "grid", replays, times * len(grid.candidates) * seeds_per_ask, within,

@@ -41,10 +41,10 @@ COMPARISON: dict[str, Any] = {"difference": 0.028, "low": 0.009, "high": 0.047, 
                               "tie": False}
 
 STOP_RULE: dict[str, Any] = {
-    "confident": True, "margin": 0.01, "stop_probability": 0.05, "chance_any_beats": 0.031,
+    "confident": True, "margin": 0.0142, "stop_probability": 0.2, "chance_any_beats": 0.131,
     "likeliest_better": {"method": "seq_sft", "n_weak": 1920, "n_gold": 64, "weak_share": 0.75,
-                         "probability": 0.021},
-    "says": "the chance that an untried allocation beats the best measured one by more than 0.01 is 3.1%, below 5%: "
+                         "probability": 0.064},
+    "says": "the chance that an untried allocation beats the best measured one by more than 0.014 is 13.1%, below 20%: "
             "more points are unlikely to change the answer",
 }
 

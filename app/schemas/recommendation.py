@@ -48,7 +48,8 @@ class StopRule(AsStored):
 
     confident: bool = Field(description="true: the chance that any untried allocation beats the best is below "
                             "`stop_probability`")
-    margin: float = Field(description="by how much an untried allocation must beat the best")
+    margin: float = Field(description="by how much an untried allocation must beat the best: a point, or one "
+                          "trial's scatter between seeds where that is larger")
     stop_probability: float
     chance_any_beats: float | None = None
     likeliest_better: LikeliestBetter | None = Field(None, description="null when every allocation was tried")

@@ -15,14 +15,16 @@ of real trials to measure how close each gets to the grid's optimum and how many
   that method's trials, asking where the expected improvement over the best measured mean is largest.
 - `surface`: a lean opening (the corners and the middle of the first method, the middle of the
   others), then one Gaussian process over (share, method) fitted to every trial, asking the untried
-  candidate with the largest expected improvement. The allocations' default (surface_sampler).
+  candidate with the largest expected improvement.
+- `surface_quarter`: the same search, its opening's mixed points at a quarter weak instead of half
+  and half. The allocations' search (ALLOCATION_SEARCH, surface_sampler).
 - `today_stop`: `today` with the surface's stop rule.
 - `top_two`, `top_two_repeats`: the lean opening, then top-two Thompson sampling on the same surface
   (a best-arm identification rule), choosing the measured candidate with the highest surface mean;
   `top_two_repeats` may ask a measured candidate again for another seed.
-The surface searches and `today_stop` stop when no candidate is likely (probability below
-`stop_probability`) to beat the best measured mean by more than `margin`; `top_two` when no candidate
-is likely to beat its choice by more than `margin`, by joint draws of the surface.
+The surface searches and `today_stop` stop when, by joint draws of the surface, the best untried
+candidate is unlikely (probability below `stop_probability`) to beat the best measured mean by more
+than `margin`; `top_two` when no candidate is likely to beat its choice by more than `margin`.
 
 An ask may be measured on several seeds (an allocation measures a point on all of its seeds), so
 openings and stop rules count points (candidates measured), not trials.
@@ -43,12 +45,19 @@ from worker.engine.spec import weak_stage_method
 
 from .search import FIRST_SHARES, SHARE_STEP
 
-# The stop rule. A point of accuracy: what the replays count as finding the optimum.
+# The stop rule: a point of accuracy (what the replays count as finding the optimum), or one trial's
+# scatter between seeds where that is larger (stop_margin); stop when an untried candidate is less
+# likely than STOP_PROBABILITY to beat the best measured mean by more than that. Chosen by the replays
+# (docs/bench/search-replays.md, "The stop rule").
 MARGIN = 0.01
-STOP_PROBABILITY = 0.05
+STOP_PROBABILITY = 0.2
+# top_two's own rule (the chance that any candidate beats its choice), as it was measured.
+TOP_TWO_STOP_PROBABILITY = 0.05
 # Points the surface itself chooses before it may stop: a surface fitted to the four or five opening
 # points alone is sure of itself too soon (docs/bench/search-replays.md).
 MIN_SURFACE_POINTS = 2
+# Joint draws of the surface behind each top-two proposal and each stop-rule check.
+DRAWS = 1000
 
 
 @dataclass(frozen=True, order=True)
@@ -196,8 +205,7 @@ class CornersThenTPE(Strategy):
         if self.history.n_points < len(self.first):  # by points: an ask may be measured on several seeds
             return self.first[self.history.n_points]
         if self.stop_probability and self.history.n_points >= len(self.first) + MIN_SURFACE_POINTS:
-            found = chances(self.history.results, self.candidates, self.margin)
-            self.stop_reason = untried_stop_reason(found, self.history, self.candidates, self.margin,
+            self.stop_reason = untried_stop_reason(self.history.results, self.candidates, self.margin,
                                                    self.stop_probability)
             if self.stop_reason:
                 return None
@@ -319,11 +327,6 @@ class Chances:
     def likeliest(self) -> Candidate:
         return max(self.beat, key=lambda c: (self.beat[c], -c.share))
 
-    def any_beats(self, untried: list[Candidate]) -> float:
-        """The chance that at least one of `untried` beats the best by more than the margin, taking
-        their chances as independent: the surface correlates neighbours positively, which only makes
-        the true chance smaller, so a rule stopping below it stops no sooner than it should."""
-        return float(1.0 - np.prod([1.0 - self.beat[c] for c in untried])) if untried else 0.0
 
 
 def chances(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float,
@@ -355,14 +358,79 @@ def chances(results: dict[Candidate, list[float]], candidates: list[Candidate], 
     return Chances(best, best_mean, improvement, beat)
 
 
-def untried_stop_reason(found: Chances, history: History, candidates: list[Candidate], margin: float,
+@dataclass(frozen=True)
+class UntriedChances:
+    """By joint draws of the surface: the chance that the best of the untried candidates beats the
+    best measured mean by more than the margin (`any`), and each untried candidate's own chance, from
+    the same draws (so none exceeds `any`)."""
+
+    best_mean: float
+    any: float
+    each: dict[Candidate, float]
+
+    @property
+    def likeliest(self) -> Candidate | None:
+        return max(self.each, key=lambda c: (self.each[c], -c.share)) if self.each else None
+
+
+def on_the_share_lattice(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates and, per method, every SHARE_STEP share between its lowest and highest: what an
+    allocation can ask. A table's grid (eighths) is coarser; the stop rule reads both the same way."""
+    out = list(candidates)
+    present = set(candidates)
+    for method in dict.fromkeys(c.method for c in candidates):
+        shares = [c.share for c in candidates if c.method == method]
+        for i in range(round(1 / SHARE_STEP) + 1):
+            share = round(i * SHARE_STEP, 6)
+            if min(shares) <= share <= max(shares) and Candidate(method, share) not in present:
+                out.append(Candidate(method, share))
+    return out
+
+
+def untried_chances(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float,
+                    draws: int = DRAWS) -> UntriedChances:
+    """What the stop rule reads. Draws of the whole surface at once, not a product of each candidate's
+    chance taken alone: neighbours move together, so the chance settles as the shares are cut finer
+    where the product tends to 1. It is read on the share lattice an allocation asks
+    (on_the_share_lattice), so a replay on a coarser table stops where an allocation would. Seeded:
+    the same measurements give the same verdict."""
+    untried = [c for c in candidates if c not in results]
+    means = [float(np.mean(v)) for v in results.values() if v]
+    best_mean = max(means) if means else -math.inf
+    if not untried:
+        return UntriedChances(best_mean, 0.0, {})
+    read = [c for c in on_the_share_lattice(candidates) if c not in results]
+    post = joint_posterior(results, read, cov=True)
+    if post is None:  # too little measured to fit: the untried are unknowns, certain to be worth a try
+        return UntriedChances(best_mean, 1.0, {c: 1.0 for c in untried})
+    over = post.draws(draws, np.random.default_rng(0)) > best_mean + margin
+    return UntriedChances(best_mean, float(over.any(axis=1).mean()),
+                          {c: float(p) for c, p in zip(read, over.mean(axis=0)) if c in set(untried)})
+
+
+def seed_scatter(results: dict[Candidate, list[float]]) -> float:
+    """One trial's scatter between seeds: the pooled standard deviation of the candidates measured on
+    two or more seeds; 0 when none is."""
+    spreads = [np.var(v, ddof=1) for v in results.values() if len(v) > 1]
+    return float(np.sqrt(np.mean(spreads))) if spreads else 0.0
+
+
+def stop_margin(results: dict[Candidate, list[float]], margin: float) -> float:
+    """What an untried candidate must beat the best by to matter to the stop rule: `margin`, or the
+    noise where that is larger. A gain smaller than one trial's scatter is one that the allocation's
+    own trials could not show, and asking for it made the rule run on to the cap (the replays)."""
+    return max(margin, seed_scatter(results))
+
+
+def untried_stop_reason(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float,
                         stop_probability: float) -> str | None:
     """Why to stop, or None: the surface's stop rule, whichever search asked the points."""
-    chance = found.any_beats([c for c in candidates if c not in history.results])
-    if chance >= stop_probability:
+    needed = stop_margin(results, margin)
+    found = untried_chances(results, candidates, needed)
+    if found.any >= stop_probability:
         return None
-    return (f"the chance that an untried candidate beats the best measured mean by more than {margin:.3f} is "
-            f"{chance:.1%}, below {stop_probability:.0%}")
+    return (f"the chance that an untried candidate beats the best measured mean by more than {needed:.3f} is "
+            f"{found.any:.1%}, below {stop_probability:.0%}")
 
 
 def shares_a_weak_stage(candidate: Candidate, asked) -> bool:
@@ -391,6 +459,7 @@ class SurfaceSearch(Strategy):
 
     name = "surface"
     joint = True
+    middle = 0.5  # the share of the opening's mixed points (lean_opening)
 
     def __init__(self, candidates: list[Candidate], seed: int = 0, margin: float = MARGIN,
                  stop_probability: float = STOP_PROBABILITY, min_points: int | None = None):
@@ -401,14 +470,14 @@ class SurfaceSearch(Strategy):
         self.min_points = len(self.first) + MIN_SURFACE_POINTS if min_points is None else min_points
 
     def opening(self) -> list[Candidate]:
-        return lean_opening(self.candidates)
+        return lean_opening(self.candidates, self.middle)
 
     def ask(self) -> Candidate | None:
         if self.history.n_points < len(self.first):  # by points: an ask may be measured on several seeds
             return self.first[self.history.n_points]
         found = chances(self.history.results, self.candidates, self.margin, joint=self.joint)
-        if self.history.n_points >= self.min_points:
-            self.stop_reason = untried_stop_reason(found, self.history, self.candidates, self.margin,
+        if self.stop_probability and self.history.n_points >= self.min_points:
+            self.stop_reason = untried_stop_reason(self.history.results, self.candidates, self.margin,
                                                    self.stop_probability)
             if self.stop_reason:
                 return None
@@ -416,16 +485,14 @@ class SurfaceSearch(Strategy):
 
 
 class SurfaceQuarterSearch(SurfaceSearch):
-    """The surface search opening at a quarter weak instead of half and half. Learning curves in
-    weak share tend to rise steeply from all gold, so a surface fitted to 0, 1/2 and 1 reads the
-    low shares as lower than they are; a point at 1/4 sees the rise. Chosen after looking at the
-    replays (docs/bench/search-replays.md): a candidate for the default, to be confirmed on grids
-    it was not chosen on."""
+    """The surface search opening at a quarter weak instead of half and half: the allocations' search
+    (ALLOCATION_SEARCH). Learning curves in weak share tend to rise steeply from all gold, so a surface
+    fitted to 0, 1/2 and 1 reads the low shares as lower than they are; a point at 1/4 sees the rise.
+    Chosen on ten seeds of $256 and confirmed on more seeds of $16 and $64, grids it was not chosen on
+    (docs/bench/search-replays.md)."""
 
     name = "surface_quarter"
-
-    def opening(self) -> list[Candidate]:
-        return lean_opening(self.candidates, middle=0.25)
+    middle = 0.25
 
 
 class PerMethodSurfaceSearch(SurfaceSearch):
@@ -438,9 +505,6 @@ class PerMethodSurfaceSearch(SurfaceSearch):
     def opening(self) -> list[Candidate]:
         return opening(self.candidates)
 
-
-# Joint draws of the surface behind each top-two proposal and each stop-rule check.
-DRAWS = 1000
 
 
 @dataclass(frozen=True)
@@ -498,7 +562,7 @@ class TopTwoSearch(Strategy):
     asks_again = False  # as an allocation: a point is measured once (on all its seeds) while another is left
 
     def __init__(self, candidates: list[Candidate], seed: int = 0, margin: float = MARGIN,
-                 stop_probability: float = STOP_PROBABILITY, min_points: int | None = None, beta: float = 0.5,
+                 stop_probability: float = TOP_TWO_STOP_PROBABILITY, min_points: int | None = None, beta: float = 0.5,
                  repeats: bool | None = None):
         super().__init__(candidates, seed)
         self.first = lean_opening(self.candidates)
@@ -548,6 +612,9 @@ class TopTwoRepeatsSearch(TopTwoSearch):
     name = "top_two_repeats"
     asks_again = True
 
+
+# What allocations run (app.services.surface_sampler): the best measured in the replays.
+ALLOCATION_SEARCH: type[SurfaceSearch] = SurfaceQuarterSearch
 
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s for s in (CornersThenTPE, CornersThenTPEWithStop, RandomOrder, CoarseToFineGrid,

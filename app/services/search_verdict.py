@@ -1,12 +1,13 @@
 """What an allocation's stop rule concludes from the points it has measured.
 
 The measured points (every seed's test accuracy, by method and the weak share that bought them) are
-fitted by one Gaussian process over (share, method) (search_strategies.chances); every untried
-allocation the search could still ask (0 to 1 in SHARE_STEP steps, as the sampler proposes them)
-gets the probability of beating the best measured mean by more than MARGIN. When the chance that any
-of them does is below STOP_PROBABILITY, more points are unlikely to change the answer by more than a
-point: the search is confident. An allocation
-asked to (`stop_when_confident`) then asks no more points; every finished allocation reports the
+fitted by one Gaussian process over (share, method); joint draws of it over every untried allocation
+the search could still ask (0 to 1 in SHARE_STEP steps, as the sampler proposes them) give the chance
+that the best of them beats the best measured mean by more than a point, or by more than one trial's
+scatter between seeds where that is larger (search_strategies.untried_chances, stop_margin). When that
+chance is below STOP_PROBABILITY, more points are unlikely to change the answer by more than the
+allocation's own trials could show: the search is confident. An allocation then asks no more
+points (`stop_when_confident`, on by default); every finished allocation reports the
 verdict, so a lead sees whether its `max_trials` were enough.
 """
 
@@ -16,7 +17,7 @@ from worker.engine.spec import Method
 
 from ..db.models import StudyPoint, TrialStatus
 from .search import SHARE_STEP, Point, SearchSpace
-from .search_strategies import MARGIN, STOP_PROBABILITY, Candidate, chances
+from .search_strategies import MARGIN, STOP_PROBABILITY, Candidate, stop_margin, untried_chances
 
 
 def candidates(space: SearchSpace) -> dict[Candidate, Point]:
@@ -47,24 +48,23 @@ def verdict(space: SearchSpace, points: list[StudyPoint]) -> dict | None:
             results.setdefault(candidate, []).extend(done)
     if len(results) < 2:
         return None
-    found = chances(results, list(options), MARGIN)
-    untried = [c for c in options if c not in results]
-    chance = found.any_beats(untried)
-    confident = chance < STOP_PROBABILITY
-    likeliest = max(untried, key=lambda c: (found.beat[c], -c.share)) if untried else None
+    margin = stop_margin(results, MARGIN)
+    found = untried_chances(results, list(options), margin)
+    confident = found.any < STOP_PROBABILITY
+    likeliest = found.likeliest
     where = options[likeliest] if likeliest else None
     if confident:
-        says = (f"the chance that an untried allocation beats the best measured one by more than {MARGIN:.2f} is "
-                f"{chance:.1%}, below {STOP_PROBABILITY:.0%}: more points are unlikely to change the answer")
+        says = (f"the chance that an untried allocation beats the best measured one by more than {margin:.3f} is "
+                f"{found.any:.1%}, below {STOP_PROBABILITY:.0%}: more points are unlikely to change the answer")
     else:
-        says = (f"a {chance:.0%} chance that an untried allocation beats the best measured one by more than "
-                f"{MARGIN:.2f} (likeliest: {where.method.value} at {where.n_weak} weak / {where.n_gold} gold, "
-                f"{found.beat[likeliest]:.0%}): more points could change the answer")
+        says = (f"a {found.any:.0%} chance that an untried allocation beats the best measured one by more than "
+                f"{margin:.3f} (likeliest: {where.method.value} at {where.n_weak} weak / {where.n_gold} gold, "
+                f"{found.each[likeliest]:.0%}): more points could change the answer")
     return {
-        "confident": confident, "margin": MARGIN, "stop_probability": STOP_PROBABILITY,
-        "chance_any_beats": round(chance, 4),
+        "confident": confident, "margin": round(margin, 4), "stop_probability": STOP_PROBABILITY,
+        "chance_any_beats": round(found.any, 4),
         "likeliest_better": None if where is None else {
             "method": where.method.value, "n_weak": where.n_weak, "n_gold": where.n_gold,
-            "weak_share": likeliest.share, "probability": round(found.beat[likeliest], 4)},
+            "weak_share": likeliest.share, "probability": round(found.each[likeliest], 4)},
         "says": says,
     }

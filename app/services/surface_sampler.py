@@ -1,9 +1,9 @@
-"""The allocations' search as an Optuna sampler: the surface search (search_strategies.SurfaceSearch),
-asking inside a real study. Replayed as allocations measure (two seeds a point, docs/bench/search-replays.md)
-it chose best at six points, a quarter of the grid; at eight and twelve points on the tables' two methods
-the first version's corners-then-TPE chose better. Its lean opening is what leaves the default eight points
-room to search with four methods, where every method's corners fill them; the tables hold two methods,
-so that case is not measured.
+"""The allocations' search as an Optuna sampler: the surface search with the quarter opening
+(search_strategies.ALLOCATION_SEARCH, `surface_quarter`), asking inside a real study. Replayed as
+allocations measure (two seeds a point, docs/bench/search-replays.md) it chose best at six points, a
+quarter of the grid, on tables with ten seeds of $256 and six of $16 and $64. Its lean opening is what
+leaves the default eight points room to search with four methods, where every method's corners fill
+them; the tables hold two methods, so that case is not measured.
 
 An allocation's study opens with `opening_params` (enqueued), then every point it asks comes from
 `SurfaceSampler`: one Gaussian process over (weak share, method) fitted to the points told so far
@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from worker.engine.spec import Method
 
 from .search import SHARE_STEP, SearchSpace
-from .search_strategies import Candidate, chances, lean_opening, propose
+from .search_strategies import ALLOCATION_SEARCH, Candidate, chances, lean_opening, propose
 from .search_verdict import MARGIN, candidates
 
 # icl's shots in the opening: the middle of its choices, as the first version's corners used.
@@ -30,9 +30,10 @@ OPENING_ICL_SHOTS = 16
 
 
 def opening_params(space: SearchSpace, limit: int) -> list[dict]:
-    """Optuna params of the allocation's first points (search_strategies.lean_opening), at most `limit`."""
+    """Optuna params of the allocation's first points (search_strategies.lean_opening, mixed at
+    ALLOCATION_SEARCH.middle), at most `limit`."""
     out = []
-    for c in lean_opening(list(candidates(space))):
+    for c in lean_opening(list(candidates(space)), ALLOCATION_SEARCH.middle):
         params = {"method": c.method, "weak_share": c.share}
         if c.method == Method.icl.value:
             params["icl_shots"] = OPENING_ICL_SHOTS

@@ -225,3 +225,39 @@ def test_the_quarter_opening_sees_a_steep_rise_from_all_gold(tmp_path):
     assert quarter.first == [Candidate("seq_sft", s) for s in (0.0, 1.0, 0.25)] + [Candidate("logconf_sft", 0.25)]
     found = bench.measure(grid, "surface_quarter", 20, 12, 0.01, seeds_per_ask=2, stop_probability=0.0)
     assert found["final_within"] >= 0.9
+
+
+def test_the_stop_chance_reads_the_share_lattice_an_allocation_asks():
+    """The stop rule reads joint draws of the surface on the shares an allocation can ask (0.05 steps):
+    a table in eighths and a grid in 0.05 steps give the same chance, where the product of each
+    candidate's chance taken alone would count the same hope over and over as the shares get finer."""
+    from app.services.search_strategies import untried_chances
+
+    measured = {0.0: 0.52, 0.25: 0.66, 0.5: 0.65, 1.0: 0.62}
+    results = {Candidate("seq_sft", s): [a - 0.01, a + 0.01] for s, a in measured.items()}
+
+    def read(step):
+        shares = [round(i * step, 6) for i in range(round(1 / step) + 1)]
+        found = untried_chances(results, [Candidate("seq_sft", s) for s in shares], margin=0.01)
+        assert set(found.each) == {Candidate("seq_sft", s) for s in shares if s not in measured}
+        assert all(p <= found.any + 1e-12 for p in found.each.values())  # the same draws: none exceeds any
+        return found.any, 1 - np.prod([1 - p for p in found.each.values()])
+
+    (eighths, _), (twentieths, product) = read(1 / 8), read(0.05)
+    assert 0.05 < twentieths < 0.95 and abs(eighths - twentieths) < 0.05
+    assert product > twentieths + 0.05
+    assert untried_chances(results, list(results), 0.01).any == 0.0  # nothing untried, nothing to gain
+
+
+def test_the_command_measures_the_stop_rule_at_several_thresholds(table, tmp_path):
+    out = tmp_path / "thresholds.json"
+    args = ["replay", "--table", str(table), "--budgets", "16", "--strategies", "surface", "--replays", "2",
+            "--references", "0", "--max-fraction", "0.5", "--stop-probabilities", "0.2,0.5", "--json", str(out)]
+    result = CliRunner().invoke(bench.app, args)
+    assert result.exit_code == 0, result.output
+    rows = {r["strategy"]: r for r in json.loads(out.read_text())}
+    assert set(rows) == {"surface", "surface(stop_probability=0.2)", "surface(stop_probability=0.5)",
+                         "surface(stop_probability=0.0)"}
+    assert rows["surface(stop_probability=0.5)"]["trials_used"] <= rows["surface(stop_probability=0.0)"]["trials_used"]
+    bad = CliRunner().invoke(bench.app, args[:-4] + ["--stop-probabilities", "1.5"])
+    assert bad.exit_code == 2 and "between 0 and 1" in bad.output

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from worker.engine.spec import Method, recipe_params
 
 from app.db.models import Allocation, StudyPoint, Task, Trial
@@ -37,6 +39,18 @@ def test_an_unexplored_rise_is_not_confident_and_says_where():
     assert not found["confident"] and found["chance_any_beats"] >= 0.05
     assert 0.1 < found["likeliest_better"]["weak_share"] < 0.95
     assert "more points could change the answer" in found["says"]
+
+
+def test_the_margin_is_one_trials_scatter_between_seeds_where_that_is_more_than_a_point():
+    """A gain smaller than the seeds' own scatter is one the allocation's trials could not show."""
+    shares = (0.0, 1.0, 0.25, 0.5, 0.75)
+    noisy = search_verdict.verdict(SPACE, [point(s, [0.70 + 0.02, 0.70 - 0.02]) for s in shares])
+    assert noisy["margin"] == pytest.approx(0.04 / 2 ** 0.5, abs=1e-4)  # each pair's standard deviation
+    assert f"more than {noisy['margin']:.3f}" in noisy["says"]
+    quiet = search_verdict.verdict(SPACE, [point(s, [0.701, 0.699]) for s in shares])
+    assert quiet["margin"] == 0.01
+    one_seed = search_verdict.verdict(SPACE, [point(s, [0.70]) for s in shares])
+    assert one_seed["margin"] == 0.01  # no scatter to read: a point
 
 
 def test_fewer_than_two_measured_points_say_nothing():
@@ -74,4 +88,4 @@ def test_an_embedded_allocation_reports_its_search_and_stops_only_when_confident
     assert search["stop_rule"] is not None and set(search["stop_rule"]) >= {"confident", "likeliest_better", "says"}
     # It stopped early exactly when its rule was confident with points to spare.
     assert search["stopped_early"] == (search["stop_rule"]["confident"] and search["points_asked"] < 6)
-    assert search["points_asked"] >= 5  # its opening (all gold, all weak, half and half), then two of the surface's
+    assert search["points_asked"] >= 5  # its opening (all gold, all weak, a quarter weak), then two of the surface's

@@ -38,12 +38,13 @@ def run(search_space: SearchSpace, asks: int, seed: int = 0) -> list[tuple[str, 
     return asked
 
 
-def test_the_opening_is_the_corners_and_middle_of_the_first_method_then_the_middle_of_the_others():
+def test_the_opening_is_the_corners_and_a_quarter_weak_of_the_first_method_then_a_quarter_of_the_others():
     four = space(methods=(Method.seq_sft, Method.prompted_sft, Method.uncertainty_sft, Method.logconf_sft))
     params = opening_params(four, 8)
     assert [(p["method"], p["weak_share"]) for p in params][:3] == [("seq_sft", 0.0), ("seq_sft", 1.0),
-                                                                    ("seq_sft", 0.5)]
-    assert [p["method"] for p in params[3:]] == ["prompted_sft", "uncertainty_sft", "logconf_sft"]
+                                                                    ("seq_sft", 0.25)]
+    assert [(p["method"], p["weak_share"]) for p in params[3:]] == [
+        ("prompted_sft", 0.25), ("uncertainty_sft", 0.25), ("logconf_sft", 0.25)]
     assert len(params) == 6  # a default max_trials of 8 leaves the surface two points to ask
     assert len(opening_params(four, 4)) == 4
 
