@@ -84,8 +84,9 @@ def allocate(
                                                                              "(repeatable)")] = None,
     weak_labeler: Annotated[Optional[str], typer.Option(help="who makes the weak labels (default: the task's)")]
     = None,
-    stop_when_confident: Annotated[bool, typer.Option(help="stop early when more points are unlikely to matter")]
-    = False,
+    stop_when_confident: Annotated[bool, typer.Option(help="stop early when more points are unlikely to matter "
+                                                           "(--no-stop-when-confident: ask every max_trials point)")]
+    = True,
     label: Annotated[Optional[str], typer.Option(help="a name to find it by later (GET /allocations?label=)")] = None,
     callback_url: Annotated[Optional[str], typer.Option(help="POSTed to, signed, once it ends")] = None,
     wait: Annotated[bool, typer.Option(help="follow it to its end with a progress bar (--no-wait: print the id)")]
@@ -109,8 +110,8 @@ def allocate(
         body["params"] = params(param)
     if weak_labeler:
         body["weak_labeler"] = weak_labeler
-    if stop_when_confident:
-        body["stop_when_confident"] = True
+    if not stop_when_confident:
+        body["stop_when_confident"] = False
     if label:
         body["label"] = label
     if callback_url:

@@ -111,7 +111,8 @@ def create(
         id=allocation_id,
         task_id=task.id,
         # The stored request is always a single budget's: `budgets` belongs to the sweep.
-        # stop_when_confident only when asked: a request stored before it existed keeps its key and study seed.
+        # stop_when_confident only when true (the default, docs/bench/search-replays.md): a request stored before
+        # the field existed, or with it off, keeps its key and study seed and reads as off.
         # label and callback_url are not what is asked: they live in columns of their own.
         request={**request.model_dump(mode="json", exclude=NOT_ASKED | ({"stop_when_confident"} if not
                                       request.stop_when_confident else set())),
