@@ -454,8 +454,10 @@ def propose(found: Chances, candidates: list[Candidate], asked: dict[Candidate, 
 
 class SurfaceSearch(Strategy):
     """The lean opening, then the largest expected improvement on one Gaussian process over (share,
-    method); stops when no candidate is likely to beat the best measured mean by more than `margin`.
-    The allocations' search (app.services.surface_sampler) is this, as an Optuna sampler."""
+    method); stops when no untried candidate is likely to beat the best measured mean by more than
+    `margin` or the seeds' scatter (untried_stop_reason). The allocations' search
+    (app.services.surface_sampler) is this with the quarter opening (SurfaceQuarterSearch), as an
+    Optuna sampler."""
 
     name = "surface"
     joint = True
