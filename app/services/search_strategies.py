@@ -323,11 +323,6 @@ class Chances:
     improvement: dict[Candidate, float]
     beat: dict[Candidate, float]
 
-    @property
-    def likeliest(self) -> Candidate:
-        return max(self.beat, key=lambda c: (self.beat[c], -c.share))
-
-
 
 def chances(results: dict[Candidate, list[float]], candidates: list[Candidate], margin: float,
             joint: bool = True) -> Chances:
@@ -394,7 +389,7 @@ def untried_chances(results: dict[Candidate, list[float]], candidates: list[Cand
     where the product tends to 1. It is read on the share lattice an allocation asks
     (on_the_share_lattice), so a replay on a coarser table stops where an allocation would. Seeded:
     the same measurements give the same verdict."""
-    untried = [c for c in candidates if c not in results]
+    untried = {c: None for c in candidates if c not in results}  # in order, and quick to look up
     means = [float(np.mean(v)) for v in results.values() if v]
     best_mean = max(means) if means else -math.inf
     if not untried:
@@ -405,7 +400,7 @@ def untried_chances(results: dict[Candidate, list[float]], candidates: list[Cand
         return UntriedChances(best_mean, 1.0, {c: 1.0 for c in untried})
     over = post.draws(draws, np.random.default_rng(0)) > best_mean + margin
     return UntriedChances(best_mean, float(over.any(axis=1).mean()),
-                          {c: float(p) for c, p in zip(read, over.mean(axis=0)) if c in set(untried)})
+                          {c: float(p) for c, p in zip(read, over.mean(axis=0)) if c in untried})
 
 
 def seed_scatter(results: dict[Candidate, list[float]]) -> float:
@@ -506,7 +501,6 @@ class PerMethodSurfaceSearch(SurfaceSearch):
 
     def opening(self) -> list[Candidate]:
         return opening(self.candidates)
-
 
 
 @dataclass(frozen=True)
