@@ -33,6 +33,11 @@ class EngineSettings(BaseSettings):
     # Evaluation batch size on a GPU (at least the recipe's eval_batch_size): evaluation holds no
     # activations for backward, so a GPU takes far larger batches than the CPU's 64.
     cuda_eval_batch_size: int = Field(512, ge=1)
+    # Score (validation, the pool, the test) through base weights with the adapter added in, one
+    # matmul a projection instead of three, where the base is fp32 (the CPU): `python -m
+    # worker.bench.evaluation` compares. Scores move by float rounding, so a trial's result may differ
+    # in the last bits from one scored unmerged; false scores as before.
+    merged_inference: bool = True
     # Models a request may name besides the packaged ones, each by a name: a JSON object of name ->
     # local directory or Hugging Face hub id (LABELMIX_ALLOWED_MODELS='{"my-bert": "/models/bert",
     # "qwen-0.5b": "Qwen/Qwen2.5-0.5B"}'), or a JSON list of hub ids and directories, each named by

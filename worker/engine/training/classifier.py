@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..models import ResolvedModel, load_backbone
@@ -21,6 +26,26 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+@contextmanager
+def merged_projections(merges: list[tuple[nn.Module, nn.Linear, torch.Tensor]]) -> Iterator[None]:
+    """Each (module, base, delta): `module` computes x @ (base.weight + delta)^T + bias in one matmul
+    until the block ends, then its own forward again.
+
+    The merged weight is a new tensor and the base's own is never written (merging in place and
+    subtracting after would leave rounding in the frozen weights, and training would drift from a
+    trial scored unmerged). Only fp32 bases merge: in bf16 a small adapter update added to the base
+    rounds away, so there the caller gets the unmerged forward.
+    """
+    merged = [(module, base, delta) for module, base, delta in merges if base.weight.dtype == torch.float32]
+    try:
+        for module, base, delta in merged:
+            module.forward = partial(F.linear, weight=base.weight + delta.to(base.weight.dtype), bias=base.bias)
+        yield
+    finally:
+        for module, _, _ in merged:
+            module.__dict__.pop("forward", None)
 
 
 def pooling_for(model: ResolvedModel) -> str:
@@ -50,6 +75,18 @@ class SequenceClassifier(nn.Module):
     @property
     def config(self):
         return self.backbone.config
+
+    def merged_adapter(self):
+        """A block in which the LoRA updates are folded into the base projections (see merged_projections)."""
+        from peft.tuners.lora import LoraLayer
+
+        merges = []
+        for module in self.backbone.modules():
+            if isinstance(module, LoraLayer) and isinstance(module.base_layer, nn.Linear) and not module.merged:
+                deltas = [module.get_delta_weight(name) for name in module.active_adapters if name in module.lora_A]
+                if deltas:
+                    merges.append((module, module.base_layer, sum(deltas)))
+        return merged_projections(merges)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import LORA_ALPHA, LORA_RANK, lora_targets, pool
+from .classifier import LORA_ALPHA, LORA_RANK, lora_targets, merged_projections, pool
 
 # peft's names for one target's weights, e.g. "backbone.base_model.model.<path>.lora_A.default.weight".
 _PEFT_PREFIX = "backbone.base_model.model."
@@ -128,6 +128,13 @@ class MemberView:
     @property
     def training(self) -> bool:
         return self.group.training
+
+    def merged_adapter(self):
+        """A block in which every row goes through the base with this member's updates folded in."""
+        return merged_projections([
+            (wrapped, wrapped.base, (wrapped.lora_B[self.m] @ wrapped.lora_A[self.m]) * wrapped.scaling)
+            for wrapped in self.group.adapters.values()
+        ])
 
     def train(self, mode: bool = True) -> "MemberView":
         self.group.train(mode)
