@@ -1,5 +1,5 @@
 """One allocation's trials run cold (today's engine) and warm (resident model, weak-stage reuse,
-grouped training), side by side: throughput, and whether the answer changes.
+grouped training, merged-adapter scoring), side by side: throughput, and whether the answer changes.
 
     python -m worker.bench.allocation --task cities --points 8 --seeds 2
 
@@ -31,10 +31,11 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 # What each arm sets; LABELMIX_CACHE_DIR is added per arm. The warm group size comes from --group-size.
 COLD_ENV = {
     "LABELMIX_RESIDENT_MODELS": "0", "LABELMIX_REUSE_WEAK_STAGES": "false", "LABELMIX_TRIAL_GROUP_SIZE": "1",
+    "LABELMIX_MERGED_INFERENCE": "false",
 }
-WARM_ENV = {"LABELMIX_RESIDENT_MODELS": "1", "LABELMIX_REUSE_WEAK_STAGES": "true"}
+WARM_ENV = {"LABELMIX_RESIDENT_MODELS": "1", "LABELMIX_REUSE_WEAK_STAGES": "true", "LABELMIX_MERGED_INFERENCE": "true"}
 # Echoed by each arm, so a report shows the settings its trials really ran under.
-SETTINGS_SHOWN = ("resident_models", "reuse_weak_stages", "trial_group_size", "torch_threads")
+SETTINGS_SHOWN = ("resident_models", "reuse_weak_stages", "trial_group_size", "merged_inference", "torch_threads")
 # What an arm of several worker processes gives each: one torch thread (or they slow each other).
 ONE_THREAD_ENV = {"LABELMIX_TORCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
@@ -113,7 +114,9 @@ def run_arm(specs_file: Path, processes: int = 1) -> None:
             "seed": r.spec.seed, "test_accuracy": r.test_accuracy, "selection_accuracy": r.selection_accuracy,
             "holdout_accuracy": r.holdout_accuracy, "n_test": r.n_test, "test_correct": r.test_correct,
             "weak_label_accuracy": r.weak_label_accuracy, "wall_s": r.wall_s,
-            "reused": any(st.reused for st in r.stages),
+            "reused": any(st.reused for st in r.stages), "pool_scores_reused": r.pool_scores_reused,
+            # Where the time went: what a warm trial skipped is read off its cold twin's.
+            "stage_s": {st.name: st.wall_s for st in r.stages}, "pool_scoring_s": r.pool_scoring_s,
         } for r in results],
     }))
 
@@ -144,12 +147,47 @@ def same_point(a: dict | None, b: dict | None) -> bool | None:
     return (a["method"], a["n_weak"], a["n_gold"]) == (b["method"], b["n_weak"], b["n_gold"])
 
 
+def answers_agree(a: dict | None, b: dict | None) -> bool | None:
+    """Whether two recommendations give the same answer: the same point, or each arm's pick is among
+    the points the other arm's service calls indistinguishable from its best (its best and ties).
+
+    Float rounding (merged scoring, grouped training) can move a trial's accuracy by a few
+    thousandths and swap the order of two points the service already reports as a tie; that is the
+    same answer ("these cannot be told apart"), not a different one.
+    """
+    if a is None or b is None:
+        return None
+    if same_point(a, b):
+        return True
+
+    def contenders(rec: dict) -> list[dict]:
+        return [rec["best"], *rec.get("ties", [])]
+
+    return any(same_point(a, c) for c in contenders(b)) and any(same_point(b, c) for c in contenders(a))
+
+
 def accuracy_gap(cold: list[dict], warm: list[dict]) -> tuple[float | None, bool]:
     """Largest |test accuracy difference| of the same trial (by key) in both arms, and whether all match."""
     warm_by_key = {t["key"]: t["test_accuracy"] for t in warm}
     gaps = [abs(t["test_accuracy"] - warm_by_key[t["key"]]) for t in cold if t["key"] in warm_by_key]
     complete = len(gaps) == len(cold) == len(warm)
     return (max(gaps) if gaps else None), complete and all(g == 0 for g in gaps)
+
+
+def skipped_seconds(cold: list[dict], warm: list[dict]) -> float:
+    """Cold-arm seconds of the work the warm arm did not do: the weak stages it restored and the pool
+    scorings it read back, each timed on the trial's cold twin (same key)."""
+    cold_by_key = {t["key"]: t for t in cold}
+    skipped = 0.0
+    for t in warm:
+        twin = cold_by_key.get(t["key"])
+        if twin is None:
+            continue
+        if t["reused"]:
+            skipped += twin["stage_s"].get("weak", 0.0)
+        if t.get("pool_scores_reused"):
+            skipped += twin.get("pool_scoring_s") or 0.0
+    return skipped
 
 
 def service_recommendation(trials: list[dict], specs: dict[str, dict], request: dict, majority_rate: float,
@@ -177,7 +215,9 @@ def service_recommendation(trials: list[dict], specs: dict[str, dict], request: 
             test_accuracy=t["test_accuracy"], n_test=t["n_test"], test_correct=t["test_correct"],
         ))
     chosen = recommendation(group_trials(rows), request, majority_rate, weak_label_accuracy)
-    return {k: chosen[k] for k in ("method", "n_weak", "n_gold", "cost", "expected_accuracy", "tie", "best")}
+    answer = {k: chosen[k] for k in ("method", "n_weak", "n_gold", "cost", "expected_accuracy", "tie", "best")}
+    answer["ties"] = [{k: t[k] for k in ("method", "n_weak", "n_gold", "accuracy")} for t in chosen["ties"]]
+    return answer
 
 
 # --- the benchmark ---------------------------------------------------------------------------------
@@ -250,7 +290,7 @@ def plan_specs(task: str, model: str, budget: float, weak_cost: float, gold_cost
 def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 256, weak_cost: float = 0.10,
               gold_cost: float = 1.0, points: int = 8, seeds: int = 2, group_size: int = 0,
               max_steps: int | None = None, n_test: int | None = None, weak_labeler: str = "default",
-              recipe: str | None = None, warm_processes: int = 1) -> dict:
+              recipe: str | None = None, warm_processes: int = 1, warm_merged: bool = True) -> dict:
     from worker.engine.spec import TrialSpec
 
     prepared, recipe, overrides, grid, spec_dicts = plan_specs(
@@ -258,7 +298,8 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
     by_key = {TrialSpec(**d).key(): d for d in spec_dicts}
 
     cold = _arm("cold", COLD_ENV, spec_dicts, prepared, task, model)
-    warm_env = {**WARM_ENV, "LABELMIX_TRIAL_GROUP_SIZE": str(group_size)}
+    warm_env = {**WARM_ENV, "LABELMIX_TRIAL_GROUP_SIZE": str(group_size),
+                "LABELMIX_MERGED_INFERENCE": str(warm_merged).lower()}
     warm = _arm("warm", warm_env, spec_dicts, prepared, task, model, warm_processes)
     request = {"budget": budget, "weak_cost": weak_cost, "gold_cost": gold_cost}
     for arm in (cold, warm):
@@ -266,6 +307,9 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
         arm["recommendation"] = service_recommendation(
             arm["trials"], by_key, request, prepared["majority_rate"], prepared["weak_label_accuracy"])
     gap, identical = accuracy_gap(cold["trials"], warm["trials"])
+    # What skipping alone could buy: the cold arm with the skipped work taken out and nothing else
+    # faster. The rest of a speedup has to come from doing the same arithmetic faster.
+    skipped = skipped_seconds(cold["trials"], warm["trials"])
     return {
         "task": task, "model": model, "budget": budget, "weak_cost": weak_cost, "gold_cost": gold_cost,
         "recipe": recipe, "overrides": overrides, "weak_labeler": prepared["labeler"],
@@ -278,8 +322,11 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
                     "reused": w["reused"]}
                    for c, w in zip(cold["trials"], warm["trials"])],
         "speedup": warm["trials_per_hour"] / cold["trials_per_hour"],
+        "skipped_cold_s": skipped,
+        "skip_ceiling": cold["wall_s"] / (cold["wall_s"] - skipped),
         "best_mean_agree": same_point(cold["best_mean"], warm["best_mean"]),
         "recommendation_agree": same_point(cold["recommendation"], warm["recommendation"]),
+        "answers_agree": answers_agree(cold["recommendation"], warm["recommendation"]),
         "max_test_accuracy_diff": gap,
         "test_accuracy_identical": identical,
     }
@@ -297,8 +344,11 @@ def _report(r: dict) -> None:
               f"{a['reused_weak_stage']} reused a weak stage; {a['settings']}")
         print(f"        best mean {best['method']} ({best['n_weak']} weak, {best['n_gold']} gold) "
               f"{best['accuracy']:.3f}; recommended {rec_text}")
+    print(f"  the warm arm skipped {r['skipped_cold_s']:.1f} s of the cold arm's work (restored weak stages, "
+          f"pool scores read back): {r['skip_ceiling']:.2f}x if nothing else were faster")
     print(f"  warm / cold trials per hour: {r['speedup']:.2f}x; best mean agrees: {r['best_mean_agree']}, "
-          f"recommendation agrees: {r['recommendation_agree']}; test accuracy identical: "
+          f"recommendation agrees: {r['recommendation_agree']} (within the service's ties: {r['answers_agree']}); "
+          f"test accuracy identical: "
           f"{r['test_accuracy_identical']} (largest difference {r['max_test_accuracy_diff']})")
 
 
@@ -356,11 +406,13 @@ def main(
     recipe: Annotated[str | None, typer.Option(help="training recipe (default: the engine's)")] = None,
     warm_processes: Annotated[int, typer.Option(min=1, help="worker processes of the warm arm, one torch thread "
                                                             "each (a CPU host: one per core)")] = 1,
+    warm_merged: Annotated[bool, typer.Option(help="warm arm scores with adapters merged (off: its results "
+                                                   "equal the cold arm's bit for bit on the CPU)")] = True,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
     result = benchmark(task, model, budget, weak_cost, gold_cost, points, seeds, group_size, max_steps,
-                       n_test, weak_labeler, recipe, warm_processes)
+                       n_test, weak_labeler, recipe, warm_processes, warm_merged)
     _report(result)
     print(json.dumps(result))  # one line, for scripts
 

@@ -17,8 +17,12 @@ so `mfu_padded` (every padded position counted) is reported beside it.
 
 Tokenizing is done before the clock starts (the Batcher keeps token ids per text) and one short
 stage warms the kernels first, so the figure is the training step's, not start-up's. The peak is
-the dense bf16 figure of the device (PEAK_BF16, by name) or --peak-tflops; on the CPU, without
---peak-tflops, MFU is "n/a".
+the dense bf16 figure of the device (PEAK_BF16, by name) or --peak-tflops. A CPU has no data-sheet
+figure to look up, so there (and on a GPU not in the table) the peak is measured: the best rate of
+one large square product in the runtime's dtype (`matmul_flops`), what this device's BLAS reaches
+when nothing but arithmetic is asked of it. MFU against it says how much faster any batching,
+grouping or kernel change could make a step that does the same arithmetic: on this project's
+2-core CPU, little (README, throughput).
 """
 
 from __future__ import annotations
@@ -49,6 +53,32 @@ def peak_flops(device_name: str) -> float | None:
     return None
 
 
+# Square product whose rate stands in for a peak where no data sheet gives one: large enough that
+# the BLAS runs at its best (tens of ms a product on two CPU cores), small enough to time in seconds.
+MATMUL_SIZE = 2048
+MATMUL_REPEATS = 5
+
+
+def matmul_flops(runtime, size: int = MATMUL_SIZE, repeats: int = MATMUL_REPEATS) -> float:
+    """FLOP/s of the best of `repeats` (size x size) @ (size x size) products on the runtime's device
+    and dtype, after one untimed product (threads, allocator and kernels warm)."""
+    import torch
+
+    a = torch.randn(size, size, device=runtime.device).to(runtime.dtype)
+    b = torch.randn(size, size, device=runtime.device).to(runtime.dtype)
+    sync = torch.cuda.synchronize if runtime.device.type == "cuda" else (lambda: None)
+    best = float("inf")
+    with torch.inference_mode():
+        for i in range(repeats + 1):
+            sync()
+            started = time.perf_counter()
+            torch.mm(a, b)
+            sync()
+            if i:
+                best = min(best, time.perf_counter() - started)
+    return 2.0 * size**3 / best
+
+
 def non_embedding_params(backbone) -> int:
     """Frozen base parameters a token's forward multiplies by: all but embeddings, pooler and adapters.
 
@@ -69,7 +99,7 @@ def train_flops_per_token(n_base: int) -> float:
     return 4.0 * n_base
 
 
-def _measure(task: str, model: str, batch_size: int, steps: int, peak: float | None, seed: int = 0) -> dict:
+def _measure(task: str, model: str, batch_size: int, steps: int, peak: float, seed: int = 0) -> dict:
     import numpy as np
     import torch
 
@@ -124,8 +154,7 @@ def _measure(task: str, model: str, batch_size: int, steps: int, peak: float | N
         "batch_size": batch_size, "steps": stage.steps, "wall_s": wall_s, "tokens": tokens,
         "padded_tokens": batcher.padded, "real_token_share": tokens / batcher.padded,
         "tokens_per_s": tokens / wall_s, "examples_per_s": stage.examples / wall_s,
-        "achieved_tflops": achieved / 1e12, "mfu": "n/a" if peak is None else achieved / peak,
-        "mfu_padded": "n/a" if peak is None else padded / peak,
+        "achieved_tflops": achieved / 1e12, "mfu": achieved / peak, "mfu_padded": padded / peak,
         "n_base_params": n_base, "device": runtime.label, "dtype": str(runtime.dtype).removeprefix("torch."),
     }
 
@@ -136,20 +165,22 @@ def mfu(task: str = "cities", model: str = "minilm-l6", batch_sizes: tuple[int, 
 
     from worker.engine.runtime import pick_runtime
 
-    runtime = pick_runtime()
+    runtime = pick_runtime()  # sets the threads a trial would run on, which the product then uses
+    peak = source = None
     if peak_tflops is not None:
         peak, source = peak_tflops * 1e12, "--peak-tflops"
     elif runtime.device.type == "cuda":
         peak, source = peak_flops(torch.cuda.get_device_name(runtime.device)), "PEAK_BF16"
-    else:
-        peak, source = None, None
+    if peak is None:
+        peak = matmul_flops(runtime)
+        source = f"measured: best of {MATMUL_REPEATS} torch.mm {MATMUL_SIZE}x{MATMUL_SIZE}, {torch.get_num_threads()} threads"
     runs = [_measure(task, model, b, steps, peak) for b in batch_sizes]
     first = runs[0]
     return {
         "task": task, "model": model, "device": first["device"], "dtype": first["dtype"],
         "n_base_params": first["n_base_params"],
         "flops_per_token": train_flops_per_token(first["n_base_params"]),
-        "peak_flops": peak, "peak_source": source if peak is not None else None,
+        "peak_flops": peak, "peak_source": source,
         "runs": [{k: v for k, v in r.items() if k not in ("device", "dtype", "n_base_params")} for r in runs],
     }
 
@@ -165,8 +196,9 @@ def main(
     print(f"{result['task']} / {result['model']} on {result['device']} ({result['dtype']}), "
           f"{result['n_base_params']:,} non-embedding base parameters, "
           f"{result['flops_per_token'] / 1e6:.1f} MFLOP/token")
+    print(f"  peak {result['peak_flops'] / 1e12:.3f} TFLOP/s ({result['peak_source']})")
     for r in result["runs"]:
-        mfu_text = r["mfu"] if r["mfu"] == "n/a" else f"{r['mfu']:.2%} (padded {r['mfu_padded']:.2%})"
+        mfu_text = f"{r['mfu']:.2%} (padded {r['mfu_padded']:.2%})"
         print(f"  batch {r['batch_size']:5}: {r['steps']} steps in {r['wall_s']:.2f} s, "
               f"{r['tokens_per_s']:,.0f} tokens/s, "
               f"{r['examples_per_s']:,.0f} examples/s, {r['achieved_tflops']:.3f} TFLOP/s, MFU {mfu_text}")

@@ -239,6 +239,10 @@ class TrialResult(BaseModel):
         False, description="uncertainty_sft: the weak stage's scores of the pool were read from the weak-stage "
         "store (computed by an earlier trial with the same weak stage), not computed again",
     )
+    pool_scoring_s: float | None = Field(
+        None, description="uncertainty_sft: seconds spent scoring the pool with the weak-trained model (or reading "
+        "the scores from the store); with the stages' wall_s it says where a trial's time went",
+    )
     device: str
     versions: dict[str, str]
     wall_s: float

@@ -98,6 +98,7 @@ def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> Tr
         caps=[*_stage_caps(outcome.stages, spec), *outcome.caps, *_test_caps(spec, ctx.n_task_test)],
         stages=outcome.stages,
         pool_scores_reused=outcome.pool_scores_reused,
+        pool_scoring_s=outcome.pool_scoring_s,
         weak_label_accuracy=outcome.weak_label_accuracy(),
         labels_used=ctx.plan.as_dict(),
         device=ctx.runtime.label,

@@ -74,6 +74,7 @@ class MethodOutcome:
     caps: list[str] = field(default_factory=list)  # what the method's params cut short
     weak_bought: list[Split] = field(default_factory=list)  # for the accuracy of weak labels used
     pool_scores_reused: bool = False  # uncertainty_sft read its pool scores from the weak-stage store
+    pool_scoring_s: float | None = None  # uncertainty_sft: wall time to score (or read) the pool
 
     def weak_label_accuracy(self) -> float | None:
         bought = [s for s in self.weak_bought if len(s)]

@@ -13,6 +13,7 @@ the weak-stage store instead of being asked for (see weak_stages.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -86,6 +87,7 @@ def _buy_uncertain_gold(ctx: TrialContext, predict, n: int, outcome: MethodOutco
         candidates = ctx.rng.choice(candidates, limit, replace=False)
     if len(candidates) < n:
         raise ValueError(f"only {len(candidates)} pool examples are left to choose {n} gold labels from")
+    started = time.perf_counter()
     probs = store.load_pool_probs(candidates) if store else None
     if outcome is not None:
         outcome.pool_scores_reused = probs is not None
@@ -93,6 +95,8 @@ def _buy_uncertain_gold(ctx: TrialContext, predict, n: int, outcome: MethodOutco
         probs = predict([ctx.draw.pool.texts[i] for i in candidates])
         if store:
             store.save_pool_probs(candidates, probs)
+    if outcome is not None:
+        outcome.pool_scoring_s = time.perf_counter() - started
     chosen = candidates[most_uncertain(probs, n)]
     # Validation comes from the selected examples too: shuffle so it is a fair sample of them.
     return ctx.draw.take_indices(ctx.rng.permutation(chosen))
