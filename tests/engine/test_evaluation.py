@@ -91,11 +91,11 @@ def test_a_bf16_base_is_scored_unmerged():
     """Added to bf16 weights, a small adapter update would round away: such a base keeps its forward."""
     base = torch.nn.Linear(4, 4).to(torch.bfloat16)
     wrapper = torch.nn.Linear(4, 4)
-    with merged_projections([(wrapper, base, torch.full((4, 4), 1e-3))]):
+    with merged_projections([(wrapper, base, lambda: torch.full((4, 4), 1e-3))]):
         assert "forward" not in wrapper.__dict__
     fp32 = torch.nn.Linear(4, 4)
     x = torch.randn(2, 4)
-    with merged_projections([(wrapper, fp32, torch.ones(4, 4))]):
+    with merged_projections([(wrapper, fp32, lambda: torch.ones(4, 4))]):
         assert torch.allclose(wrapper(x), x @ (fp32.weight + 1).T + fp32.bias)
     assert "forward" not in wrapper.__dict__
 

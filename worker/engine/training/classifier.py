@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 
@@ -29,19 +29,20 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
 
 
 @contextmanager
-def merged_projections(merges: list[tuple[nn.Module, nn.Linear, torch.Tensor]]) -> Iterator[None]:
-    """Each (module, base, delta): `module` computes x @ (base.weight + delta)^T + bias in one matmul
+def merged_projections(merges: list[tuple[nn.Module, nn.Linear, Callable[[], torch.Tensor]]]) -> Iterator[None]:
+    """Each (module, base, delta): `module` computes x @ (base.weight + delta())^T + bias in one matmul
     until the block ends, then its own forward again.
 
     The merged weight is a new tensor and the base's own is never written (merging in place and
     subtracting after would leave rounding in the frozen weights, and training would drift from a
     trial scored unmerged). Only fp32 bases merge: in bf16 a small adapter update added to the base
-    rounds away, so there the caller gets the unmerged forward.
+    rounds away, so there the caller gets the unmerged forward, and `delta` is never called (a GPU
+    validates every few steps: no adapter products computed to be thrown away).
     """
     merged = [(module, base, delta) for module, base, delta in merges if base.weight.dtype == torch.float32]
     try:
         for module, base, delta in merged:
-            module.forward = partial(F.linear, weight=base.weight + delta.to(base.weight.dtype), bias=base.bias)
+            module.forward = partial(F.linear, weight=base.weight + delta().to(base.weight.dtype), bias=base.bias)
         yield
     finally:
         for module, _, _ in merged:
@@ -80,12 +81,15 @@ class SequenceClassifier(nn.Module):
         """A block in which the LoRA updates are folded into the base projections (see merged_projections)."""
         from peft.tuners.lora import LoraLayer
 
+        def delta(module: LoraLayer, names: list[str]) -> Callable[[], torch.Tensor]:
+            return lambda: sum(module.get_delta_weight(name) for name in names)
+
         merges = []
         for module in self.backbone.modules():
             if isinstance(module, LoraLayer) and isinstance(module.base_layer, nn.Linear) and not module.merged:
-                deltas = [module.get_delta_weight(name) for name in module.active_adapters if name in module.lora_A]
-                if deltas:
-                    merges.append((module, module.base_layer, sum(deltas)))
+                names = [name for name in module.active_adapters if name in module.lora_A]
+                if names:
+                    merges.append((module, module.base_layer, delta(module, names)))
         return merged_projections(merges)
 
     def trainable_parameters(self) -> list[nn.Parameter]:

@@ -131,8 +131,9 @@ class MemberView:
 
     def merged_adapter(self):
         """A block in which every row goes through the base with this member's updates folded in."""
+        m = self.m
         return merged_projections([
-            (wrapped, wrapped.base, (wrapped.lora_B[self.m] @ wrapped.lora_A[self.m]) * wrapped.scaling)
+            (wrapped, wrapped.base, lambda w=wrapped: (w.lora_B[m] @ w.lora_A[m]) * w.scaling)
             for wrapped in self.group.adapters.values()
         ])
 
