@@ -132,3 +132,25 @@ def test_a_real_score_after_undefined_ones_is_a_gain_and_the_best():
     assert not stopper.should_stop
     assert stopper.best_step == 4 and stopper.best_score == 0.55
     assert stop_index([None, None, None, 0.55, 0.55, 0.55, 0.55, 0.55]) == 8
+
+
+def test_no_stop_in_the_cold_start_however_long_the_wait():
+    stopper = EarlyStopping(patience=2, min_delta=0.01, not_before=1000)
+    for i, examples in enumerate(range(100, 1000, 100)):  # flat at chance: patience long run out
+        stopper.update(0.5, step=i + 1, examples=examples)
+        assert stopper.in_cold_start and not stopper.should_stop
+    stopper.update(0.5, step=10, examples=1000)
+    assert not stopper.in_cold_start and stopper.should_stop
+
+
+def test_patience_in_examples_counts_examples_since_the_last_gain():
+    stopper = EarlyStopping(min_delta=0.01, patience_examples=300)
+    stopper.update(0.60, step=1, examples=100)  # a gain
+    stopper.update(0.605, step=2, examples=200)  # a best, not a gain
+    stopper.update(0.60, step=3, examples=300)
+    assert not stopper.should_stop  # 200 examples since the gain
+    stopper.update(0.62, step=4, examples=400)  # a gain: the count starts again
+    stopper.update(0.62, step=5, examples=600)
+    assert not stopper.should_stop
+    stopper.update(0.62, step=6, examples=700)
+    assert stopper.should_stop and stopper.best_step == 4

@@ -7,7 +7,8 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from worker.engine.spec import RECIPE_PARAMS, Method, MethodParams, Recipe, TrialSpec, recipe_params
+from worker.engine.precision import Precision, default_precision
+from worker.engine.spec import ENGINE_VERSION, RECIPE_PARAMS, Method, MethodParams, Recipe, TrialSpec, recipe_params
 
 # A different valid value for every method parameter. A new parameter must be added here, and
 # since it changes every key (stored trials no longer match), the pinned key below will say so.
@@ -30,6 +31,12 @@ OTHER_PARAMS = {
     "n_test": 50,
     "keep_stage_start": True,
     "min_val_labels": 10,
+    "lr_schedule": "constant",
+    "cold_start_examples": 512,
+    "patience_examples": 256,
+    "fixed_schedule_examples": 100,
+    # whichever this host does not default to
+    "precision": Precision.fp32 if default_precision() == Precision.bf16 else Precision.bf16,
 }
 
 OTHER_FIELDS = {
@@ -42,6 +49,7 @@ OTHER_FIELDS = {
     "weak_labeler": "bow:20",
     "recipe": Recipe.paper,
     "task_version": 7,
+    "engine_version": ENGINE_VERSION - 1,
 }
 
 
@@ -50,8 +58,9 @@ def base() -> TrialSpec:
 
 
 def test_key_is_pinned():
-    # Stable across processes and releases: changing it orphans every stored trial.
-    assert TrialSpec(task="cities").key() == "0ff4a78c6a6242975ba0ebfe932c8f65"
+    # Stable across processes and releases: changing it orphans every stored trial. (Precision is
+    # spelled out: by default it is this host's.)
+    assert TrialSpec(task="cities", params={"precision": "fp32"}).key() == "f6d7973cbdd0eaeab1d134f92944cd67"
 
 
 def test_key_shape():

@@ -79,6 +79,47 @@ def test_a_stage_that_helps_moves_past_its_start(minilm):
     assert stage.start_val_auroc is not None and stage.best_val_auroc >= stage.start_val_auroc
 
 
+# Early stopping as soon as patience allows: no evaluation after the first counts as a gain, and
+# patience is an epoch (80 training labels: 3 steps of 32).
+IMPATIENT = {"eval_every": 1, "min_delta": 1.0, "patience_examples": 1, "max_examples_per_stage": 2000}
+
+
+def test_a_stage_from_a_random_head_cannot_stop_in_its_cold_start(minilm):
+    model, tokenizer, runtime = minilm
+    data = sentiment_data(False)
+    steps = {}
+    for cold_start in (0, 320):
+        seed_everything(0)
+        classifier = build_classifier(model, runtime)
+        params = recipe_params("fast", {**IMPATIENT, "cold_start_examples": cold_start})
+        stage = train_stage("gold", classifier, Batcher(tokenizer, runtime, 32), data, params, np.random.default_rng(0))
+        assert stage.rule == "early_stopping" and stage.stopped_early
+        assert stage.cold_start_examples == cold_start  # a random head starts at chance
+        steps[cold_start] = stage.steps
+    assert steps[0] * 32 < 320, "without a cold start this stage stops early: the test would prove nothing"
+    assert steps[320] * 32 >= 320  # it saw the whole cold start before stopping
+
+
+def test_a_stage_that_starts_above_chance_has_no_cold_start(minilm):
+    params = recipe_params("fast", {**IMPATIENT, "cold_start_examples": 10_000})
+    _, _, stage = trained_then(minilm, params, flip=False)
+    assert stage.start_val_auroc > 0.8 and stage.cold_start_examples == 0
+    assert stage.stopped_early and stage.examples < 10_000
+
+
+def test_patience_counts_at_least_an_epoch_of_examples(minilm):
+    model, tokenizer, runtime = minilm
+    seed_everything(0)
+    classifier = build_classifier(model, runtime)
+    params = recipe_params("fast", {**IMPATIENT, "cold_start_examples": 0})
+    stage = train_stage("gold", classifier, Batcher(tokenizer, runtime, 32), sentiment_data(False), params,
+                        np.random.default_rng(0))
+    # The start is evaluated (keep_stage_start) and is the only gain; then an epoch of 80 examples
+    # without one (steps of 32, 32 and 16), though patience_examples asks for a single example.
+    assert stage.start_val_auroc is not None
+    assert stage.steps == 3 and stage.examples == 80
+
+
 def test_a_stage_without_validation_labels_trains_its_fixed_schedule(minilm):
     model, tokenizer, runtime = minilm
     data = sentiment_data(False)
@@ -87,7 +128,7 @@ def test_a_stage_without_validation_labels_trains_its_fixed_schedule(minilm):
     params = recipe_params("fast")
     stage = train_stage("gold", classifier, Batcher(tokenizer, runtime, 32), small, params, np.random.default_rng(0))
     assert stage.rule == "fixed_schedule"
-    epochs = min(params.max_examples_per_stage / 12, MAX_UNVALIDATED_EPOCHS)  # 12 labels: a step an epoch
+    epochs = min(params.fixed_schedule_examples / 12, MAX_UNVALIDATED_EPOCHS)  # 12 labels: a step an epoch
     assert stage.steps == stage.best_step == math.ceil(epochs)
     assert stage.examples == 12 * stage.steps
     assert stage.start_val_auroc is None and stage.best_val_auroc is None and not stage.stopped_early
@@ -139,8 +180,11 @@ def build_config(model):
 def test_unvalidated_stages_see_each_label_at_most_64_times():
     fast = recipe_params("fast")
     assert Schedule.for_stage(4, fast, validated=False).total_steps == MAX_UNVALIDATED_EPOCHS == 64
-    assert Schedule.for_stage(4, fast).total_steps == 512  # validated: early stopping decides
-    assert Schedule.for_stage(64, fast, validated=False) == Schedule.for_stage(64, fast)  # 32 epochs
+    # Validated: early stopping decides, under the hard bound of max_examples_per_stage.
+    assert Schedule.for_stage(4, fast).total_steps == fast.max_examples_per_stage // 4
+    # A fixed schedule is fixed_schedule_examples long: 64 labels see 64 epochs, 200 labels 20.
+    assert Schedule.for_stage(64, fast, validated=False).total_steps == 64 * 2
+    assert Schedule.for_stage(200, fast, validated=False).total_steps == math.ceil(4096 / 200 * 7)
 
 
 def test_saturated_heads_keep_their_order_in_log_odds():

@@ -59,7 +59,7 @@ def run_trials(
     tasks = tasks or {}
 
     def shares_base(i: int) -> tuple:
-        return (specs[i].task, specs[i].model)
+        return (specs[i].task, specs[i].model, specs[i].params.precision)
 
     alone = [i for i, s in enumerate(specs) if size == 1 or s.method not in GROUPABLE]
     grouped = sorted((i for i in range(len(specs)) if i not in alone), key=shares_base)
@@ -113,7 +113,8 @@ def run_group(
     `progress`: one callback for every trial, or one per spec (each hears its own trial).
     """
     each = list(progress) if isinstance(progress, Sequence) else [progress] * len(specs)
-    if len(specs) == 1 or any(s.method not in GROUPABLE for s in specs):
+    # One base runs one arithmetic: trials asking for different precisions train apart.
+    if len(specs) == 1 or any(s.method not in GROUPABLE for s in specs) or len({s.params.precision for s in specs}) > 1:
         return [run_trial(s, p, task) for s, p in zip(specs, each)]
     started = time.perf_counter()
     contexts: list[TrialContext] = []
@@ -128,7 +129,8 @@ def run_group(
             classifier = build_classifier(model, runtime, backbone=loaded.model)
             initial.append(classifier.trainable_state())
             classifier.backbone.unload()
-        group = MultiLoRAClassifier(loaded.model, loaded.model.config.hidden_size, pooling_for(model), len(specs))
+        group = MultiLoRAClassifier(loaded.model, loaded.model.config.hidden_size, pooling_for(model), len(specs),
+                                    autocast_dtype=runtime.autocast_dtype)
         try:
             views = [MemberView(group, m) for m in range(len(specs))]
             for view, state in zip(views, initial):

@@ -50,3 +50,24 @@ def most_uncertain(probs: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k highest-entropy predictions, most uncertain first (ties: lowest index)."""
     order = np.argsort(-binary_entropy(probs), kind="stable")
     return order[:k]
+
+
+def auroc_interval(value: float, n_pos: int, n_neg: int, z: float = 1.96) -> tuple[float, float]:
+    """A normal interval for an AUROC measured on n_pos positives and n_neg negatives (Hanley &
+    McNeil 1982's standard error; z=1.96: 95%), clipped to [0, 1]."""
+    if n_pos < 1 or n_neg < 1:
+        return 0.0, 1.0
+    q1, q2 = value / (2 - value), 2 * value**2 / (1 + value)
+    variance = (value * (1 - value) + (n_pos - 1) * (q1 - value**2) + (n_neg - 1) * (q2 - value**2)) / (n_pos * n_neg)
+    # At 0.5 exactly the formula's variance is that of a chance ranker; never let it vanish at the edges.
+    se = max(variance, 1.0 / (12 * n_pos * n_neg)) ** 0.5
+    return max(0.0, value - z * se), min(1.0, value + z * se)
+
+
+def above_chance(value: float | None, labels: np.ndarray, z: float = 1.96) -> bool:
+    """Whether an AUROC on these labels is clearly above 0.5 (its interval's lower end is above it)."""
+    if value is None or np.isnan(value):
+        return False
+    labels = np.asarray(labels)
+    n_pos = int(labels.sum())
+    return auroc_interval(value, n_pos, len(labels) - n_pos, z)[0] > 0.5

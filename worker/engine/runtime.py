@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .precision import Precision, warn_if_emulated
 from .settings import engine_settings
 
 
@@ -15,6 +17,18 @@ from .settings import engine_settings
 class Runtime:
     device: torch.device
     dtype: torch.dtype  # of the frozen base model; adapters and the head stay in fp32
+    precision: Precision = Precision.fp32
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The dtype the base's forward runs in under autocast: bf16 on a CPU asked for bf16 (its
+        weights stay fp32); None where the weights' own dtype is the arithmetic (fp32, or a GPU's bf16 base)."""
+        return torch.bfloat16 if self.precision == Precision.bf16 and self.device.type == "cpu" else None
+
+    def autocast(self):
+        """A block whose forward passes run in this runtime's arithmetic (a no-op without autocast)."""
+        dtype = self.autocast_dtype
+        return torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext()
 
     @property
     def label(self) -> str:
@@ -42,18 +56,24 @@ def apply_threads() -> int:
     return torch.get_num_threads()
 
 
-def pick_runtime() -> Runtime:
-    """bf16 base weights with TF32 matmuls on a GPU (as in the paper); fp32 on the CPU."""
+def pick_runtime(precision: Precision | str = Precision.fp32) -> Runtime:
+    """The device from LABELMIX_DEVICE, in the precision asked (a trial's comes from its spec).
+
+    bf16 on a GPU: bf16 base weights with TF32 matmuls (as in the paper). bf16 on a CPU: fp32 weights,
+    forward under bf16 autocast (Runtime.autocast). fp32: fp32 weights and arithmetic (TF32 on a GPU).
+    """
     apply_threads()
+    precision = Precision(precision)
     wanted = engine_settings().device
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(wanted)
+    warn_if_emulated(precision, device.type)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        return Runtime(device, torch.bfloat16)
-    return Runtime(device, torch.float32)
+        return Runtime(device, torch.bfloat16 if precision == Precision.bf16 else torch.float32, precision)
+    return Runtime(device, torch.float32, precision)
 
 
 def seed_everything(seed: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,10 @@ class EngineSettings(BaseSettings):
     cache_dir: Path = Path.home() / ".cache" / "labelmix"
     # "auto" picks CUDA when present; "cpu" forces the CPU even on a GPU host.
     device: str = "auto"
+    # The precision new trials train in (worker/engine/precision.py): "auto" is bf16 on a GPU and on a
+    # CPU with native bf16 (avx512_bf16 or amx_bf16 in its flags), fp32 elsewhere; "fp32" or "bf16"
+    # forces one. It is written into each trial's spec (and so its key) when the spec is built.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     # Torch threads per trial process; 0 leaves torch's default (every core). Processes that train
     # side by side must share the cores: two of two threads each on 2 cores ran a step in 37 s, not 3.
     torch_threads: int = Field(0, ge=0)

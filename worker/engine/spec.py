@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .precision import Precision, default_precision
 
 
 class Method(StrEnum):
@@ -40,6 +43,14 @@ class Recipe(StrEnum):
     paper = "paper"  # the paper's settings and its exact loop (Mallen & Belrose's public code)
     fast = "fast"  # stages that can decline and small stages that really train, in fewer steps
 
+
+# What this engine does with a spec: bumped whenever a change alters what a trial trains or how it is
+# scored (the training loop, schedules, stopping rules, losses, weak targets, scoring, arithmetic).
+# It is part of every trial's key, and the service serves only trials of the current version as
+# results (older ones stay stored, as trials of an older task version do). Forgetting the bump
+# fails tests/engine/test_engine_fingerprint.py, which pins a tiny trial's result per version.
+# 1: every trial stored before the version existed. 2: bf16 on CPUs that have it (issue 28).
+ENGINE_VERSION = 2
 
 # Seeds are stored in 32-bit integer columns.
 MAX_SEED = 2**31 - 1
@@ -100,6 +111,32 @@ class MethodParams(BaseModel):
         description="evaluate before the first step of a stage that follows another and keep its starting "
         "state as a candidate (a first stage starts from a random head: nothing to keep)",
     )
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        "cosine",
+        description="after warmup: cosine decay to 0 at the schedule's end (the paper), or constant for stages "
+        "that validate (their validation decides when they end: there is no end to decay to); a stage too small "
+        "to validate always decays over its fixed schedule",
+    )
+    cold_start_examples: int = Field(
+        0, ge=0, le=MAX_EXAMPLES_PER_STAGE,
+        description="a validated stage that starts at chance (a random head, or a start whose validation AUROC "
+        "is not clearly above 0.5) cannot stop early before it has seen this many examples",
+    )
+    patience_examples: int = Field(
+        0, ge=0, le=MAX_EXAMPLES_PER_STAGE,
+        description="when above 0, patience counts examples, not evaluations: stop after this many (at least "
+        "an epoch) without a gain of min_delta",
+    )
+    fixed_schedule_examples: int | None = Field(
+        None, ge=1, le=MAX_EXAMPLES_PER_STAGE,
+        description="examples a stage too small to validate trains on (at least an epoch, at most 64); None: "
+        "max_examples_per_stage",
+    )
+    precision: Precision = Field(
+        default_factory=default_precision,
+        description="arithmetic the trial trains and scores in: bf16 (autocast on a CPU, bf16 base weights on "
+        "a GPU) or fp32; by default LABELMIX_PRECISION, which is bf16 where the hardware has it",
+    )
     min_val_labels: int = Field(
         0,
         ge=0,
@@ -112,13 +149,24 @@ class MethodParams(BaseModel):
 # What each recipe sets; everything else keeps MethodParams' defaults, which are the paper's.
 RECIPE_PARAMS: dict[Recipe, dict] = {
     Recipe.paper: {},
+    # Every stage trained until its validation stops improving (engine version 2; issue 27): with a
+    # fixed cap of 2,048 examples, 250-1,000 gold labels from a random head failed on half the seeds,
+    # stopped or decayed before they began to learn.
     Recipe.fast: {
         "lr": 1e-3,
-        "max_examples_per_stage": 2048,  # still at least one epoch: every bought label is seen
+        "lr_schedule": "constant",
         "eval_every": 16,
         "keep_stage_start": True,
         # AUROC on fewer than 50 labels moves by 0.07 or more from sampling alone: too coarse to stop on.
         "min_val_labels": 50,
+        # No stop before a stage starting at chance has seen this many examples: word_sentiment's 250-500
+        # gold stages began to learn after 700-2,200.
+        "cold_start_examples": 4096,
+        "patience_examples": 2048,  # and at least an epoch
+        # A hard bound, not a schedule: a stage that reaches it still improving says so (caps).
+        "max_examples_per_stage": 32_768,
+        # A stage too small to validate (under 250 labels) trains this long, decaying: at least an epoch.
+        "fixed_schedule_examples": 4096,
     },
 }
 DEFAULT_RECIPE = Recipe.fast
@@ -143,6 +191,10 @@ class TrialSpec(BaseModel):
     params: MethodParams = MethodParams()
     task_version: int = Field(
         1, ge=1, description="version of the task's data: a rebuilt built-in task gets new trial keys"
+    )
+    engine_version: int = Field(
+        ENGINE_VERSION, ge=1, le=ENGINE_VERSION,
+        description="version of the training engine (spec.ENGINE_VERSION): only the current one is run and served",
     )
 
     @model_validator(mode="before")
@@ -192,6 +244,12 @@ class StageResult(BaseModel):
     best_val_auroc: float | None
     best_step: int = Field(description="the step whose state the stage kept: 0 is its starting state")
     stopped_early: bool
+    still_improving: bool = Field(
+        False, description="a validated stage that ran to its bound with patience left: it might have gone on "
+        "gaining, so its trial measures the bound as much as the labels",
+    )
+    cold_start_examples: int = Field(0, description="examples the stage had to see before it could stop (0: it "
+                                     "started above chance, or its recipe has no cold start)")
     truncated_inputs: int = Field(0, description="training and validation inputs cut to max_length")
     longest_input: int = Field(0, description="tokens in the stage's longest input, before any cut")
     wall_s: float
@@ -217,6 +275,11 @@ class TrialResult(BaseModel):
         None,
         description="which test examples the trial got right, in test-set order: base64 of packed bits "
         "(metrics.unpack_correct); trials on one task version share the order, so they pair",
+    )
+    learned: bool | None = Field(
+        None, description="whether the trial learned at all: its test AUROC's 95% interval (Hanley-McNeil) lies "
+        "above 0.5. A seed that learned nothing (a stage that never left its cold start, or memorized its labels) "
+        "is a failed seed, not a low score (None: stored before engine version 2)",
     )
     selection_accuracy: float = Field(description="accuracy on the test set's first half: for choosing")
     holdout_accuracy: float = Field(description="accuracy on its second half: for reporting, never for choosing")
@@ -244,5 +307,9 @@ class TrialResult(BaseModel):
         "the scores from the store); with the stages' wall_s it says where a trial's time went",
     )
     device: str
+    precision: Precision = Field(
+        Precision.fp32, description="the arithmetic the trial ran in (its spec's params.precision); fp32 for "
+        "trials stored before precision was recorded",
+    )
     versions: dict[str, str]
     wall_s: float

@@ -9,7 +9,7 @@ import numpy as np
 from .budget import plan_labels
 from .methods import METHOD_RUNNERS, MethodOutcome, TrialContext
 from .methods.context import LabelDraw
-from .metrics import accuracy, auroc, correct, pack_correct
+from .metrics import above_chance, accuracy, auroc, correct, pack_correct
 from .models import resolve_model
 from .runtime import library_versions, pick_runtime, seed_everything
 from .spec import StageResult, TrialResult, TrialSpec
@@ -28,11 +28,11 @@ def _stage_caps(stages: list[StageResult], spec: TrialSpec) -> list[str]:
                 f"from {stage.planned_steps} to {stage.steps} steps"
                 + (f"; {unseen} of its {stage.n_train} training labels were never seen" if unseen else "")
             )
-        if stage.rule == "early_stopping" and stage.best_step == stage.steps and stage.steps > 0:
-            # Not a cut, but the schedule may be what limits the stage: say so rather than stay silent.
+        if stage.still_improving:
+            # Not a cut, but the bound may be what limits the stage: say so rather than stay silent.
             caps.append(
-                f"{stage.name} stage: still improving when its schedule ended (best at its last step, "
-                f"{stage.steps}; max_examples_per_stage={spec.params.max_examples_per_stage})"
+                f"{stage.name} stage: still improving when its schedule ended after {stage.steps} steps (best at "
+                f"step {stage.best_step}; max_examples_per_stage={spec.params.max_examples_per_stage})"
             )
         if stage.truncated_inputs:
             caps.append(
@@ -67,7 +67,7 @@ def prepare_trial(spec: TrialSpec, progress: ProgressCallback | None = None, tas
         spec=spec,
         plan=plan,
         model=model,
-        runtime=pick_runtime(),
+        runtime=pick_runtime(spec.params.precision),
         draw=LabelDraw(pool, rng),
         test=test,
         rng=rng,
@@ -89,6 +89,7 @@ def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> Tr
         test_accuracy=accuracy(test.labels, scores, cut),
         test_correct=pack_correct(correct(test.labels, scores, cut)),
         test_auroc=float("nan") if test_auroc is None else test_auroc,
+        learned=above_chance(test_auroc, test.labels),
         n_test=len(test),
         selection_accuracy=accuracy(test.labels[:half], scores[:half], cut),
         holdout_accuracy=accuracy(test.labels[half:], scores[half:], cut),
@@ -102,6 +103,7 @@ def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> Tr
         weak_label_accuracy=outcome.weak_label_accuracy(),
         labels_used=ctx.plan.as_dict(),
         device=ctx.runtime.label,
+        precision=ctx.runtime.precision,
         versions=library_versions(),
         wall_s=wall_s,
     )

@@ -61,7 +61,8 @@ def run_icl(ctx: TrialContext) -> MethodOutcome:
 
     def scores(queries: list[str]) -> np.ndarray:  # logit("1") - logit("0"): log-odds, as a head's
         prompts = [few_shot_prompt(shuffled_shots(shots, len(shots), ctx.rng), q) for q in queries]
-        return icl_scores(model, tokenizer, prompts, ctx.runtime.device, batch, max_length).astype(np.float64)
+        with ctx.runtime.autocast():
+            return icl_scores(model, tokenizer, prompts, ctx.runtime.device, batch, max_length).astype(np.float64)
 
     outcome.test_scores = scores(ctx.test.texts)
     if ctx.progress:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import partial
 
 import torch
@@ -49,6 +49,12 @@ def merged_projections(merges: list[tuple[nn.Module, nn.Linear, Callable[[], tor
             module.__dict__.pop("forward", None)
 
 
+def backbone_autocast(device: torch.device, dtype: torch.dtype | None):
+    """The base's forward in `dtype` under autocast (bf16 on a CPU); its output is cast back to fp32 by
+    the caller before the head. No-op when `dtype` is None."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
 def pooling_for(model: ResolvedModel) -> str:
     return "last" if model.is_causal else "mean"
 
@@ -60,17 +66,19 @@ class SequenceClassifier(nn.Module):
     mean-pool, since their CLS pooler is not trained for classification in every checkpoint.
     """
 
-    def __init__(self, backbone: nn.Module, hidden_size: int, pooling: str):
+    def __init__(self, backbone: nn.Module, hidden_size: int, pooling: str, autocast_dtype: torch.dtype | None = None):
         super().__init__()
         self.backbone = backbone
         self.pooling = pooling
+        self.autocast_dtype = autocast_dtype  # Runtime.autocast_dtype: the backbone's arithmetic, if not its weights'
         self.head = nn.Linear(hidden_size, 2, dtype=torch.float32)
         with torch.no_grad():  # a near-zero start keeps the first predictions near 50/50
             self.head.weight.mul_(HEAD_INIT_SCALE)
             self.head.bias.zero_()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        with backbone_autocast(input_ids.device, self.autocast_dtype):
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.head(pool(hidden, attention_mask, self.pooling).float())
 
     @property
@@ -80,6 +88,9 @@ class SequenceClassifier(nn.Module):
     def merged_adapter(self):
         """A block in which the LoRA updates are folded into the base projections (see merged_projections)."""
         from peft.tuners.lora import LoraLayer
+
+        if self.autocast_dtype is not None:  # merged weights would be rounded to bf16: score as trained
+            return nullcontext()
 
         def delta(module: LoraLayer, names: list[str]) -> Callable[[], torch.Tensor]:
             return lambda: sum(module.get_delta_weight(name) for name in names)
@@ -127,5 +138,5 @@ def build_classifier(
     config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=lora_targets(backbone))
     backbone = get_peft_model(backbone, config)
     hidden_size = backbone.config.hidden_size
-    classifier = SequenceClassifier(backbone, hidden_size, pooling=pooling_for(model))
+    classifier = SequenceClassifier(backbone, hidden_size, pooling=pooling_for(model), autocast_dtype=runtime.autocast_dtype)
     return classifier.to(runtime.device)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..metrics import auroc
+from ..metrics import above_chance, auroc
 from ..runtime import Runtime
 from ..settings import engine_settings
 from ..spec import MethodParams, ProgressEvent, StageResult, StageRule
@@ -101,7 +101,10 @@ class Schedule:
     @staticmethod
     def for_stage(n_train: int, params: MethodParams, validated: bool = True) -> "Schedule":
         steps_per_epoch = math.ceil(n_train / params.batch_size)
-        epochs = max(params.max_examples_per_stage / n_train, 1.0)
+        examples = params.max_examples_per_stage
+        if not validated and params.fixed_schedule_examples is not None:
+            examples = params.fixed_schedule_examples
+        epochs = max(examples / n_train, 1.0)
         if not validated:
             epochs = min(epochs, MAX_UNVALIDATED_EPOCHS)
         planned = math.ceil(epochs * steps_per_epoch)
@@ -261,7 +264,7 @@ class StageRun:
         use_logconf: bool = False,
         progress: ProgressCallback | None = None,
     ):
-        from transformers import get_cosine_schedule_with_warmup
+        from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
         self.started = time.perf_counter()
         self.name, self.model, self.batcher, self.data = name, model, batcher, data
@@ -273,10 +276,19 @@ class StageRun:
         self.optimizer = torch.optim.AdamW(
             model.trainable_parameters(), lr=params.lr, betas=(0.9, 0.95), weight_decay=0.01, fused=True
         )
-        self.scheduler = get_cosine_schedule_with_warmup(
-            self.optimizer, self.schedule.warmup_steps, self.schedule.total_steps
+        if self.validated and params.lr_schedule == "constant":
+            # Its validation decides how long the stage runs: there is no end to decay towards.
+            self.scheduler = get_constant_schedule_with_warmup(self.optimizer, self.schedule.warmup_steps)
+        else:
+            self.scheduler = get_cosine_schedule_with_warmup(
+                self.optimizer, self.schedule.warmup_steps, self.schedule.total_steps
+            )
+        self.stopper = EarlyStopping(
+            patience=params.patience,
+            min_delta=params.min_delta,
+            # At least an epoch: every training label is seen once more before the stage gives up.
+            patience_examples=max(params.patience_examples, self.n_train) if params.patience_examples else 0,
         )
-        self.stopper = EarlyStopping(patience=params.patience, min_delta=params.min_delta)
         self.best_state = model.trainable_state()
         self.targets = soft_targets(torch.as_tensor(data.train_targets))
         self.truncated_before, batcher.longest = batcher.truncated, 0
@@ -284,6 +296,9 @@ class StageRun:
         self.step, self.examples, self.order = 0, 0, np.empty(0, dtype=np.int64)
         if self.validated and params.keep_stage_start:
             self.start_score = self._evaluate(0)
+        if not above_chance(self.start_score, data.val_labels):
+            # A random head, or a previous stage that left nothing to build on: the cold start.
+            self.stopper.not_before = params.cold_start_examples
         model.train()
 
     @property
@@ -323,7 +338,7 @@ class StageRun:
         batch_size = self.batcher.runtime.eval_batch_size(self.params.eval_batch_size)
         scores = predict_scores(self.model, self.batcher, self.data.val_texts, batch_size)
         score = auroc(self.data.val_labels, scores)
-        if self.stopper.update(score, step):
+        if self.stopper.update(score, step, self.examples):
             self.best_state = self.model.trainable_state()  # kept in memory: adapters are small
         if self.progress:
             self.progress(ProgressEvent(stage=self.name, step=step, total_steps=self.schedule.total_steps, val_auroc=score))
@@ -350,6 +365,9 @@ class StageRun:
             best_val_auroc=None if not self.validated or math.isinf(best) else best,
             best_step=self.stopper.best_step if self.validated else self.step,
             stopped_early=self.stopper.should_stop and self.step < self.schedule.total_steps,
+            # Its last evaluations still gained (patience not run out) when the bound ended it.
+            still_improving=self.validated and self.step >= self.schedule.total_steps and not self.stopper.should_stop,
+            cold_start_examples=self.stopper.not_before,
             truncated_inputs=truncated,
             longest_input=longest,
             wall_s=time.perf_counter() - self.started,

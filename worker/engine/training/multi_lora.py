@@ -11,13 +11,14 @@ the single-trial path see the same state.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import LORA_ALPHA, LORA_RANK, lora_targets, merged_projections, pool
+from .classifier import LORA_ALPHA, LORA_RANK, backbone_autocast, lora_targets, merged_projections, pool
 
 # peft's names for one target's weights, e.g. "backbone.base_model.model.<path>.lora_A.default.weight".
 _PEFT_PREFIX = "backbone.base_model.model."
@@ -65,9 +66,11 @@ class MultiLoRAClassifier(nn.Module):
     `detach()` puts the original Linear modules back, leaving the base as it was lent.
     """
 
-    def __init__(self, backbone: nn.Module, hidden_size: int, pooling: str, members: int):
+    def __init__(self, backbone: nn.Module, hidden_size: int, pooling: str, members: int,
+                 autocast_dtype: torch.dtype | None = None):
         super().__init__()
         self.backbone, self.pooling, self.members = backbone, pooling, members
+        self.autocast_dtype = autocast_dtype  # as SequenceClassifier's
         self.routing = Routing()
         self.targets = lora_targets(backbone)
         self.adapters = {}
@@ -94,7 +97,8 @@ class MultiLoRAClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, segments: list[tuple[int, int, int]]):
         self.routing.segments = segments
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        with backbone_autocast(input_ids.device, self.autocast_dtype):
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = pool(hidden, attention_mask, self.pooling).float()
         return torch.cat(
             [F.linear(pooled[start:stop], self.head_weight[m], self.head_bias[m]) for m, start, stop in segments]
@@ -132,6 +136,8 @@ class MemberView:
     def merged_adapter(self):
         """A block in which every row goes through the base with this member's updates folded in."""
         m = self.m
+        if self.group.autocast_dtype is not None:  # as SequenceClassifier.merged_adapter
+            return nullcontext()
         return merged_projections([
             (wrapped, wrapped.base, lambda w=wrapped: (w.lora_B[m] @ w.lora_A[m]) * w.scaling)
             for wrapped in self.group.adapters.values()

@@ -1,0 +1,59 @@
+"""The engine version's fingerprint: a tiny fixed trial's result, pinned per ENGINE_VERSION.
+
+Trials are keyed by their spec and the engine version; the service serves only the current version's
+trials. A change to training (the loop, its stopping rule, a loss, how weak targets are made, how
+scores are read) that forgets to bump ENGINE_VERSION would serve trials of the old engine as if the
+new one had trained them. This test notices: the trial below exercises both stages, validation, the
+cold start and patience in examples, and its digest is pinned for the current version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+import transformers
+
+from worker.engine import TrialSpec, run_trial
+from worker.engine.spec import ENGINE_VERSION
+
+# Pinned digests, one per engine version, on this project's pinned torch (scripts/install.sh), fp32.
+FINGERPRINTS = {
+    2: "fe5e06d693fceb7f",
+}
+PINNED_ON = {"torch": "2.13.0"}
+
+SPEC = dict(
+    task="cities", method="seq_sft", n_weak=40, n_gold=20, seed=3, weak_labeler="bow", recipe="fast",
+    params=dict(precision="fp32", n_test=64, max_length=32, min_val_labels=0, eval_every=1,
+                cold_start_examples=64, patience_examples=32, max_examples_per_stage=256, fixed_schedule_examples=64),
+)
+
+
+def fingerprint(result) -> str:
+    what = {
+        "correct": result.test_correct,
+        "threshold": round(result.threshold, 4),
+        "stages": [(s.name, s.rule, s.steps, s.best_step, None if s.best_val_auroc is None else round(s.best_val_auroc, 4),
+                    s.stopped_early, s.still_improving, s.cold_start_examples) for s in result.stages],
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_training_changes_bump_the_engine_version():
+    result = run_trial(TrialSpec(**SPEC))
+    assert result.spec.engine_version == ENGINE_VERSION
+    assert ENGINE_VERSION in FINGERPRINTS, (
+        f"ENGINE_VERSION is {ENGINE_VERSION} but no fingerprint is pinned for it: pin {fingerprint(result)!r} in "
+        "FINGERPRINTS (tests/engine/test_engine_fingerprint.py)"
+    )
+    got = fingerprint(result)
+    assert got == FINGERPRINTS[ENGINE_VERSION], (
+        f"a tiny fixed trial now trains differently (fingerprint {got}, pinned {FINGERPRINTS[ENGINE_VERSION]} for "
+        f"engine version {ENGINE_VERSION}). If training or scoring changed on purpose, bump ENGINE_VERSION in "
+        "worker/engine/spec.py (stored trials of the old engine then stop being served as current) and pin the "
+        f"new fingerprint for it. If only a library changed (pinned on torch {PINNED_ON['torch']}; here torch "
+        f"{torch.__version__}, transformers {transformers.__version__}), check that it changes no result that "
+        "matters, then re-pin."
+    )
