@@ -174,10 +174,17 @@ def _claim_with_companions(session, trial_id: int, me: str, max_attempts: int) -
 def _prepare(session, trial_id: int, me: str, max_attempts: int, limit) -> Claimed:
     """A claimed trial with what it runs on (its engine task), or given up on after too many attempts."""
     from worker.engine import TrialSpec
+    from worker.engine.spec import ENGINE_VERSION
 
     trial = session.get(Trial, trial_id)
-    spec = TrialSpec(**trial.spec)
     log.info("trial %s claimed by %s (attempt %d)", trial_id, me, trial.attempts)
+    if trial.engine_version != ENGINE_VERSION:  # queued across an upgrade: this engine would train another trial
+        reason = (f"queued for engine version {trial.engine_version}; this worker runs version {ENGINE_VERSION}: "
+                  "ask for the point again to train it on the current engine")
+        trials.record_failure(session, trial_id, me, reason, final=True)
+        log.info("trial %s failed by %s: %s", trial_id, me, reason)
+        return Claimed(trial_id, None, trial.attempts, None, limit)
+    spec = TrialSpec(**trial.spec)
     if trial.attempts > max_attempts:  # earlier attempts died with their workers
         trials.record_failure(session, trial_id, me, f"gave up after {max_attempts} attempts", final=True)
         log.info("trial %s failed by %s: gave up after %d attempts", trial_id, me, max_attempts)

@@ -107,6 +107,9 @@ class Trial(Base):
     # Counted in its point's row of point_aggregates (services.point_aggregates.refresh).
     aggregated: Mapped[bool] = mapped_column(default=False, server_default=false())
     task_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The engine that trains (or trained) it (worker.engine.spec.ENGINE_VERSION): only the current
+    # engine's trials are run and served; 1 for every trial stored before the version existed.
+    engine_version: Mapped[int] = mapped_column(default=1, server_default="1")
     spec: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default=TrialStatus.queued, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -154,8 +157,8 @@ def _fill_recipe_keys(mapper, connection, trial: Trial) -> None:
 
 
 class PointAggregate(Base):
-    """One point's done trials (same task version, model, method, weak labeler, recipe, params and
-    label counts; seeds pooled) summed up, so that a frontier reads one row per point.
+    """One point's done trials (same task and engine version, model, method, weak labeler, recipe,
+    params and label counts; seeds pooled) summed up, so that a frontier reads one row per point.
 
     Kept by services.point_aggregates from the trials themselves: what a point says is computed by
     the same code whether it is read from here or from the trials (tests/app/test_stored_reads.py).
@@ -164,8 +167,8 @@ class PointAggregate(Base):
     __tablename__ = "point_aggregates"
     __table_args__ = (
         UniqueConstraint(
-            "task_id", "task_version", "model", "method", "weak_labeler", "recipe", "params_key", "n_weak", "n_gold",
-            name="uq_point_aggregates_point",
+            "task_id", "task_version", "engine_version", "model", "method", "weak_labeler", "recipe", "params_key",
+            "n_weak", "n_gold", name="uq_point_aggregates_point",
         ),
         Index("ix_point_aggregates_task_id_recipe_label", "task_id", "task_version", "recipe_label"),
         Index("ix_point_aggregates_task_id_revision", "task_id", "task_version", "revision"),
@@ -174,6 +177,7 @@ class PointAggregate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     task_version: Mapped[int]
+    engine_version: Mapped[int] = mapped_column(default=1, server_default="1")
     recipe_label: Mapped[str] = mapped_column(String(400))
     model: Mapped[str] = mapped_column(String(200))
     method: Mapped[str] = mapped_column(String(40))

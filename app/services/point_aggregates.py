@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from worker.engine.metrics import unpack_correct
+from worker.engine.spec import ENGINE_VERSION
 
 from ..db.models import PointAggregate, Task, Trial, TrialStatus
 from ..db.session import session_scope
@@ -48,13 +49,14 @@ _cache_lock = threading.Lock()
 # The session of the read in progress in this thread's context (refresh_for_read).
 _reading: ContextVar[Session | None] = ContextVar("labelmix_reading_session", default=None)
 _POINT = (Trial.model, Trial.method, Trial.weak_labeler, Trial.recipe, Trial.params_key, Trial.n_weak, Trial.n_gold)
-_UNIQUE = ["task_id", "task_version", "model", "method", "weak_labeler", "recipe", "params_key", "n_weak", "n_gold"]
+_UNIQUE = ["task_id", "task_version", "engine_version", "model", "method", "weak_labeler", "recipe", "params_key", "n_weak", "n_gold"]
 
 
 def _unaggregated(task: Task):
     return (
         (Trial.task_id == task.id) & ~Trial.aggregated & (Trial.status == TrialStatus.done)
-        & (Trial.task_version == task.version) & Trial.test_accuracy.is_not(None)
+        & (Trial.task_version == task.version) & (Trial.engine_version == ENGINE_VERSION)
+        & Trial.test_accuracy.is_not(None)
     )
 
 
@@ -119,7 +121,8 @@ def _write(session: Session, task: Task, points: Iterable[PointStats], revision:
 def _row(task: Task, point: PointStats) -> dict:
     variances = point.scores("test").variances()
     return {
-        "task_id": task.id, "task_version": task.version, "recipe_label": point.recipe_label,
+        "task_id": task.id, "task_version": task.version, "engine_version": ENGINE_VERSION,
+        "recipe_label": point.recipe_label,
         "model": point.model, "method": point.method, "weak_labeler": point.weak_labeler, "recipe": point.recipe,
         "params_key": point.params_key, "n_weak": point.n_weak, "n_gold": point.n_gold,
         "first_trial_id": point.trial_ids[0], "n_trials": len(point.trial_ids),
@@ -151,7 +154,8 @@ def _task_key(session: Session, task: Task) -> tuple:
 def _recipe_counts(session: Session, task: Task, model: str | None) -> list[dict]:
     query = (
         select(PointAggregate.recipe_label, func.sum(PointAggregate.n_trials))
-        .where(PointAggregate.task_id == task.id, PointAggregate.task_version == task.version)
+        .where(PointAggregate.task_id == task.id, PointAggregate.task_version == task.version,
+               PointAggregate.engine_version == ENGINE_VERSION)
         .group_by(PointAggregate.recipe_label)
     )
     if model:
@@ -200,7 +204,7 @@ def _read_points(session: Session, task: Task, model: str | None, recipe: str,
     describes (points.with_details)."""
     query = select(*_SUMMARY).where(
         PointAggregate.task_id == task.id, PointAggregate.task_version == task.version,
-        PointAggregate.recipe_label == recipe,
+        PointAggregate.engine_version == ENGINE_VERSION, PointAggregate.recipe_label == recipe,
     )
     if model:
         query = query.where(PointAggregate.model == model)

@@ -16,15 +16,17 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from worker.engine.spec import Method
+from worker.engine.spec import ENGINE_VERSION, Method
 
 from ..db.models import Allocation, AllocationStatus, StudyPoint, Task, Trial, TrialStatus
 from .search import Point, SearchSpace
 
 
 def request_key(task: Task, stored_request: dict) -> str:
-    """Names what an allocation asked, on this build of the task (a rebuilt task measures other data)."""
-    canonical = json.dumps([task.id, task.version, stored_request], sort_keys=True, separators=(",", ":"))
+    """Names what an allocation asked, on this build of the task (a rebuilt task measures other data)
+    and of the engine (another engine's trials would have answered otherwise)."""
+    canonical = json.dumps([task.id, task.version, ENGINE_VERSION, stored_request], sort_keys=True,
+                           separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

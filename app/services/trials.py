@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from worker.engine.spec import TrialSpec
+from worker.engine.spec import ENGINE_VERSION, TrialSpec
 
 from ..config import get_settings
 from ..db.base import utcnow
@@ -49,6 +49,7 @@ def new_trial_values(task: Task, spec: TrialSpec) -> dict:
         "recipe_label": recipe_keys.label(spec.recipe.value, stored_spec["params"]),
         "params_key": recipe_keys.params_key(stored_spec["params"]),
         "task_version": spec.task_version,
+        "engine_version": spec.engine_version,
         "spec": stored_spec,
         "status": TrialStatus.queued,
         "attempts": 0,
@@ -57,9 +58,11 @@ def new_trial_values(task: Task, spec: TrialSpec) -> dict:
 
 
 def current_trials(task: Task, model: str | None = None) -> Select:
-    """Done trials of the task as it is now: trials of an older build of a task measured other data."""
+    """Done trials of the task as it is now, trained by this engine: trials of an older build of a task
+    measured other data, and trials of an older engine were trained otherwise (spec.ENGINE_VERSION)."""
     query = select(Trial).where(
-        Trial.task_id == task.id, Trial.status == TrialStatus.done, Trial.task_version == task.version
+        Trial.task_id == task.id, Trial.status == TrialStatus.done, Trial.task_version == task.version,
+        Trial.engine_version == ENGINE_VERSION,
     )
     return query.where(Trial.model == model) if model else query
 
@@ -111,6 +114,7 @@ def queued_companions(session: Session, trial: Trial, methods: frozenset[str], l
                 Trial.status == TrialStatus.queued,
                 Trial.task_id == trial.task_id,
                 Trial.task_version == trial.task_version,
+                Trial.engine_version == trial.engine_version,
                 Trial.model == trial.model,
                 Trial.method.in_(sorted(methods)),
             )
