@@ -130,6 +130,22 @@ def test_predicted_frontier_rises_with_budget_and_picks_the_better_method(surfac
         assert truth(r["n_weak"], r["n_gold"]) > best - 0.03
 
 
+def test_predicted_frontier_never_falls_as_the_budget_grows():
+    # Measured accuracy dips from $64 to $128 (as failed all-gold stages once made it): a larger budget
+    # can still buy the $64 allocation, so its predicted best may not be lower.
+    rng = np.random.default_rng(3)
+    level = {16: 0.70, 64: 0.83, 128: 0.74, 256: 0.80}
+    obs = [Observation(*alloc(b, s), level[b] + rng.normal(0, 0.005), 0.005**2) for b in level for s in SHARES]
+    dipping = fit_surface(obs)
+    budgets = [16, 64, 96, 128, 256]
+    rows = predicted_frontier({"seq_sft": dipping}, WEAK_COST, GOLD_COST, budgets)
+    acc = [r["accuracy"] for r in rows]
+    assert all(b >= a for a, b in zip(acc, acc[1:])), acc
+    at_128 = rows[budgets.index(128)]
+    assert at_128["cost"] <= 96 + 1e-9  # it keeps to what $64-$96 bought, not the dip it could spend on
+    assert all(r["cost"] <= r["budget"] + 1e-9 for r in rows)
+
+
 def test_predicted_frontier_respects_the_pool_and_flags_extrapolation(surface):
     free = predicted_frontier({"seq_sft": surface}, WEAK_COST, GOLD_COST, [8, 256])
     rows = predicted_frontier({"seq_sft": surface}, WEAK_COST, GOLD_COST, [8, 256], pool_size=500)
