@@ -254,7 +254,18 @@ def load_backbone(model: ResolvedModel, dtype, dropout: bool = False):
         config.num_hidden_layers = model.layers
     if not dropout:
         _without_dropout(config)
-    return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False)
+    if model.layers is None:
+        return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False)
+    # Cut to its first layers on purpose: transformers would list every weight of the layers left out
+    # as "not used" (40 lines opening the demo's output).
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def load_causal_lm(model: ResolvedModel, dtype):
