@@ -74,7 +74,7 @@ def test_results_report_what_the_params_cut_short():
 def test_small_stages_train_a_fixed_schedule_on_every_label():
     # The fast recipe as it is: 40 weak and 12 gold labels are too few to validate on.
     spec = TrialSpec(task="cities", n_weak=40, n_gold=12, weak_labeler="bow",
-                     params={"n_test": 64, "max_examples_per_stage": 256})
+                     params={"n_test": 64, "fixed_schedule_examples": 256})
     result = run_trial(spec)
     assert result.caps == ["n_test=64: scored on 64 of the task's 1000 test examples"]
     assert result.labels_used == {
@@ -82,7 +82,7 @@ def test_small_stages_train_a_fixed_schedule_on_every_label():
     }
     for stage, n in zip(result.stages, (40, 12)):
         assert stage.rule == "fixed_schedule" and stage.n_val == 0 and stage.best_val_auroc is None
-        # The whole schedule, as a validated stage's would be: 256 examples, every label many times.
+        # The whole fixed schedule: 256 examples, every label many times.
         assert stage.steps == stage.best_step == math.ceil(256 / n * math.ceil(n / 32))
         assert stage.examples >= 256
     # The threshold sits at the pool's balance, so the test predictions are never all one class.
