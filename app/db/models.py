@@ -143,6 +143,11 @@ class Trial(Base):
     def test_correct(self) -> str | None:
         return (self.result or {}).get("test_correct")
 
+    @property
+    def learned(self) -> bool | None:
+        """Whether it learned at all (engine TrialResult.learned); None for trials stored before."""
+        return (self.result or {}).get("learned")
+
 
 @event.listens_for(Trial, "before_insert")
 def _fill_recipe_keys(mapper, connection, trial: Trial) -> None:

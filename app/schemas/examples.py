@@ -27,7 +27,8 @@ POINT: dict[str, Any] = {
     "spend_gold": 128.0, "cost": 256.0, "weak_share_of_labels": 0.9091, "weak_share_of_spend": 0.5,
     "accuracy": 0.889, "accuracy_spread": 0.0042, "selection_accuracy": 0.892, "holdout_accuracy": 0.886,
     "holdout_spread": 0.006, "regime": "mixed", "recipe": "fast", "weak_labeler": "sft:minilm-l3:256",
-    "n_test": 1000, "interval": INTERVAL, "seeds": [0, 1], "trial_ids": [41, 42],
+    "n_test": 1000, "interval": INTERVAL, "seeds": [0, 1], "seeds_failed": 0, "seeds_split": False,
+    "trial_ids": [41, 42],
 }
 
 GOLD_POINT: dict[str, Any] = {

@@ -57,6 +57,15 @@ class FrontierPoint(BaseModel):
         None, description="the test accuracy's interval over test examples and seeds"
     )
     seeds: list[int]
+    seeds_failed: int | None = Field(
+        None, description="its seeds that learned nothing at all (test AUROC's 95% interval reaches 0.5); "
+        "seeds trained before the engine said are not counted (absent: stored before labelmix reported it)"
+    )
+    seeds_split: bool | None = Field(
+        None, description="its seeds fall into groups: some learned nothing while others learned, or two "
+        "seeds' accuracies are further apart than the test sample explains; its mean then describes no seed "
+        "(absent: stored before labelmix reported it)"
+    )
     trial_ids: list[int]
 
 

@@ -128,7 +128,7 @@ def _row(task: Task, point: PointStats) -> dict:
         "first_trial_id": point.trial_ids[0], "n_trials": len(point.trial_ids),
         "test_mean": point.accuracy, "selection_mean": point.selection_accuracy, "holdout_mean": point.holdout_accuracy,
         "trials": {"id": point.trial_ids, "seed": point.seeds, "test": point.test, "selection": point.selection,
-                   "holdout": point.holdout, "n_test": point.n_test},
+                   "holdout": point.holdout, "n_test": point.n_test, "learned": point.learned},
         "seed_variance": variances.seed, "example_variance": variances.example,
     }
 
@@ -236,16 +236,23 @@ def _reading_session() -> Iterator[Session]:
 
 
 def _load_details(points: list[PointStats]) -> None:
-    """Fill in points' per-trial lists from their aggregate rows, in one query."""
+    """Fill in points' per-trial lists from their aggregate rows, in one query (two when a row was
+    written before it kept its trials' `learned`)."""
     ids = [p.stored.aggregate_id for p in points]
     with _reading_session() as session:
         found = dict(session.execute(
             select(PointAggregate.id, PointAggregate.trials).where(PointAggregate.id.in_(ids))
         ).all())
+        # Such a row is rewritten only when its point gets a trial: until then its trials say.
+        older = [i for row in found.values() if "learned" not in row for i in row["id"]]
+        learned = dict(session.execute(
+            select(Trial.id, Trial.result["learned"].as_boolean()).where(Trial.id.in_(older))
+        ).all()) if older else {}
     for p in points:
         trials = found[p.stored.aggregate_id]
         p.trial_ids, p.seeds, p.n_test = list(trials["id"]), list(trials["seed"]), list(trials["n_test"])
         p.test, p.selection, p.holdout = list(trials["test"]), list(trials["selection"]), list(trials["holdout"])
+        p.learned = list(trials["learned"]) if "learned" in trials else [learned.get(i) for i in p.trial_ids]
 
 
 def _load_correct(trial_ids: list[int]) -> list[np.ndarray | None]:

@@ -3,10 +3,15 @@
 Choices and reports use the whole test set (recommend.py says why); the engine's halves,
 `selection_accuracy` and `holdout_accuracy`, are kept for stored results and their readers. Any
 part's interval (intervals.py) is built from the seeds' per-example correctness on that part.
+
+A point also says whether its seeds agree: how many learned nothing at all (the engine's
+TrialResult.learned) and whether their accuracies fall into groups (seeds_split). A mean over a
+seed at chance and a seed at 0.85 describes neither, and no interval says so.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Callable, Iterable
@@ -23,6 +28,18 @@ from .intervals import LEVEL, Interval, Scores, SeedVariance, StoredVariances, i
 from .trial_records import TrialRecord
 
 Part = Literal["test", "selection", "holdout"]
+
+# Seeds split into groups when two neighbouring seed accuracies (sorted) are further apart than this
+# many standard errors of the test sample, sqrt((a(1-a) + b(1-b)) / n). That error is what the test
+# examples alone would put between two equally good seeds; it is the unpaired one, an upper bound,
+# because seeds scored on the same examples agree on most of them (so it errs towards no split). Two
+# equally good seeds are 4 such errors apart with probability 6e-5, and among 10 (the most seeds a
+# request asks for) the largest gap between neighbours never was in 2 million simulated draws: a gap
+# beyond it means the seeds were trained to different places, not scored unluckily. Measured on
+# the stored calibration trials (docs/calibration: 24 points x 6 seeds, 1,000 test examples, engine
+# 1), 20 points had gaps of at most 2.6 such errors; the other four, 5.1 to 10.8: word_sentiment's
+# all-gold $64 and $256 (seeds at 0.52 beside seeds at 0.82) and two mixes with one seed far out.
+SPLIT_Z = 4.0
 
 
 @dataclass(slots=True)
@@ -69,6 +86,8 @@ class PointStats:
     test: list[float] = field(default_factory=list)
     n_test: list[int] = field(default_factory=list)
     correct: list[np.ndarray | None] = field(default_factory=list)
+    # Per seed: whether it learned at all (TrialResult.learned); None for trials stored before.
+    learned: list[bool | None] = field(default_factory=list)
     # The recipe's seed-variance prior: moderates a few-seed point's own, lent to a one-seed point.
     borrowed_seed_variance: SeedVariance | None = None
     # A point read from its aggregate row: its lists above are loaded when first needed.
@@ -144,6 +163,32 @@ class PointStats:
         self._details()
         return _stdev(self.holdout)
 
+    @property
+    def seeds_failed(self) -> int:
+        """Its seeds that learned nothing (test AUROC not clearly above 0.5); seeds stored before the
+        engine said are not counted."""
+        self._details()
+        return sum(learned is False for learned in self.learned)
+
+    @property
+    def seeds_learned(self) -> int:
+        """Its seeds shown to have learned (test AUROC clearly above 0.5)."""
+        self._details()
+        return sum(learned is True for learned in self.learned)
+
+    @property
+    def failed_seeds(self) -> list[int]:
+        """The seeds counted by seeds_failed."""
+        self._details()
+        return [seed for seed, learned in zip(self.seeds, self.learned) if learned is False]
+
+    @property
+    def seeds_split(self) -> bool:
+        """Its seeds fall into groups: some learned nothing while others learned, or two neighbouring
+        seed accuracies are further apart than the test sample explains (SPLIT_Z)."""
+        self._details()
+        return split(self.test, self.learned, min(self.n_test) if self.n_test else 0)
+
     def cost(self, weak_cost: float, gold_cost: float) -> float:
         return self.n_weak * weak_cost + self.n_gold * gold_cost
 
@@ -181,8 +226,24 @@ class PointStats:
             "n_test": min(self.n_test) if self.n_test else None,
             "interval": self.interval("test").as_dict(),
             "seeds": self.seeds,
+            "seeds_failed": self.seeds_failed,
+            "seeds_split": self.seeds_split,
             "trial_ids": self.trial_ids,
         }
+
+
+def split(accuracies: list[float], learned: Iterable[bool | None], n_test: int) -> bool:
+    """Whether seeds with these test accuracies (on the same n_test examples) and learned flags fall
+    into groups: a seed that learned nothing beside one that learned, or a gap between neighbouring
+    sorted accuracies over SPLIT_Z standard errors of the test sample (n_test 0: not judged)."""
+    known = {flag for flag in learned if flag is not None}
+    if known == {True, False}:
+        return True
+    if n_test <= 0:
+        return False
+    ordered = sorted(accuracies)
+    return any(b - a > SPLIT_Z * math.sqrt((a * (1 - a) + b * (1 - b)) / n_test)
+               for a, b in itertools.pairwise(ordered))
 
 
 def _stdev(values: list[float]) -> float:
@@ -239,6 +300,7 @@ def group_trials(trials: Iterable[TrialLike]) -> list[PointStats]:
         point.test.append(t.test_accuracy)
         point.n_test.append(t.n_test or 0)
         point.correct.append(_correct(t))
+        point.learned.append(t.learned)
     points = list(groups.values())
     lend_seed_variance(points)
     return points

@@ -2,7 +2,7 @@
 
 Loading a trial's whole row decodes its spec and result (stages, versions, ...) to use three of
 their fields; at 10k trials that was most of a frontier's 6 s. A `TrialRecord` carries exactly what
-points.group_trials reads, with the two it needs from the result extracted by the database.
+points.group_trials reads, with the three it needs from the result extracted by the database.
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ class TrialRecord:
     n_test: int
     test_correct: str | None
     status: str = TrialStatus.done
+    # Whether it learned at all (engine TrialResult.learned); None for trials stored before.
+    learned: bool | None = None
 
 
 _COLUMNS = (
     Trial.id, Trial.model, Trial.method, Trial.weak_labeler, Trial.recipe, Trial.recipe_label, Trial.params_key,
     Trial.n_weak, Trial.n_gold, Trial.seed, Trial.selection_accuracy, Trial.holdout_accuracy, Trial.test_accuracy,
     Trial.result["n_test"].as_integer(), Trial.result["test_correct"].as_string(),
+    Trial.result["learned"].as_boolean(),
 )
 
 
@@ -49,4 +52,5 @@ def current_records(session: Session, task: Task, where=None) -> list[TrialRecor
     if where is not None:
         query = query.where(where)
     rows = session.execute(query.order_by(Trial.id)).all()
-    return [TrialRecord(*row[:13], n_test=row[13] or 0, test_correct=row[14]) for row in rows]
+    return [TrialRecord(*row[:13], n_test=row[13] or 0, test_correct=row[14], learned=row[15])
+            for row in rows]

@@ -13,12 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from worker.engine.metrics import pack_correct
-from worker.engine.spec import TrialSpec
+from worker.engine.spec import ENGINE_VERSION, TrialSpec
 
 from test_frontier_api import CURRENT_VERSION, MINILM, SMOLLM
 
 N_TEST = 16
 RECIPES = [("fast", {}), ("paper", {}), ("fast", {"max_steps_per_stage": 6})]
+# A trial's result says whether it learned; "absent": stored before the engine said.
+LEARNED = st.sampled_from(["absent", None, True, False])
 _keys = (f"stored-read-{i:06d}" for i in itertools.count())
 
 trial_rows = st.lists(
@@ -33,6 +35,7 @@ trial_rows = st.lists(
         "current": st.booleans() | st.just(True),
         "correct": st.none() | st.lists(st.booleans(), min_size=N_TEST, max_size=N_TEST),
         "accuracy": st.floats(0.3, 1.0),
+        "learned": LEARNED,
     }),
     min_size=0, max_size=30,
 )
@@ -69,10 +72,13 @@ def store(task_id: int, rows: list[dict]) -> None:
             accuracy = float(correct.mean()) if correct is not None else row["accuracy"]
             result = {"test_accuracy": accuracy, "n_test": N_TEST,
                       "test_correct": None if correct is None else pack_correct(correct)}
+            if row.get("learned", "absent") != "absent":
+                result["learned"] = row["learned"]
             session.add(Trial(
                 key=next(_keys), task_id=task_id, model=row["model"], method=row["method"], n_weak=row["n_weak"],
                 n_gold=row["n_gold"], seed=row["seed"], weak_labeler="default", spec=_spec(row),
                 recipe=RECIPES[row["recipe"]][0], task_version=CURRENT_VERSION if row["current"] else 1,
+                engine_version=ENGINE_VERSION,
                 status=row["status"], attempts=1, test_accuracy=accuracy if done else None,
                 selection_accuracy=accuracy if done else None, holdout_accuracy=accuracy if done else None,
                 test_auroc=0.5, wall_s=1.0, result=result if done else None,
@@ -140,6 +146,7 @@ dense_rows = st.lists(
         "current": st.just(True),
         "correct": st.none() | st.lists(st.booleans(), min_size=N_TEST, max_size=N_TEST),
         "accuracy": st.floats(0.3, 1.0),
+        "learned": LEARNED,
     }),
     min_size=1, max_size=24,
 )
