@@ -45,13 +45,21 @@ def _cell(point: dict | None, winner: dict | None) -> str:
     if point is None:
         return "[dim]skipped[/dim]"
     if not point["seeds_done"]:
-        return "[dim]failed[/dim]" if point["seeds_failed"] else "…"
+        # An older service counted errored trials as seeds_failed and had no seeds_errored.
+        return "[dim]failed[/dim]" if point.get("seeds_errored", point["seeds_failed"]) else "…"
     text = _with_interval(point)
-    if point["collapsed"]:
-        text += " [red]![/red]"  # some seed predicted (almost) one class only
+    if _unstable(point):
+        text += " [red]![/red]"
     best = winner and (winner["method"], winner["n_weak"], winner["n_gold"]) == (
         point["method"], point["n_weak"], point["n_gold"])
     return f"[bold green]{text}[/bold green]" if best else text
+
+
+def _unstable(point: dict) -> bool:
+    """Some done seed learned nothing, or the seeds fall into groups: the mean describes no seed.
+
+    A study from an older service (no seeds_errored) counted errored trials as seeds_failed: not this."""
+    return "seeds_errored" in point and bool(point["seeds_failed"] or point.get("seeds_split"))
 
 
 def print_study(study: dict) -> None:
@@ -63,7 +71,8 @@ def print_study(study: dict) -> None:
             title=f"{study['task']} · {method}: test accuracy over {len(request['seeds'])} seed(s), "
                   "mean (90% interval over seeds and test examples)",
             caption=f"columns: share of spend on weak labels (weak ${request['weak_cost']:g}, gold "
-                    f"${request['gold_cost']:g}); {request['model']}, recipe {request['recipe']}; ! = collapsed",
+                    f"${request['gold_cost']:g}); {request['model']}, recipe {request['recipe']}; "
+                    "! = a seed learned nothing or the seeds split",
         )
         table.add_column("budget", justify="right")
         for share in request["weak_shares"]:

@@ -83,14 +83,19 @@ class PointRow(BaseModel):
     weak_share_of_spend: float = Field(description="the share the label counts really spend on weak labels")
     trial_ids: list[int]
     seeds_done: int
-    seeds_failed: int
+    seeds_failed: int = Field(description="done seeds that learned nothing at all (test AUROC's 95% interval "
+                              "reaches 0.5); seeds trained before the engine said are not counted")
+    seeds_errored: int = Field(0, description="trials that ended in an error (no result)")
     accuracy: float | None = Field(None, description="mean test accuracy over the done seeds")
     accuracy_sd: float | None = Field(None, description="standard deviation over seeds (0 with one)")
     accuracy_min: float | None = None
     accuracy_max: float | None = None
     auroc: float | None = None
     predicted_positive_rate: float | None = None
-    collapsed: bool = Field(False, description="some trial predicted (almost) one class only")
+    seeds_split: bool = Field(
+        False, description="the done seeds fall into groups: some learned nothing while others learned, or "
+        "two seeds' accuracies are further apart than the test sample explains"
+    )
     interval: AccuracyInterval | None = Field(None, description="90% interval of the expected accuracy")
     stages: dict[str, StageDiagnostics] = Field(default_factory=dict, description="by stage name: weak, gold")
 

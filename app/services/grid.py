@@ -26,14 +26,13 @@ from ..schemas.studies import StudyRequest
 from . import trials as trial_cache
 from .errors import NotFoundError, RequestError
 from .intervals import Scores, SeedVariance, compare, interval, seed_prior, stack_records
+from .points import split
 from .search import Point, SearchSpace
 from .tasks import concrete_labeler, get_or_register_task
 
 # One request must not hold the workers for weeks: the paper's grid (6 budgets x 5 shares x 3 seeds)
 # is 90 trials a method.
 MAX_TRIALS = 2000
-# A predicted positive rate this far from the middle means the model answers (almost) one class.
-COLLAPSE_RATE = 0.05
 STATUSES = tuple(TrialStatus)
 
 
@@ -157,6 +156,7 @@ def _trial_rows(session: Session, ids: list[int]) -> dict[int, dict]:
         Trial.result["stages"].label("stages"),
         Trial.result["n_test"].label("n_test"),
         Trial.result["test_correct"].label("correct"),
+        Trial.result["learned"].as_boolean().label("learned"),
     ).where(Trial.id.in_(ids))
     return {row.id: row._asdict() for row in session.execute(query)}
 
@@ -209,11 +209,14 @@ def _row(point: dict, trials: dict[int, dict], request: dict, lent: SeedVariance
         "cost": round(cost, 6),
         "weak_share_of_spend": round(spend_weak / cost, 4) if cost else 0.0,
         "seeds_done": len(done),
-        "seeds_failed": sum(t["status"] == TrialStatus.failed for t in mine),
+        # Done seeds that learned nothing (engine TrialResult.learned; unknown for trials stored before).
+        "seeds_failed": sum(t["learned"] is False for t in done),
+        # Trials that ended in an error: no seed at all.
+        "seeds_errored": sum(t["status"] == TrialStatus.failed for t in mine),
         "stages": _stages(done),
     }
     if done:
-        accuracies = [t["test_accuracy"] for t in done]
+        accuracies, scores = [t["test_accuracy"] for t in done], _scores(done)
         rates = [t["rate"] for t in done if t["rate"] is not None]
         aurocs = [t["test_auroc"] for t in done if t["test_auroc"] is not None]
         row |= {
@@ -223,8 +226,8 @@ def _row(point: dict, trials: dict[int, dict], request: dict, lent: SeedVariance
             "accuracy_max": max(accuracies),
             "auroc": round(statistics.fmean(aurocs), 4) if aurocs else None,
             "predicted_positive_rate": round(statistics.fmean(rates), 4) if rates else None,
-            "collapsed": any(r < COLLAPSE_RATE or r > 1 - COLLAPSE_RATE for r in rates),
-            "interval": interval(_scores(done), borrowed=lent).as_dict(),
+            "seeds_split": split(accuracies, [t["learned"] for t in done], scores.n_test),
+            "interval": interval(scores, borrowed=lent).as_dict(),
         }
     return row
 

@@ -88,14 +88,15 @@ def test_unknown_study_is_404(api):
 N_TEST = 200
 
 
-def fake_result(accuracy: float, rate: float, gold_best_step: int | None, rule: str = "early_stopping") -> dict:
+def fake_result(accuracy: float, rate: float, gold_best_step: int | None, rule: str = "early_stopping",
+                learned: bool | None = True) -> dict:
     stages = [{"name": "weak", "rule": "fixed_schedule", "best_step": 4, "steps": 4, "n_train": 40}]
     if gold_best_step is not None:
         stages.append({"name": "gold", "rule": rule, "best_step": gold_best_step, "steps": 6, "n_train": 80})
     # Which of 200 test examples it got right: the first round(accuracy * 200).
     hits = np.arange(N_TEST) < round(accuracy * N_TEST)
     return {"test_accuracy": accuracy, "predicted_positive_rate": rate, "stages": stages, "n_test": N_TEST,
-            "test_correct": pack_correct(hits)}
+            "test_correct": pack_correct(hits), "learned": learned}
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -140,15 +141,16 @@ def test_table_winners_and_stage_summary_follow_the_trials(backend, enqueued):
     assert counts == {(2, 0.5): (10, 0), (2, 1): (20, 0), (8, 0): (0, 8), (8, 0.5): (40, 4), (8, 1): (80, 0)}
     assert sorted(enqueued) == sorted({i for p in study["points"] for i in p["trial_ids"]})
 
-    # Accuracies per point and seed; the all-weak $8 point collapses on one seed (rate 0.01).
+    # Accuracies per point and seed; the all-weak $8 point learned nothing on one seed (rate 0.01).
     accuracy = {(2, 0.5): (0.60, 0.64), (2, 1): (0.70, 0.66), (8, 0): (0.80, 0.70), (8, 0.5): (0.78, 0.76),
                 (8, 1): (0.72, 0.50)}
     for point in study["points"]:
         where = (point["budget"], point["weak_share"])
         for seed, trial_id in enumerate(point["trial_ids"]):
             gold_step = {(8, 0): (0, 3), (8, 0.5): (6, 6)}.get(where, (None, None))[seed]
-            rate = 0.01 if where == (8, 1) and seed == 1 else 0.5
-            finish(trial_id, accuracy[where][seed], fake_result(accuracy[where][seed], rate, gold_step))
+            failed = where == (8, 1) and seed == 1
+            finish(trial_id, accuracy[where][seed],
+                   fake_result(accuracy[where][seed], 0.01 if failed else 0.5, gold_step, learned=not failed))
 
     response = client.get(f"/studies/{study['id']}")
     assert response.status_code == 200
@@ -160,7 +162,8 @@ def test_table_winners_and_stage_summary_follow_the_trials(backend, enqueued):
         assert row["accuracy"] == pytest.approx(statistics.fmean(accs), abs=1e-4)
         assert row["accuracy_sd"] == pytest.approx(statistics.stdev(accs), abs=1e-4)
         assert (row["accuracy_min"], row["accuracy_max"]) == (min(accs), max(accs))
-        assert row["collapsed"] == ((row["budget"], row["weak_share"]) == (8, 1))
+        failed = (row["budget"], row["weak_share"]) == (8, 1)
+        assert (row["seeds_failed"], row["seeds_split"], row["seeds_errored"]) == (int(failed), failed, 0)
         assert ("gold" in row["stages"]) == (row["n_gold"] > 0)
         interval = row["interval"]
         assert interval["level"] == 0.9 and interval["n_seeds"] == 2 and interval["n_test"] == N_TEST
@@ -207,6 +210,9 @@ def test_tiny_grid_runs_end_to_end_and_a_repeat_trains_nothing(make_api, sql_on,
     for row in study["points"]:
         (trial_id,) = row["trial_ids"]
         assert row["accuracy"] == pytest.approx(trials[trial_id]["test_accuracy"], abs=1e-4)
+        # The engine says whether each trial learned; the row counts the seeds that did not.
+        learned = api.get(f"/trials/{trial_id}").json()["result"]["learned"]
+        assert isinstance(learned, bool) and row["seeds_failed"] == (not learned) and not row["seeds_split"]
     best = max(study["points"], key=lambda r: r["accuracy"])
     (winner,) = study["winners"]
     assert winner["best"]["accuracy"] == best["accuracy"]
@@ -227,8 +233,8 @@ def test_tiny_grid_runs_end_to_end_and_a_repeat_trains_nothing(make_api, sql_on,
 def synthetic_study() -> dict:
     points = [
         {"budget": b, "weak_share": s, "method": "seq_sft", "n_weak": int(s * b * 10), "n_gold": int((1 - s) * b),
-         "seeds_done": 3, "seeds_failed": 0, "accuracy": 0.55 + 0.05 * i + 0.02 * j, "accuracy_sd": 0.02,
-         "collapsed": i == 0 and j == 0}
+         "seeds_done": 3, "seeds_failed": int(i == 0 and j == 0), "seeds_errored": 0,
+         "seeds_split": i == 0 and j == 0, "accuracy": 0.55 + 0.05 * i + 0.02 * j, "accuracy_sd": 0.02}
         for i, b in enumerate([16, 64, 256]) for j, s in enumerate([0.0, 0.5, 1.0])
     ]
     request = {"methods": ["seq_sft"], "model": "minilm-l6", "recipe": "fast", "weak_cost": 0.1, "gold_cost": 1.0,
@@ -249,4 +255,7 @@ def test_study_png_and_printout_from_a_synthetic_study(tmp_path, capsys):
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
     print_study(synthetic_study())
-    assert "all-weak wins" in capsys.readouterr().err
+    printed = capsys.readouterr().err
+    assert "all-weak wins" in printed
+    # The one cell whose seed learned nothing is marked (the caption says what the mark means).
+    assert "0.550 ± 0.020 !" in printed and printed.count("!") == 2 and "! = a seed learned nothing" in printed
