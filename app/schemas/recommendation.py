@@ -15,7 +15,8 @@ from .stored import AsStored
 class AnswerWarning(AsStored):
     """What to weigh before acting on an answer."""
 
-    code: str = Field(description="chance, weak_labels_at_chance, tie, outside_evidence, few_seeds, ...")
+    code: str = Field(description="chance, weak_labels_at_chance, tie, outside_evidence, unstable_point, "
+                      "no_elicitation, few_seeds, ...")
     message: str
 
 

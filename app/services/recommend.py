@@ -66,10 +66,12 @@ def choose(points: list[PointStats], weak_cost: float, gold_cost: float, level: 
 def warnings_for(
     points: list[PointStats], recommended: PointStats, ties: list[PointStats], majority_rate: float,
     weak_label_accuracy: float | None, level: float = LEVEL, unspent: tuple[float, float] | None = None,
+    best: PointStats | None = None,
 ) -> list[dict]:
     """What a person deciding on this answer would want pointed out, each as {code, message}.
 
-    `unspent` is (budget, cost of the recommendation) when the answer is for a budget.
+    `unspent` is (budget, cost of the recommendation) when the answer is for a budget; `best` the most
+    accurate point when it is not the recommended one.
     """
     out = []
     if not any(beats_chance(p.interval("test", level), majority_rate) for p in points):
@@ -97,10 +99,63 @@ def warnings_for(
                 f"the recommendation spends ${cost:g} of ${budget:g}: no measured point spends the rest (the pool "
                 f"may hold too few weak labels, or no such point was tried), so what the other ${budget - cost:g} "
                 "would buy is not measured; the predicted frontier (predict=true) or GET /plan estimates it")})
+    out += _unstable(recommended, best)
+    out += _no_elicitation(points, majority_rate, level)
     note = recommended.interval("test", level).note
     if note:
         out.append({"code": "few_seeds", "message": note})
     return out
+
+
+def _unstable(recommended: PointStats, best: PointStats | None) -> list[dict]:
+    """`unstable_point`: the recommended point's seeds, or the best's, fall into groups (points.split):
+    its mean accuracy describes none of them, and another seed may land in either group."""
+    out = []
+    for name, point in (("recommended", recommended), ("best", best)):
+        if point is None or (name == "best" and point is recommended) or not point.seeds_split:
+            continue
+        accuracies = ", ".join(f"{a:.3f}" for a in sorted(point.test))
+        if point.seeds_failed and point.seeds_learned:
+            failed = ", ".join(map(str, point.failed_seeds))
+            why = f"seed(s) {failed} learned nothing (test AUROC within chance) while others learned"
+        else:
+            why = "its seeds' accuracies fall into groups further apart than the test set explains"
+        out.append({"code": "unstable_point", "message": (
+            f"the {name} point ({point.method}, {point.n_weak} weak + {point.n_gold} gold labels) is "
+            f"unstable: {why} (accuracies {accuracies}); its mean describes none of its seeds, and one more "
+            "training run may land in either group: more seeds would show which is typical, a steadier "
+            "recipe would remove it")})
+    return out
+
+
+def _no_elicitation(points: list[PointStats], majority_rate: float, level: float) -> list[dict]:
+    """`no_elicitation`: at the most gold labels measured without weak labels, the strong model
+    learned nothing: no seed learned, or the point's interval reaches the majority rate (all that
+    seeds stored before the engine said can show). What the mixes score then comes from the weak
+    labeler, not from eliciting the model; a method that learned from that gold alone clears it."""
+    gold_only = [p for p in points if p.n_weak == 0 and p.n_gold > 0]
+    if not gold_only:
+        return []
+    most = max(p.n_gold for p in gold_only)
+    largest = [p for p in gold_only if p.n_gold == most]
+    if any(_learned(p, majority_rate, level) for p in largest):
+        return []
+    if any(p.seeds_failed and not p.seeds_learned for p in largest):
+        why = "no seed learned (test AUROC within chance)"
+    else:
+        why = f"its accuracy's {level:.0%} interval reaches the majority-class rate {majority_rate:.3f}"
+    return [{"code": "no_elicitation", "message": (
+        f"the strong model did not learn from gold labels alone: with {most} gold labels and no weak ones "
+        f"(the most gold tried), {why}; what the points with weak labels score comes from the weak labeler, "
+        "so this answer is about the weak labeler, not about eliciting the strong model")}]
+
+
+def _learned(point: PointStats, majority_rate: float, level: float) -> bool:
+    """Gold alone taught this point something: not every seed that says whether it learned says it
+    failed (TrialResult.learned; None is unknown), and its interval clears the majority rate."""
+    if point.seeds_failed and not point.seeds_learned:
+        return False
+    return beats_chance(point.interval("test", level), majority_rate)
 
 
 def recommendation(
@@ -129,7 +184,8 @@ def recommendation(
         "ties": [{**_ref(p, weak_cost, gold_cost), "best_minus_it": comparisons[id(p)].as_dict()} for p in ties],
         "tie": bool(ties),
         "warnings": warnings_for(points, recommended, ties, majority_rate, weak_label_accuracy, level,
-                                 unspent=(budget, summary["cost"]) if budget is not None else None),
+                                 unspent=(budget, summary["cost"]) if budget is not None else None,
+                                 best=best),
         "accuracy_note": (
             f"chosen and measured on the whole test set: the best point, or the cheapest within {MARGIN:.2f} of it; "
             f"{level:.0%} interval over seeds and test examples (coverage measured: docs/calibration)"
