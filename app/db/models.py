@@ -8,6 +8,8 @@ from enum import StrEnum
 from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from worker.engine.spec import ENGINE_VERSION
+
 from .base import Base, JSONType, utcnow
 
 
@@ -108,8 +110,9 @@ class Trial(Base):
     aggregated: Mapped[bool] = mapped_column(default=False, server_default=false())
     task_version: Mapped[int] = mapped_column(default=1, server_default="1")
     # The engine that trains (or trained) it (worker.engine.spec.ENGINE_VERSION): only the current
-    # engine's trials are run and served; 1 for every trial stored before the version existed.
-    engine_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # engine's trials are run and served. A new row is the current engine's; the column's server
+    # default, 1, is for every trial stored before the version existed (migration 0011).
+    engine_version: Mapped[int] = mapped_column(default=ENGINE_VERSION, server_default="1")
     spec: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default=TrialStatus.queued, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -182,7 +185,7 @@ class PointAggregate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     task_version: Mapped[int]
-    engine_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    engine_version: Mapped[int] = mapped_column(default=ENGINE_VERSION, server_default="1")
     recipe_label: Mapped[str] = mapped_column(String(400))
     model: Mapped[str] = mapped_column(String(200))
     method: Mapped[str] = mapped_column(String(40))

@@ -53,19 +53,36 @@ ObjectId = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_CONTROL
 Filter = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH * 5, pattern=NO_CONTROL_CHARACTERS)]
 
 
+def _params_properties() -> dict:
+    """MethodParams' properties with the definitions they refer to written in place: lifted out of
+    the model's own schema, a `$ref` to its `$defs` (the Precision enum) would point nowhere."""
+    schema = MethodParams.model_json_schema()
+    definitions = schema.get("$defs", {})
+
+    def inline(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+                return inline({**target, **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: inline(v) for k, v in node.items()}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    return inline(schema["properties"])
+
+
 def document_params(schema: dict) -> None:
     """OpenAPI for a `params` field: each MethodParams override with its type and bounds.
 
     The field stays a plain object in Python (overrides on top of a recipe, validated by
     recipe_params so that an error names `params.<name>`); only its schema shows what may go in it.
     """
-    schema.update(properties=MethodParams.model_json_schema()["properties"], additionalProperties=False)
+    schema.update(properties=_params_properties(), additionalProperties=False)
 
 
 def document_stored_params(schema: dict) -> None:
     """OpenAPI for the `params` of a stored request: each MethodParams override with its type; others
     are allowed, since a request stored by an older labelmix may name an override it no longer has."""
-    schema.update(properties=MethodParams.model_json_schema()["properties"])
+    schema.update(properties=_params_properties())
 
 
 def distinct_seeds(seeds: list[int]) -> list[int]:
