@@ -4,7 +4,7 @@ Trials are keyed by their spec and the engine version; the service serves only t
 trials. A change to training (the loop, its stopping rule, a loss, how weak targets are made, how
 scores are read) that forgets to bump ENGINE_VERSION would serve trials of the old engine as if the
 new one had trained them. This test notices: the trial below exercises both stages, validation, the
-cold start and patience in examples, and its digest is pinned for the current version.
+cold start, patience in examples and a restart, and its digest is pinned for the current version.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from worker.engine.spec import ENGINE_VERSION
 
 # Pinned digests, one per engine version, on this project's pinned torch (scripts/install.sh), fp32.
 FINGERPRINTS = {
-    2: "fe5e06d693fceb7f",
+    2: "2ce65bbe4f6e3586",
 }
 PINNED_ON = {"torch": "2.13.0"}
 
@@ -36,7 +36,7 @@ def fingerprint(result) -> str:
         "correct": result.test_correct,
         "threshold": round(result.threshold, 4),
         "stages": [(s.name, s.rule, s.steps, s.best_step, None if s.best_val_auroc is None else round(s.best_val_auroc, 4),
-                    s.stopped_early, s.still_improving, s.cold_start_examples) for s in result.stages],
+                    s.stopped_early, s.still_improving, s.cold_start_examples, s.restarts) for s in result.stages],
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 

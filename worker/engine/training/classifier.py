@@ -117,6 +117,23 @@ class SequenceClassifier(nn.Module):
                 params[name].copy_(value)
 
 
+def redrawn_state(state: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    """A fresh adapter and head under `state`'s names, drawn as build_classifier draws them (peft's LoRA:
+    A kaiming-uniform, B zero; the head: nn.Linear's init scaled by HEAD_INIT_SCALE, bias zero), from a
+    generator of its own: a stage restarted from it does not move torch's global stream."""
+    generator = torch.Generator().manual_seed(seed)
+    fresh = {}
+    for name, value in state.items():
+        drawn = torch.zeros(value.shape, dtype=torch.float32)
+        if "lora_A" in name or name.endswith("head.weight"):
+            bound = 1.0 / value.shape[1] ** 0.5  # kaiming_uniform_(a=sqrt(5)), as nn.Linear and peft use
+            drawn.uniform_(-bound, bound, generator=generator)
+            if name.endswith("head.weight"):
+                drawn.mul_(HEAD_INIT_SCALE)
+        fresh[name] = drawn.to(device=value.device, dtype=value.dtype)
+    return fresh
+
+
 def lora_targets(backbone: nn.Module) -> list[str]:
     # Every linear projection inside the transformer blocks; a BERT pooler is unused by our pooling.
     return [
