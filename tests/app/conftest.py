@@ -255,6 +255,24 @@ def api(make_api):
     return make_api()
 
 
+def api_on(request: pytest.FixtureRequest, tmp_path: Path):
+    """For a fixture parametrized over ["postgres", "sqlite"]: the API on that database (embedded; the
+    SQLite file migrated under tmp_path), closed when the test ends."""
+    if request.param == "postgres":
+        return request.getfixturevalue("api")
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
+    request.getfixturevalue("migrate")(url)
+    request.getfixturevalue("configure")(url)
+    client = TestClient(create_app())
+    client.__enter__()
+    request.addfinalizer(lambda: client.__exit__(None, None, None))
+    return client
+
+
 @pytest.fixture
 def table_counts(clean_db: str) -> Callable[..., dict[str, int]]:
     """table_counts(*tables): row counts in the test database (default: every app table)."""

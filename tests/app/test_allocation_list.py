@@ -10,7 +10,7 @@ import base64
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fastapi.testclient import TestClient
+from conftest import api_on
 
 from test_allocate_validation import enqueued  # noqa: F401  (a fixture)
 from test_auth import keyed  # noqa: F401  (a fixture)
@@ -21,17 +21,7 @@ ASK = {"task": "cities", "weak_cost": 0.1, "gold_cost": 1, "methods": ["seq_sft"
 @pytest.fixture(params=["postgres", "sqlite"])
 def client(request, enqueued, tmp_path):  # noqa: F811
     """The API on either database: the budget filter reads JSON, which each stores its own way."""
-    if request.param == "postgres":
-        return request.getfixturevalue("api")
-    url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
-    request.getfixturevalue("migrate")(url)
-    request.getfixturevalue("configure")(url)
-    from app.main import create_app
-
-    client = TestClient(create_app())
-    client.__enter__()
-    request.addfinalizer(lambda: client.__exit__(None, None, None))
-    return client
+    return api_on(request, tmp_path)
 
 
 def allocate(client, budget: float, label: str | None = None, task: str = "cities") -> str:

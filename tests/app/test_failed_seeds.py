@@ -13,6 +13,7 @@ import itertools
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import api_on
 from worker.engine.spec import ENGINE_VERSION, TrialSpec
 
 from test_frontier_api import CURRENT_VERSION, MINILM
@@ -162,17 +163,7 @@ def test_no_elicitation_only_speaks_of_the_most_gold_tried():
 @pytest.fixture(params=["postgres", "sqlite"])
 def client(request, tmp_path) -> TestClient:
     """The API on each database, with the built-in `cities` task registered."""
-    if request.param == "postgres":
-        client = request.getfixturevalue("api")
-    else:
-        url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
-        request.getfixturevalue("migrate")(url)
-        request.getfixturevalue("configure")(url)
-        from app.main import create_app
-
-        client = TestClient(create_app())
-        client.__enter__()
-        request.addfinalizer(lambda: client.__exit__(None, None, None))
+    client = api_on(request, tmp_path)
     from app.services import point_aggregates
 
     point_aggregates.forget_points()
