@@ -50,7 +50,7 @@ STOP_RULE: dict[str, Any] = {
 }
 
 SEARCH: dict[str, Any] = {"points_asked": 8, "points_cap": 8, "trials_used": 16, "stopped_early": False,
-                          "stop_rule": STOP_RULE}
+                          "seeds_added": 0, "stop_rule": STOP_RULE}
 
 WARNING: dict[str, Any] = {"code": "few_seeds", "message": INTERVAL["note"]}
 

@@ -64,6 +64,9 @@ class SearchSummary(AsStored):
     points_cap: int = Field(description="the request's max_trials")
     trials_used: int = Field(description="trials done or failed")
     stopped_early: bool | None = Field(None, description="true: stop_when_confident asked no more points")
+    seeds_added: int | None = Field(
+        None, description="trials added beyond the request's seeds to a leading point whose seeds disagreed "
+        "(services.unstable_leader); null in answers stored before it existed")
     stop_rule: StopRule | None = Field(description="null before two points are done")
 
 

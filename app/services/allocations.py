@@ -29,7 +29,7 @@ from ..config import get_settings
 from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Task, Trial, TrialStatus
 from ..schemas.allocations import AllocationOut, AllocationRequest, CallbackOut
 from ..schemas.trials import TrialOut
-from . import search_verdict, stored_plans, study_labels, trial_progress, webhooks
+from . import search_verdict, stored_plans, study_labels, trial_progress, unstable_leader, webhooks
 from . import trials as trial_cache
 from .errors import RequestError
 from .points import group_trials
@@ -238,6 +238,10 @@ def advance(session: Session, allocation_id: str) -> list[int]:
         if not _tell_finished(study, row, told):  # a point whose trials are all stored is told at once
             pending.append(row)
 
+    while not pending and (steadied := unstable_leader.steady(session, allocation, space)) is not None:
+        steadied.told = False  # waits for its new seeds (already told to the study: _tell_finished knows)
+        if not _tell_finished(study, steadied, told):
+            pending.append(steadied)
     if not pending:
         _finish(allocation)
     else:
@@ -267,6 +271,7 @@ def _search_summary(allocation: Allocation) -> dict:
         "trials_used": sum(t.status in (TrialStatus.done, TrialStatus.failed) for t in trials_of(allocation)),
         "stopped_early": bool(allocation.request.get("stop_when_confident") and found and found["confident"]
                               and asked < allocation.points_total),
+        "seeds_added": unstable_leader.seeds_added(allocation),
         "stop_rule": found,
     }
 
@@ -312,7 +317,7 @@ def progress(allocation: Allocation) -> dict:
         "points_total": allocation.points_total,
         "points_asked": len(allocation.points),
         "points_done": sum(p.told for p in allocation.points),
-        "trials_total": allocation.points_total * len(request["seeds"]),
+        "trials_total": allocation.points_total * len(request["seeds"]) + unstable_leader.seeds_added(allocation),
         "trials_done": sum(t.status == TrialStatus.done for t in trials),
         "trials_failed": sum(t.status == TrialStatus.failed for t in trials),
         "best_so_far": best.summary(request["weak_cost"], request["gold_cost"]) if best else None,
