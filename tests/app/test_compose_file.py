@@ -91,3 +91,12 @@ def test_no_password_is_written_in_the_file():
         for key, value in (service.get("environment") or {}).items():
             if re.search("PASSWORD|SECRET|TOKEN", key):
                 assert str(value).startswith("${"), (name, key)
+
+
+def test_the_api_and_the_workers_name_one_precision():
+    # The API writes the precision into every trial's spec; left to `auto` it would read its own CPU.
+    labelmix = {name: s for name, s in SERVICES.items() if s.get("image", "").startswith("labelmix:")}
+    precisions = {name: (s.get("environment") or {}).get("LABELMIX_PRECISION") for name, s in labelmix.items()
+                  if "api" in name or name in WORKERS}
+    assert set(precisions) >= {"api", *WORKERS} and len(set(precisions.values())) == 1, precisions
+    assert None not in precisions.values()
