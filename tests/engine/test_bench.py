@@ -22,3 +22,12 @@ def test_compare_runs_both_harnesses_on_the_same_trial():
     per_step = {r["examples"] / r["steps"] for r in (engine, trainer)}
     assert per_step == {result["batch_size"]}
     assert result["ratio"] > 0
+
+
+def test_the_precision_bench_times_every_arm_on_the_same_batch():
+    from worker.bench.precision import ARMS, measure
+
+    report = measure("word_sentiment", "minilm-l6", tokens=32, rounds=1, steps=1)
+    assert set(report["arms"]) == set(ARMS) and report["arms"]["fp32"]["speedup_vs_fp32"] == 1.0
+    assert report["batch"][0] == 32 and 24 <= report["batch"][1] <= 48  # texts repeated to about 32 tokens
+    assert all(arm["median_s_per_step"] > 0 for arm in report["arms"].values())
