@@ -178,17 +178,18 @@ def _prepare(session, trial_id: int, me: str, max_attempts: int, limit) -> Claim
 
     trial = session.get(Trial, trial_id)
     log.info("trial %s claimed by %s (attempt %d)", trial_id, me, trial.attempts)
-    if trial.engine_version != ENGINE_VERSION:  # queued across an upgrade: this engine would train another trial
-        reason = (f"queued for engine version {trial.engine_version}; this worker runs version {ENGINE_VERSION}: "
-                  "ask for the point again to train it on the current engine")
+
+    def give_up(reason: str, spec=None) -> Claimed:
         trials.record_failure(session, trial_id, me, reason, final=True)
         log.info("trial %s failed by %s: %s", trial_id, me, reason)
-        return Claimed(trial_id, None, trial.attempts, None, limit)
+        return Claimed(trial_id, spec, trial.attempts, None, limit)
+
+    if trial.engine_version != ENGINE_VERSION:  # queued across an upgrade: this engine would train another trial
+        return give_up(f"queued for engine version {trial.engine_version}; this worker runs version "
+                       f"{ENGINE_VERSION}: ask for the point again to train it on the current engine")
     spec = TrialSpec(**trial.spec)
     if trial.attempts > max_attempts:  # earlier attempts died with their workers
-        trials.record_failure(session, trial_id, me, f"gave up after {max_attempts} attempts", final=True)
-        log.info("trial %s failed by %s: gave up after %d attempts", trial_id, me, max_attempts)
-        return Claimed(trial_id, spec, trial.attempts, None, limit)
+        return give_up(f"gave up after {max_attempts} attempts", spec)
     return Claimed(trial_id, spec, trial.attempts, engine_task(session, trial.task), limit)
 
 

@@ -167,8 +167,7 @@ class PointStats:
     def seeds_failed(self) -> int:
         """Its seeds that learned nothing (test AUROC not clearly above 0.5); seeds stored before the
         engine said are not counted."""
-        self._details()
-        return sum(learned is False for learned in self.learned)
+        return len(self.failed_seeds)
 
     @property
     def seeds_learned(self) -> int:

@@ -7,8 +7,9 @@ runs, whatever the host: the service fills it in when it builds the spec, from L
 set LABELMIX_PRECISION for all of them (docker-compose.yml does).
 
 - bf16 on a CPU: the base model keeps fp32 weights and its forward runs under
-  torch.autocast(bfloat16); LoRA adapters, the head, the optimizer and the loss stay fp32. On a CPU
-  with AVX512-BF16 or AMX a MiniLM training step ran 1.76x faster than fp32 (issue 28).
+  torch.autocast(bfloat16); LoRA adapters, the head, the optimizer and the loss stay fp32. On this
+  project's AVX512-BF16 CPU a MiniLM training step ran 1.39x faster than fp32 at 32 tokens an input,
+  and no faster at word_sentiment's 12 (python -m worker.bench.precision).
 - bf16 on a GPU: the frozen base is loaded in bf16, the paper's setup (adapters and head in fp32).
 - fp32: everything in fp32.
 

@@ -27,8 +27,7 @@ class Runtime:
 
     def autocast(self):
         """A block whose forward passes run in this runtime's arithmetic (a no-op without autocast)."""
-        dtype = self.autocast_dtype
-        return torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext()
+        return autocast(self.device, self.autocast_dtype)
 
     @property
     def label(self) -> str:
@@ -48,6 +47,12 @@ class Runtime:
         return requested
 
 
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Forward passes in `dtype` under torch.autocast (bf16 on a CPU: the weights stay fp32); a no-op
+    when `dtype` is None. Models keep Runtime.autocast_dtype and enter this around their base."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
 def apply_threads() -> int:
     """Set torch's thread count from LABELMIX_TORCH_THREADS (0: torch's default); returns the count."""
     wanted = engine_settings().torch_threads
@@ -60,7 +65,7 @@ def pick_runtime(precision: Precision | str = Precision.fp32) -> Runtime:
     """The device from LABELMIX_DEVICE, in the precision asked (a trial's comes from its spec).
 
     bf16 on a GPU: bf16 base weights with TF32 matmuls (as in the paper). bf16 on a CPU: fp32 weights,
-    forward under bf16 autocast (Runtime.autocast). fp32: fp32 weights and arithmetic (TF32 on a GPU).
+    forward under bf16 autocast (autocast). fp32: fp32 weights and arithmetic (TF32 on a GPU).
     """
     apply_threads()
     precision = Precision(precision)

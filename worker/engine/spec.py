@@ -49,7 +49,8 @@ class Recipe(StrEnum):
 # It is part of every trial's key, and the service serves only trials of the current version as
 # results (older ones stay stored, as trials of an older task version do). Forgetting the bump
 # fails tests/engine/test_engine_fingerprint.py, which pins a tiny trial's result per version.
-# 1: every trial stored before the version existed. 2: bf16 on CPUs that have it (issue 28).
+# 1: every trial stored before the version existed. 2: stages trained until validation stops improving,
+# with a cold start and restarts (issue 27), calibrated weak labels, bf16 on CPUs that have it (issue 28).
 ENGINE_VERSION = 2
 
 # Seeds are stored in 32-bit integer columns.

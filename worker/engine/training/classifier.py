@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import partial
 
 import torch
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import ResolvedModel, load_backbone
-from ..runtime import Runtime
+from ..runtime import Runtime, autocast
 
 # Paper: LoRA r=8, alpha=8, no dropout, on the attention and MLP projections.
 LORA_RANK = 8
@@ -49,12 +49,6 @@ def merged_projections(merges: list[tuple[nn.Module, nn.Linear, Callable[[], tor
             module.__dict__.pop("forward", None)
 
 
-def backbone_autocast(device: torch.device, dtype: torch.dtype | None):
-    """The base's forward in `dtype` under autocast (bf16 on a CPU); its output is cast back to fp32 by
-    the caller before the head. No-op when `dtype` is None."""
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
-
-
 def pooling_for(model: ResolvedModel) -> str:
     return "last" if model.is_causal else "mean"
 
@@ -77,7 +71,7 @@ class SequenceClassifier(nn.Module):
             self.head.bias.zero_()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        with backbone_autocast(input_ids.device, self.autocast_dtype):
+        with autocast(input_ids.device, self.autocast_dtype):
             hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.head(pool(hidden, attention_mask, self.pooling).float())
 
@@ -88,9 +82,6 @@ class SequenceClassifier(nn.Module):
     def merged_adapter(self):
         """A block in which the LoRA updates are folded into the base projections (see merged_projections)."""
         from peft.tuners.lora import LoraLayer
-
-        if self.autocast_dtype is not None:  # merged weights would be rounded to bf16: score as trained
-            return nullcontext()
 
         def delta(module: LoraLayer, names: list[str]) -> Callable[[], torch.Tensor]:
             return lambda: sum(module.get_delta_weight(name) for name in names)

@@ -218,11 +218,15 @@ def predict_scores(
 
 
 def merged_for_scoring(classifier, merged: bool | None = None):
-    """The classifier's merged-adapter block if `merged` (None: LABELMIX_MERGED_INFERENCE) and it has one."""
+    """The classifier's merged-adapter block if `merged` (None: LABELMIX_MERGED_INFERENCE) and it has one.
+
+    Never under autocast: a merged weight would be rounded to bf16, and the model scored otherwise than
+    it trained (merged_projections likewise leaves bf16 bases alone)."""
     block = getattr(classifier, "merged_adapter", None)
     if merged is None:
         merged = engine_settings().merged_inference
-    return block() if block is not None and merged else nullcontext()
+    as_trained = getattr(classifier, "autocast_dtype", None) is not None
+    return block() if block is not None and merged and not as_trained else nullcontext()
 
 
 def predict_probs(

@@ -11,14 +11,14 @@ the single-trial path see the same state.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import LORA_ALPHA, LORA_RANK, backbone_autocast, lora_targets, merged_projections, pool
+from ..runtime import autocast
+from .classifier import LORA_ALPHA, LORA_RANK, lora_targets, merged_projections, pool
 
 # peft's names for one target's weights, e.g. "backbone.base_model.model.<path>.lora_A.default.weight".
 _PEFT_PREFIX = "backbone.base_model.model."
@@ -97,7 +97,7 @@ class MultiLoRAClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, segments: list[tuple[int, int, int]]):
         self.routing.segments = segments
-        with backbone_autocast(input_ids.device, self.autocast_dtype):
+        with autocast(input_ids.device, self.autocast_dtype):
             hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = pool(hidden, attention_mask, self.pooling).float()
         return torch.cat(
@@ -133,11 +133,13 @@ class MemberView:
     def training(self) -> bool:
         return self.group.training
 
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return self.group.autocast_dtype
+
     def merged_adapter(self):
         """A block in which every row goes through the base with this member's updates folded in."""
         m = self.m
-        if self.group.autocast_dtype is not None:  # as SequenceClassifier.merged_adapter
-            return nullcontext()
         return merged_projections([
             (wrapped, wrapped.base, lambda w=wrapped: (w.lora_B[m] @ w.lora_A[m]) * w.scaling)
             for wrapped in self.group.adapters.values()
