@@ -154,3 +154,18 @@ def test_patience_in_examples_counts_examples_since_the_last_gain():
     assert not stopper.should_stop
     stopper.update(0.62, step=6, examples=700)
     assert stopper.should_stop and stopper.best_step == 4
+
+
+def test_patience_in_examples_never_stops_at_a_new_best():
+    # Gains under min_delta do not reset patience, but a stage at its best is still improving.
+    stopper = EarlyStopping(min_delta=0.01, patience_examples=300)
+    stopper.update(0.60, step=1, examples=100)  # a gain
+    for step, score in ((2, 0.602), (3, 0.604), (4, 0.606), (5, 0.608)):  # bests, none a gain
+        stopper.update(score, step=step, examples=100 * step)
+        assert not stopper.should_stop
+    stopper.update(0.607, step=6, examples=600)  # no longer the best: patience has run out
+    assert stopper.should_stop and stopper.best_step == 5
+
+
+def test_the_paper_rule_counts_evaluations_even_at_a_new_best():
+    assert stop_index([0.60, 0.602, 0.604, 0.606, 0.608]) == 5
