@@ -9,6 +9,8 @@ ENV PYTHONUNBUFFERED=1 \
     LABELMIX_CACHE_DIR=/var/cache/labelmix
 
 WORKDIR /srv/labelmix
+# WordNet 3.0 (the word_definitions task reads /usr/share/wordnet).
+RUN apt-get update && apt-get install -y --no-install-recommends wordnet-base && rm -rf /var/lib/apt/lists/*
 RUN pip install ${TORCH_SPEC}
 COPY pyproject.toml README.md ./
 COPY app ./app

