@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from worker.engine.spec import ENGINE_VERSION
 
-from .base import Base, JSONType, utcnow
+from .base import Base, JSONType, UTCDateTime, utcnow
 
 
 class TaskSource(StrEnum):
@@ -56,7 +56,7 @@ class Task(Base):
     # The team an uploaded task belongs to; None for built-in and hub tasks, which every team shares
     # (and with them their trials: the trial cache is shared where the data is).
     team: Mapped[str | None] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     def buyable(self, weak_labeler: str) -> int:
         """Pool examples a trial can buy labels for: the weak labeler keeps its training examples."""
@@ -124,16 +124,16 @@ class Trial(Base):
     test_auroc: Mapped[float | None] = mapped_column(Float)
     wall_s: Mapped[float | None] = mapped_column(Float)
     worker: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # When a message for this trial was last sent to the broker: a queued trial whose message is
     # long gone (taken by a worker that died before claiming it) is sent again (services.trials).
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The latest progress of the running attempt, written with its heartbeat (worker/jobs.py):
     # {stage, step, total_steps, val_auroc, at}; kept once it ends (how far it got).
     progress: Mapped[dict | None] = mapped_column(JSONType)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     task: Mapped[Task] = relationship()
 
@@ -235,8 +235,8 @@ class Allocation(Base):
     callback_state: Mapped[str | None] = mapped_column(String(16))
     callback_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     callback_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     task: Mapped[Task] = relationship()
     points: Mapped[list[StudyPoint]] = relationship(
@@ -285,7 +285,7 @@ class GridStudy(Base):
     request: Mapped[dict] = mapped_column(JSONType)
     points: Mapped[dict] = mapped_column(JSONType)
     team: Mapped[str] = mapped_column(String(64), default="local", server_default="local", index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
     task: Mapped[Task] = relationship()
 
@@ -300,9 +300,9 @@ class ApiKey(Base):
     label: Mapped[str] = mapped_column(String(100), default="")
     shown: Mapped[str] = mapped_column(String(16), index=True)
     key_digest: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TeamWebhookSecret(Base):
@@ -312,4 +312,4 @@ class TeamWebhookSecret(Base):
 
     team: Mapped[str] = mapped_column(String(64), primary_key=True)
     secret: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

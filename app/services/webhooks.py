@@ -39,7 +39,7 @@ import json
 import logging
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import event, select, update
@@ -144,8 +144,6 @@ def body(allocation: Allocation) -> bytes:
     """What the receiver is told: which allocation ended, how, and when (`recommendation` when done,
     `error` when failed; the other is null)."""
     ended_at = allocation.updated_at
-    if ended_at.tzinfo is None:  # SQLite hands back naive times, stored in UTC
-        ended_at = ended_at.replace(tzinfo=UTC)
     return json.dumps({
         "event": "allocation.ended",
         "allocation_id": allocation.id,
