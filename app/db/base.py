@@ -36,13 +36,14 @@ class UTCDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
-        return None if value is None else _in_utc(value)
+        return None if value is None else in_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        return None if value is None else _in_utc(value)
+        return None if value is None else in_utc(value)
 
 
-def _in_utc(moment: datetime) -> datetime:
+def in_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a time with no zone is taken as UTC, as the service stores every time."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

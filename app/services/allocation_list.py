@@ -11,11 +11,12 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..db.base import in_utc
 from ..db.models import Allocation, Task
 from .allocations import with_everything_shown
 from .errors import RequestError
@@ -58,13 +59,8 @@ def check_filters(filters: AllocationFilters) -> None:
     if filters.budget_min is not None and filters.budget_max is not None and filters.budget_min > filters.budget_max:
         raise RequestError("budget_max", f"budget_max {filters.budget_max} is below budget_min {filters.budget_min}")
     if filters.created_after and filters.created_before:
-        if _aware(filters.created_after) >= _aware(filters.created_before):
+        if in_utc(filters.created_after) >= in_utc(filters.created_before):
             raise RequestError("created_before", "created_before must be later than created_after")
-
-
-def _aware(moment: datetime) -> datetime:
-    # A time with no zone is taken as UTC, as the service stores every time.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _filtered(query: Select, filters: AllocationFilters) -> Select:
@@ -80,9 +76,9 @@ def _filtered(query: Select, filters: AllocationFilters) -> Select:
     if filters.budget_max is not None:
         query = query.where(budget <= filters.budget_max)
     if filters.created_after:
-        query = query.where(Allocation.created_at > _aware(filters.created_after))
+        query = query.where(Allocation.created_at > filters.created_after)
     if filters.created_before:
-        query = query.where(Allocation.created_at < _aware(filters.created_before))
+        query = query.where(Allocation.created_at < filters.created_before)
     if filters.label:
         # lower() on both sides rather than ILIKE: the same on SQLite and Postgres; % and _ are the
         # lead's text, not wildcards.
@@ -92,10 +88,10 @@ def _filtered(query: Select, filters: AllocationFilters) -> Select:
 
 
 def _after(query: Select, cursor: Cursor) -> Select:
-    created_at = _aware(cursor.created_at)
+    # The column's type (UTCDateTime) takes these times to UTC, a time with no zone as UTC already.
     return query.where(or_(
-        Allocation.created_at < created_at,
-        and_(Allocation.created_at == created_at, Allocation.id < cursor.id),
+        Allocation.created_at < cursor.created_at,
+        and_(Allocation.created_at == cursor.created_at, Allocation.id < cursor.id),
     ))
 
 
