@@ -21,6 +21,8 @@ from worker.engine.tasks.glosses import (
 )
 from worker.engine.tasks.lexicon import FAMILY_PREFIX
 
+from test_lexicon_task import parsed as parsed_as
+
 STATEMENT = re.compile(r'^The word "([a-z]+)" can mean: (.+)\.$')
 
 
@@ -31,12 +33,7 @@ def task() -> Task:
 
 def parsed(split) -> list[tuple[str, str, int]]:
     """(word, definition, label) per statement."""
-    out = []
-    for text, label in zip(split.texts, split.labels.tolist()):
-        match = STATEMENT.match(text)
-        assert match, text
-        out.append((match.group(1), match.group(2), label))
-    return out
+    return parsed_as(split, STATEMENT)
 
 
 def test_registered():

@@ -38,11 +38,11 @@ def rows() -> list[tuple[str, float, float]]:
     return lexicon_rows()
 
 
-def parsed(split) -> list[tuple[str, str, int]]:
-    """(word, answer shown, label) per statement."""
+def parsed(split, statement: re.Pattern = STATEMENT) -> list[tuple[str, str, int]]:
+    """(its two groups, label) per statement, each matching `statement`: here (word, answer shown)."""
     out = []
     for text, label in zip(split.texts, split.labels.tolist()):
-        match = STATEMENT.match(text)
+        match = statement.match(text)
         assert match, text
         out.append((match.group(1), match.group(2), label))
     return out

@@ -125,10 +125,9 @@ def _keeps(word: str, definition: str) -> bool:
 
 def mentions(definition: str, word: str) -> bool:
     """Whether the definition names the word or a relative: a token that begins with the word ("dog":
-    "dogged"), or one of four letters or more that shares its first FAMILY_PREFIX letters with the
-    word, or all its letters but the last ("ohmic":
-    "measured in ohms"; "filmed": "recorded on film"). Cautious: "thatch" is left out for its
-    definition's "that"."""
+    "dogged"), or one that shares its first FAMILY_PREFIX letters with the word, or, at four letters
+    or more, all its letters but the last ("ohmic": "measured in ohms"; "filmed": "recorded on film").
+    Cautious: "thatch" is left out for its definition's "that"."""
     for token in re.findall(r"[a-z]+", definition.lower()):
         if token[:FAMILY_PREFIX] == word[:FAMILY_PREFIX] or token.startswith(word):
             return True
@@ -177,7 +176,8 @@ def _split_families(words: list[Sense], n_test_words: int, rng: np.random.Genera
 
 def _derangement(group: list[Sense], rng: np.random.Generator) -> list[Sense]:
     """The group in an order where each word's next (cyclically) lends it a false definition that
-    does not contain the word's first letters: such a definition would mark the false statements."""
+    does not name it (`mentions`): true definitions never do, so such a one would mark the false
+    statements."""
     order = [group[i] for i in rng.permutation(len(group))]
     for _ in range(100 * len(order)):
         clashes = [
