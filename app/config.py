@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .services.callback_targets import parse_networks
+
 _DATA_DIR = Path.home() / ".local" / "share" / "labelmix"
 
 
@@ -65,14 +67,40 @@ class Settings(BaseSettings):
     # Browser origins (scheme://host[:port]) allowed to call the API cross-site (CORS), comma-separated.
     # Empty: only the dashboard served by this API; other sites' state-changing requests get 403.
     cors_allow_origins: Annotated[list[str], NoDecode] = []
+    # Host names served besides loopback ones when keys are not required (comma-separated); other
+    # Hosts get a 400, which stops DNS rebinding (app/auth/hosts.py). Unused when keys are required.
+    trusted_hosts: Annotated[list[str], NoDecode] = []
+    # Networks (CIDRs, comma-separated) callbacks may reach besides public addresses: for receivers
+    # inside the deployment (e.g. 10.0.0.0/8). Empty: loopback, private, link-local and every other
+    # non-public address is refused (services.callback_targets).
+    callback_allow_networks: Annotated[list[str], NoDecode] = []
+    # Each callback attempt (connect, send, hear the status) ends by this deadline, however slowly the
+    # receiver answers; no attempt starts later than callback_give_up_after_s after the first.
+    callback_attempt_deadline_s: float = Field(15.0, gt=0, le=300)
+    callback_give_up_after_s: float = Field(90.0, ge=0, le=3600)
     # Trials queued or running for one team's allocations and studies at once; past it, a 429.
     max_active_trials_per_team: int = Field(1000, gt=0)
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value):
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value):
         if isinstance(value, str):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("callback_allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value):
+        if isinstance(value, str):
+            value = [n.strip() for n in value.split(",") if n.strip()]
+        parse_networks(value)  # a bad one is refused at start-up, naming it
         return value
 
     @field_validator("database_url")

@@ -21,6 +21,7 @@ from .api.unreadable_body import unreadable_body_or_http_error
 from .api.validation_errors import request_validation_error
 from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials, webhook_secret
 from .auth.caller import current_caller
+from .auth.hosts import LoopbackHostGuard
 from .auth.origin import CrossSiteGuard
 from .config import get_settings
 from .dashboard import routes as dashboard
@@ -76,6 +77,8 @@ def _resume_embedded_work() -> None:
             )
         )
         study_trials = grid.queued_trials(session)
+        # This process is the only sender: one left `sending` was cut off when the last run stopped.
+        webhooks.reclaim_stale(session, older_than_s=0)
         lost_callbacks = webhooks.undelivered(session)  # ended while the last run stopped: not sent yet
     dispatcher.enqueue_trials(study_trials)  # studies have no step to advance: their trials are the work
     for allocation_id in unfinished:
@@ -141,6 +144,8 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     settings = get_settings()
     app.add_middleware(CrossSiteGuard, allowed_origins=settings.cors_allow_origins)
+    if not settings.require_api_keys:
+        app.add_middleware(LoopbackHostGuard, trusted_hosts=settings.trusted_hosts)
     if settings.cors_allow_origins:
         # Keys travel in a header, never in cookies: no credentials mode.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_methods=["*"],

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 TRIALS_QUEUE = "trials"
 STUDIES_QUEUE = "studies"
-# Allocations' callbacks go to the control worker that already runs (a thread pool), not to a queue
-# of their own that a deployment would have to start a worker for; never to the trials workers.
-CALLBACKS_QUEUE = STUDIES_QUEUE
+# Allocations' callbacks: a queue of their own, for a worker of their own (a thread pool). On the
+# studies queue, four trickling receivers held all four threads that advance every team's allocations.
+CALLBACKS_QUEUE = "callbacks"
 
 # How long a task's state (STARTED with a running trial's progress, then its outcome) stays in the
 # result backend. It is for Flower and `celery result`; the trial row in the database is the record.

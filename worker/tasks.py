@@ -14,7 +14,7 @@ from celery.signals import worker_init, worker_process_init, worker_ready
 from app.config import get_settings
 from app.db.session import session_scope
 from app.dispatch import CeleryDispatcher
-from app.queues import STUDIES_QUEUE, TRIALS_QUEUE
+from app.queues import CALLBACKS_QUEUE, STUDIES_QUEUE, TRIALS_QUEUE
 from app.services import webhooks
 
 from . import jobs, metrics
@@ -76,7 +76,11 @@ _callbacks_resent: set[str] = set()
 
 def _resend_lost_callbacks() -> None:
     with session_scope() as session:
+        # Left sending by a worker that died mid-delivery: pending again, and sent again (at least once).
+        reclaimed = webhooks.reclaim_stale(session)
         lost = [i for i in webhooks.undelivered(session, CALLBACK_RESEND_AFTER_S) if i not in _callbacks_resent]
+    for allocation_id in reclaimed:
+        dispatcher.enqueue_callback(allocation_id)
     for allocation_id in lost:
         dispatcher.enqueue_callback(allocation_id)
         _callbacks_resent.add(allocation_id)
@@ -119,7 +123,7 @@ def _serve_metrics(sender=None, **_) -> None:
     # Served by the process that runs the trials (the counters are its own): a thread or solo pool's
     # main process, here; a prefork pool's child (one: the trials worker), below.
     if not _prefork(sender):
-        metrics.serve(get_settings().worker_metrics_port, celery_app, (TRIALS_QUEUE, STUDIES_QUEUE))
+        metrics.serve(get_settings().worker_metrics_port, celery_app, (TRIALS_QUEUE, STUDIES_QUEUE, CALLBACKS_QUEUE))
 
 
 @worker_init.connect
@@ -136,4 +140,4 @@ def _child_starts(**_) -> None:
     from app.db.session import get_engine
 
     get_engine().dispose(close=False)
-    metrics.serve(get_settings().worker_metrics_port, celery_app, (TRIALS_QUEUE, STUDIES_QUEUE))
+    metrics.serve(get_settings().worker_metrics_port, celery_app, (TRIALS_QUEUE, STUDIES_QUEUE, CALLBACKS_QUEUE))

@@ -230,9 +230,11 @@ class Allocation(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # A name a lead gives it to find it again; not part of the request (nor of its request_key).
     label: Mapped[str | None] = mapped_column(String(200))
-    # Called once when the allocation ends (services.webhooks); state: pending, delivered or failed.
+    # Called when the allocation ends (services.webhooks); state: pending, sending, delivered or failed.
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_state: Mapped[str | None] = mapped_column(String(16))
+    # When the sender claimed it (pending -> sending): a claim older than any delivery takes is stale.
+    callback_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     callback_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     callback_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, fiel
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
 from ..config import get_settings
+from ..services.callback_targets import check_url, parse_networks
 from . import examples as ex
 from .common import (
     Budget, ModelName, Price, Seed, TaskName, WeakLabeler, distinct_seeds, document_params, document_stored_params,
@@ -89,7 +90,8 @@ class AllocationRequest(BaseModel):
     )
     callback_url: HttpUrl | None = Field(
         None,
-        description="http or https; called once (POST, JSON body, signed: X-Labelmix-Signature, key from GET "
+        description="http or https, at a public address (the server's operator may allow internal networks), "
+        "with no user name or password; called once (POST, JSON body, signed: X-Labelmix-Signature, key from GET "
         "/webhook-secret) when the allocation ends, done or failed; retried with backoff on failure. In a sweep, "
         "each of its allocations calls it when it ends (the body carries sweep_id)",
     )
@@ -123,6 +125,13 @@ class AllocationRequest(BaseModel):
         if len(set(budgets)) != len(budgets):
             raise ValueError("budgets must be distinct")
         return sorted(budgets)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _reachable_callback(cls, url: HttpUrl | None) -> HttpUrl | None:
+        if url is not None:
+            check_url(str(url), parse_networks(get_settings().callback_allow_networks))
+        return url
 
     @field_validator("methods")
     @classmethod

@@ -8,22 +8,30 @@ an advance after a trial) goes through `_finish`, so none can forget to call.
 
 Where it runs, and why there. Whoever ends the allocation only hands over its id and never waits on
 the receiver:
-- with a broker, `labelmix.deliver_callback` runs on the studies queue, in the control worker's
-  thread pool. The trials workers (one per GPU, one trial at a time) never take it, so a slow or
-  dead receiver cannot hold a GPU idle; on a studies thread a delivery is bounded (`MAX_ATTEMPTS`
-  attempts of at most `TIMEOUT` each, within `GIVE_UP_AFTER_S` of waiting and sending);
+- with a broker, `labelmix.deliver_callback` runs on a queue of its own (`callbacks`), in a worker's
+  thread pool: neither the trials workers (one per GPU) nor the studies worker that advances every
+  team's allocations ever takes one, so slow receivers delay only other callbacks;
 - embedded (no broker), a small thread pool of its own (app.dispatch), not the one thread that
   runs trials and study steps.
-Retries are tenacity's (exponential backoff with jitter) inside that one task, so the same code
-delivers in both modes: connection errors, timeouts, 5xx and 429 are retried; any other answer
-outside 2xx (a 4xx, a redirect) is final, since asking again would get the same answer.
+Every delivery is bounded: at most `MAX_ATTEMPTS` attempts, none starting later than
+LABELMIX_CALLBACK_GIVE_UP_AFTER_S (90) after the first, each done within
+LABELMIX_CALLBACK_ATTEMPT_DEADLINE_S (15) whatever the receiver does
+(callback_targets: a deadline on the whole exchange, not per read). Retries are tenacity's
+(exponential backoff with jitter) inside that one task, so the same code delivers in both modes:
+connection errors, timeouts, 5xx and 429 are retried; any other answer outside 2xx (a 4xx, a
+redirect) is final, since asking again would get the same answer. Only public addresses are called
+(callback_targets), and a receiver's answer is never stored: its status is (a body would let a
+callback read an internal page back).
 
-Once. `deliver` claims the delivery with one conditional UPDATE (pending -> sending) and only the
-process whose UPDATE matched sends: two that both saw the end (an advance run twice, a redelivered
-message) cannot both call. The row ends `delivered` or `failed`, with the attempts made and the
-last error. At most once: a process killed mid-delivery leaves `sending`, and nothing sends again
-(the receiver may have had it). A pending one whose message was lost (the broker was down at the
-end, the embedded service stopped first) is sent again by `undelivered`'s callers.
+Once, then at least once. `deliver` claims the delivery with one conditional UPDATE (pending ->
+sending, stamping `callback_claimed_at`) and only the process whose UPDATE matched sends: two that
+both saw the end (an advance run twice, a redelivered message) cannot both call. The row ends
+`delivered` or `failed`, with the attempts made and the last error. A process killed mid-delivery
+leaves `sending`: once its claim is older than any delivery can take (`stale_claim_after_s`), the
+sweep (`reclaim_stale`) puts it back to pending and sends it again, so the receiver may hear of one
+end twice and dedupes on X-Labelmix-Delivery (README, "Callbacks"). A pending one whose message was
+lost (the broker was down at the end, the embedded service stopped first) is sent again by
+`undelivered`'s callers.
 
 What is signed (README, "Callbacks"): the header X-Labelmix-Signature is `sha256=` and the hex
 HMAC-SHA256, keyed with the team's secret (its hex text, as UTF-8 bytes), of the attempt's
@@ -45,11 +53,13 @@ import httpx
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, object_session
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_exponential_jitter
 
+from ..config import get_settings
 from ..db.base import utcnow
 from ..db.models import Allocation, AllocationStatus, TeamWebhookSecret
 from ..db.session import session_scope
+from .callback_targets import checked_client, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +67,10 @@ PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed
 ENDED = (AllocationStatus.done, AllocationStatus.failed)
 
 MAX_ATTEMPTS = 5
-GIVE_UP_AFTER_S = 90  # no attempt starts later than this after the first
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # per read / connect, within the attempt's deadline
 FIRST_WAIT_S, MAX_WAIT_S = 1.0, 30.0  # then 2, 4, 8 s..., each plus up to a second of jitter
 SIGNATURE_HEADER, TIMESTAMP_HEADER = "X-Labelmix-Signature", "X-Labelmix-Timestamp"
-ERROR_CHARS = 500  # what is kept of a receiver's answer: enough to see why, not its whole page
+ERROR_CHARS = 300  # of an error of our own (never a receiver's body)
 
 # session.info key: ids of allocations ended in the session's open transaction, with a callback.
 _ENDED = "labelmix.ended_with_callback"
@@ -110,6 +119,28 @@ def undelivered(session: Session, older_than_s: float = 0) -> list[str]:
         select(Allocation.id).where(Allocation.callback_state == PENDING, Allocation.status.in_(ENDED),
                                     Allocation.updated_at <= cutoff)
     ))
+
+
+def reclaim_stale(session: Session, older_than_s: float | None = None) -> list[str]:
+    """Put back to pending the callbacks whose sender died mid-delivery (claimed more than older_than_s,
+    by default stale_claim_after_s(), ago and still sending); their ids, for the caller to hand over again."""
+    cutoff = utcnow() - timedelta(seconds=stale_claim_after_s() if older_than_s is None else older_than_s)
+    stale = (Allocation.callback_state == SENDING) & (
+        (Allocation.callback_claimed_at <= cutoff) | Allocation.callback_claimed_at.is_(None)
+    )
+    ids = list(session.scalars(select(Allocation.id).where(stale)))
+    reclaimed = []
+    for allocation_id in ids:  # one conditional UPDATE each: a sweep running beside this one takes none twice
+        result = session.execute(
+            update(Allocation).where(Allocation.id == allocation_id, stale)
+            .values(callback_state=PENDING, updated_at=Allocation.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            reclaimed.append(allocation_id)
+    if reclaimed:
+        log.warning("callbacks left sending by a process that stopped, sent again: %s", ", ".join(reclaimed))
+    return reclaimed
 
 
 # --- the team's secret ---------------------------------------------------------------------------
@@ -163,24 +194,36 @@ def signature(secret: str, timestamp: str, raw_body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _post_once(client: httpx.Client, url: str, secret: str, raw_body: bytes, allocation_id: str) -> int:
+def stale_claim_after_s() -> float:
+    """Longer than any delivery can take (no attempt starts past the give-up time, stop_before_delay,
+    and each ends within its deadline): a claim this old belongs to a process that died mid-delivery."""
+    settings = get_settings()
+    return 2 * (settings.callback_give_up_after_s + settings.callback_attempt_deadline_s)
+
+
+def _post_once(url: str, secret: str, raw_body: bytes, allocation_id: str) -> int:
+    """One attempt, within the attempt deadline; the status only (the body is never read)."""
     timestamp = str(int(time.time()))
-    response = client.post(url, content=raw_body, headers={
-        "Content-Type": "application/json",
-        TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: signature(secret, timestamp, raw_body),
-        "X-Labelmix-Delivery": allocation_id,  # the same on every attempt: a receiver can drop repeats
-    })
-    if response.status_code == 429 or response.status_code >= 500:
-        raise ReceiverBusy(f"HTTP {response.status_code}: {response.text[:ERROR_CHARS]}")
-    if not response.is_success:
-        raise ReceiverRefused(f"HTTP {response.status_code}: {response.text[:ERROR_CHARS]}")
-    return response.status_code
+    settings = get_settings()
+    allowed = parse_networks(settings.callback_allow_networks)
+    with checked_client(allowed, settings.callback_attempt_deadline_s, TIMEOUT) as client:
+        with client.stream("POST", url, content=raw_body, headers={
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: signature(secret, timestamp, raw_body),
+            "X-Labelmix-Delivery": allocation_id,  # the same on every attempt: a receiver can drop repeats
+        }) as response:
+            status = response.status_code
+    if status == 429 or status >= 500:
+        raise ReceiverBusy(f"HTTP {status}")
+    if not 200 <= status < 300:
+        raise ReceiverRefused(f"HTTP {status}")
+    return status
 
 
 def _retrying() -> Retrying:
     return Retrying(
-        stop=stop_after_attempt(MAX_ATTEMPTS) | stop_after_delay(GIVE_UP_AFTER_S),
+        stop=stop_after_attempt(MAX_ATTEMPTS) | stop_before_delay(get_settings().callback_give_up_after_s),
         wait=wait_exponential_jitter(initial=FIRST_WAIT_S, max=MAX_WAIT_S, jitter=1.0),
         retry=retry_if_exception_type((httpx.TransportError, ReceiverBusy)),
         reraise=True,  # the last attempt's own error is what the row keeps
@@ -191,13 +234,12 @@ def send(url: str, secret: str, raw_body: bytes, allocation_id: str) -> tuple[in
     """POST the body, retried with backoff: (attempts made, None when delivered or the last error)."""
     attempts = 0
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False) as client:
-            for attempt in _retrying():
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    _post_once(client, url, secret, raw_body, allocation_id)
+        for attempt in _retrying():
+            with attempt:
+                attempts = attempt.retry_state.attempt_number
+                _post_once(url, secret, raw_body, allocation_id)
     except Exception as exc:  # whatever it was, the row must end failed and say why, not stay sending
-        return attempts, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS + 100]
+        return attempts, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
     return attempts, None
 
 
@@ -210,7 +252,7 @@ def _claim(session: Session, allocation_id: str) -> bool:
         update(Allocation)
         .where(Allocation.id == allocation_id, Allocation.callback_state == PENDING, Allocation.status.in_(ENDED))
         # Bookkeeping, not a change to the allocation: updated_at stays its end (the body's ended_at).
-        .values(callback_state=SENDING, updated_at=Allocation.updated_at)
+        .values(callback_state=SENDING, callback_claimed_at=utcnow(), updated_at=Allocation.updated_at)
         .execution_options(synchronize_session=False)
     )
     return claimed.rowcount == 1

@@ -22,6 +22,10 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Starlette's TestClient sends `Host: testserver`: served as a loopback name would be (app/auth/hosts.py),
+# here only. test_hosts.py checks the guard with this unset.
+os.environ.setdefault("LABELMIX_TRUSTED_HOSTS", "testserver")
 ALEMBIC_INI = REPO_ROOT / "alembic.ini"
 PG_SERVER = os.environ.get("LABELMIX_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432").rstrip("/")
 

@@ -49,11 +49,20 @@ def test_every_service_restarts_and_every_long_running_one_has_a_healthcheck():
 
 def test_the_healthchecks_ask_what_matters():
     assert "/readyz" in " ".join(SERVICES["api"]["healthcheck"]["test"])  # ready (database, broker, workers)
-    assert sorted(WORKERS) == ["worker-gpu0", "worker-studies"]
+    assert sorted(WORKERS) == ["worker-callbacks", "worker-gpu0", "worker-studies"]
     for name in WORKERS:
         command, check = SERVICES[name]["command"], " ".join(SERVICES[name]["healthcheck"]["test"])
         node = command[command.index("--hostname") + 1].removesuffix("@%h")
         assert f"inspect ping -d {node}@$$HOSTNAME" in check, (name, check)  # this worker, not any worker
+
+
+def test_every_queue_the_app_sends_to_has_a_worker_of_its_own():
+    from app.queues import CALLBACKS_QUEUE, STUDIES_QUEUE, TRIALS_QUEUE
+
+    consumed = {name: SERVICES[name]["command"][SERVICES[name]["command"].index("-Q") + 1] for name in WORKERS}
+    assert sorted(consumed.values()) == sorted([TRIALS_QUEUE, STUDIES_QUEUE, CALLBACKS_QUEUE])
+    # Slow receivers hold callback threads only, never those that advance allocations (issue 29).
+    assert consumed["worker-callbacks"] == CALLBACKS_QUEUE != STUDIES_QUEUE
 
 
 def test_workers_serve_metrics_on_the_port_they_expose():

@@ -4,7 +4,9 @@ retries a receiver that fails for the time being, and never makes the request th
 The allocations end at once, with nothing trained: their opening points' trials are stored done
 beforehand (rows written by the service's own code, app.bench.measurements), so POST /allocate is
 answered from them. The receiver is a real HTTP server on this machine; the service runs embedded
-over Postgres, delivering from its own threads.
+over Postgres, delivering from its own threads. Loopback is not a public address: the operator's
+allow-list (LABELMIX_CALLBACK_ALLOW_NETWORKS) lets these receivers in; test_callback_targets.py
+checks what is refused without it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ import hashlib
 import hmac
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import numpy as np
 import pytest
 import redis
 
+from app.service_client import start_service, stop_service, wait_until_up
 from conftest import free_port
 
 CALL_TIMEOUT_S = 60  # generous: the machine is shared; nothing here is timed
@@ -31,12 +37,17 @@ REQUEST = {"task": "cities", "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["se
            "seeds": [0], "recipe": "fast"}
 
 
+@pytest.fixture(autouse=True)
+def callbacks_may_reach_loopback(monkeypatch):
+    monkeypatch.setenv("LABELMIX_CALLBACK_ALLOW_NETWORKS", "127.0.0.0/8")
+
+
 class Receiver:
     """An HTTP server that records each call (headers and raw body) and answers the statuses it is
-    given in turn (the last one from then on). Calls are held until `release` is set."""
+    given in turn (the last one from then on), with `body`. Calls are held until `release` is set."""
 
-    def __init__(self, statuses: list[int]):
-        self.statuses, self.calls, self.answered = list(statuses), [], 0
+    def __init__(self, statuses: list[int], body: bytes = b""):
+        self.statuses, self.calls, self.answered, self.body = list(statuses), [], 0, body
         self.release = threading.Event()
         self.release.set()
         self.arrived = threading.Condition()
@@ -52,7 +63,9 @@ class Receiver:
                 receiver.release.wait(CALL_TIMEOUT_S)
                 receiver.answered += 1  # before the answer goes out: a caller waiting on it sees the count
                 self.send_response(status)
+                self.send_header("Content-Length", str(len(receiver.body)))
                 self.end_headers()
+                self.wfile.write(receiver.body)
 
             def log_message(self, *_) -> None:
                 pass
@@ -70,8 +83,8 @@ class Receiver:
 def receiver():
     started: list[Receiver] = []
 
-    def start(*statuses: int) -> Receiver:
-        r = Receiver(list(statuses) or [204])
+    def start(*statuses: int, body: bytes = b"") -> Receiver:
+        r = Receiver(list(statuses) or [204], body)
         threading.Thread(target=r.server.serve_forever, daemon=True).start()
         started.append(r)
         return r
@@ -117,16 +130,16 @@ def stored(api):
 
 
 @pytest.fixture
-def studies_worker(clean_db, engine_cache_dir, tmp_path):
-    """A Celery worker on the studies queue only, started as README's "Distributed" starts it."""
+def callbacks_worker(clean_db, engine_cache_dir, tmp_path):
+    """A Celery worker on the callbacks queue only, started as README's "Distributed" starts it."""
     redis.Redis.from_url(BROKER).flushdb()
     env = {**os.environ, "LABELMIX_DATABASE_URL": clean_db, "LABELMIX_BROKER_URL": BROKER,
            "LABELMIX_CACHE_DIR": str(engine_cache_dir), "PYTHONUNBUFFERED": "1"}
-    log = tmp_path / "studies-worker.log"
+    log = tmp_path / "callbacks-worker.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "studies", "--pool", "threads",
-             "-c", "4", "--hostname", f"hooks-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+            [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "callbacks", "--pool",
+             "threads", "-c", "4", "--hostname", f"hooks-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
              "--loglevel", "INFO"], env=env, stdout=out, stderr=subprocess.STDOUT)
     yield log
     proc.terminate()
@@ -235,7 +248,7 @@ def test_a_callback_url_that_is_not_http_is_422_naming_the_field(api, url):
     assert any(e["loc"] == ["body", "callback_url"] for e in response.json()["detail"]), response.json()
 
 
-def test_with_a_broker_the_studies_worker_delivers(make_api, studies_worker, receiver):
+def test_with_a_broker_the_callbacks_worker_delivers(make_api, callbacks_worker, receiver):
     api = make_api(broker=BROKER)
     assert api.post("/tasks", data={"dataset": "cities"}).status_code in (200, 201)
     store_opening_trials([6])
@@ -243,6 +256,161 @@ def test_with_a_broker_the_studies_worker_delivers(make_api, studies_worker, rec
     response = api.post("/allocate", json={**REQUEST, "budget": 6, "callback_url": hook.url})
     assert response.status_code == 200 and response.json()["status"] == "done", response.text
     row = callback_row(response.json()["id"], timeout_s=180)  # the worker may still be starting
-    assert row == {"state": "delivered", "attempts": 2, "error": None}, studies_worker.read_text()[-3000:]
+    assert row == {"state": "delivered", "attempts": 2, "error": None}, callbacks_worker.read_text()[-3000:]
     (_, first), (_, second) = hook.wait_for_calls(2)
     assert first == second and json.loads(first)["allocation_id"] == response.json()["id"]
+
+
+def test_a_receivers_answer_is_never_stored_or_shown(api, stored, receiver, monkeypatch):
+    # One attempt (give up at once): the row keeps the status, never the page the receiver answered.
+    monkeypatch.setenv("LABELMIX_CALLBACK_GIVE_UP_AFTER_S", "0")
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    stored(6)
+    hook = receiver(500, body=b"<h1>internal admin page: db password hunter2</h1>")
+    response = api.post("/allocate", json={**REQUEST, "budget": 6, "callback_url": hook.url})
+    row = callback_row(response.json()["id"])
+    assert row == {"state": "failed", "attempts": 1, "error": "ReceiverBusy: HTTP 500"}
+    shown = api.get(f"/allocations/{response.json()['id']}").text
+    assert "hunter2" not in shown and "admin" not in shown
+
+
+class TricklingReceiver:
+    """A receiver that answers its status line, then one byte of its headers a second, for ever: each
+    read gets data well within any read timeout, so only a deadline on the whole attempt ends it."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/trickle"
+        self.connections = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not self.stop.wait(1.0):
+                    conn.sendall(b"X")
+            except OSError:  # the caller gave up and closed the connection
+                pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def short_deadlines(monkeypatch):
+    """Each attempt ends by 2 s, and none starts past 3 s after the first (set before any worker starts)."""
+    monkeypatch.setenv("LABELMIX_CALLBACK_ATTEMPT_DEADLINE_S", "2")
+    monkeypatch.setenv("LABELMIX_CALLBACK_GIVE_UP_AFTER_S", "3")
+
+
+def test_a_trickling_receiver_fails_within_its_deadline_while_other_callbacks_go_out(
+    short_deadlines, make_api, callbacks_worker, receiver
+):
+    api = make_api(broker=BROKER)  # the worker was started with these settings too (callbacks_worker's env)
+    assert api.post("/tasks", data={"dataset": "cities"}).status_code in (200, 201)
+    store_opening_trials([6])
+    trickle, hook = TricklingReceiver(), receiver(204)
+    try:
+        slow = api.post("/allocate", json={**REQUEST, "budget": 6, "callback_url": trickle.url}).json()
+        deadline = time.monotonic() + 180  # the worker may still be starting
+        while trickle.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert trickle.connections == 1, callbacks_worker.read_text()[-3000:]
+        started = time.monotonic()
+        # Another allocation's callback is delivered while the trickling one is still being tried.
+        fast = api.post("/allocate", json={**REQUEST, "budget": 6, "label": "other", "callback_url": hook.url}).json()
+        assert callback_row(fast["id"])["state"] == "delivered"
+        row = callback_row(slow["id"], timeout_s=30)
+        took = time.monotonic() - started
+    finally:
+        trickle.close()
+    assert row["state"] == "failed" and "Timeout" in row["error"], row
+    assert row["attempts"] <= 2 and trickle.connections == row["attempts"]
+    # The first attempt began before `started`; every attempt ends by its deadline, the last starts by 3 s.
+    assert took < 3 + 2 + 1.5, took
+
+
+def test_a_callback_whose_sender_was_killed_is_delivered_after_restart(configure, clean_db, stored_trials_db, receiver):
+    """kill -9 of the embedded service mid-delivery: the row stays `sending`; the next start sends it again."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    hook = receiver(204)
+    hook.release.clear()  # the first call is held: the service dies while it waits for the answer
+    service = start_service(port)
+    try:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            wait_until_up(client)
+            stored_trials_db(client, 6)
+            allocation = client.post("/allocate", json={**REQUEST, "budget": 6, "callback_url": hook.url}).json()
+            hook.wait_for_calls(1)
+            assert callback_row(allocation["id"], timeout_s=0)["state"] == "sending"
+            service.send_signal(signal.SIGKILL)
+            service.wait(timeout=30)
+            hook.release.set()  # the held call's connection is gone: its answer reaches no one
+
+            service = start_service(port)
+            wait_until_up(client)
+            assert callback_row(allocation["id"]) == {"state": "delivered", "attempts": 1, "error": None}
+    finally:
+        stop_service(service)
+    calls = hook.wait_for_calls(2)
+    assert len(calls) == 2 and calls[0][1] == calls[1][1]  # the same body: the receiver dedupes on the id
+    assert calls[0][0]["X-Labelmix-Delivery"] == calls[1][0]["X-Labelmix-Delivery"] == allocation["id"]
+
+
+@pytest.fixture
+def stored_trials_db(configure, clean_db):
+    """store(client, *budgets) for a service in another process on the session database: register
+    cities over HTTP, then write the opening trials from here."""
+    configure(clean_db)
+
+    def store(client: httpx.Client, *budgets: float) -> None:
+        assert client.post("/tasks", data={"dataset": "cities"}).status_code in (200, 201)
+        store_opening_trials(list(budgets))
+
+    return store
+
+
+def test_only_a_stale_sending_claim_is_taken_back(api, stored, receiver):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.db.base import utcnow
+    from app.db.models import Allocation
+    from app.db.session import session_scope
+    from app.services import webhooks
+
+    stored(6)
+    hook = receiver(204)
+    ids = [api.post("/allocate", json={**REQUEST, "budget": 6, "label": str(i), "callback_url": hook.url}).json()["id"]
+           for i in range(2)]
+    for i in ids:
+        callback_row(i)
+    fresh, stale = ids
+    claimed_long_ago = utcnow() - timedelta(seconds=webhooks.stale_claim_after_s() + 60)
+    with session_scope() as session:
+        session.execute(update(Allocation).where(Allocation.id == fresh).values(callback_state="sending",
+                                                                                callback_claimed_at=utcnow()))
+        session.execute(update(Allocation).where(Allocation.id == stale).values(callback_state="sending",
+                                                                                callback_claimed_at=claimed_long_ago))
+    with session_scope() as session:
+        assert webhooks.reclaim_stale(session) == [stale]
+    with session_scope() as session:
+        assert session.get(Allocation, fresh).callback_state == "sending"
+        assert session.get(Allocation, stale).callback_state == "pending"
