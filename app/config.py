@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # receiver answers; no attempt starts later than callback_give_up_after_s after the first.
     callback_attempt_deadline_s: float = Field(15.0, gt=0, le=300)
     callback_give_up_after_s: float = Field(90.0, ge=0, le=3600)
+    # Name allocations' Optuna studies by task, model and budget and attach the request's terms, for
+    # optuna-dashboard. Off: ids only, since the dashboard shows every team's studies to whoever reaches it.
+    describe_optuna_studies: bool = False
     # Trials queued or running for one team's allocations and studies at once; past it, a 429.
     max_active_trials_per_team: int = Field(1000, gt=0)
 

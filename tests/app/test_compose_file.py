@@ -65,6 +65,15 @@ def test_every_queue_the_app_sends_to_has_a_worker_of_its_own():
     assert consumed["worker-callbacks"] == CALLBACKS_QUEUE != STUDIES_QUEUE
 
 
+def test_only_the_api_is_published_beyond_loopback():
+    # The dashboards have no login (issue 29): flower and optuna-dashboard on 127.0.0.1 only.
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            if name != "api":
+                assert str(port).startswith("127.0.0.1:"), (name, port)
+    assert SERVICES["api"]["ports"] == ["8000:8000"]  # it requires keys (LABELMIX_REQUIRE_API_KEYS)
+
+
 def test_workers_serve_metrics_on_the_port_they_expose():
     for name in WORKERS:
         service = SERVICES[name]

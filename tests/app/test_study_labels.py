@@ -1,12 +1,37 @@
-"""An allocation's Optuna study as optuna-dashboard shows it: named by task, model and budget, its
-objective named, the request's terms and each point's labels, spend and labelmix trials attached."""
+"""An allocation's Optuna study as optuna-dashboard shows it: described (the operator opted in), named
+by task, model and budget, its objective named, the request's terms and each point's labels, spend
+and labelmix trials attached; by default, ids and points only."""
 
 from __future__ import annotations
 
 import optuna
 
 
-def test_an_allocations_study_says_what_it_searched(tmp_path, configure, migrate):
+def test_by_default_a_study_names_no_task_price_or_budget(monkeypatch):
+    from app.config import get_settings
+    from app.services import study_labels
+    from app.services.search import Point
+    from worker.engine.spec import Method
+
+    monkeypatch.delenv("LABELMIX_DESCRIBE_OPTUNA_STUDIES", raising=False)
+    get_settings.cache_clear()
+    assert study_labels.study_name("acme-secret-task", "minilm-l6", 640, "a1b2") == "allocation a1b2"
+    study = optuna.create_study(direction="maximize")
+    request = {"task": "acme-secret-task", "budget": 640, "weak_cost": 0.1, "gold_cost": 1.0}
+    study_labels.describe_study(study, "acme-secret-task", "a1b2", request)
+    assert study.user_attrs == {"labelmix_allocation": "a1b2"}
+    trial = study.ask()
+
+    class Row:
+        trials = []
+
+    study_labels.describe_trial(trial, Point(Method.seq_sft, 100, 10), Row(), 0.1, 1.0)
+    assert set(study.trials[0].user_attrs) == {"method", "n_weak", "n_gold", "labelmix_trial_ids"}
+    get_settings.cache_clear()
+
+
+def test_an_allocations_study_says_what_it_searched(tmp_path, configure, migrate, monkeypatch):
+    monkeypatch.setenv("LABELMIX_DESCRIBE_OPTUNA_STUDIES", "true")
     from test_sweeps import TINY, embedded_allocation
 
     from app.config import get_settings
