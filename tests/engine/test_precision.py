@@ -135,3 +135,21 @@ def test_a_trial_records_its_precision_and_each_precision_is_its_own_trial():
         assert results[precision].precision == precision and results[precision].key == spec.key()
     assert results["fp32"].key != results["bf16"].key
     assert results["fp32"].threshold != results["bf16"].threshold  # the arithmetic really changed the scores
+
+
+@pytest.mark.parametrize("precision, attention", [("fp32", "sdpa"), ("bf16", "eager")])
+def test_a_cpus_bf16_trains_with_eager_attention_and_fp32_keeps_sdpa(precision, attention):
+    # torch's CPU flash-attention backward in bf16 cost more than the rest of a step
+    # (python -m worker.bench.attention; docs/bench/attention-word_sentiment.json).
+    classifier, _, runtime = _classifier(precision)
+    assert classifier.backbone.config._attn_implementation == attention
+    assert runtime.attention == (None if attention == "sdpa" else "eager")
+
+
+def test_resident_models_keep_each_attention_apart():
+    from worker.engine.resident import ResidentModels
+
+    resident, model = ResidentModels(), resolve_model("minilm-l6")
+    with resident.borrow(model, pick_runtime("fp32")) as fp32, resident.borrow(model, pick_runtime("bf16")) as bf16:
+        assert fp32.model.config._attn_implementation == "sdpa"
+        assert bf16.model.config._attn_implementation == "eager"

@@ -244,18 +244,20 @@ def _without_dropout(config) -> None:
             setattr(config, name, 0.0)
 
 
-def load_backbone(model: ResolvedModel, dtype, dropout: bool = False):
+def load_backbone(model: ResolvedModel, dtype, dropout: bool = False, attention: str | None = None):
     """The transformer without any task head (the classifier adds a fresh one), dropout off unless
-    asked for (the weak labeler keeps the checkpoint's: its labels are what they were measured as)."""
+    asked for (the weak labeler keeps the checkpoint's: its labels are what they were measured as),
+    with the `attention` implementation given (None: the library's default; see Runtime.attention)."""
     from transformers import AutoConfig, AutoModel
 
     config = AutoConfig.from_pretrained(model.path, trust_remote_code=False)
+    extra = {} if attention is None else {"attn_implementation": attention}
     if model.layers is not None:
         config.num_hidden_layers = model.layers
     if not dropout:
         _without_dropout(config)
     if model.layers is None:
-        return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False)
+        return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False, **extra)
     # Cut to its first layers on purpose: transformers would list every weight of the layers left out
     # as "not used" (40 lines opening the demo's output).
     from transformers.utils import logging as hf_logging
@@ -263,7 +265,7 @@ def load_backbone(model: ResolvedModel, dtype, dropout: bool = False):
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False)
+        return AutoModel.from_pretrained(model.path, config=config, dtype=dtype, trust_remote_code=False, **extra)
     finally:
         hf_logging.set_verbosity(verbosity)
 

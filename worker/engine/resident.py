@@ -31,13 +31,16 @@ class Loaded:
 
 
 def _load(model: ResolvedModel, runtime: Runtime, kind: Kind) -> Loaded:
-    loader = load_backbone if kind == "backbone" else load_causal_lm
-    net = loader(model, runtime.dtype).to(runtime.device).eval()
+    if kind == "backbone":
+        net = load_backbone(model, runtime.dtype, attention=runtime.attention)
+    else:
+        net = load_causal_lm(model, runtime.dtype)
+    net = net.to(runtime.device).eval()
     return Loaded(net, load_tokenizer(model))
 
 
 class ResidentModels:
-    """An LRU of loaded models keyed by where they come from, their kind, device and dtype."""
+    """An LRU of loaded models keyed by where they come from, their kind, device, dtype and attention."""
 
     def __init__(self) -> None:
         self._entries: OrderedDict[tuple, Loaded] = OrderedDict()
@@ -56,7 +59,7 @@ class ResidentModels:
         a fresh load of its own, kept only if nothing is resident under its key.
         """
         capacity = engine_settings().resident_models
-        key = (model.path, model.layers, kind, str(runtime.device), str(runtime.dtype))
+        key = (model.path, model.layers, kind, str(runtime.device), str(runtime.dtype), runtime.attention)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and not entry.in_use:

@@ -142,7 +142,8 @@ def build_classifier(
     """
     from peft import LoraConfig, get_peft_model
 
-    backbone = load_backbone(model, runtime.dtype, dropout) if backbone is None else backbone
+    if backbone is None:
+        backbone = load_backbone(model, runtime.dtype, dropout, attention=runtime.attention)
     config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=lora_targets(backbone))
     backbone = get_peft_model(backbone, config)
     hidden_size = backbone.config.hidden_size
