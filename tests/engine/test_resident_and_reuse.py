@@ -13,7 +13,7 @@ from worker.engine.group import chunks_apart, run_group
 from worker.engine.metrics import unpack_correct
 from worker.engine.resident import resident_models
 from worker.engine.settings import engine_settings
-from worker.engine.spec import TrialSpec
+from worker.engine.spec import ENGINE_VERSION, TrialSpec
 from worker.engine.trial import prepare_trial, run_trial
 
 # Validated stages (min_val_labels 0, eval every 2 steps) so early stopping and restoring are exercised.
@@ -126,12 +126,15 @@ def test_weak_stage_keys_follow_what_the_stage_depends_on(settings):
     assert key(spec(method="logconf_sft")) != base  # its weak stage has another loss
     assert key(spec(lr=2e-3)) != base
     assert key(TrialSpec(**{**spec().model_dump(), "weak_labeler": "bow:200"})) != base  # other weak labels
+    # Another engine trained it (version 3's bf16 stages ran SDPA attention): never reused by this one.
+    assert key(TrialSpec(**{**spec().model_dump(), "engine_version": ENGINE_VERSION - 1})) != base
 
 
 def test_the_spec_level_prefix_tells_the_same_stages_apart_as_the_key(settings):
     variants = [spec(), spec(n_gold=30), spec(method="uncertainty_sft"), spec(n_test=32), spec(seed=1),
                 spec(n_weak=44), spec(method="logconf_sft"), spec(lr=2e-3),
-                TrialSpec(**{**spec().model_dump(), "weak_labeler": "bow:200"})]
+                TrialSpec(**{**spec().model_dump(), "weak_labeler": "bow:200"}),
+                TrialSpec(**{**spec().model_dump(), "engine_version": ENGINE_VERSION - 1})]
     keys = [weak_stages.weak_stage_key(prepare_trial(s)) for s in variants]
     prefixes = [weak_stages.weak_prefix(s) for s in variants]
     for i in range(len(variants)):

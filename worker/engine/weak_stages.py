@@ -62,7 +62,7 @@ def weak_prefix(spec) -> tuple | None:
     if spec.n_weak == 0:
         return None
     params = spec.params.model_dump(mode="json", exclude=_AFTER_WEAK_STAGE)
-    return (spec.task, spec.task_version, spec.model, spec.weak_labeler,
+    return (spec.task, spec.task_version, spec.engine_version, spec.model, spec.weak_labeler,
             weak_stage_method(spec.method).value, spec.n_weak, spec.seed, spec.recipe.value,
             json.dumps(params, sort_keys=True))
 
@@ -74,6 +74,9 @@ def weak_stage_key(ctx: TrialContext) -> str:
         "format": FORMAT,
         "task": spec.task,
         "task_version": spec.task_version,
+        # Another engine trains the stage otherwise (engine version 4 changed only bf16's attention
+        # kernel, which nothing else here names): its stored stages are not this engine's.
+        "engine_version": spec.engine_version,
         "pool": pool_fingerprint(ctx),
         "model": [spec.model, ctx.model.path, ctx.model.layers],
         "weak_labeler": spec.weak_labeler,
@@ -83,7 +86,7 @@ def weak_stage_key(ctx: TrialContext) -> str:
         "seed": spec.seed,
         "recipe": spec.recipe.value,
         "params": params,
-        "runtime": [str(ctx.runtime.device.type), str(ctx.runtime.dtype)],
+        "runtime": [str(ctx.runtime.device.type), str(ctx.runtime.dtype), ctx.runtime.attention],
         "versions": library_versions(),
     }
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
