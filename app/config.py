@@ -81,8 +81,12 @@ class Settings(BaseSettings):
     # Name allocations' Optuna studies by task, model and budget and attach the request's terms, for
     # optuna-dashboard. Off: ids only, since the dashboard shows every team's studies to whoever reaches it.
     describe_optuna_studies: bool = False
-    # Trials queued or running for one team's allocations and studies at once; past it, a 429.
+    # Trials queued or running for one team's allocations and studies, and its uploads' weak labelers
+    # still to be built, at once; past it, a 429.
     max_active_trials_per_team: int = Field(1000, gt=0)
+    # A team's uploads: tasks, and rows (pool and test) over all of them; past either, a 429.
+    max_tasks_per_team: int = Field(100, gt=0)
+    max_stored_rows_per_team: int = Field(2_000_000, gt=0)
 
     @field_validator("trusted_hosts", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from app.config import get_settings
 from app.db.models import Task, Trial
 from app.db.session import session_scope
-from app.services import allocations, recovery, trial_progress, trials
+from app.services import allocations, recovery, task_removal, trial_progress, trials
 from app.services.tasks import describe_weak_labels, engine_task
 
 from . import metrics
@@ -308,10 +308,17 @@ def build_weak_labels_job(task_name: str) -> None:
     from worker.engine.weak_labels import weak_labels
 
     with session_scope() as session:
-        engine = engine_task(session, session.scalars(select(Task).where(Task.name == task_name)).one())
+        task = session.scalars(select(Task).where(Task.name == task_name)).one_or_none()
+        if task is None:  # deleted before its labels were built
+            return
+        engine = engine_task(session, task)
     labels = weak_labels(engine)  # minutes: outside any transaction
     with session_scope() as session:
-        describe_weak_labels(session.scalars(select(Task).where(Task.name == task_name)).one(), labels)
+        task = session.scalars(select(Task).where(Task.name == task_name)).one_or_none()
+        if task is None:  # deleted while they were built: keep nothing of it
+            task_removal.forget_weak_labels(task_name)
+            return
+        describe_weak_labels(task, labels)
 
 
 def recover_job(dispatcher) -> recovery.Recovered:

@@ -1,7 +1,11 @@
-"""A team's share of the workers: trials queued or running for its allocations and studies, bounded.
+"""A team's share of the workers and of the database, bounded.
 
+Work: trials queued or running for its allocations and studies, and its uploads' weak labelers still
+being built (each trains a model on the trials queue), count against LABELMIX_MAX_ACTIVE_TRIALS_PER_TEAM.
 Trials are a shared cache (two teams asking for the same trial share it), so a trial counts for
 every team whose allocation waits on it: each team's limit bounds the work it can make wait.
+Storage: a team's uploaded tasks and their rows, against LABELMIX_MAX_TASKS_PER_TEAM and
+LABELMIX_MAX_STORED_ROWS_PER_TEAM. Past a limit, a 429 with the counts.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..config import get_settings
-from ..db.models import Allocation, AllocationStatus, GridStudy, StudyPoint, StudyPointTrial, Trial, TrialStatus
+from ..db.models import (
+    Allocation, AllocationStatus, GridStudy, StudyPoint, StudyPointTrial, Task, TaskSource, Trial, TrialStatus,
+)
 from ..services.errors import ServiceError
 from .caller import Caller
 
@@ -41,18 +47,55 @@ def active_trials(session: Session, team: str) -> int:
     return len(ids)
 
 
+def labeler_builds(session: Session, team: str) -> int:
+    """The team's uploads whose default weak labels are still to be built (queued or training): their
+    accuracy is set when they are described (`weak_labels` is JSON, whose None is stored as JSON null)."""
+    return session.scalar(
+        select(func.count(Task.id)).where(Task.team == team, Task.source == TaskSource.upload,
+                                          Task.has_weak_labels.is_(False), Task.weak_label_accuracy.is_(None))
+    ) or 0
+
+
 def check_trial_quota(session: Session, caller: Caller, requested: int, included: bool = False) -> None:
     """429 when the trials this request may queue would take the team past its limit.
 
     `included`: the request's rows are already in the session (a study, checked once made; its
     transaction then rolls back).
     """
+    check_work_quota(session, caller.team, requested, included)
+
+
+def check_work_quota(session: Session, team: str, requested: int, included: bool = False,
+                     what: str = "this request") -> None:
+    """check_trial_quota for a team: trials and weak-labeler builds together."""
     limit = get_settings().max_active_trials_per_team
-    active = active_trials(session, caller.team)
-    total = active if included else active + requested
+    trials, builds = active_trials(session, team), labeler_builds(session, team)
+    total = trials + builds + (0 if included else requested)
     if total > limit:
         raise TooManyTrials(
-            f"team {caller.team!r} would have {total} trials queued or running, {requested} of them from this "
-            f"request: over its limit of {limit} (LABELMIX_MAX_ACTIVE_TRIALS_PER_TEAM). Wait for running "
-            "allocations and studies to finish, or ask for fewer points or seeds."
+            f"team {team!r} would have {total} trials and weak-labeler builds queued or running "
+            f"({builds} of them weak-labeler builds; {requested} from {what}): over its limit of {limit} "
+            "(LABELMIX_MAX_ACTIVE_TRIALS_PER_TEAM). Wait for running allocations, studies and uploads to "
+            "finish, or ask for less."
+        )
+
+
+def check_upload_quota(session: Session, team: str, rows: int | None = None) -> None:
+    """429 when one more uploaded task (of `rows` rows, once they are counted) would take the team past
+    its caps on tasks or stored rows."""
+    settings = get_settings()
+    tasks, stored = session.execute(
+        select(func.count(Task.id), func.coalesce(func.sum(Task.n_pool + Task.n_test), 0))
+        .where(Task.team == team, Task.source == TaskSource.upload)
+    ).one()
+    if tasks + 1 > settings.max_tasks_per_team:
+        raise TooManyTrials(
+            f"team {team!r} has {tasks} uploaded tasks, the limit (LABELMIX_MAX_TASKS_PER_TEAM is "
+            f"{settings.max_tasks_per_team}): delete one (DELETE /tasks/{{task}}) before uploading another"
+        )
+    if rows is not None and stored + rows > settings.max_stored_rows_per_team:
+        raise TooManyTrials(
+            f"team {team!r} stores {stored} rows in its uploads; this one's {rows} would make "
+            f"{stored + rows}, over the limit of {settings.max_stored_rows_per_team} "
+            "(LABELMIX_MAX_STORED_ROWS_PER_TEAM): delete a task (DELETE /tasks/{task}) first"
         )

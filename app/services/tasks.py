@@ -19,6 +19,7 @@ from worker.engine.tasks import (
     task_version,
 )
 
+from ..auth.quota import check_upload_quota, check_work_quota
 from ..config import get_settings
 from ..db.models import Example, Task, TaskSource
 from . import uploads
@@ -215,10 +216,14 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
         raise ConflictError(f"task name {name!r} is reserved for a built-in or hub data set")
     if session.scalars(select(Task.id).where(Task.name == name)).first() is not None:
         raise ConflictError(f"task {name!r} already exists")
+    if team is not None:
+        check_upload_quota(session, team)  # before the file is read: a team at its cap costs nothing
     settings = get_settings()
     uploads.check_size(upload, settings.max_upload_bytes)
     rows = uploads.validate_rows(uploads.read_rows(upload, filename, settings.max_upload_rows))
     texts, labels, weak = rows.texts, rows.labels, rows.weak
+    if team is not None:
+        check_upload_quota(session, team, len(texts))
 
     data = Split(ids=[stable_id(t) for t in texts], texts=texts, labels=labels, weak_probs=weak)
     rng = np.random.default_rng(0)
@@ -227,6 +232,9 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
     task = _row_from_engine_task(name, TaskSource.upload, EngineTask(name, pool, test))
     task.team = team
     labels_ready = _describe_cached_weak_labels(task, EngineTask(name, pool, test))
+    if not labels_ready and team is not None:
+        # Building them trains a labeler on the trials queue: work the team's limit counts.
+        check_work_quota(session, team, 1, what="this upload's weak-labeler build")
     session.add(task)
     try:
         session.flush()

@@ -219,11 +219,16 @@ def centered(probs: np.ndarray, positive_rate: float) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
 
+def cache_dir_for(task_name: str) -> Path:
+    """Where a task's weak labels are cached (one file per labeler and pool)."""
+    return engine_settings().cache_dir / "weak_labels" / task_name
+
+
 def _cache_path(task: Task, labeler: LabelerSpec) -> Path:
     # The pool's ids are in the key: a task rebuilt with other examples gets fresh weak labels.
     fingerprint = hashlib.sha256("\n".join(task.pool.ids).encode()).hexdigest()[:12]
     safe = labeler.name.replace("/", "_").replace(":", "-")
-    return engine_settings().cache_dir / "weak_labels" / task.name / f"{safe}-v{LABELER_VERSION}-{fingerprint}.npz"
+    return cache_dir_for(task.name) / f"{safe}-v{LABELER_VERSION}-{fingerprint}.npz"
 
 
 def _save_atomically(path: Path, **arrays) -> None:

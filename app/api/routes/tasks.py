@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 from sqlalchemy import select
 
 from ...db.models import Task
 from ...schemas.tasks import TaskOut, UploadSummary
+from ...services import task_removal
 from ...services import tasks as task_service
 from ...services.errors import RequestError
 from ...auth.caller import CallerDep, visible_to
@@ -23,7 +24,7 @@ router = APIRouter(tags=["tasks"])
     response_model=TaskOut,
     status_code=201,
     responses=errors(
-        403, 409, described={413: "the file is over LABELMIX_MAX_UPLOAD_BYTES (50 MiB by default)"}
+        403, 409, 429, described={413: "the file is over LABELMIX_MAX_UPLOAD_BYTES (50 MiB by default)"}
     ),
 )
 def register_task(
@@ -68,3 +69,23 @@ def list_tasks(session: SessionDep, caller: CallerDep) -> list[TaskOut]:
 def get_task(task: str, session: SessionDep, caller: CallerDep) -> TaskOut:
     """A registered task. Reading registers nothing: POST /tasks registers a built-in task."""
     return TaskOut.model_validate(task_service.get_task_row(session, task, caller.team))
+
+
+@router.delete(
+    "/tasks/{task}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(
+        described={
+            403: "a built-in or hub task: shared by every team, never deleted",
+            404: "no such task (or another team's)",
+            409: "an allocation on it is queued or running, or a study's trials are",
+        }
+    ),
+)
+def delete_task(task: str, session: SessionDep, caller: CallerDep) -> Response:
+    """Delete the team's own uploaded task with everything measured on it: its rows, trials, point
+    aggregates, allocations and studies (their Optuna studies too) and its cached weak labels. Refused
+    while work on it is queued or running. The name is free again afterwards."""
+    task_removal.delete_upload(session, task, caller.team)
+    return Response(status_code=204)
