@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from .api import metrics
 from .api.deps import reject_unstorable_text
@@ -21,6 +22,7 @@ from .api.unreadable_body import unreadable_body_or_http_error
 from .api.validation_errors import request_validation_error
 from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials, webhook_secret
 from .auth.caller import current_caller
+from .api.body_limit import JsonBodyLimitError
 from .auth.hosts import LoopbackHostGuard
 from .auth.origin import CrossSiteGuard
 from .config import get_settings
@@ -129,9 +131,6 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="How to split a labeling budget between weak and gold labels, from real elicitation trials.",
         lifespan=lifespan,
-        # Every request body, counted while it streams in (Content-Length first): an oversized upload
-        # is refused with 413 before it is parsed or spooled whole.
-        max_body_size=get_settings().max_upload_bytes + FORM_OVERHEAD_BYTES,
         dependencies=[Depends(reject_unstorable_text)],
         # reject_unstorable_text can refuse any request, whatever its parameters.
         responses=errors(422),
@@ -150,6 +149,13 @@ def create_app() -> FastAPI:
         # Keys travel in a header, never in cookies: no credentials mode.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_methods=["*"],
                            allow_headers=["authorization", "content-type"], allow_credentials=False)
+    # Every request body, counted while it streams in (Content-Length first): an oversized upload is
+    # refused with 413 before it is parsed or spooled whole. Starlette's limit, as a middleware of ours
+    # rather than FastAPI's max_body_size (which puts it outside every middleware), so that its
+    # plain-text 413 can be answered as JSON by the one added next, around it.
+    max_body = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body)
+    app.add_middleware(JsonBodyLimitError, max_body_size=max_body)
     # Added last, so outermost: every request is counted, those the guards above refuse included.
     app.add_middleware(metrics.MetricsMiddleware)
     if settings.embedded:  # trials run in this process: /metrics shows their counters, from 0 at start

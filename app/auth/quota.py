@@ -56,21 +56,17 @@ def labeler_builds(session: Session, team: str) -> int:
     ) or 0
 
 
-def check_trial_quota(session: Session, caller: Caller, requested: int, included: bool = False) -> None:
-    """429 when the trials this request may queue would take the team past its limit.
-
-    `included`: the request's rows are already in the session (a study, checked once made; its
-    transaction then rolls back).
-    """
-    check_work_quota(session, caller.team, requested, included)
+def check_trial_quota(session: Session, caller: Caller, requested: int) -> None:
+    """429 when the trials this request may queue would take the team past its limit (checked before
+    any of its rows is written)."""
+    check_work_quota(session, caller.team, requested)
 
 
-def check_work_quota(session: Session, team: str, requested: int, included: bool = False,
-                     what: str = "this request") -> None:
+def check_work_quota(session: Session, team: str, requested: int, what: str = "this request") -> None:
     """check_trial_quota for a team: trials and weak-labeler builds together."""
     limit = get_settings().max_active_trials_per_team
     trials, builds = active_trials(session, team), labeler_builds(session, team)
-    total = trials + builds + (0 if included else requested)
+    total = trials + builds + requested
     if total > limit:
         raise TooManyTrials(
             f"team {team!r} would have {total} trials and weak-labeler builds queued or running "

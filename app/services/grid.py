@@ -12,6 +12,7 @@ import math
 import statistics
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from worker.engine.budget import AllocationError, plan_labels
 from worker.engine.metrics import unpack_correct
 from worker.engine.models import ModelSpecError, resolve_model
-from worker.engine.spec import CAUSAL_ONLY_METHODS, Method, MethodParams, StageRule, recipe_params
+from worker.engine.spec import CAUSAL_ONLY_METHODS, Method, MethodParams, StageRule, TrialSpec, recipe_params
 
 from ..db.models import GridStudy, Task, Trial, TrialStatus
 from ..schemas.studies import StudyRequest
@@ -97,8 +98,14 @@ def _validate(session: Session, request: StudyRequest, team: str | None = None) 
         raise RequestError("task", exc.message) from None
 
 
-def create(session: Session, request: StudyRequest, team: str | None = None) -> tuple[GridStudy, list[int]]:
-    """Store the study and its trials (existing ones reused); return it and the trial ids to enqueue."""
+def create(session: Session, request: StudyRequest, team: str | None = None,
+           check_work: Callable[[int], None] | None = None) -> tuple[GridStudy, list[int]]:
+    """Store the study and its trials (existing ones reused); return it and the trial ids to enqueue.
+
+    `check_work(n)` is called with the number of trials the study would add to the queue (new ones,
+    and stored ones still queued or running), before any row is written: a study refused for its
+    quota stores nothing (it used to insert its ~1,300 trials first and roll them back).
+    """
     task = _validate(session, request, team)
     request = request.model_copy(update={"weak_labeler": concrete_labeler(task, request.weak_labeler)})
     params = recipe_params(request.recipe, request.params)
@@ -115,16 +122,24 @@ def create(session: Session, request: StudyRequest, team: str | None = None) -> 
 
     # A trial's spec does not depend on the budget: one space makes every point's specs.
     space = _space(request, request.budgets[0], task.buyable(request.weak_labeler), params)
-    trial_ids: dict[tuple, int] = {}  # shares that land on the same counts share trials
-    to_run: list[int] = []
+    specs: dict[tuple, TrialSpec] = {}  # shares that land on the same counts share trials
     # Seed by seed, so a study read halfway has every point once before it has any twice.
     for seed in request.seeds:
         for point in points:
             counts = (point["method"], point["n_weak"], point["n_gold"], seed)
+            if counts not in specs:
+                specs[counts] = space.spec(Point(Method(point["method"]), point["n_weak"], point["n_gold"]), seed,
+                                           task=task.name, weak_labeler=request.weak_labeler)
+    if check_work is not None:
+        check_work(_work_to_queue(session, [spec.key() for spec in specs.values()]))
+
+    trial_ids: dict[tuple, int] = {}
+    to_run: list[int] = []
+    for seed in request.seeds:
+        for point in points:
+            counts = (point["method"], point["n_weak"], point["n_gold"], seed)
             if counts not in trial_ids:
-                spec = space.spec(Point(Method(point["method"]), point["n_weak"], point["n_gold"]), seed,
-                                  task=task.name, weak_labeler=request.weak_labeler)
-                trial = trial_cache.get_or_create_trial(session, task, spec)
+                trial = trial_cache.get_or_create_trial(session, task, specs[counts])
                 trial_ids[counts] = trial.id
                 if trial.status == TrialStatus.queued:
                     to_run.append(trial.id)
@@ -140,6 +155,16 @@ def create(session: Session, request: StudyRequest, team: str | None = None) -> 
     session.add(study)
     session.flush()
     return study, to_run
+
+
+def _work_to_queue(session: Session, keys: list[str]) -> int:
+    """Of these trial keys, how many are not stored yet or stored queued or running."""
+    stored: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        stored.update((key, status) for key, status in session.execute(select(Trial.key, Trial.status).where(Trial.key.in_(chunk))))
+    active = (TrialStatus.queued, TrialStatus.running)
+    return sum(1 for key in keys if key not in stored or stored[key] in active)
 
 
 # --- reading a study -----------------------------------------------------------------------------

@@ -125,6 +125,11 @@ def _number(value, field: str, row: int) -> float:
     return number
 
 
+# One text's length, in either format: csv's own field limit (csv.field_size_limit(), 131,072), which
+# a CSV upload met already and a JSONL one did not (a line may hold one text of the whole 50 MiB).
+MAX_TEXT_CHARS = csv.field_size_limit()
+
+
 def _text(row: dict, i: int) -> str:
     text = row.get("text")
     if text is None or text == "":
@@ -133,6 +138,8 @@ def _text(row: dict, i: int) -> str:
         raise RequestError("text", f"row {i}: text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise RequestError("text", f"row {i}: text is missing or empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise RequestError("text", f"row {i}: text has {len(text):,} characters, over the limit of {MAX_TEXT_CHARS:,}")
     if reason := unstorable_reason(text):
         raise RequestError("text", f"row {i}: text {reason}")
     return text

@@ -182,10 +182,16 @@ def test_studies_count_against_the_limit_too(keyed, monkeypatch, table_counts):
     get_settings.cache_clear()
     alpha = new_key("alpha")
     study = {"task": "cities", "budgets": [8], "weak_shares": [0, 1], "seeds": [0]}  # 2 trials
-    assert client.post("/studies", json=study, headers=alpha).status_code == 202
+    first = client.post("/studies", json=study, headers=alpha)
+    assert first.status_code == 202
     refused = client.post("/studies", json={**study, "seeds": [1]}, headers=alpha)  # 2 more: 4 > 3
     assert refused.status_code == 429, refused.text
     assert "would have 4" in refused.json()["detail"]
-    assert table_counts("grid_studies", "trials") == {"grid_studies": 1, "trials": 2}  # rolled back whole
+    assert table_counts("grid_studies", "trials") == {"grid_studies": 1, "trials": 2}  # nothing stored
+    # Refused before its rows were written: the id sequence did not move either (it used to insert
+    # the study's trials, then roll them back).
+    accepted = client.post("/studies", json={**study, "budgets": [12]}, headers=new_key("gamma")).json()
+    last_id = max(t for p in first.json()["points"] for t in p["trial_ids"])
+    assert min(t for p in accepted["points"] for t in p["trial_ids"]) == last_id + 1, accepted["points"]
     # ... and a study's queued trials count for the team's next allocation.
     assert client.post("/allocate", json={**VALID, "max_trials": 1, "seeds": [5, 6]}, headers=alpha).status_code == 429

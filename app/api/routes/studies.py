@@ -33,8 +33,9 @@ router = APIRouter(tags=["studies"])
 def create_study(request: StudyRequest, response: Response, caller: CallerDep) -> dict:
     """Run budgets x weak shares x methods x seeds as trials; points the methods cannot train on are skipped."""
     with session_scope() as session:
-        study, to_run = grid.create(session, request, caller.team)
-        check_trial_quota(session, caller, len(to_run), included=True)
+        # Checked before a trial row is written: a refused study stores nothing.
+        study, to_run = grid.create(session, request, caller.team,
+                                    check_work=lambda n: check_trial_quota(session, caller, n))
         study_id = study.id
     # Committed: now the workers can see the rows they are sent.
     get_dispatcher().enqueue_trials(to_run)
