@@ -2,7 +2,8 @@
 
 Each request (valid ones and deliberately invalid ones: wrong types, out-of-range numbers, missing
 fields, odd strings) must get a response the OpenAPI schema declares: its status code, its content
-type and its body's schema. The app runs in-process on the session's Postgres database; nothing
+type and its body's schema. The app runs in-process, once on the session's Postgres database and once
+on the embedded SQLite (a backend difference, such as SQLite's zoneless times, cannot hide); nothing
 trains: the dispatcher only records what it would have queued.
 
 One pytest item per operation, each on an emptied database (clean_db), so an operation's failures
@@ -86,9 +87,9 @@ def enqueued(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def asgi_app(configure, clean_db, enqueued):
-    """A fresh app on the emptied session database, with the built-in task `cities` registered and
+@pytest.fixture(params=["postgres", "sqlite"])
+def asgi_app(request, configure, clean_db, migrate, tmp_path, enqueued):
+    """A fresh app on the emptied session database (or a new SQLite file), with the built-in task `cities` registered and
     trials stored for it (test_frontier_api's table), so that cases naming it (the hooks above, and
     the task names' OpenAPI examples) reach the frontier, marginal and plan arithmetic, not a 404.
 
@@ -97,7 +98,11 @@ def asgi_app(configure, clean_db, enqueued):
     from app.db.session import session_scope
     from app.services.tasks import register_named
 
-    configure(clean_db)
+    url = clean_db
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
+        migrate(url)
+    configure(url)
     with session_scope() as session:
         task_id = register_named(session, "cities").id
     insert_trials(task_id)
