@@ -1,0 +1,78 @@
+"""One word_sentiment trial under a training variant: why 64 gold labels learn on one seed in five.
+
+    python scripts/small_gold_variants.py VARIANT N_GOLD SEED [N_WEAK]
+
+VARIANT joins parts with "+": base; lrX (learning rate); headlrX (the head's learning rate as a
+multiple of the adapter's); headinitX (HEAD_INIT_SCALE); dropout (the base's own dropout on);
+epochsN (MAX_UNVALIDATED_EPOCHS); fixedN (fixed_schedule_examples); wdX (AdamW weight decay); initK
+(the adapter and head drawn from seed + 1000 K, the labels from SEED: separates the draw of labels
+from the initialization); balanced (the first N_GOLD labels bought balanced over word polarity x
+polarity shown); minvalN (min_val_labels). Prints one JSON line: test accuracy, AUROC, learned, the
+stages. Research, not product: it patches the engine in this process only. README, "Recipes, stages
+and accuracy", reports what it found (one torch thread; run two seeds at a time on two cores).
+"""
+import json, os, sys, time
+os.environ.setdefault("LABELMIX_TORCH_THREADS", "1")
+import torch
+torch.set_num_threads(1)
+from worker.engine import spec as S
+from worker.engine.training import loop
+variant, n_gold, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+n_weak = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+overrides = {}
+RealAdamW = torch.optim.AdamW
+def grouped(params, lr, head_scale=1.0, head_wd=0.01, **kw):
+    params = list(params)
+    head = [p for p in params if p.shape[0] == 2 and p.dim() <= 2 and (p.dim() == 1 or p.shape[1] > 16)]
+    rest = [p for p in params if all(p is not h for h in head)]
+    return RealAdamW([{"params": rest}, {"params": head, "lr": lr * head_scale, "weight_decay": head_wd}], lr=lr, **kw)
+for part in variant.split("+"):
+    if part.startswith("headlr"):
+        s = float(part[6:]); loop.torch.optim.AdamW = lambda p, lr, s=s, **kw: grouped(p, lr, head_scale=s, **kw)
+    elif part.startswith("lr"):
+        overrides["lr"] = float(part[2:])
+    elif part.startswith("fixed"):
+        overrides["fixed_schedule_examples"] = int(part[5:])
+    elif part == "dropout":
+        from worker.engine.training import classifier as C
+        orig = C.build_classifier
+        C.build_classifier = lambda m, r, backbone=None, dropout=False: orig(m, r, None, True)
+    elif part.startswith("minval"):
+        overrides["min_val_labels"] = int(part[6:])
+    elif part.startswith("headinit"):
+        from worker.engine.training import classifier as C
+        C.HEAD_INIT_SCALE = float(part[8:])
+    elif part.startswith("init"):
+        k = int(part[4:]); from worker.engine import runtime as R
+        real = torch.manual_seed
+        R.torch.manual_seed = lambda s, k=k, real=real: real(s + 1000 * k)
+    elif part.startswith("epochs"):
+        loop.MAX_UNVALIDATED_EPOCHS = int(part[6:])
+    elif part.startswith("wd"):
+        w = float(part[2:]); loop.torch.optim.AdamW = lambda p, lr, w=w, weight_decay=0.01, **kw: RealAdamW(p, lr=lr, weight_decay=w, **kw)
+    elif part == "balanced":
+        import numpy as np
+        from worker.engine.methods import context as CX
+        real_init = CX.LabelDraw.__init__
+        def init(self, pool, rng, real_init=real_init):
+            real_init(self, pool, rng)
+            ans = np.array([t.endswith("positive.") for t in pool.texts]); y = np.asarray(pool.labels).astype(bool)
+            cell = ans * 2 + y; order = self._order; head = []
+            counts = {c: 0 for c in range(4)}
+            for i in order:
+                if counts[cell[i]] < n_gold // 4: head.append(i); counts[cell[i]] += 1
+                if len(head) == n_gold: break
+            rest = np.setdiff1d(order, head, assume_unique=True)
+            self._order = np.concatenate([np.array(head), order[np.isin(order, rest)]])
+        CX.LabelDraw.__init__ = init
+    elif part == "base":
+        pass
+    else:
+        raise SystemExit(f"unknown {part}")
+from worker.engine.trial import run_trial
+spec = S.TrialSpec(task="word_sentiment", n_gold=n_gold, n_weak=n_weak, seed=seed, params=overrides)
+t = time.time()
+r = run_trial(spec)
+st = [(s.name, s.rule, s.steps, s.best_step, round(s.best_val_auroc or 0, 3)) for s in r.stages]
+print(json.dumps({"variant": variant, "n_gold": n_gold, "n_weak": n_weak, "seed": seed, "acc": round(r.test_accuracy, 3),
+                  "auroc": round(r.test_auroc, 3), "learned": r.learned, "wall": round(time.time() - t), "stages": st}), flush=True)
