@@ -219,6 +219,11 @@ STUDY: dict[str, Any] = {
 }
 
 
+TASK_DELETED: dict[str, Any] = {
+    "task": "support-tickets", "rows": 12000, "trials": 96, "allocations": 3, "studies": 1,
+}
+
+
 def examples(*bodies: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """A model's `json_schema_extra`: its example bodies, shown in /docs and validated by the tests."""
     return {"examples": list(bodies)}

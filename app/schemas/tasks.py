@@ -14,6 +14,18 @@ class UploadSummary(BaseModel):
     duplicates_dropped: int = Field(description="rows identical to an earlier one (text, label, weak label)")
 
 
+class TaskDeletedOut(BaseModel):
+    """What DELETE /tasks/{task} removed with the task."""
+
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TASK_DELETED))
+
+    task: str
+    rows: int = Field(description="its stored rows (pool and test)")
+    trials: int = Field(description="trials trained on it, whatever their state")
+    allocations: int = Field(description="allocations on it, with their points and Optuna studies")
+    studies: int = Field(description="grid studies on it")
+
+
 class WeakLabelQuality(AsStored):
     """How the default weak labels were made and how good they are against the pool's gold labels
     (worker/engine/weak_labels.describe), as stored on the task when they were built."""

@@ -15,7 +15,7 @@ import logging
 import shutil
 
 import optuna
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 
 from worker.engine.weak_labels import cache_dir_for
@@ -36,8 +36,8 @@ class SharedTaskError(ServiceError):
     status_code = 403
 
 
-def delete_upload(session: Session, name: str, team: str) -> None:
-    """Delete the team's uploaded task `name` and what was measured on it (see the module)."""
+def delete_upload(session: Session, name: str, team: str) -> dict[str, int | str]:
+    """Delete the team's uploaded task `name` and what was measured on it (see the module); what went."""
     task = get_task_row(session, name, team)
     if task.source != TaskSource.upload:
         raise SharedTaskError(f"task {name!r} is a built-in or hub data set, shared by every team: only a "
@@ -53,10 +53,18 @@ def delete_upload(session: Session, name: str, team: str) -> None:
         if busy is not None:
             raise ConflictError(f"task {name!r} has a study with trials queued or running: delete it once they end")
     studies = list(session.scalars(select(Allocation.study_name).where(Allocation.task_id == task.id)))
+    removed = {
+        "task": name,
+        "rows": task.n_pool + task.n_test,
+        "trials": session.scalar(select(func.count(Trial.id)).where(Trial.task_id == task.id)),
+        "allocations": len(studies),
+        "studies": session.scalar(select(func.count(GridStudy.id)).where(GridStudy.task_id == task.id)),
+    }
     # Rows of SQL, not ORM objects: ON DELETE CASCADE removes the trials, points and allocations in the
     # database, without loading each one.
     session.execute(delete(Task).where(Task.id == task.id))
     _after_commit(session, lambda: forget_outside_the_database(name, studies))
+    return removed
 
 
 def _after_commit(session: Session, action) -> None:

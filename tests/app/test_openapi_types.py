@@ -22,7 +22,7 @@ from app.schemas.marginal import MarginalOut
 from app.schemas.plan import PlanOut
 from app.schemas.recommendation import Recommendation
 from app.schemas.studies import StudyOut
-from app.schemas.tasks import TaskOut
+from app.schemas.tasks import TaskDeletedOut, TaskOut
 from app.schemas.trials import TrialDetail
 
 # (component, field) -> why it stays a free-form object. Keep this short: every entry is a hole in
@@ -166,7 +166,7 @@ def _examples_of(component: str) -> list[dict]:
     from app.schemas.trials import TrialOut
 
     models = [AllocationOut, AllocationPage, SweepOut, AllocationReport, FrontierOut, MarginalOut, PlanOut, StudyOut,
-              StudySummary, TaskOut, TrialOut, TrialDetail, Liveness, Readiness, WebhookSecretOut]
+              StudySummary, TaskDeletedOut, TaskOut, TrialOut, TrialDetail, Liveness, Readiness, WebhookSecretOut]
     by_name = {model.__name__: model for model in models}
     assert _name(component) in by_name, f"{component} has examples: add its model to this test's list"
     return by_name[_name(component)].model_json_schema(mode="serialization")["examples"]
@@ -202,7 +202,7 @@ def test_every_operation_declares_its_errors(document):
 @pytest.mark.parametrize(("model", "example"), [
     (AllocationOut, ex.ALLOCATION), (AllocationOut, ex.RUNNING_ALLOCATION), (SweepOut, ex.SWEEP),
     (AllocationReport, ex.REPORT), (FrontierOut, ex.FRONTIER), (MarginalOut, ex.MARGINAL), (PlanOut, ex.PLAN),
-    (StudyOut, ex.STUDY), (TaskOut, ex.TASK), (TrialDetail, ex.TRIAL_DETAIL),
+    (StudyOut, ex.STUDY), (TaskOut, ex.TASK), (TaskDeletedOut, ex.TASK_DELETED), (TrialDetail, ex.TRIAL_DETAIL),
 ])
 def test_a_body_goes_through_its_model_unchanged(model, example):
     """What the typed models serve is what the dicts they are built from say: same keys, same values."""

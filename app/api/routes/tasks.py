@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from sqlalchemy import select
 
 from ...db.models import Task
-from ...schemas.tasks import TaskOut, UploadSummary
+from ...schemas.tasks import TaskDeletedOut, TaskOut, UploadSummary
 from ...services import task_removal
 from ...services import tasks as task_service
 from ...services.errors import RequestError
@@ -73,9 +73,9 @@ def get_task(task: str, session: SessionDep, caller: CallerDep) -> TaskOut:
 
 @router.delete(
     "/tasks/{task}",
-    status_code=204,
-    response_class=Response,
+    response_model=TaskDeletedOut,
     responses=errors(
+        413,
         described={
             403: "a built-in or hub task: shared by every team, never deleted",
             404: "no such task (or another team's)",
@@ -83,9 +83,8 @@ def get_task(task: str, session: SessionDep, caller: CallerDep) -> TaskOut:
         }
     ),
 )
-def delete_task(task: str, session: SessionDep, caller: CallerDep) -> Response:
+def delete_task(task: str, session: SessionDep, caller: CallerDep) -> TaskDeletedOut:
     """Delete the team's own uploaded task with everything measured on it: its rows, trials, point
     aggregates, allocations and studies (their Optuna studies too) and its cached weak labels. Refused
-    while work on it is queued or running. The name is free again afterwards."""
-    task_removal.delete_upload(session, task, caller.team)
-    return Response(status_code=204)
+    while work on it is queued or running. The name is free again afterwards; the answer counts what went."""
+    return TaskDeletedOut(**task_removal.delete_upload(session, task, caller.team))
