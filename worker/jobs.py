@@ -311,13 +311,15 @@ def build_weak_labels_job(task_name: str) -> None:
         task = session.scalars(select(Task).where(Task.name == task_name)).one_or_none()
         if task is None:  # deleted before its labels were built
             return
-        engine = engine_task(session, task)
+        task_id, engine = task.id, engine_task(session, task)
     labels = weak_labels(engine)  # minutes: outside any transaction
     with session_scope() as session:
         task = session.scalars(select(Task).where(Task.name == task_name)).one_or_none()
         if task is None:  # deleted while they were built: keep nothing of it
             task_removal.forget_weak_labels(task_name)
             return
+        if task.id != task_id:  # deleted and uploaded again meanwhile: these describe the old rows
+            return  # (the new upload queued a build of its own)
         describe_weak_labels(task, labels)
 
 

@@ -188,3 +188,14 @@ def test_a_labeler_build_counts_against_the_teams_work_limit(make_api, monkeypat
         assert upload(api, "labeled", weak=True).status_code == 201  # its own weak labels: no build
     finally:
         redis.Redis.from_url(broker).flushdb()
+
+
+def test_a_labeler_build_for_a_deleted_task_keeps_nothing(service):
+    from worker import jobs
+    from worker.engine.weak_labels import cache_dir_for
+
+    assert upload(service, "short-lived").status_code == 201
+    assert service.delete("/tasks/short-lived").status_code == 200
+    jobs.build_weak_labels_job("short-lived")  # its message arrives after the deletion: nothing to build
+    assert not cache_dir_for("short-lived").exists()
+    assert counts("short-lived")["task"] == 0
