@@ -63,7 +63,7 @@ def _resume_embedded_work() -> None:
     """In embedded mode this process is the only worker: pick up what a previous run left."""
     from sqlalchemy import select
 
-    from .db.models import Allocation, AllocationStatus, Trial, TrialStatus
+    from .db.models import OPEN_ALLOCATION_STATUSES, Allocation, Trial, TrialStatus
     from .db.session import session_scope
     from .dispatch import get_dispatcher
     from .services import grid, webhooks
@@ -75,7 +75,7 @@ def _resume_embedded_work() -> None:
             trial.status, trial.worker = TrialStatus.queued, None
         unfinished = list(
             session.scalars(
-                select(Allocation.id).where(Allocation.status.in_([AllocationStatus.queued, AllocationStatus.running]))
+                select(Allocation.id).where(Allocation.status.in_(OPEN_ALLOCATION_STATUSES))
             )
         )
         study_trials = grid.queued_trials(session)

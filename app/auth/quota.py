@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..config import get_settings
 from ..db.models import (
-    Allocation, AllocationStatus, GridStudy, StudyPoint, StudyPointTrial, Task, TaskSource, Trial, TrialStatus,
+    ACTIVE_TRIAL_STATUSES, Allocation, AllocationStatus, GridStudy, StudyPoint, StudyPointTrial, Task, TaskSource, Trial,
 )
 from ..services.errors import ServiceError
 from .caller import Caller
@@ -27,7 +27,7 @@ class TooManyTrials(ServiceError):
 
 def active_trials(session: Session, team: str) -> int:
     """Distinct trials queued or running that the team's allocations or grid studies wait on."""
-    active = Trial.status.in_([TrialStatus.queued, TrialStatus.running])
+    active = Trial.status.in_(ACTIVE_TRIAL_STATUSES)
     via_allocations = (
         select(Trial.id)
         .join(StudyPointTrial, StudyPointTrial.trial_id == Trial.id)

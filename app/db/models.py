@@ -26,11 +26,19 @@ class TrialStatus(StrEnum):
     failed = "failed"
 
 
+# Work still to come: a trial that will train, or trains now.
+ACTIVE_TRIAL_STATUSES = (TrialStatus.queued, TrialStatus.running)
+
+
 class AllocationStatus(StrEnum):
     queued = "queued"
     running = "running"
     done = "done"
     failed = "failed"
+
+
+# An allocation that has not ended: it may still queue trials and write its points.
+OPEN_ALLOCATION_STATUSES = (AllocationStatus.queued, AllocationStatus.running)
 
 
 class Task(Base):

@@ -22,7 +22,7 @@ from worker.engine.metrics import unpack_correct
 from worker.engine.models import ModelSpecError, resolve_model
 from worker.engine.spec import CAUSAL_ONLY_METHODS, Method, MethodParams, StageRule, TrialSpec, recipe_params
 
-from ..db.models import GridStudy, Task, Trial, TrialStatus
+from ..db.models import ACTIVE_TRIAL_STATUSES, GridStudy, Task, Trial, TrialStatus
 from ..schemas.studies import StudyRequest
 from . import trials as trial_cache
 from .errors import NotFoundError, RequestError
@@ -123,6 +123,7 @@ def create(session: Session, request: StudyRequest, team: str | None = None,
     # A trial's spec does not depend on the budget: one space makes every point's specs.
     space = _space(request, request.budgets[0], task.buyable(request.weak_labeler), params)
     specs: dict[tuple, TrialSpec] = {}  # shares that land on the same counts share trials
+    placed: list[tuple[dict, tuple]] = []  # each point's trial per seed, in the order the study lists them
     # Seed by seed, so a study read halfway has every point once before it has any twice.
     for seed in request.seeds:
         for point in points:
@@ -130,20 +131,19 @@ def create(session: Session, request: StudyRequest, team: str | None = None,
             if counts not in specs:
                 specs[counts] = space.spec(Point(Method(point["method"]), point["n_weak"], point["n_gold"]), seed,
                                            task=task.name, weak_labeler=request.weak_labeler)
+            placed.append((point, counts))
     if check_work is not None:
         check_work(_work_to_queue(session, [spec.key() for spec in specs.values()]))
 
     trial_ids: dict[tuple, int] = {}
     to_run: list[int] = []
-    for seed in request.seeds:
-        for point in points:
-            counts = (point["method"], point["n_weak"], point["n_gold"], seed)
-            if counts not in trial_ids:
-                trial = trial_cache.get_or_create_trial(session, task, specs[counts])
-                trial_ids[counts] = trial.id
-                if trial.status == TrialStatus.queued:
-                    to_run.append(trial.id)
-            point.setdefault("trial_ids", []).append(trial_ids[counts])
+    for counts, spec in specs.items():  # in first-placed order, as before
+        trial = trial_cache.get_or_create_trial(session, task, spec)
+        trial_ids[counts] = trial.id
+        if trial.status == TrialStatus.queued:
+            to_run.append(trial.id)
+    for point, counts in placed:
+        point.setdefault("trial_ids", []).append(trial_ids[counts])
 
     study = GridStudy(
         id=str(uuid.uuid4()),
@@ -160,11 +160,10 @@ def create(session: Session, request: StudyRequest, team: str | None = None,
 def _work_to_queue(session: Session, keys: list[str]) -> int:
     """Of these trial keys, how many are not stored yet or stored queued or running."""
     stored: dict[str, str] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        stored.update((key, status) for key, status in session.execute(select(Trial.key, Trial.status).where(Trial.key.in_(chunk))))
-    active = (TrialStatus.queued, TrialStatus.running)
-    return sum(1 for key in keys if key not in stored or stored[key] in active)
+    for start in range(0, len(keys), 500):  # bounded IN lists (a study has up to MAX_TRIALS)
+        rows = session.execute(select(Trial.key, Trial.status).where(Trial.key.in_(keys[start : start + 500])))
+        stored.update((key, status) for key, status in rows)
+    return sum(1 for key in keys if key not in stored or stored[key] in ACTIVE_TRIAL_STATUSES)
 
 
 # --- reading a study -----------------------------------------------------------------------------

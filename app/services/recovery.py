@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..config import get_settings
 from ..db.base import utcnow
-from ..db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTrial, Trial, TrialStatus
+from ..db.models import ACTIVE_TRIAL_STATUSES, OPEN_ALLOCATION_STATUSES, Allocation, StudyPoint, StudyPointTrial, Trial
 from . import allocations, trials
 
 
@@ -48,9 +48,9 @@ def stalled_allocations(session: Session) -> list[str]:
         StudyPoint.allocation_id == Allocation.id,
         StudyPointTrial.point_id == StudyPoint.id,
         Trial.id == StudyPointTrial.trial_id,
-        or_(Trial.status.in_([TrialStatus.queued, TrialStatus.running]), Trial.finished_at >= before),
+        or_(Trial.status.in_(ACTIVE_TRIAL_STATUSES), Trial.finished_at >= before),
     )
-    unfinished = Allocation.status.in_([AllocationStatus.queued, AllocationStatus.running])
+    unfinished = Allocation.status.in_(OPEN_ALLOCATION_STATUSES)
     return list(session.scalars(select(Allocation.id).where(unfinished, Allocation.updated_at < before, ~busy_trial)))
 
 

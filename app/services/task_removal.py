@@ -21,16 +21,14 @@ from sqlalchemy.orm import Session
 from worker.engine.weak_labels import cache_dir_for
 
 from ..config import get_settings
-from ..db.models import Allocation, AllocationStatus, GridStudy, Task, TaskSource, Trial, TrialStatus
+from ..db.models import (
+    ACTIVE_TRIAL_STATUSES, OPEN_ALLOCATION_STATUSES, Allocation, GridStudy, Task, TaskSource, Trial,
+)
 from .errors import ConflictError, ServiceError
 from .search import optuna_storage
 from .tasks import get_task_row
 
 log = logging.getLogger(__name__)
-
-ACTIVE_ALLOCATION = (AllocationStatus.queued, AllocationStatus.running)
-ACTIVE_TRIAL = (TrialStatus.queued, TrialStatus.running)
-
 
 class SharedTaskError(ServiceError):
     status_code = 403
@@ -43,13 +41,13 @@ def delete_upload(session: Session, name: str, team: str) -> dict[str, int | str
         raise SharedTaskError(f"task {name!r} is a built-in or hub data set, shared by every team: only a "
                               "team's own uploads can be deleted")
     running = session.scalars(
-        select(Allocation.id).where(Allocation.task_id == task.id, Allocation.status.in_(ACTIVE_ALLOCATION))
+        select(Allocation.id).where(Allocation.task_id == task.id, Allocation.status.in_(OPEN_ALLOCATION_STATUSES))
     ).all()
     if running:
         raise ConflictError(f"task {name!r} has {len(running)} allocation(s) queued or running "
                             f"({', '.join(running[:5])}): delete it once they end")
     if session.scalars(select(GridStudy.id).where(GridStudy.task_id == task.id)).first() is not None:
-        busy = session.scalars(select(Trial.id).where(Trial.task_id == task.id, Trial.status.in_(ACTIVE_TRIAL))).first()
+        busy = session.scalars(select(Trial.id).where(Trial.task_id == task.id, Trial.status.in_(ACTIVE_TRIAL_STATUSES))).first()
         if busy is not None:
             raise ConflictError(f"task {name!r} has a study with trials queued or running: delete it once they end")
     studies = list(session.scalars(select(Allocation.study_name).where(Allocation.task_id == task.id)))
