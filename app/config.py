@@ -7,6 +7,7 @@ LABELMIX_DATABASE_URL=postgresql+psycopg://... and LABELMIX_BROKER_URL=redis://.
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated
 
@@ -73,7 +74,7 @@ class Settings(BaseSettings):
     # Networks (CIDRs, comma-separated) callbacks may reach besides public addresses: for receivers
     # inside the deployment (e.g. 10.0.0.0/8). Empty: loopback, private, link-local and every other
     # non-public address is refused (services.callback_targets).
-    callback_allow_networks: Annotated[list[str], NoDecode] = []
+    callback_allow_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     # Each callback attempt (connect, send, hear the status) ends by this deadline, however slowly the
     # receiver answers; no attempt starts later than callback_give_up_after_s after the first.
     callback_attempt_deadline_s: float = Field(15.0, gt=0, le=300)
@@ -91,24 +92,18 @@ class Settings(BaseSettings):
     @field_validator("trusted_hosts", mode="before")
     @classmethod
     def _host_list(cls, value):
-        if isinstance(value, str):
-            return [h.strip() for h in value.split(",") if h.strip()]
-        return value
+        return _comma_list(value)
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value):
-        if isinstance(value, str):
-            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
-        return value
+        return [o.rstrip("/") for o in _comma_list(value)]
 
     @field_validator("callback_allow_networks", mode="before")
     @classmethod
     def _networks(cls, value):
-        if isinstance(value, str):
-            value = [n.strip() for n in value.split(",") if n.strip()]
-        parse_networks(value)  # a bad one is refused at start-up, naming it
-        return value
+        # Parsed once, here: a bad one is refused at start-up, naming it, and callers get networks.
+        return parse_networks(_comma_list(value))
 
     @field_validator("database_url")
     @classmethod
@@ -136,6 +131,13 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.broker_url is None
+
+
+def _comma_list(value):
+    """A comma-separated setting ("a, b,,c") as its stripped, non-empty items; a list as it is."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 @lru_cache

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, fiel
 from worker.engine.spec import DEFAULT_RECIPE, Method, Recipe, recipe_params
 
 from ..config import get_settings
-from ..services.callback_targets import check_url, parse_networks
+from ..services.callback_targets import check_url
 from . import examples as ex
 from .common import (
     Budget, ModelName, Price, Seed, TaskName, WeakLabeler, distinct_seeds, document_params, document_stored_params,
@@ -130,7 +130,7 @@ class AllocationRequest(BaseModel):
     @classmethod
     def _reachable_callback(cls, url: HttpUrl | None) -> HttpUrl | None:
         if url is not None:
-            check_url(str(url), parse_networks(get_settings().callback_allow_networks))
+            check_url(str(url), get_settings().callback_allow_networks)
         return url
 
     @field_validator("methods")

@@ -59,7 +59,7 @@ from ..config import get_settings
 from ..db.base import utcnow
 from ..db.models import Allocation, AllocationStatus, TeamWebhookSecret
 from ..db.session import session_scope
-from .callback_targets import checked_client, parse_networks
+from .callback_targets import checked_client
 
 log = logging.getLogger(__name__)
 
@@ -128,16 +128,13 @@ def reclaim_stale(session: Session, older_than_s: float | None = None) -> list[s
     stale = (Allocation.callback_state == SENDING) & (
         (Allocation.callback_claimed_at <= cutoff) | Allocation.callback_claimed_at.is_(None)
     )
-    ids = list(session.scalars(select(Allocation.id).where(stale)))
-    reclaimed = []
-    for allocation_id in ids:  # one conditional UPDATE each: a sweep running beside this one takes none twice
-        result = session.execute(
-            update(Allocation).where(Allocation.id == allocation_id, stale)
-            .values(callback_state=PENDING, updated_at=Allocation.updated_at)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:
-            reclaimed.append(allocation_id)
+    # One conditional UPDATE: a sweep running beside this one gets back none of the rows this one took.
+    reclaimed = list(session.scalars(
+        update(Allocation).where(stale)
+        .values(callback_state=PENDING, updated_at=Allocation.updated_at)
+        .returning(Allocation.id)
+        .execution_options(synchronize_session=False)
+    ))
     if reclaimed:
         log.warning("callbacks left sending by a process that stopped, sent again: %s", ", ".join(reclaimed))
     return reclaimed
@@ -205,8 +202,7 @@ def _post_once(url: str, secret: str, raw_body: bytes, allocation_id: str) -> in
     """One attempt, within the attempt deadline; the status only (the body is never read)."""
     timestamp = str(int(time.time()))
     settings = get_settings()
-    allowed = parse_networks(settings.callback_allow_networks)
-    with checked_client(allowed, settings.callback_attempt_deadline_s, TIMEOUT) as client:
+    with checked_client(settings.callback_allow_networks, settings.callback_attempt_deadline_s, TIMEOUT) as client:
         with client.stream("POST", url, content=raw_body, headers={
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: timestamp,
