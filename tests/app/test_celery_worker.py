@@ -26,10 +26,14 @@ TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 3
 # A trial still training a while after its first step (a minute or more on this 2-core machine).
 LONG = {**TINY, "max_steps_per_stage": 20, "patience": 100}
 # A trial far past a 15 s limit even on an idle machine: LONG alone once finished inside 15 s in CI,
-# and so did 100 steps (40 gold labels are under the fast recipe's min_val_labels, so the stage runs
-# without validation at ~0.1 s a step: 14 s with the model load). 1,000 steps of a schedule that long
-# (max_examples_per_stage) are ~100 s unstopped.
-PAST_THE_LIMIT = {**LONG, "max_steps_per_stage": 1000, "max_examples_per_stage": 40_000}
+# and so did 100 steps, and so did 1,000 planned steps under engine version 4 (40 gold labels are
+# under the fast recipe's min_val_labels, and a stage too small to validate trains at most 64 epochs:
+# 128 steps, 7 s). So this stage validates (min_val_labels 0) and has more patience than steps: its
+# 1,000 steps (32,000 examples) are ~60 s unstopped.
+PAST_THE_LIMIT = {
+    **LONG, "max_steps_per_stage": 1000, "max_examples_per_stage": 40_000,
+    "min_val_labels": 0, "patience_examples": 40_000,
+}
 # The trials worker's pool, as README.md and docker-compose.yml start it.
 TRIALS_POOL = ["--pool", "prefork", "--concurrency", "1"]
 
@@ -221,7 +225,7 @@ def test_a_trial_past_the_time_limit_ends_failed_with_the_reason(make_api, worke
     response = api.post("/allocate", json=allocation_request(max_trials=1, budget=40, params=PAST_THE_LIMIT))
     assert response.status_code == 202, response.text
     done = follow(api, response.json()["id"], 180, workers)
-    assert done["status"] == "failed", done
+    assert done["status"] == "failed", json.dumps(sql_on(clean_db, "SELECT spec, result FROM trials"), default=str)[:6000]
     [(status, attempts, error, progress)] = sql_on(clean_db, "SELECT status, attempts, error, progress FROM trials")
     assert (status, attempts) == ("failed", 1), (status, attempts, error)
     assert f"exceeded the time limit of {limit_s} s" in error.splitlines()[0], error
