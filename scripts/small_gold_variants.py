@@ -7,7 +7,9 @@ multiple of the adapter's); headinitX (HEAD_INIT_SCALE); dropout (the base's own
 epochsN (MAX_UNVALIDATED_EPOCHS); fixedN (fixed_schedule_examples); wdX (AdamW weight decay); initK
 (the adapter and head drawn from seed + 1000 K, the labels from SEED: separates the draw of labels
 from the initialization); balanced (the first N_GOLD labels bought balanced over word polarity x
-polarity shown); minvalN (min_val_labels). Prints one JSON line: test accuracy, AUROC, learned, the
+polarity shown); minvalN (min_val_labels); probe or probeC (LP-FT: the first stage's head starts from
+a logistic regression, inverse regularization C (default 1), fitted to the stage's labels on the
+frozen model's pooled features). Prints one JSON line: test accuracy, AUROC, learned, the
 stages. Research, not product: it patches the engine in this process only. README, "Recipes, stages
 and accuracy", reports what it found (one torch thread; run two seeds at a time on two cores).
 """
@@ -65,6 +67,29 @@ for part in variant.split("+"):
             rest = np.setdiff1d(order, head, assume_unique=True)
             self._order = np.concatenate([np.array(head), order[np.isin(order, rest)]])
         CX.LabelDraw.__init__ = init
+    elif part.startswith("probe"):
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+        strength = float(part[5:]) if len(part) > 5 else 1.0
+        real_run, first = loop.StageRun.__init__, [True]
+        def probed(self, name, model, batcher, data, *a, real_run=real_run, strength=strength, **kw):
+            if first[0]:
+                first[0] = False
+                grabbed = []
+                hook = model.head.register_forward_hook(lambda m, i, o: grabbed.append(i[0].detach().float()))
+                model.eval()
+                with torch.no_grad():
+                    for k in range(0, len(data.train_texts), 64):
+                        model(**batcher(list(data.train_texts[k:k + 64])))
+                hook.remove(); model.train()
+                y = (np.asarray(data.train_targets) > 0.5).astype(int)
+                fit = LogisticRegression(C=strength, max_iter=2000).fit(torch.cat(grabbed).numpy(), y)
+                with torch.no_grad():
+                    coef = torch.tensor(fit.coef_[0], dtype=torch.float32) / 2
+                    model.head.weight[1], model.head.weight[0] = coef, -coef
+                    model.head.bias[1], model.head.bias[0] = fit.intercept_[0] / 2, -fit.intercept_[0] / 2
+            real_run(self, name, model, batcher, data, *a, **kw)
+        loop.StageRun.__init__ = probed
     elif part == "base":
         pass
     else:
