@@ -166,27 +166,32 @@ def answers_agree(a: dict | None, b: dict | None) -> bool | None:
     return any(same_point(a, c) for c in contenders(b)) and any(same_point(b, c) for c in contenders(a))
 
 
+def twin(trial: dict) -> tuple:
+    """What a trial is in both arms: its point and seed (its key differs when the arms' precisions do)."""
+    return point_of(trial), trial["seed"]
+
+
 def accuracy_gap(cold: list[dict], warm: list[dict]) -> tuple[float | None, bool]:
-    """Largest |test accuracy difference| of the same trial (by key) in both arms, and whether all match."""
-    warm_by_key = {t["key"]: t["test_accuracy"] for t in warm}
-    gaps = [abs(t["test_accuracy"] - warm_by_key[t["key"]]) for t in cold if t["key"] in warm_by_key]
+    """Largest |test accuracy difference| of the same trial (point and seed) in both arms, and whether all match."""
+    warm_by_twin = {twin(t): t["test_accuracy"] for t in warm}
+    gaps = [abs(t["test_accuracy"] - warm_by_twin[twin(t)]) for t in cold if twin(t) in warm_by_twin]
     complete = len(gaps) == len(cold) == len(warm)
     return (max(gaps) if gaps else None), complete and all(g == 0 for g in gaps)
 
 
 def skipped_seconds(cold: list[dict], warm: list[dict]) -> float:
     """Cold-arm seconds of the work the warm arm did not do: the weak stages it restored and the pool
-    scorings it read back, each timed on the trial's cold twin (same key)."""
-    cold_by_key = {t["key"]: t for t in cold}
+    scorings it read back, each timed on the trial's cold twin (same point and seed)."""
+    cold_twins = {twin(t): t for t in cold}
     skipped = 0.0
     for t in warm:
-        twin = cold_by_key.get(t["key"])
-        if twin is None:
+        cold_twin = cold_twins.get(twin(t))
+        if cold_twin is None:
             continue
         if t["reused"]:
-            skipped += twin["stage_s"].get("weak", 0.0)
+            skipped += cold_twin["stage_s"].get("weak", 0.0)
         if t.get("pool_scores_reused"):
-            skipped += twin.get("pool_scoring_s") or 0.0
+            skipped += cold_twin.get("pool_scoring_s") or 0.0
     return skipped
 
 
@@ -287,17 +292,27 @@ def plan_specs(task: str, model: str, budget: float, weak_cost: float, gold_cost
     return prepared, recipe, overrides, grid, [s.model_dump(mode="json") for s in specs]
 
 
+def with_precision(spec_dicts: list[dict], precision: str | None) -> list[dict]:
+    """The specs trained in `precision` instead (None: as they are). The pre-bf16 engine is the cold
+    arm issue 28 measures against: fp32, nothing resident, nothing reused."""
+    if precision is None:
+        return spec_dicts
+    return [{**d, "params": {**d["params"], "precision": precision}} for d in spec_dicts]
+
+
 def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 256, weak_cost: float = 0.10,
               gold_cost: float = 1.0, points: int = 8, seeds: int = 2, group_size: int = 0,
               max_steps: int | None = None, n_test: int | None = None, weak_labeler: str = "default",
-              recipe: str | None = None, warm_processes: int = 1, warm_merged: bool = True) -> dict:
+              recipe: str | None = None, warm_processes: int = 1, warm_merged: bool = True,
+              cold_precision: str | None = None) -> dict:
     from worker.engine.spec import TrialSpec
 
     prepared, recipe, overrides, grid, spec_dicts = plan_specs(
         task, model, budget, weak_cost, gold_cost, points, seeds, max_steps, n_test, weak_labeler, recipe)
-    by_key = {TrialSpec(**d).key(): d for d in spec_dicts}
+    cold_specs = with_precision(spec_dicts, cold_precision)
+    by_key = {TrialSpec(**d).key(): d for d in spec_dicts + cold_specs}
 
-    cold = _arm("cold", COLD_ENV, spec_dicts, prepared, task, model)
+    cold = _arm("cold", COLD_ENV, cold_specs, prepared, task, model)
     warm_env = {**WARM_ENV, "LABELMIX_TRIAL_GROUP_SIZE": str(group_size),
                 "LABELMIX_MERGED_INFERENCE": str(warm_merged).lower()}
     warm = _arm("warm", warm_env, spec_dicts, prepared, task, model, warm_processes)
@@ -313,6 +328,7 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
     return {
         "task": task, "model": model, "budget": budget, "weak_cost": weak_cost, "gold_cost": gold_cost,
         "recipe": recipe, "overrides": overrides, "weak_labeler": prepared["labeler"],
+        "precision": {"cold": cold_specs[0]["params"]["precision"], "warm": spec_dicts[0]["params"]["precision"]},
         "labeler_build_s": prepared["labeler_build_s"], "seeds": list(range(seeds)),
         "points": [[p.method.value, p.n_weak, p.n_gold] for p in grid],
         "cold": {k: v for k, v in cold.items() if k != "trials"},
@@ -335,7 +351,8 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
 def _report(r: dict) -> None:
     print(f"{r['task']} / {r['model']} / budget {r['budget']:g} (weak {r['weak_cost']:g}, "
           f"gold {r['gold_cost']:g}), {len(r['points'])} points x {len(r['seeds'])} seeds, "
-          f"weak labels {r['weak_labeler']}, {r['cold']['device']}")
+          f"weak labels {r['weak_labeler']}, {r['cold']['device']}; cold in {r['precision']['cold']}, "
+          f"warm in {r['precision']['warm']}")
     for name in ("cold", "warm"):
         a = r[name]
         rec, best = a["recommendation"], a["best_mean"]
@@ -408,11 +425,13 @@ def main(
                                                             "each (a CPU host: one per core)")] = 1,
     warm_merged: Annotated[bool, typer.Option(help="warm arm scores with adapters merged (off: its results "
                                                    "equal the cold arm's bit for bit on the CPU)")] = True,
+    cold_precision: Annotated[str | None, typer.Option(help="cold arm trains in this precision (fp32: the "
+                                                           "engine before bf16); default: the specs' own")] = None,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
     result = benchmark(task, model, budget, weak_cost, gold_cost, points, seeds, group_size, max_steps,
-                       n_test, weak_labeler, recipe, warm_processes, warm_merged)
+                       n_test, weak_labeler, recipe, warm_processes, warm_merged, cold_precision)
     _report(result)
     print(json.dumps(result))  # one line, for scripts
 
