@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -171,6 +172,14 @@ def empty_pg_url() -> Iterator[str]:
         drop_pg_database(url)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded database file migrated to head once a session; SQLite API tests start from a copy."""
+    path = tmp_path_factory.mktemp("sqlite") / "head.sqlite"
+    alembic_upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
 def migrate() -> Callable[..., None]:
     """migrate(url, revision="head"): `alembic upgrade` against that database."""
@@ -254,22 +263,38 @@ def make_api(configure, clean_db: str):
 
 
 @pytest.fixture
-def api(make_api):
-    """The API on Postgres, embedded (no broker). Nothing here should train a model."""
-    return make_api()
+def api(request: pytest.FixtureRequest, make_api, tmp_path: Path):
+    """The API, embedded (no broker), on Postgres; in a test marked `both_databases`, once on Postgres
+    and once on a migrated SQLite file (pytest_generate_tests). Nothing here should train a model."""
+    if getattr(request, "param", "postgres") == "postgres":
+        return make_api()
+    return _sqlite_api(request, tmp_path)
 
 
-def api_on(request: pytest.FixtureRequest, tmp_path: Path):
-    """For a fixture parametrized over ["postgres", "sqlite"]: the API on that database (embedded; the
-    SQLite file migrated under tmp_path), closed when the test ends."""
-    if request.param == "postgres":
-        return request.getfixturevalue("api")
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A module (or test) marked both_databases runs its `api` tests on each database the service
+    # supports, so a backend difference (naive datetimes, JSON operators) cannot hide again.
+    if "api" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("api", DATABASES, indirect=True)
+
+
+DATABASES = ["postgres", "sqlite"]
+
+
+def _sqlite_api(request: pytest.FixtureRequest, tmp_path: Path):
     from fastapi.testclient import TestClient
 
     from app.main import create_app
 
-    url = f"sqlite:///{tmp_path / 'labelmix.sqlite'}"
-    request.getfixturevalue("migrate")(url)
+    path = tmp_path / "labelmix.sqlite"
+    # SQLite's backup API, not a file copy: the migrated schema may still sit in the template's WAL.
+    template, copy = sqlite3.connect(request.getfixturevalue("migrated_sqlite")), sqlite3.connect(path)
+    try:
+        template.backup(copy)
+    finally:
+        template.close()
+        copy.close()
+    url = f"sqlite:///{path}"
     request.getfixturevalue("configure")(url)
     client = TestClient(create_app())
     client.__enter__()
@@ -277,11 +302,31 @@ def api_on(request: pytest.FixtureRequest, tmp_path: Path):
     return client
 
 
+def api_on(request: pytest.FixtureRequest, tmp_path: Path):
+    """For a fixture parametrized over DATABASES: the API on that database (embedded; the SQLite file
+    migrated under tmp_path), closed when the test ends."""
+    if request.param == "postgres":
+        return request.getfixturevalue("make_api")()
+    return _sqlite_api(request, tmp_path)
+
+
 @pytest.fixture
 def table_counts(clean_db: str) -> Callable[..., dict[str, int]]:
-    """table_counts(*tables): row counts in the test database (default: every app table)."""
+    """table_counts(*tables): row counts in the test database (default: every app table): the SQLite
+    file the app is configured on, in a both_databases test's SQLite run, Postgres otherwise."""
 
     def _counts(*tables: str) -> dict[str, int]:
-        return {t: pg_execute(clean_db, f"SELECT count(*) FROM {t}")[0][0] for t in tables or APP_TABLES}
+        url = os.environ.get("LABELMIX_DATABASE_URL", "")
+        if not url.startswith("sqlite"):
+            return {t: pg_execute(clean_db, f"SELECT count(*) FROM {t}")[0][0] for t in tables or APP_TABLES}
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                return {t: connection.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                        for t in tables or APP_TABLES}
+        finally:
+            engine.dispose()
 
     return _counts

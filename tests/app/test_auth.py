@@ -110,6 +110,7 @@ def test_an_allocation_on_another_teams_task_is_404(keyed):
     assert response.status_code == 404, response.text
 
 
+@pytest.mark.both_databases
 def test_without_required_keys_requests_act_for_the_local_team(api, enqueued):  # noqa: F811
     assert upload(api, "mine").status_code == 201
     assert api.get("/tasks/mine").status_code == 200

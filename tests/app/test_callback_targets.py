@@ -14,6 +14,8 @@ from test_webhooks import REQUEST, callback_row, receiver, stored  # noqa: F401 
 
 from app.services.callback_targets import CallbackTargetRefused, check_url, parse_networks, resolve_checked
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:18901/leak",

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 WORDS = "amber basil cedar delta ember fjord grove harbor iris jasper kelp lumen moss nectar onyx pine quartz".split()
 
 

@@ -27,6 +27,8 @@ from hypothesis import strategies as st
 
 from worker.engine.spec import TrialSpec
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 MINILM, SMOLLM = "minilm-l6", "smollm2-135m"
 
 # name -> (method, model, n_weak, n_gold, [(seed, test, selection, holdout), ...])

@@ -315,6 +315,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("case", HOSTILE)
 def test_hostile_file_is_422_naming_the_field_and_stores_nothing(api, table_counts, case):
     filename, content, field, words = HOSTILE[case]
@@ -328,6 +329,7 @@ def test_hostile_file_is_422_naming_the_field_and_stores_nothing(api, table_coun
 # --- races ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_two_uploads_of_one_name_at_once_are_201_and_409(api, table_counts):
     # Big enough that both requests pass the name check before either has inserted its row.
     contents = [as_csv(rows(n_per_class=2000, tag=tag)) for tag in ("first-", "second-")]
@@ -373,6 +375,7 @@ def test_concurrent_first_registrations_of_a_builtin_all_succeed(make_api, table
 # --- reads register nothing ------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 def test_reading_a_builtin_task_not_registered_is_404_and_registers_nothing(api, table_counts):
     response = api.get("/tasks/capitals")
     assert response.status_code == 404, response.text
@@ -473,6 +476,7 @@ def test_database_down_is_503_with_retry_after_on_every_data_endpoint(configure,
         "filter-nul",
     ],
 )
+@pytest.mark.both_databases
 def test_nul_or_lone_surrogate_anywhere_is_422_naming_where(api, table_counts, method, path, kwargs, loc):
     headers = {"content-type": "application/json"} if "content" in kwargs else {}
     response = api.request(method, path, headers=headers, **kwargs)

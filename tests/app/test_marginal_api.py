@@ -23,6 +23,8 @@ import pytest
 
 from worker.engine.spec import TrialSpec
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 MINILM = "minilm-l6"
 PRICES = {"weak_cost": 0.1, "gold_cost": 1}
 ROWS = {

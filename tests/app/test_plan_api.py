@@ -19,6 +19,8 @@ import pytest
 
 from worker.engine.spec import Recipe, TrialSpec, recipe_params
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 STUDY = json.loads((Path(__file__).resolve().parents[2] / "tests/data/study-word_sentiment-engine1.json").read_text())
 HELD_OUT = 256.0
 PRICES = {"weak_cost": 0.1, "gold_cost": 1.0}

@@ -17,6 +17,8 @@ from worker.engine.spec import ENGINE_VERSION, TrialSpec
 
 from test_frontier_api import CURRENT_VERSION, MINILM, SMOLLM
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 N_TEST = 16
 RECIPES = [("fast", {}), ("paper", {}), ("fast", {"max_steps_per_stage": 6})]
 # A trial's result says whether it learned; "absent": stored before the engine said.

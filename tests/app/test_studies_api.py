@@ -78,6 +78,7 @@ def test_a_grid_over_the_trial_limit_is_refused(api, enqueued, table_counts, mon
     assert table_counts("grid_studies", "trials") == {"grid_studies": 0, "trials": 0}
 
 
+@pytest.mark.both_databases
 def test_unknown_study_is_404(api):
     assert api.get("/studies/nope").status_code == 404
 

@@ -122,6 +122,7 @@ def test_jsonl_upload_with_weak_probs(api, sql_on, clean_db):
     assert [t["name"] for t in api.get("/tasks").json()] == ["reviews-weak"]
 
 
+@pytest.mark.both_databases
 def test_csv_upload_with_hard_weak_labels(api):
     records = [{**r, "weak_label": r["label"]} for r in rows()]
     response = upload(api, "reviews-hard", as_csv(records), "reviews.csv")
@@ -131,6 +132,7 @@ def test_csv_upload_with_hard_weak_labels(api):
     assert response.json()["weak_labels"]["labeler"] == "task" and response.json()["warnings"] == []
 
 
+@pytest.mark.both_databases
 def test_uploaded_weak_labels_below_chance_are_warned_about(api):
     records = [{**r, "weak_label": 1 - int(r["label"])} for r in rows()]
     response = upload(api, "reviews-inverted", as_csv(records), "reviews.csv")
@@ -228,6 +230,7 @@ def test_every_problem_of_a_file_is_reported_at_once_with_its_row(api, table_cou
     assert table_counts() == before
 
 
+@pytest.mark.both_databases
 def test_the_problems_listed_are_capped_and_the_rest_counted(api):
     records = [{**r, "label": 7} for r in rows(n_pos=40, n_neg=40)]
     response = upload(api, "all-bad", as_jsonl(records), "bad.jsonl")
@@ -238,6 +241,7 @@ def test_the_problems_listed_are_capped_and_the_rest_counted(api):
                           "type": "value_error"}
 
 
+@pytest.mark.both_databases
 def test_rows_repeated_exactly_are_kept_once_and_counted(api):
     records = rows()
     repeated = [*records, records[3], records[3], records[10]]
@@ -249,6 +253,7 @@ def test_rows_repeated_exactly_are_kept_once_and_counted(api):
     assert api.get("/tasks/repeats").json()["upload"] is None  # said once, in the answer to the upload
 
 
+@pytest.mark.both_databases
 def test_a_text_repeated_with_another_weak_label_is_refused_naming_both_rows(api):
     records = with_weak_probs(rows())
     records.append({**records[4], "weak_prob": 1 - records[4]["weak_prob"] + 0.01})

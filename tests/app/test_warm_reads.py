@@ -3,9 +3,11 @@ the first frontier after a restart then reads no point, and answers as a cold re
 
 from __future__ import annotations
 
+import pytest
+from test_frontier_api import MINILM
 from test_stored_reads import cities_task, store  # noqa: F401 (a fixture)
 
-from test_frontier_api import MINILM
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
 
 
 def rows(n_weak: int) -> list[dict]:

@@ -172,6 +172,7 @@ def verifies(headers: dict, raw: bytes, secret: str) -> bool:
     return hmac.compare_digest(expected, headers["X-Labelmix-Signature"])
 
 
+@pytest.mark.both_databases
 def test_an_ended_allocation_calls_once_signed_and_does_not_wait_for_the_receiver(api, stored, receiver):
     from app.services import webhooks
 
@@ -204,6 +205,7 @@ def test_an_ended_allocation_calls_once_signed_and_does_not_wait_for_the_receive
     assert not verifies(headers, raw, rotated)
 
 
+@pytest.mark.both_databases
 def test_a_receiver_that_fails_once_is_called_again_and_the_attempts_are_stored(api, stored, receiver):
     stored(6)
     hook = receiver(500, 200)
@@ -219,6 +221,7 @@ def test_a_receiver_that_fails_once_is_called_again_and_the_attempts_are_stored(
     assert calls[0][1] == calls[1][1]  # the same body, signed afresh
 
 
+@pytest.mark.both_databases
 def test_a_receiver_that_refuses_is_not_called_again(api, stored, receiver):
     stored(6)
     hook = receiver(404)
@@ -228,6 +231,7 @@ def test_a_receiver_that_refuses_is_not_called_again(api, stored, receiver):
     assert len(hook.calls) == 1
 
 
+@pytest.mark.both_databases
 def test_each_allocation_of_a_sweep_calls_with_the_sweep_id(api, stored, receiver):
     stored(6, 12)
     hook = receiver(204)
@@ -241,6 +245,7 @@ def test_each_allocation_of_a_sweep_calls_with_the_sweep_id(api, stored, receive
     assert {b["sweep_id"] for b in bodies} == {sweep["id"]}
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/hook", "file:///etc/passwd", "not a url"])
 def test_a_callback_url_that_is_not_http_is_422_naming_the_field(api, url):
     response = api.post("/allocate", json={**REQUEST, "budget": 6, "callback_url": url})
@@ -261,6 +266,7 @@ def test_with_a_broker_the_callbacks_worker_delivers(make_api, callbacks_worker,
     assert first == second and json.loads(first)["allocation_id"] == response.json()["id"]
 
 
+@pytest.mark.both_databases
 def test_a_receivers_answer_is_never_stored_or_shown(api, stored, receiver, monkeypatch):
     # One attempt (give up at once): the row keeps the status, never the page the receiver answered.
     monkeypatch.setenv("LABELMIX_CALLBACK_GIVE_UP_AFTER_S", "0")
@@ -386,6 +392,7 @@ def stored_trials_db(configure, clean_db):
     return store
 
 
+@pytest.mark.both_databases
 def test_only_a_stale_sending_claim_is_taken_back(api, stored, receiver):
     from datetime import timedelta
 
