@@ -87,13 +87,23 @@ def plan_jobs(tasks: list[str], budgets: list[float], shares: list[float], seeds
     return jobs
 
 
+def journaled(journal: Path) -> dict[tuple, dict]:
+    if not journal.exists():
+        return {}
+    return {_job_id(row): row for row in map(json.loads, journal.read_text().splitlines())}
+
+
+def complete_points(jobs: list[dict], done: dict[tuple, dict]) -> list[dict]:
+    """The journal's trials of the points whose every seed is done in both precisions."""
+    points: dict[tuple, list[dict]] = {}
+    for job in jobs:
+        points.setdefault(_job_id(job)[:4], []).append(job)
+    return [done[_job_id(j)] for group in points.values() if all(_job_id(j) in done for j in group) for j in group]
+
+
 def run_jobs(jobs: list[dict], journal: Path, processes: int) -> list[dict]:
     """The jobs' trials: those the journal holds, then the rest, each appended as it finishes."""
-    done = {}
-    if journal.exists():
-        for line in journal.read_text().splitlines():
-            row = json.loads(line)
-            done[_job_id(row)] = row
+    done = journaled(journal)
     todo = [job for job in jobs if _job_id(job) not in done]
     typer.echo(f"{len(jobs)} trials: {len(jobs) - len(todo)} in {journal}, {len(todo)} to train")
     journal.parent.mkdir(parents=True, exist_ok=True)
@@ -204,11 +214,14 @@ def main(
     journal: Annotated[Path, typer.Option(help="finished trials, one JSON line each; reread on a rerun")] = Path(
         ".bench/precision-parity.jsonl"),
     json_out: Annotated[Path | None, typer.Option("--json")] = None,
+    train: Annotated[bool, typer.Option(help="--no-train: report the journal's complete points only")] = True,
 ) -> None:
     _one_thread()
     jobs = plan_jobs(task, [float(b) for b in budgets.split(",")], [float(s) for s in shares.split(",")],
                      [int(s) for s in seeds.split(",")], recipe)
-    result = report(run_jobs(jobs, journal, processes))
+    rows = run_jobs(jobs, journal, processes) if train else complete_points(jobs, journaled(journal))
+    result = report(rows)
+    result["complete"] = len(rows) == len(jobs)
     print_table(result)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
