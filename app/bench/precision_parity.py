@@ -222,6 +222,13 @@ def main(
     rows = run_jobs(jobs, journal, processes) if train else complete_points(jobs, journaled(journal))
     result = report(rows)
     result["complete"] = len(rows) == len(jobs)
+    # A budget answers only when all its points are in: a pick among some of them says nothing.
+    planned = {(j["task"], j["budget"]): 0 for j in jobs}
+    for job in jobs:
+        planned[(job["task"], job["budget"])] += 1
+    held = {key: sum((r["task"], r["budget"]) == key for r in rows) for key in planned}
+    result["answers"] = [a for a in result["answers"] if held[(a["task"], a["budget"])] == planned[(a["task"], a["budget"])]]
+    result["answers_agree"] = all(a["answers_agree"] for a in result["answers"])
     print_table(result)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
