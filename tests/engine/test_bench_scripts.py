@@ -90,7 +90,8 @@ def test_agreement_and_accuracy_gap():
 
 def test_skipped_work_is_timed_on_the_cold_twin():
     def timed(key, reused=False, pool_reused=False, weak_s=10.0, pool_s=None):
-        return {**_trial(key, "uncertainty_sft", 100, 10, 0, 0.5), "reused": reused,
+        # A twin is the same point and seed (the arms' keys differ when their precisions do): one seed per key here.
+        return {**_trial(key, "uncertainty_sft", 100, 10, "abcd".index(key), 0.5), "reused": reused,
                 "pool_scores_reused": pool_reused, "stage_s": {"weak": weak_s, "gold": 3.0}, "pool_scoring_s": pool_s}
 
     cold = [timed("a", pool_s=40.0), timed("b", weak_s=7.0, pool_s=30.0), timed("c", weak_s=5.0)]
@@ -100,6 +101,8 @@ def test_skipped_work_is_timed_on_the_cold_twin():
             timed("d", True, True)]
     assert skipped_seconds(cold, warm) == 7.0 + 30.0 + 5.0
     assert skipped_seconds(cold, cold) == 0.0
+    in_fp32 = [{**t, "key": t["key"] + "-fp32"} for t in cold]  # other keys, the same points and seeds
+    assert skipped_seconds(in_fp32, warm) == 7.0 + 30.0 + 5.0
 
 
 def test_service_chooser_runs_on_in_memory_trials():
