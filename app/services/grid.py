@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 
 from sqlalchemy import func, select
