@@ -24,12 +24,14 @@ import math
 import multiprocessing
 import os
 import statistics
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from worker.bench.allocation import ONE_THREAD_ENV
 from worker.engine.spec import Method, Precision, Recipe, recipe_params
 
 from ..schemas.studies import StudyRequest
@@ -44,7 +46,7 @@ WITHIN = 0.01  # the issue's parity bar: |mean difference| at most this
 
 
 def _one_thread() -> None:
-    os.environ["LABELMIX_TORCH_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.update(ONE_THREAD_ENV)
     import torch
 
     torch.set_num_threads(1)
@@ -173,8 +175,7 @@ def report(rows: list[dict]) -> dict:
     for task, budget in sorted({(p["task"], p["budget"]) for p in points}):
         mine = [p for p in points if p["task"] == task and p["budget"] == budget]
         picks = {arm: _best(mine, arm) for arm in ("fp32", "bf16")}
-        keys = {arm: next(k for k in groups if k[:2] == (task, budget) and
-                          (k[4], k[5]) == (picks[arm]["n_weak"], picks[arm]["n_gold"])) for arm in picks}
+        keys = {arm: _point_key(pick) for arm, pick in picks.items()}  # an entry carries its point's fields
         same = keys["fp32"] == keys["bf16"]
         ties = {arm: compare(scores[(keys["bf16"], arm)], scores[(keys["fp32"], arm)]).tie for arm in picks}
         answers.append({
@@ -223,10 +224,8 @@ def main(
     result = report(rows)
     result["complete"] = len(rows) == len(jobs)
     # A budget answers only when all its points are in: a pick among some of them says nothing.
-    planned = {(j["task"], j["budget"]): 0 for j in jobs}
-    for job in jobs:
-        planned[(job["task"], job["budget"])] += 1
-    held = {key: sum((r["task"], r["budget"]) == key for r in rows) for key in planned}
+    planned = Counter((j["task"], j["budget"]) for j in jobs)
+    held = Counter((r["task"], r["budget"]) for r in rows)
     result["answers"] = [a for a in result["answers"] if held[(a["task"], a["budget"])] == planned[(a["task"], a["budget"])]]
     result["answers_agree"] = all(a["answers_agree"] for a in result["answers"])
     print_table(result)

@@ -262,13 +262,14 @@ def make_api(configure, clean_db: str):
         client.__exit__(None, None, None)
 
 
+DATABASES = ["postgres", "sqlite"]
+
+
 @pytest.fixture
-def api(request: pytest.FixtureRequest, make_api, tmp_path: Path):
+def api(request: pytest.FixtureRequest, tmp_path: Path):
     """The API, embedded (no broker), on Postgres; in a test marked `both_databases`, once on Postgres
     and once on a migrated SQLite file (pytest_generate_tests). Nothing here should train a model."""
-    if getattr(request, "param", "postgres") == "postgres":
-        return make_api()
-    return _sqlite_api(request, tmp_path)
+    return api_on(request, tmp_path)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -276,9 +277,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # supports, so a backend difference (naive datetimes, JSON operators) cannot hide again.
     if "api" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
         metafunc.parametrize("api", DATABASES, indirect=True)
-
-
-DATABASES = ["postgres", "sqlite"]
 
 
 def _sqlite_api(request: pytest.FixtureRequest, tmp_path: Path):
@@ -303,9 +301,9 @@ def _sqlite_api(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 def api_on(request: pytest.FixtureRequest, tmp_path: Path):
-    """For a fixture parametrized over DATABASES: the API on that database (embedded; the SQLite file
-    migrated under tmp_path), closed when the test ends."""
-    if request.param == "postgres":
+    """For a fixture parametrized over DATABASES (unparametrized: Postgres): the API on that database
+    (embedded; the SQLite file migrated under tmp_path), closed when the test ends."""
+    if getattr(request, "param", "postgres") == "postgres":
         return request.getfixturevalue("make_api")()
     return _sqlite_api(request, tmp_path)
 
