@@ -41,11 +41,15 @@ class AllocationStatus(StrEnum):
 OPEN_ALLOCATION_STATUSES = (AllocationStatus.queued, AllocationStatus.running)
 
 
+# Between a team and its upload's name in the stored name: no task or team name can hold one.
+TEAM_SEPARATOR = "."
+
+
 class Task(Base):
     __tablename__ = "tasks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
     source: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(Text, default="")
     n_pool: Mapped[int]
@@ -65,6 +69,13 @@ class Task(Base):
     # (and with them their trials: the trial cache is shared where the data is).
     team: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def shown_name(self) -> str:
+        """The name its team gave it: an upload is stored under its team's prefix (services.task_names),
+        so two teams' "reviews" are two tasks with trial keys of their own."""
+        prefix = f"{self.team}{TEAM_SEPARATOR}"
+        return self.name[len(prefix):] if self.team and self.name.startswith(prefix) else self.name
 
     def buyable(self, weak_labeler: str) -> int:
         """Pool examples a trial can buy labels for: the weak labeler keeps its training examples."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
 
 from . import examples as ex
 from .stored import AsStored
@@ -47,7 +47,8 @@ class WeakLabelQuality(AsStored):
 class TaskOut(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra=ex.examples(ex.TASK))
 
-    name: str
+    # Read from a row's shown_name: the name the team gave it, not the team-prefixed one it is stored as.
+    name: str = Field(validation_alias=AliasChoices("shown_name", "name"))
     source: str
     description: str
     n_pool: int

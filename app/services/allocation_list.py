@@ -20,6 +20,7 @@ from ..db.base import in_utc
 from ..db.models import Allocation, Task
 from .allocations import with_everything_shown
 from .errors import RequestError
+from . import task_names
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,11 @@ def check_filters(filters: AllocationFilters) -> None:
             raise RequestError("created_before", "created_before must be later than created_after")
 
 
-def _filtered(query: Select, filters: AllocationFilters) -> Select:
+def _filtered(query: Select, team: str, filters: AllocationFilters) -> Select:
     if filters.task:
-        query = query.where(Allocation.task_id == select(Task.id).where(Task.name == filters.task).scalar_subquery())
+        # The team's allocations only: of the names `filters.task` may stand for, theirs is the one.
+        named = select(Task.id).where(Task.name.in_(task_names.names_for(team, filters.task)))
+        query = query.where(Allocation.task_id.in_(named))
     if filters.status:
         query = query.where(Allocation.status == filters.status)
     # The budget lives in the stored request (JSON on SQLite, JSONB on Postgres): as_float() reads it
@@ -100,7 +103,7 @@ def page(
 ) -> tuple[list[Allocation], str | None]:
     """One page of the team's allocations that pass the filters, and the cursor of the next (None at the end)."""
     check_filters(filters)
-    query = _filtered(select(Allocation).where(Allocation.team == team), filters)
+    query = _filtered(select(Allocation).where(Allocation.team == team), team, filters)
     if cursor:
         query = _after(query, decode_cursor(cursor))
     # One more than asked: whether it exists says if there is a next page, without a count.

@@ -31,7 +31,7 @@ def report(allocation: Allocation) -> dict:
         "allocation": allocation.id,
         "status": allocation.status.value if hasattr(allocation.status, "value") else allocation.status,
         "created_at": allocation.created_at,
-        "task": task.name,
+        "task": task.shown_name,
         "task_version": task.version,
         "n_test": task.n_test,
         "model": request["model"],

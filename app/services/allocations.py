@@ -352,7 +352,7 @@ def allocation_out(allocation: Allocation) -> AllocationOut:
         id=allocation.id,
         status=allocation.status,
         sweep_id=allocation.sweep_id,
-        task=allocation.task.name,
+        task=allocation.task.shown_name,
         label=allocation.label,
         created_at=allocation.created_at,
         request=allocation.request,

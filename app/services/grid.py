@@ -336,7 +336,7 @@ def describe(session: Session, study: GridStudy) -> dict:
     counts = _counts([t["status"] for t in trials.values()])
     return {
         "id": study.id,
-        "task": study.task.name,
+        "task": study.task.shown_name,
         "created_at": study.created_at,
         "status": _status(counts),
         "trials": counts,
@@ -356,7 +356,7 @@ def summarize(session: Session, study: GridStudy) -> dict:
     ).all())
     counts = {"total": len(ids), **{s.value: statuses.get(s.value, 0) for s in STATUSES}}
     return {
-        "id": study.id, "task": study.task.name, "created_at": study.created_at,
+        "id": study.id, "task": study.task.shown_name, "created_at": study.created_at,
         "status": _status(counts), "trials": counts, "request": study.request,
     }
 

@@ -113,7 +113,7 @@ def sweep_out(session: Session, sweep_id: str) -> SweepOut:
     return SweepOut(
         id=sweep_id,
         status=status_of(allocations),
-        task=allocations[0].task.name,
+        task=allocations[0].task.shown_name,
         budgets=[a.request["budget"] for a in allocations],
         allocations=[allocation_service.allocation_out(a) for a in allocations],
         best_at_budget=[best_at_budget(allocations, a) for a in allocations],

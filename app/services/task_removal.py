@@ -60,8 +60,9 @@ def delete_upload(session: Session, name: str, team: str) -> dict[str, int | str
     }
     # Rows of SQL, not ORM objects: ON DELETE CASCADE removes the trials, points and allocations in the
     # database, without loading each one.
+    stored = task.name  # the weak labels are cached under the name the task is stored as
     session.execute(delete(Task).where(Task.id == task.id))
-    _after_commit(session, lambda: forget_outside_the_database(name, studies))
+    _after_commit(session, lambda: forget_outside_the_database(stored, studies))
     return removed
 
 

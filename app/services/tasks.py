@@ -22,13 +22,14 @@ from worker.engine.tasks import (
 from ..auth.quota import check_upload_quota, check_work_quota
 from ..config import get_settings
 from ..db.models import Example, Task, TaskSource
-from . import uploads
+from . import task_names, uploads
 from .errors import ConflictError, NotFoundError, RequestError
 
 TASK_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def _find(session: Session, name: str) -> Task | None:
+    """A built-in or hub task by its (plain) name."""
     return session.scalars(select(Task).where(Task.name == name)).one_or_none()
 
 
@@ -47,10 +48,10 @@ def _not_registered(session: Session, name: str, team: str | None) -> NotFoundEr
             f"task {name!r} is built in but not registered yet: register it with POST /tasks "
             f"(form field dataset={name}); starting an allocation or a study on it registers it too"
         )
-    query = select(Task.name).order_by(Task.name)
+    query = select(Task).order_by(Task.name)
     if team is not None:
         query = query.where((Task.team.is_(None)) | (Task.team == team))  # another team's uploads stay unseen
-    registered = list(session.scalars(query))
+    registered = sorted(t.shown_name for t in session.scalars(query))
     builtin = [b for b in BUILTIN_TASKS if b not in registered]
     return NotFoundError(f"task {name!r} not found; registered: {_listed(registered) or 'none'}; built in "
                          f"(POST /tasks with dataset=NAME registers one): {_listed(builtin) or 'all registered'}")
@@ -65,8 +66,8 @@ def get_task_row(session: Session, name: str, team: str | None = None) -> Task:
     Requests that write use get_or_register_task. Nor does a read rebuild a built-in task that a
     newer labelmix builds differently: start-up does (refresh_stale_builtin_tasks).
     """
-    task = _find(session, name)
-    if task is None or (team is not None and task.team not in (None, team)):
+    task = task_names.find(session, name, team)
+    if task is None:
         raise _not_registered(session, name, team)
     return task
 
@@ -109,7 +110,7 @@ def concrete_labeler(task: Task, labeler: str) -> str:
         raise RequestError("weak_labeler", str(exc)) from None
     if name == "task" and not task.has_weak_labels:  # checked here, not when a worker finds out
         raise RequestError(
-            "weak_labeler", f"task {task.name!r} brought no weak labels of its own: use default, bow[:N] or sft:<model>[:N]"
+            "weak_labeler", f"task {task.shown_name!r} brought no weak labels of its own: use default, bow[:N] or sft:<model>[:N]"
         )
     return name
 
@@ -214,7 +215,7 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
         raise RequestError("name", "use 1-100 lowercase letters, digits, '_' or '-'")
     if name in BUILTIN_TASKS or name in HF_LOADERS:
         raise ConflictError(f"task name {name!r} is reserved for a built-in or hub data set")
-    if session.scalars(select(Task.id).where(Task.name == name)).first() is not None:
+    if task_names.find(session, name, team) is not None:  # the team's own (or, keyless, any) upload
         raise ConflictError(f"task {name!r} already exists")
     if team is not None:
         check_upload_quota(session, team)  # before the file is read: a team at its cap costs nothing
@@ -229,9 +230,10 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
     rng = np.random.default_rng(0)
     n_test = min(1000, 2 * (min(int((labels == 0).sum()), int((labels == 1).sum())) // 5))
     pool, test = split_pool_test(data, n_test, rng)
-    task = _row_from_engine_task(name, TaskSource.upload, EngineTask(name, pool, test))
+    stored = task_names.stored_name(team, name)
+    task = _row_from_engine_task(stored, TaskSource.upload, EngineTask(stored, pool, test))
     task.team = team
-    labels_ready = _describe_cached_weak_labels(task, EngineTask(name, pool, test))
+    labels_ready = _describe_cached_weak_labels(task, EngineTask(stored, pool, test))
     if not labels_ready and team is not None:
         # Building them trains a labeler on the trials queue: work the team's limit counts.
         check_work_quota(session, team, 1, what="this upload's weak-labeler build")
@@ -259,7 +261,7 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
         ],
     )
     if not labels_ready:
-        _build_weak_labels_after_commit(session, name)
+        _build_weak_labels_after_commit(session, stored)
     return task, rows.summary
 
 

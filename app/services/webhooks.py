@@ -176,7 +176,7 @@ def body(allocation: Allocation) -> bytes:
         "event": "allocation.ended",
         "allocation_id": allocation.id,
         "sweep_id": allocation.sweep_id,
-        "task": allocation.task.name,
+        "task": allocation.task.shown_name,
         "label": allocation.label,
         "status": allocation.status,
         "recommendation": allocation.recommendation if allocation.status == AllocationStatus.done else None,

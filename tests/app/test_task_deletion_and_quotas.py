@@ -27,6 +27,14 @@ def upload(client, name: str, weak: bool = True, n: int = 60, headers: dict | No
                        files={"file": ("rows.csv", as_csv(with_weak_probs(records) if weak else records), "text/csv")})
 
 
+def stored(task_name: str) -> str:
+    """The name a keyless caller's upload is stored as (services.task_names)."""
+    from app.auth.caller import LOCAL_TEAM
+    from app.services.task_names import stored_name
+
+    return stored_name(LOCAL_TEAM, task_name)
+
+
 def store_opening_trials(task_name: str) -> None:
     """Done trials for every point REQUEST opens with on the task: its allocation ends at once."""
     from app.bench.measurements import done_trial_values
@@ -39,7 +47,7 @@ def store_opening_trials(task_name: str) -> None:
 
     rng = np.random.default_rng(0)
     with session_scope() as session:
-        task = session.scalars(select(Task).where(Task.name == task_name)).one()
+        task = session.scalars(select(Task).where(Task.name == stored(task_name))).one()
         request, space = prepare(task, AllocationRequest(**REQUEST, task=task_name), model_is_causal=False)
         for params in opening_params(space, request.max_trials):
             point = space.point_for(Method(params["method"]), params["weak_share"])
@@ -52,7 +60,7 @@ def counts(task_name: str) -> dict[str, int]:
     from app.db.session import session_scope
 
     with session_scope() as session:
-        task_id = session.scalars(select(Task.id).where(Task.name == task_name)).first()
+        task_id = session.scalars(select(Task.id).where(Task.name == stored(task_name))).first()
         of = {model: session.scalar(select(func.count()).select_from(model).where(model.task_id == task_id))
               for model in (Example, Trial, PointAggregate, Allocation)}
         points = session.scalar(select(func.count(StudyPoint.id)))
@@ -196,6 +204,6 @@ def test_a_labeler_build_for_a_deleted_task_keeps_nothing(service):
 
     assert upload(service, "short-lived").status_code == 201
     assert service.delete("/tasks/short-lived").status_code == 200
-    jobs.build_weak_labels_job("short-lived")  # its message arrives after the deletion: nothing to build
-    assert not cache_dir_for("short-lived").exists()
+    jobs.build_weak_labels_job(stored("short-lived"))  # its message arrives after the deletion: nothing to build
+    assert not cache_dir_for(stored("short-lived")).exists()
     assert counts("short-lived")["task"] == 0
