@@ -17,7 +17,7 @@ import math
 import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -48,8 +48,22 @@ def check_size(upload: BinaryIO, max_bytes: int) -> None:
     upload.seek(0)
 
 
-def read_rows(upload: BinaryIO, filename: str, max_rows: int) -> list[dict]:
-    """The file's rows as dicts (CSV by its header, JSONL one object a line); at most `max_rows`."""
+class RawRow(NamedTuple):
+    """The fields of a row the service reads, as the file gave them (other columns are not kept:
+    100k rows held as the parser's dicts were tens of MB of the server's peak memory)."""
+
+    text: object
+    label: object
+    weak_prob: object
+    weak_label: object
+
+    @classmethod
+    def of(cls, row: dict) -> RawRow:
+        return cls(row.get("text"), row.get("label"), row.get("weak_prob"), row.get("weak_label"))
+
+
+def read_rows(upload: BinaryIO, filename: str, max_rows: int) -> list[RawRow]:
+    """The file's rows (CSV by its header, JSONL one object a line); at most `max_rows`."""
     if filename.lower().endswith((".jsonl", ".ndjson")):
         parse = _jsonl_rows
     elif filename.lower().endswith(".csv"):
@@ -61,7 +75,7 @@ def read_rows(upload: BinaryIO, filename: str, max_rows: int) -> list[dict]:
         if len(rows) == max_rows:
             # Stop here: a longer file is not parsed (or stored) to the end just to be refused.
             raise RequestError("file", f"has more than {max_rows:,} rows; at most {max_rows:,} are accepted")
-        rows.append(row)
+        rows.append(RawRow.of(row))
     return rows
 
 
@@ -130,8 +144,8 @@ def _number(value, field: str, row: int) -> float:
 MAX_TEXT_CHARS = csv.field_size_limit()
 
 
-def _text(row: dict, i: int) -> str:
-    text = row.get("text")
+def _text(row: RawRow, i: int) -> str:
+    text = row.text
     if text is None or text == "":
         raise RequestError("text", f"row {i}: text is missing or empty")
     if not isinstance(text, str):
@@ -159,29 +173,29 @@ class ValidRows:
                 "duplicates_dropped": self.duplicates_dropped}
 
 
-def _row(row: dict, i: int, weak_field: str | None) -> tuple[str, int, float | None]:
+def _row(row: RawRow, i: int, weak_field: str | None) -> tuple[str, int, float | None]:
     """One row's text, label and weak value; RequestError naming the column and the row."""
     text = _text(row, i)
-    label = _number(row.get("label"), "label", i)
+    label = _number(row.label, "label", i)
     if label not in (0, 1):
-        raise RequestError("label", f"row {i}: label must be 0 or 1, got {_quote(row.get('label'))}")
+        raise RequestError("label", f"row {i}: label must be 0 or 1, got {_quote(row.label)}")
     if weak_field is None:
         return text, int(label), None
-    value = _number(row.get(weak_field), weak_field, i)
+    value = _number(getattr(row, weak_field), weak_field, i)
     if weak_field == "weak_prob" and not 0 <= value <= 1:
         raise RequestError("weak_prob", f"row {i}: must lie in [0, 1], got {value}")
     if weak_field == "weak_label" and value not in (0, 1):
-        raise RequestError("weak_label", f"row {i}: must be 0 or 1, got {_quote(row.get(weak_field))}")
+        raise RequestError("weak_label", f"row {i}: must be 0 or 1, got {_quote(row.weak_label)}")
     return text, int(label), value
 
 
-def validate_rows(rows: list[dict], max_problems: int = MAX_PROBLEMS) -> ValidRows:
+def validate_rows(rows: list[RawRow], max_problems: int = MAX_PROBLEMS) -> ValidRows:
     """The valid rows, a row repeated identically kept once; RequestErrors listing every problem
     (up to `max_problems`, each naming its column and row) otherwise, so a file is fixed in one go."""
     if not rows:
         raise RequestError("file", "has no rows")
-    has_prob = any(r.get("weak_prob") not in (None, "") for r in rows)
-    has_hard = any(r.get("weak_label") not in (None, "") for r in rows)
+    has_prob = any(r.weak_prob not in (None, "") for r in rows)
+    has_hard = any(r.weak_label not in (None, "") for r in rows)
     if has_prob and has_hard:
         raise RequestError("weak_prob", "give weak_prob or weak_label, not both")
     weak_field = "weak_prob" if has_prob else "weak_label" if has_hard else None

@@ -34,6 +34,8 @@ from conftest import free_port
 import redis
 from test_dashboard import stop
 
+from app.bench.upload_memory import memory_kb  # VmRSS and VmHWM (peak RSS) of a process, in kB
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_PER_CLASS = 15
 REDIS_DB = 11  # a Redis database of this file's own (test_celery_worker uses 13), flushed around each use
@@ -92,16 +94,6 @@ def at_once(calls: list) -> list:
 
 
 # --- size caps ---------------------------------------------------------------------------------------
-
-
-def _proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak RSS) of a process, in kB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
 
 
 def _chunked_upload(port: int, total_bytes: int) -> tuple[bytes, int]:
@@ -193,14 +185,14 @@ def test_oversized_upload_is_refused_while_streaming_without_growing_the_api(ser
         f"http://127.0.0.1:{port}/tasks", data={"name": "warm"}, files={"file": ("a.txt", b"x" * 3_000_000)}
     )
     assert warm.status_code == 422, warm.text
-    before = _proc_status(pid)
+    before = memory_kb(pid)
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
 
     answer, sent = _chunked_upload(port, total_bytes=60 * 2**20)
 
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent > 50 * 2**20  # it was refused once the 50 MiB cap was passed, not before
-    after = _proc_status(pid)
+    after = memory_kb(pid)
     grown_mb = (after["VmHWM"] - before["VmRSS"]) / 1024
     print(f"sent {sent / 2**20:.1f} MiB; RSS {before['VmRSS'] / 1024:.0f} MB, peak while refusing +{grown_mb:.1f}")
     assert grown_mb < 8, f"the API's memory grew by {grown_mb:.1f} MB while refusing a 60 MB upload"
