@@ -10,6 +10,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
+from . import outbox
 from .config import get_settings
 from .queues import CALLBACKS_QUEUE, STUDIES_QUEUE, TRIALS_QUEUE
 
@@ -130,3 +131,10 @@ class CeleryDispatcher:
 def get_dispatcher() -> InProcessDispatcher | CeleryDispatcher:
     settings = get_settings()
     return InProcessDispatcher() if settings.embedded else CeleryDispatcher(settings.broker_url)
+
+
+def _send(method: str, *args) -> None:
+    getattr(get_dispatcher(), method)(*args)
+
+
+outbox.install(_send)  # work services leave in a transaction goes out here once it commits

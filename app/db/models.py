@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-
-from worker.engine.spec import ENGINE_VERSION
 
 from .base import Base, JSONType, UTCDateTime, utcnow
 
@@ -77,11 +75,6 @@ class Task(Base):
         prefix = f"{self.team}{TEAM_SEPARATOR}"
         return self.name[len(prefix):] if self.team and self.name.startswith(prefix) else self.name
 
-    def buyable(self, weak_labeler: str) -> int:
-        """Pool examples a trial can buy labels for: the weak labeler keeps its training examples."""
-        from worker.engine.weak_labels import labeler_train_size
-
-        return self.n_pool - labeler_train_size(self.n_pool, weak_labeler, self.has_weak_labels)
 
 
 class Example(Base):
@@ -129,9 +122,10 @@ class Trial(Base):
     aggregated: Mapped[bool] = mapped_column(default=False, server_default=false())
     task_version: Mapped[int] = mapped_column(default=1, server_default="1")
     # The engine that trains (or trained) it (worker.engine.spec.ENGINE_VERSION): only the current
-    # engine's trials are run and served. A new row is the current engine's; the column's server
-    # default, 1, is for every trial stored before the version existed (migration 0011).
-    engine_version: Mapped[int] = mapped_column(default=ENGINE_VERSION, server_default="1")
+    # engine's trials are run and served. A new row is given its spec's (services.trials, or the ORM
+    # hook in services.recipe_keys); the column's server default, 1, is for every trial stored before
+    # the version existed (migration 0011).
+    engine_version: Mapped[int] = mapped_column(server_default="1")
     spec: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default=TrialStatus.queued, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -171,18 +165,6 @@ class Trial(Base):
         return (self.result or {}).get("learned")
 
 
-@event.listens_for(Trial, "before_insert")
-def _fill_recipe_keys(mapper, connection, trial: Trial) -> None:
-    """A trial added through the ORM gets the same recipe keys as one made by get_or_create_trial."""
-    from ..services import recipe_keys
-
-    params = (trial.spec or {}).get("params", {})
-    if not trial.recipe_label:
-        trial.recipe_label = recipe_keys.label(trial.recipe, params)
-    if not trial.params_key:
-        trial.params_key = recipe_keys.params_key(params)
-
-
 class PointAggregate(Base):
     """One point's done trials (same task and engine version, model, method, weak labeler, recipe,
     params and label counts; seeds pooled) summed up, so that a frontier reads one row per point.
@@ -204,7 +186,7 @@ class PointAggregate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     task_version: Mapped[int]
-    engine_version: Mapped[int] = mapped_column(default=ENGINE_VERSION, server_default="1")
+    engine_version: Mapped[int] = mapped_column(server_default="1")  # set by services.point_aggregates
     recipe_label: Mapped[str] = mapped_column(String(400))
     model: Mapped[str] = mapped_column(String(200))
     method: Mapped[str] = mapped_column(String(40))

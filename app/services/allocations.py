@@ -37,7 +37,7 @@ from .recommend import recommendation
 from .search import Point, SearchSpace, optuna_storage
 from .search_strategies import MIN_SURFACE_POINTS
 from .surface_sampler import SurfaceSampler, opening_params
-from .tasks import concrete_labeler
+from .tasks import buyable, concrete_labeler
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _study_seed(allocation: Allocation) -> int:
 
 def search_space(task: Task, request: AllocationRequest, model_is_causal: bool) -> SearchSpace:
     methods = request.methods or [*ENCODER_METHODS, *([Method.icl] if model_is_causal else [])]
-    space = _space(request.model_dump(), methods, task.buyable(request.weak_labeler))
+    space = _space(request.model_dump(), methods, buyable(task, request.weak_labeler))
     if Method.icl in space.methods and not model_is_causal:
         raise RequestError("methods", f"icl needs a causal LM; model {request.model!r} is an encoder")
     affordable = tuple(m for m in space.methods if space.cheapest_cost(m) <= request.budget)
@@ -171,7 +171,7 @@ def _delete_new_studies(session: Session) -> None:
 def _space_of(allocation: Allocation) -> SearchSpace:
     """The space the allocation was created with (its methods narrowed to the affordable ones)."""
     request = allocation.request
-    return _space(request, request["methods"], allocation.task.buyable(request["weak_labeler"]))
+    return _space(request, request["methods"], buyable(allocation.task, request["weak_labeler"]))
 
 
 def _add_point(session: Session, allocation: Allocation, number: int, point: Point, space: SearchSpace) -> StudyPoint:

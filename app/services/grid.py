@@ -29,7 +29,7 @@ from .errors import NotFoundError, RequestError
 from .intervals import Scores, SeedVariance, compare, interval, seed_prior, stack_records
 from .points import split
 from .search import Point, SearchSpace
-from .tasks import concrete_labeler, get_or_register_task
+from .tasks import buyable, concrete_labeler, get_or_register_task
 
 # One request must not hold the workers for weeks: the paper's grid (6 budgets x 5 shares x 3 seeds)
 # is 90 trials a method.
@@ -109,7 +109,7 @@ def create(session: Session, request: StudyRequest, team: str | None = None,
     task = _validate(session, request, team)
     request = request.model_copy(update={"weak_labeler": concrete_labeler(task, request.weak_labeler)})
     params = recipe_params(request.recipe, request.params)
-    points, skipped = plan(request, task.buyable(request.weak_labeler), params)
+    points, skipped = plan(request, buyable(task, request.weak_labeler), params)
     if not points:
         raise RequestError("budgets", f"no point of the grid can train: {skipped[0]['reason']}")
     # Shares that land on the same label counts share their trials: count what would train.
@@ -121,7 +121,7 @@ def create(session: Session, request: StudyRequest, team: str | None = None,
         )
 
     # A trial's spec does not depend on the budget: one space makes every point's specs.
-    space = _space(request, request.budgets[0], task.buyable(request.weak_labeler), params)
+    space = _space(request, request.budgets[0], buyable(task, request.weak_labeler), params)
     specs: dict[tuple, TrialSpec] = {}  # shares that land on the same counts share trials
     placed: list[tuple[dict, tuple]] = []  # each point's trial per seed, in the order the study lists them
     # Seed by seed, so a study read halfway has every point once before it has any twice.

@@ -9,6 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+from sqlalchemy import event
+
+from worker.engine.spec import ENGINE_VERSION
+
+from ..db.models import Trial
+
 
 def overrides(recipe: str | None, params: dict) -> dict:
     """The params a trial ran with that differ from its named recipe's."""
@@ -32,3 +38,18 @@ def params_key(params: dict) -> str:
     """A short digest of a trial's full params (trials.params_key): trials grouped into one point
     must have trained alike, down to the params a label leaves out."""
     return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@event.listens_for(Trial, "before_insert")
+def _fill_stored_keys(mapper, connection, trial: Trial) -> None:
+    """A trial added through the ORM gets the recipe keys and engine version one made by
+    get_or_create_trial gets. (Registered here, on import of app.services, so that storage holds no
+    rule of its own.)"""
+    spec = trial.spec or {}
+    params = spec.get("params", {})
+    if not trial.recipe_label:
+        trial.recipe_label = label(trial.recipe, params)
+    if not trial.params_key:
+        trial.params_key = params_key(params)
+    if trial.engine_version is None:
+        trial.engine_version = spec.get("engine_version", ENGINE_VERSION)

@@ -17,7 +17,7 @@ from . import point_aggregates
 from .errors import RequestError
 from .points import PointStats, group_trials
 from .recipe_keys import label
-from .trials import current_trials
+from .trial_records import current_trials
 
 
 def recipe_label(trial: Trial) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import BinaryIO
 
 import numpy as np
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,7 @@ from worker.engine.tasks import (
 )
 
 from ..auth.quota import check_upload_quota, check_work_quota
+from .. import outbox
 from ..config import get_settings
 from ..db.models import Example, Task, TaskSource
 from . import task_names, uploads
@@ -40,6 +42,13 @@ MAX_NAMES_LISTED = 30
 def _listed(names: list[str]) -> str:
     shown = ", ".join(names[:MAX_NAMES_LISTED])
     return shown + (f" and {len(names) - MAX_NAMES_LISTED} more" if len(names) > MAX_NAMES_LISTED else "")
+
+
+def buyable(task: Task, weak_labeler: str) -> int:
+    """Pool examples a trial can buy labels for: the weak labeler keeps its training examples."""
+    from worker.engine.weak_labels import labeler_train_size
+
+    return task.n_pool - labeler_train_size(task.n_pool, weak_labeler, task.has_weak_labels)
 
 
 def _not_registered(session: Session, name: str, team: str | None) -> NotFoundError:
@@ -117,7 +126,7 @@ def concrete_labeler(task: Task, labeler: str) -> str:
 
 def _refresh(session: Session, task: Task) -> None:
     """A built-in task this labelmix builds differently: describe the new build; older trials stay
-    stored under their own task_version and drop out of the frontier (trials.current_trials)."""
+    stored under their own task_version and drop out of the frontier (trial_records.current_trials)."""
     from worker.engine.tasks import get_task
 
     engine_task = get_task(task.name)
@@ -188,12 +197,7 @@ def _describe_cached_weak_labels(task: Task, engine_task: EngineTask) -> bool:
 def _build_weak_labels_after_commit(session: Session, task_name: str) -> None:
     """A worker builds the labels once this transaction commits (training the default labeler takes
     minutes, too long for a request); the row is described when they are ready."""
-
-    @event.listens_for(session, "after_commit", once=True)
-    def build_them(_session) -> None:
-        from ..dispatch import get_dispatcher
-
-        get_dispatcher().enqueue_weak_labels(task_name)
+    outbox.send_after_commit(session, "enqueue_weak_labels", task_name)
 
 
 def describe_weak_labels(task: Task, labels) -> None:
@@ -244,25 +248,29 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
         # Another upload of this name committed after the check above: the caller rolls this
         # transaction back whole, so nothing of this one remains.
         raise ConflictError(f"task {name!r} already exists") from None
-    # Multi-row INSERTs rather than an ORM object per row: a 100k-row upload takes about 2 s in all.
-    session.execute(
-        insert(Example),
-        [
-            {
-                "task_id": task.id,
-                "split": split_name,
-                "position": i,
-                "text": split.texts[i],
-                "label": int(split.labels[i]),
-                "weak_prob": None if split.weak_probs is None else float(split.weak_probs[i]),
-            }
-            for split_name, split in (("pool", pool), ("test", test))
-            for i in range(len(split))
-        ],
-    )
+    _insert_examples(session, task.id, (("pool", pool), ("test", test)))
     if not labels_ready:
         _build_weak_labels_after_commit(session, stored)
     return task, rows.summary
+
+
+# Rows a single INSERT carries: a whole 100k-row upload as one statement held its parameters (a dict
+# a row, then the driver's copy of them) all at once, ~190 MB of the server's peak memory for one upload.
+INSERT_CHUNK_ROWS = 2_000
+
+
+def _insert_examples(session: Session, task_id: int, splits) -> None:
+    """Multi-row INSERTs rather than an ORM object per row (a 100k-row upload takes about 2 s in all),
+    a chunk at a time, in the caller's transaction: a failure still leaves nothing behind."""
+    rows = (
+        {"task_id": task_id, "split": split_name, "position": i, "text": split.texts[i],
+         "label": int(split.labels[i]),
+         "weak_prob": None if split.weak_probs is None else float(split.weak_probs[i])}
+        for split_name, split in splits
+        for i in range(len(split))
+    )
+    while chunk := list(islice(rows, INSERT_CHUNK_ROWS)):
+        session.execute(insert(Example), chunk)
 
 
 def engine_task(session: Session, task: Task) -> EngineTask:

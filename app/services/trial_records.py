@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from worker.engine.spec import ENGINE_VERSION
+
 from ..db.models import Task, Trial, TrialStatus
+
+
+def current_trials(task: Task, model: str | None = None) -> Select:
+    """Done trials of the task as it is now, trained by this engine: trials of an older build of a task
+    measured other data, and trials of an older engine were trained otherwise (spec.ENGINE_VERSION)."""
+    query = select(Trial).where(
+        Trial.task_id == task.id, Trial.status == TrialStatus.done, Trial.task_version == task.version,
+        Trial.engine_version == ENGINE_VERSION,
+    )
+    return query.where(Trial.model == model) if model else query
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +58,7 @@ _COLUMNS = (
 
 
 def current_records(session: Session, task: Task, where=None) -> list[TrialRecord]:
-    """The task's current done trials (trials.current_trials) that meet `where` when given, oldest first."""
-    from .trials import current_trials  # here: trials imports point_aggregates, which imports this module
-
+    """The task's current done trials (current_trials) that meet `where` when given, oldest first."""
     query = current_trials(task).with_only_columns(*_COLUMNS).where(Trial.test_accuracy.is_not(None))
     if where is not None:
         query = query.where(where)

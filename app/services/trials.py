@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from worker.engine.spec import ENGINE_VERSION, TrialSpec
+from worker.engine.spec import TrialSpec
 
 from ..config import get_settings
 from ..db.base import utcnow
@@ -55,16 +55,6 @@ def new_trial_values(task: Task, spec: TrialSpec) -> dict:
         "attempts": 0,
         "created_at": utcnow(),
     }
-
-
-def current_trials(task: Task, model: str | None = None) -> Select:
-    """Done trials of the task as it is now, trained by this engine: trials of an older build of a task
-    measured other data, and trials of an older engine were trained otherwise (spec.ENGINE_VERSION)."""
-    query = select(Trial).where(
-        Trial.task_id == task.id, Trial.status == TrialStatus.done, Trial.task_version == task.version,
-        Trial.engine_version == ENGINE_VERSION,
-    )
-    return query.where(Trial.model == model) if model else query
 
 
 def _stale_before():

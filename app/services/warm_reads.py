@@ -20,6 +20,7 @@ from ..db.models import Task
 from ..db.session import session_scope
 from .frontier import DEFAULT_LISTED_POINTS, PAPER_BUDGETS, frontier
 from .recipes import current_recipe_points
+from .tasks import buyable
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def prime() -> int:
             _, points, _ = current_recipe_points(session, task, None, None)
             if points:
                 frontier(points, WEAK_COST, GOLD_COST, [b * GOLD_COST for b in PAPER_BUDGETS],
-                         pool_size=task.buyable(points[0].weak_labeler), max_points=DEFAULT_LISTED_POINTS)
+                         pool_size=buyable(task, points[0].weak_labeler), max_points=DEFAULT_LISTED_POINTS)
             total += len(points)
     return total
 

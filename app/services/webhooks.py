@@ -1,7 +1,7 @@
 """Callbacks: one signed POST to an allocation's `callback_url` when it ends (done or failed).
 
 When. `allocations._finish` notes the ended allocation on its session (`note_ended`); the dispatcher
-hears of it only after that transaction commits (`_send_after_commit`), as trials are enqueued only
+hears of it only after that transaction commits (app.outbox), as trials are enqueued only
 after theirs: a receiver never hears of an end that a rollback undid, and no row lock is held while
 it answers. Every path that ends an allocation (an API request answered from stored trials, a sweep,
 an advance after a trial) goes through `_finish`, so none can forget to call.
@@ -29,11 +29,11 @@ both saw the end (an advance run twice, a redelivered message) cannot both call.
 `delivered` or `failed`, with the attempts made and the last error. A process killed mid-delivery
 leaves `sending`: once its claim is older than any delivery can take (`stale_claim_after_s`), the
 sweep (`reclaim_stale`) puts it back to pending and sends it again, so the receiver may hear of one
-end twice and dedupes on X-Labelmix-Delivery (README, "Callbacks"). A pending one whose message was
+end twice and dedupes on X-Labelmix-Delivery (docs/api.md, "Callbacks"). A pending one whose message was
 lost (the broker was down at the end, the embedded service stopped first) is sent again by
 `undelivered`'s callers.
 
-What is signed (README, "Callbacks"): the header X-Labelmix-Signature is `sha256=` and the hex
+What is signed (docs/api.md, "Callbacks"): the header X-Labelmix-Signature is `sha256=` and the hex
 HMAC-SHA256, keyed with the team's secret (its hex text, as UTF-8 bytes), of the attempt's
 X-Labelmix-Timestamp (unix seconds), a dot, and the raw body. The timestamp lets a receiver refuse
 old replays; each attempt is signed afresh.
@@ -50,11 +50,12 @@ import time
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, object_session
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay, wait_exponential_jitter
 
+from .. import outbox
 from ..config import get_settings
 from ..db.base import utcnow
 from ..db.models import Allocation, AllocationStatus, TeamWebhookSecret
@@ -72,8 +73,6 @@ FIRST_WAIT_S, MAX_WAIT_S = 1.0, 30.0  # then 2, 4, 8 s..., each plus up to a sec
 SIGNATURE_HEADER, TIMESTAMP_HEADER = "X-Labelmix-Signature", "X-Labelmix-Timestamp"
 ERROR_CHARS = 300  # of an error of our own (never a receiver's body)
 
-# session.info key: ids of allocations ended in the session's open transaction, with a callback.
-_ENDED = "labelmix.ended_with_callback"
 
 
 class ReceiverBusy(Exception):
@@ -88,28 +87,12 @@ class ReceiverRefused(Exception):
 
 
 def note_ended(allocation: Allocation) -> None:
-    """Called where an allocation ends: its callback is dispatched once the transaction commits."""
+    """Called where an allocation ends: its callback is dispatched once the transaction commits (a
+    lost hand-over stays pending, for `undelivered`'s callers)."""
     session = object_session(allocation)
     if allocation.callback_state != PENDING or session is None:
         return
-    if not event.contains(session, "after_commit", _send_after_commit):
-        event.listen(session, "after_commit", _send_after_commit)
-        event.listen(session, "after_rollback", _forget_ended)
-    session.info.setdefault(_ENDED, set()).add(allocation.id)
-
-
-def _forget_ended(session: Session) -> None:
-    session.info.pop(_ENDED, None)
-
-
-def _send_after_commit(session: Session) -> None:
-    from ..dispatch import get_dispatcher  # the dispatcher imports the jobs, which import services
-
-    for allocation_id in sorted(session.info.pop(_ENDED, ())):
-        try:
-            get_dispatcher().enqueue_callback(allocation_id)
-        except Exception:  # the end is committed: a lost send stays pending, for `undelivered`'s callers
-            log.warning("could not hand over the callback of allocation %s", allocation_id, exc_info=True)
+    outbox.send_after_commit(session, "enqueue_callback", allocation.id)
 
 
 def undelivered(session: Session, older_than_s: float = 0) -> list[str]:

@@ -95,6 +95,7 @@ def both_reads(task_name: str, model: str | None, recipe: str | None) -> tuple[d
     from app.services.frontier import frontier
     from app.services.marginal import marginal
     from app.services.recipes import current_recipe_points, current_recipe_points_rowwise
+    from app.services.tasks import buyable
 
     answers = {}
     with session_scope() as session:
@@ -105,7 +106,7 @@ def both_reads(task_name: str, model: str | None, recipe: str | None) -> tuple[d
             except RequestError as exc:
                 answers[name] = {"error": (exc.field, exc.message)}
                 continue
-            body = frontier(points, 0.1, 1.0, [5, 20, 40], predict=True, pool_size=task.buyable("default"))
+            body = frontier(points, 0.1, 1.0, [5, 20, 40], predict=True, pool_size=buyable(task, "default"))
             fewer = frontier(points, 0.2, 1.0, [5, 20, 40], max_points=3)
             extra = marginal(points, 0.1, 1.0, 25)
             answers[name] = json.loads(json.dumps(

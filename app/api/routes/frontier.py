@@ -12,7 +12,7 @@ from ...schemas.frontier import FrontierOut
 from ...services.frontier import DEFAULT_LISTED_POINTS, PAPER_BUDGETS, frontier
 from ...services import point_aggregates
 from ...services.recipes import current_recipe_points
-from ...services.tasks import get_task_row
+from ...services.tasks import buyable, get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
 from ..stored_answers import NOT_MODIFIED, stored_answer
@@ -68,7 +68,7 @@ def get_frontier(
     def compute() -> FrontierOut:
         chosen_budgets = budgets or [b * gold_cost for b in PAPER_BUDGETS]
         chosen, points, recipes = current_recipe_points(session, task_row, model, recipe)
-        pool = task_row.buyable(points[0].weak_labeler) if points else None
+        pool = buyable(task_row, points[0].weak_labeler) if points else None
         body = frontier(points, weak_cost, gold_cost, chosen_budgets, predict=predict, pool_size=pool,
                         max_points=max_points)
         return FrontierOut(task=task, model=model, recipe=chosen, recipes=recipes, **body)

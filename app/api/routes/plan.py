@@ -12,7 +12,7 @@ from ...services import learning
 from ...services.errors import RequestError
 from ...services.recipes import current_recipe_points
 from ...services.surface import plan
-from ...services.tasks import get_task_row
+from ...services.tasks import buyable, get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep
 from ..responses import errors
@@ -53,7 +53,7 @@ def get_plan(
         raise RequestError("task", f"no learning surface can be fitted for {task!r}: {why}")
     costs = [p.cost(weak_cost, gold_cost) for p in points]
     budget = max_budget or max(costs)
-    pool = task_row.buyable(points[0].weak_labeler)
+    pool = buyable(task_row, points[0].weak_labeler)
     answer = plan(surfaces, target_accuracy, weak_cost, gold_cost, budget, pool_size=pool, confidence=confidence)
     warnings = []
     if answer["method"] is None:

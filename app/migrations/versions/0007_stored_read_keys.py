@@ -6,6 +6,9 @@ Revises: 0006
 Create Date: 2026-11-28 17:30:00
 """
 
+import hashlib
+import json
+
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -63,10 +66,37 @@ def upgrade() -> None:
     _fill_recipe_keys()
 
 
-def _fill_recipe_keys() -> None:
-    """Existing trials get the keys new ones are created with (the code's own functions)."""
-    from app.services import recipe_keys
+# The recipes' params when this migration was written (worker/engine/spec.py at d11ecc0), frozen here:
+# a later change to a recipe must not change what this migration computes for the trials it fills.
+RECIPES_THEN = {
+    "fast": {"batch_size": 32, "eval_batch_size": 64, "eval_every": 16, "icl_max_shots": 64,
+             "keep_stage_start": True, "logconf_aux_weight": 0.5, "logconf_warmup_frac": 0.1, "lr": 0.001,
+             "max_examples_per_stage": 2048, "max_length": None, "max_steps_per_stage": None, "min_delta": 0.01,
+             "min_val_labels": 50, "n_shots": 2, "n_test": None, "patience": 4, "uncertainty_candidates": None,
+             "warmup_steps": 40},
+    "paper": {"batch_size": 32, "eval_batch_size": 64, "eval_every": 50, "icl_max_shots": 64,
+              "keep_stage_start": False, "logconf_aux_weight": 0.5, "logconf_warmup_frac": 0.1, "lr": 0.0005,
+              "max_examples_per_stage": 30000, "max_length": None, "max_steps_per_stage": None, "min_delta": 0.01,
+              "min_val_labels": 0, "n_shots": 2, "n_test": None, "patience": 4, "uncertainty_candidates": None,
+              "warmup_steps": 40},
+}
 
+
+def recipe_label(recipe, params: dict) -> str:
+    """app.services.recipe_keys.label as it was then: the recipe's name, then the params that differ."""
+    base = RECIPES_THEN.get(recipe or "paper")
+    extra = params if base is None else {k: v for k, v in sorted(params.items()) if base.get(k) != v}
+    words = " ".join(f"{k}={v}" for k, v in extra.items())
+    return f"{recipe or 'paper'}{' ' + words if words else ''}"
+
+
+def params_key(params: dict) -> str:
+    """app.services.recipe_keys.params_key as it was then."""
+    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fill_recipe_keys() -> None:
+    """Existing trials get the keys new ones were created with when this migration was written."""
     bind = op.get_bind()
     trials = sa.table('trials', sa.column('id', sa.Integer), sa.column('recipe', sa.String),
                       sa.column('spec', sa.JSON), sa.column('recipe_label', sa.String),
@@ -80,7 +110,7 @@ def _fill_recipe_keys() -> None:
         for trial_id, recipe, spec in rows:
             params = (spec or {}).get('params', {}) if isinstance(spec, dict) else {}
             bind.execute(trials.update().where(trials.c.id == trial_id).values(
-                recipe_label=recipe_keys.label(recipe, params), params_key=recipe_keys.params_key(params)))
+                recipe_label=recipe_label(recipe, params), params_key=params_key(params)))
         last = rows[-1][0]
 
 

@@ -1,0 +1,108 @@
+"""How the code imports itself (issue 30), read from the source: every import, function-level ones
+included, so a lazy import cannot hide a dependency.
+
+- No circles between modules of app and worker: a circle dodged with a function-level import is
+  still one (dispatch -> jobs -> services -> dispatch, and trials -> point_aggregates ->
+  trial_records -> trials, were two).
+- Storage holds no rules: the database layer imports no service or engine logic, and a migration
+  computes only with what it carries, so editing a service cannot change what an old migration does
+  to a database upgraded years later.
+"""
+
+from __future__ import annotations
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app"
+PROJECT = ("app", "worker")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for top in PROJECT:
+        for path in (ROOT / top).rglob("*.py"):
+            if "migrations" in path.parts:  # run by Alembic, never imported by the code
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def imported_modules(source: str, package: str, modules: frozenset[str] = frozenset()) -> set[str]:
+    """Every module `source` imports, anywhere in it, relative imports resolved against `package`.
+    `from pkg import name` counts as importing pkg.name when that is one of `modules`, else pkg."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = (f"{base}.{node.module}" if node.module else base) if node.level else node.module or ""
+            found.update(f"{module}.{a.name}" if f"{module}.{a.name}" in modules else module for a in node.names)
+    return found
+
+
+def _package_of(name: str, path: Path) -> str:
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
+def project_imports(path: Path) -> set[str]:
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    return {m for m in imported_modules(path.read_text(), package) if m.split(".")[0] in PROJECT}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (a submodule's import names the module, not its package)."""
+    modules = _modules()
+    known = frozenset(modules)
+
+    def owner(name: str) -> str:  # `import app.services.trials` is app.services.trials, `app.x.func` is app.x
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {}
+    for name, path in modules.items():
+        imported = imported_modules(path.read_text(), _package_of(name, path), known)
+        graph[name] = {owner(m) for m in imported if m.split(".")[0] in PROJECT} - {name, ""}
+    return graph
+
+
+def test_no_module_imports_itself_round_a_circle():
+    try:
+        list(TopologicalSorter(import_graph()).static_order())
+    except CycleError as exc:
+        circle = " -> ".join(exc.args[1])
+        pytest.fail(f"import circle: {circle}. Move what both sides need to a module both may import, or "
+                    "have the lower layer return what the upper one should do (see app/outbox.py)")
+
+
+def test_the_circle_check_sees_a_lazy_circle():
+    graph = import_graph()
+    graph["app.db.models"] = graph["app.db.models"] | {"app.services.trials"}  # as a lazy import would
+    with pytest.raises(CycleError):
+        list(TopologicalSorter(graph).static_order())
+
+
+@pytest.mark.parametrize("path", sorted((APP / "db").glob("*.py")), ids=lambda p: p.name)
+def test_the_database_layer_imports_no_logic(path):
+    allowed = {"app.db", "app.config"} | {f"app.db.{p.stem}" for p in (APP / "db").glob("*.py")}
+    assert project_imports(path) <= allowed, f"{path.name} imports {sorted(project_imports(path) - allowed)}"
+
+
+@pytest.mark.parametrize("path", sorted((APP / "migrations" / "versions").glob("0*.py")), ids=lambda p: p.stem)
+def test_a_migration_carries_what_it_computes(path):
+    assert not project_imports(path), (
+        f"{path.name} imports {sorted(project_imports(path))}: copy what it computes into the migration, frozen")
+
+
+def test_the_checks_see_a_lazy_import():
+    source = "def f():\n    from ..services import recipe_keys\n    import worker.engine.spec\n"
+    assert imported_modules(source, "app.db") == {"app.services", "worker.engine.spec"}
+    assert imported_modules(source, "app.db", frozenset({"app.services.recipe_keys"})) == {
+        "app.services.recipe_keys", "worker.engine.spec"}
