@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 VALID = {"task": "cities", "budget": 50, "weak_cost": 0.1, "gold_cost": 1, "methods": ["seq_sft"], "max_trials": 2}
 
 

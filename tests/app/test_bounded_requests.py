@@ -15,6 +15,8 @@ import pytest
 
 from worker.engine.models import resolve_model
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 ALLOCATION = {"task": "cities", "budget": 50, "weak_cost": 0.1, "gold_cost": 1, "methods": ["seq_sft"], "max_trials": 2}
 STUDY = {"task": "cities", "budgets": [8], "weak_shares": [0, 1], "seeds": [0]}
 PRICES = {"weak_cost": 0.1, "gold_cost": 1}

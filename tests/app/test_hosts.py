@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from app.auth.hosts import host_name, is_loopback_name
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 EVIL = "http://evil.example:8000"
 
 

@@ -20,6 +20,8 @@ from sqlalchemy import create_engine, inspect
 # The same 4xx shape as single allocations, and the same recorder in place of the workers.
 from test_allocate_validation import assert_rejected, client, enqueued  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
 VALID = {"task": "cities", "budgets": [50, 20], "weak_cost": 0.1, "gold_cost": 1, "methods": ["seq_sft"],
