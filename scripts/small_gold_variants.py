@@ -10,7 +10,7 @@ from the initialization); balanced (the first N_GOLD labels bought balanced over
 polarity shown); minvalN (min_val_labels); probe or probeC (LP-FT: the first stage's head starts from
 a logistic regression, inverse regularization C (default 1), fitted to the stage's labels on the
 frozen model's pooled features). Prints one JSON line: test accuracy, AUROC, learned, the
-stages. Research, not product: it patches the engine in this process only. README, "Recipes, stages
+stages. Research, not product: it patches the engine in this process only. docs/engine.md, "Recipes, stages
 and accuracy", reports what it found (one torch thread; run two seeds at a time on two cores).
 """
 import json, os, sys, time

@@ -31,7 +31,7 @@ def trial(
     n_gold: Annotated[int, typer.Option(help="gold labels to buy")] = 0,
     seed: int = 0,
     weak_labeler: Annotated[str, typer.Option(help="default, bow[:N], sft:<model>[:N] or task")] = "default",
-    recipe: Annotated[str, typer.Option(help="training recipe: fast or paper (see README)")] = "fast",
+    recipe: Annotated[str, typer.Option(help="training recipe: fast or paper (see docs/engine.md)")] = "fast",
     param: Annotated[
         Optional[list[str]], typer.Option("--param", "-p", help="method parameter as name=value (repeatable)")
     ] = None,

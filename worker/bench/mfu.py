@@ -22,7 +22,7 @@ figure to look up, so there (and on a GPU not in the table) the peak is measured
 one large square product in the runtime's dtype (`matmul_flops`), what this device's BLAS reaches
 when nothing but arithmetic is asked of it. MFU against it says how much faster any batching,
 grouping or kernel change could make a step that does the same arithmetic: on this project's
-2-core CPU, little (README, throughput).
+2-core CPU, little (docs/benchmarks.md, throughput).
 """
 
 from __future__ import annotations
