@@ -49,8 +49,8 @@ def check_size(upload: BinaryIO, max_bytes: int) -> None:
 
 
 class RawRow(NamedTuple):
-    """The fields of a row the service reads, as the file gave them (other columns are not kept:
-    100k rows held as the parser's dicts were tens of MB of the server's peak memory)."""
+    """The fields of a row the service reads, as the file gave them; other columns are not kept, and a
+    tuple is a fraction of the parser's dict (see tasks.INSERT_CHUNK_ROWS for what both saved)."""
 
     text: object
     label: object
