@@ -8,6 +8,8 @@ import pytest
 
 from test_allocate_validation import VALID, client, enqueued  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
+
 DATA_OPERATIONS_WITH_A_404 = [
     ("get", "/tasks/{task}"), ("post", "/allocate"), ("get", "/allocations/{allocation_id}"),
     ("get", "/sweeps/{sweep_id}"), ("get", "/studies/{study_id}"), ("get", "/frontier/{task}"),
