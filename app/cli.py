@@ -110,6 +110,60 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="the key's id, or its st
         raise typer.Exit(1) from None
 
 
+trials_app = typer.Typer(help="Done trials carried between databases (JSONL: key, spec, result a line).",
+                         no_args_is_help=True)
+app.add_typer(trials_app, name="trials")
+
+
+@trials_app.command("export")
+def trials_export(
+    out: Annotated[Path, typer.Argument(help="the JSONL file to write (a new file)")],
+    task: Annotated[Optional[str], typer.Option(help="only this task's trials (its stored name)")] = None,
+) -> None:
+    """Write every done trial in the database (LABELMIX_DATABASE_URL) to a JSONL file."""
+    import json
+
+    from .db.session import session_scope
+    from .services.errors import NotFoundError
+    from .services.trial_exchange import export_trials
+
+    n = 0
+    try:
+        with session_scope() as session:
+            records = export_trials(session, task)
+            with out.open("x") as file:
+                for record in records:
+                    file.write(json.dumps(record) + "\n")
+                    n += 1
+    except (NotFoundError, FileExistsError) as exc:
+        typer.echo(f"export: {getattr(exc, 'message', exc)}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {n:,} done trials to {out}")
+
+
+@trials_app.command("import")
+def trials_import(
+    path: Annotated[Path, typer.Argument(help="a JSONL file written by `labelmix trials export`")],
+) -> None:
+    """Store an export's trials as done (each under its key; one already done here is kept as it is)."""
+    from .db.session import session_scope
+    from .services.errors import RequestError, RequestErrors
+    from .services.trial_exchange import import_trials, read_records
+
+    try:
+        with path.open() as file:
+            records = read_records(file)
+        with session_scope() as session:
+            done = import_trials(session, records)
+    except RequestError as exc:
+        problems = exc.problems if isinstance(exc, RequestErrors) else [(exc.field, exc.message)]
+        for _, message in problems:
+            typer.echo(f"import: {message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"stored {done.stored:,} trials ({done.already_done:,} were done here already) "
+               f"of {', '.join(done.tasks) or 'no task'}")
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database (LABELMIX_DATABASE_URL) to the latest schema."""
