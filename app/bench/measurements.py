@@ -17,8 +17,7 @@ from worker.engine.budget import StagePlan, plan_labels
 from worker.engine.metrics import pack_correct
 from worker.engine.spec import Method, StageResult, StageRule, TrialResult, TrialSpec
 
-from ..db.base import utcnow
-from ..db.models import Task, TrialStatus
+from ..db.models import Task
 from ..services.search import Point
 
 N_TEST = 1000
@@ -123,16 +122,11 @@ def trial_result(spec: TrialSpec, accuracy: float, versions: dict[str, str],
 def done_trial_values(task: Task, spec: TrialSpec, accuracy: float, versions: dict[str, str],
                       rng: np.random.Generator) -> dict:
     """A done trial's row: new_trial_values, then what claim and finish set on it."""
-    from ..services.trials import new_trial_values
+    from ..services.trials import done_values, new_trial_values
 
-    result = trial_result(spec, accuracy, versions, rng).model_dump(mode="json")
-    finished = utcnow()
-    started = finished - timedelta(seconds=result["wall_s"])
+    ended = done_values(trial_result(spec, accuracy, versions, rng).model_dump(mode="json"))
+    finished = ended["finished_at"]
     return {
-        **new_trial_values(task, spec),
-        "status": TrialStatus.done, "worker": SEED_WORKER, "attempts": 1, "started_at": started,
-        "heartbeat_at": finished, "result": result, "error": None,
-        "test_accuracy": result["test_accuracy"], "selection_accuracy": result["selection_accuracy"],
-        "holdout_accuracy": result["holdout_accuracy"], "test_auroc": result["test_auroc"],
-        "wall_s": result["wall_s"], "finished_at": finished,
+        **new_trial_values(task, spec), **ended, "worker": SEED_WORKER, "attempts": 1,
+        "started_at": finished - timedelta(seconds=ended["wall_s"]), "heartbeat_at": finished,
     }

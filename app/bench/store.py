@@ -217,14 +217,16 @@ def stop(server: subprocess.Popen) -> None:
 
 
 @contextmanager
-def served(database_url: str, log_path: Path, workers: int, broker_url: str | None) -> Iterator[str]:
-    """`labelmix serve` on a free port against the database, ready, until the block ends, however it
-    ends (an error, Ctrl-C); its output goes to log_path. Without a broker it is embedded (one
-    process, the README's single-machine service); several processes need one (distributed mode)."""
+def serving(database_url: str, log_path: Path, workers: int = 1, broker_url: str | None = None,
+            env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`labelmix serve` on a free port against the database (`env` on top of this process's), ready,
+    until the block ends, however it ends (an error, Ctrl-C): its URL and process. Its output goes to
+    log_path. Without a broker it is embedded (one process, the README's single-machine service);
+    several processes need one (distributed mode)."""
     port = free_port()
     command = [str(Path(sys.executable).with_name("labelmix")), "serve", "--port", str(port),
                "--workers", str(workers)]
-    env = {**os.environ, "LABELMIX_DATABASE_URL": database_url, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "LABELMIX_DATABASE_URL": database_url, "HF_HUB_OFFLINE": "1", **(env or {})}
     env.pop("LABELMIX_BROKER_URL", None)
     if broker_url:
         env["LABELMIX_BROKER_URL"] = broker_url
@@ -235,9 +237,16 @@ def served(database_url: str, log_path: Path, workers: int, broker_url: str | No
         ready_s = wait_ready(base_url, server, log_path)
         typer.echo(f"{' '.join(command)} (LABELMIX_DATABASE_URL={database_url}, LABELMIX_BROKER_URL="
                    f"{broker_url or ''}): ready in {ready_s:.1f} s", err=True)
-        yield base_url
+        yield base_url, server
     finally:
         stop(server)
+
+
+@contextmanager
+def served(database_url: str, log_path: Path, workers: int, broker_url: str | None) -> Iterator[str]:
+    """serving's URL alone."""
+    with serving(database_url, log_path, workers, broker_url) as (base_url, _):
+        yield base_url
 
 
 def stored_answer_ready(body: dict) -> tuple[int, int]:

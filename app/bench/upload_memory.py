@@ -15,9 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +23,7 @@ from typing import Annotated, Optional
 import httpx
 import typer
 
-from .store import free_port, stop, wait_ready
+from .store import serving
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], add_completion=False)
 
@@ -71,17 +68,8 @@ def main(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = database_url or f"sqlite:///{tmp}/labelmix.sqlite"
-        env = {**os.environ, "LABELMIX_DATABASE_URL": url, "LABELMIX_CACHE_DIR": f"{tmp}/cache",
-               "HF_HUB_OFFLINE": "1"}
-        env.pop("LABELMIX_BROKER_URL", None)
-        port = free_port()
         log_path = Path(tmp) / "server.log"
-        command = [str(Path(sys.executable).with_name("labelmix")), "serve", "--port", str(port)]
-        with log_path.open("w") as log:
-            server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(base, server, log_path)
+        with serving(url, log_path, env={"LABELMIX_CACHE_DIR": f"{tmp}/cache"}) as (base, server):
             files = [rows_csv(rows, f"u{i}") for i in range(concurrent + 1)]
 
             def post(name: str, body: bytes) -> int:
@@ -93,8 +81,6 @@ def main(
             rss, one, one_status = peak_growth_mb(server.pid, lambda: [post("one", files[0])])
             rss_many, many, many_status = peak_growth_mb(server.pid, lambda: list(ThreadPoolExecutor(concurrent).map(
                 lambda i: post(f"many-{i}", files[i + 1]), range(concurrent))))
-        finally:
-            stop(server)
     result = {
         "rows": rows, "file_mb": round(len(files[0]) / 2**20, 1), "database": url.split(":")[0],
         "rss_before_mb": round(rss, 1), "one_upload_peak_growth_mb": round(one, 1), "one_status": one_status,

@@ -7,8 +7,8 @@ one trained by another engine or on another build of a task is stored but never 
 (trial_records.current_trials), as on the service that trained it. What an import refuses: a spec
 that does not hash to its key (edited, or written by a labelmix whose specs differ), a result the
 engine would not write, a task unknown here, and an uploaded task's trials (the export does not
-carry its rows, and an upload of the same name elsewhere may hold others). Nothing is half-written: the records are
-checked first, then stored in one transaction.
+carry its rows, and an upload of the same name elsewhere may hold others). Nothing is half-written:
+the records are checked first, then stored in one transaction.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from sqlalchemy.orm import Session
 
 from worker.engine.spec import TrialResult, TrialSpec
 
-from ..db.base import utcnow
 from ..db.models import Task, TaskSource, Trial, TrialStatus
 from . import point_aggregates
 from .errors import RequestError, RequestErrors, ServiceError
 from .tasks import get_or_register_task, get_task_row
-from .trials import get_or_create_trial
+from .trials import done_values, get_or_create_trial
 
 IMPORT_WORKER = "import"
 
@@ -102,13 +101,9 @@ def import_trials(session: Session, records: list[tuple[int, TrialSpec, dict]]) 
         if trial.status == TrialStatus.done:
             already += 1
             continue
-        now = utcnow()
+        ended = done_values(result)
         session.execute(update(Trial).where(Trial.id == trial.id).values(
-            status=TrialStatus.done, worker=IMPORT_WORKER, result=result, error=None,
-            test_accuracy=result["test_accuracy"], selection_accuracy=result["selection_accuracy"],
-            holdout_accuracy=result["holdout_accuracy"], test_auroc=result["test_auroc"],
-            wall_s=result["wall_s"], started_at=trial.started_at or now, finished_at=now,
-        ))
+            **ended, worker=IMPORT_WORKER, started_at=trial.started_at or ended["finished_at"]))
         stored += 1
     for task in tasks.values():
         point_aggregates.refresh(session, task)

@@ -131,22 +131,21 @@ def store_progress(session: Session, trial_id: int, worker: str, progress: dict)
     session.execute(update(Trial).where(Trial.id == trial_id, Trial.worker == worker).values(progress=progress))
 
 
+def done_values(result: dict) -> dict:
+    """The columns of a trial that ends done with this result (the engine's TrialResult, as JSON)."""
+    return {
+        "status": TrialStatus.done, "result": result, "error": None, "finished_at": utcnow(),
+        **{column: result[column] for column in ("test_accuracy", "selection_accuracy", "holdout_accuracy",
+                                                 "test_auroc", "wall_s")},
+    }
+
+
 def finish(session: Session, trial_id: int, worker: str, result: dict) -> bool:
     """Store the result; False when the trial was no longer this worker's (it was reclaimed)."""
     stored = session.execute(
         update(Trial)
         .where(Trial.id == trial_id, Trial.status == TrialStatus.running, Trial.worker == worker)
-        .values(
-            status=TrialStatus.done,
-            result=result,
-            error=None,
-            test_accuracy=result["test_accuracy"],
-            selection_accuracy=result["selection_accuracy"],
-            holdout_accuracy=result["holdout_accuracy"],
-            test_auroc=result["test_auroc"],
-            wall_s=result["wall_s"],
-            finished_at=utcnow(),
-        )
+        .values(**done_values(result))
         .returning(Trial.task_id)
     )
     task_id = stored.scalar_one_or_none()
