@@ -10,6 +10,7 @@ import typer
 
 from worker.cli import app
 
+from . import dispatch  # noqa: F401  every command's transactions hand their work to it (app.outbox)
 from .cli_values import numbers, params
 from .client_cli import register as register_client_commands
 

@@ -6,6 +6,7 @@ written by the service's own code (app.bench.measurements); nothing trains."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from conftest import _sqlite_api
 from test_task_deletion_and_quotas import stored, upload
 
 runner = CliRunner()
+STUDY_TRIALS = Path(__file__).parents[2] / "docs/studies/study-word_definitions-fast-v4-trials.jsonl"
 FRONTIER = {"weak_cost": 0.1, "gold_cost": 1}
 
 
@@ -100,3 +102,29 @@ def test_an_uploads_trials_are_not_imported(api, tmp_path):
                                   "result": {"test_accuracy": 0.5}}) + "\n")
     refused = runner.invoke(cli, ["trials", "import", str(export)])
     assert refused.exit_code == 2 and "not a trial this labelmix can read" in refused.stderr  # checked first
+
+
+def test_the_command_run_as_a_process_imports_into_a_fresh_database(tmp_path):
+    """As a user runs it: a new process, a fresh database, a built-in task first seen there. Its
+    registration leaves the labeler's build for a worker (here a Redis queue nobody reads), which the
+    command must hand over, not crash on (no dispatcher was installed outside the API and workers)."""
+    import os
+    import subprocess
+    import sys
+
+    import redis
+
+    broker = "redis://127.0.0.1:6379/10"  # a Redis database of this test's own, flushed around it
+    redis.Redis.from_url(broker).flushdb()
+    record = json.loads(open(STUDY_TRIALS).readline())
+    (tmp_path / "one.jsonl").write_text(json.dumps(record) + "\n")
+    env = {**os.environ, "LABELMIX_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite'}",
+           "LABELMIX_BROKER_URL": broker, "LABELMIX_CACHE_DIR": str(tmp_path / "cache")}
+    labelmix = [str(Path(sys.executable).parent / "labelmix")]
+    for args in (["migrate"], ["trials", "import", str(tmp_path / "one.jsonl")]):
+        done = subprocess.run(labelmix + args, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert f"stored 1 trials (0 were done here already) of {record['spec']['task']}" in done.stdout
+    queued = [json.loads(m)["headers"]["task"] for m in redis.Redis.from_url(broker).lrange("trials", 0, -1)]
+    redis.Redis.from_url(broker).flushdb()
+    assert queued == ["labelmix.build_weak_labels"]  # the labeler's build, handed to the trials workers
