@@ -7,6 +7,8 @@ LABELMIX_DATABASE_URL=postgresql+psycopg://... and LABELMIX_BROKER_URL=redis://.
 from __future__ import annotations
 
 from functools import lru_cache
+import ipaddress
+from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +16,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .services.callback_targets import parse_networks
+Network = IPv4Network | IPv6Network
 
 _DATA_DIR = Path.home() / ".local" / "share" / "labelmix"
 
@@ -143,3 +145,14 @@ def _comma_list(value):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def parse_networks(values: Iterable[str]) -> list[Network]:
+    """CIDRs ("10.0.0.0/8", "127.0.0.1"); a bad one raises ValueError naming it."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IP network (e.g. 10.0.0.0/8 or 127.0.0.1): {exc}") from None
+    return networks

@@ -57,19 +57,21 @@ class InProcessDispatcher:
 
         self._callbacks.submit(deliver)
 
+    # The jobs load only in a process that runs them: an API whose workers train keeps the engine's
+    # imports and the trial counters (app/trial_metrics.py, zeros there) out of its process.
     def _run_trial(self, trial_id: int) -> None:
-        from worker import jobs
+        from . import jobs
 
         if jobs.run_trial_job(trial_id, self) == jobs.JobOutcome.retry:
             self.enqueue_trials([trial_id])  # back of the line; attempts are bounded by the job
 
     def enqueue_advance(self, allocation_id: str) -> None:
-        from worker import jobs
+        from . import jobs
 
         self._submit(jobs.advance_allocation_job, allocation_id, self)
 
     def enqueue_weak_labels(self, task_name: str) -> None:
-        from worker import jobs
+        from . import jobs
 
         self._submit(jobs.build_weak_labels_job, task_name)
 

@@ -159,7 +159,7 @@ def create_app() -> FastAPI:
     # Added last, so outermost: every request is counted, those the guards above refuse included.
     app.add_middleware(metrics.MetricsMiddleware)
     if settings.embedded:  # trials run in this process: /metrics shows their counters, from 0 at start
-        import worker.metrics  # noqa: F401
+        from . import trial_metrics  # noqa: F401
 
     # FastAPI's 422, able to quote a NaN or Infinity it refused (app/api/validation_errors.py).
     app.add_exception_handler(RequestValidationError, request_validation_error)

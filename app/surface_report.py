@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from .services.surface import Observation, fit_surface
+from .stats.surface import Observation, fit_surface
 
 N_TEST = 1000  # test examples per trial in the stored studies
 

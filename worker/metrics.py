@@ -1,39 +1,22 @@
-"""Prometheus metrics of the trial workers: trial attempts started, finished and failed, their
-seconds, and the depth of the Celery queues.
+"""Prometheus metrics of a Celery worker: the trial counters of app/trial_metrics.py, counted by the
+jobs this process runs, and the depth of the Celery queues, served on its own port.
 
-The counters live in whichever process runs trials (worker/jobs.py counts them), and that process
-serves them: a Celery worker on LABELMIX_WORKER_METRICS_PORT (worker/tasks.py starts it in a thread
-or solo pool's main process, in a prefork pool's child), the embedded API on its own /metrics. A
-prefork pool of several children would have one serve (the first to take the port) and the others
-count unseen: the trials workers run one child each.
+A Celery worker serves them on LABELMIX_WORKER_METRICS_PORT (worker/tasks.py starts it in a thread or
+solo pool's main process, in a prefork pool's child). A prefork pool of several children would have
+one serve (the first to take the port) and the others count unseen: the trials workers run one child
+each.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
+from app import trial_metrics  # noqa: F401  the counters this port serves
+
 log = logging.getLogger(__name__)
-
-TRIALS_STARTED = Counter("labelmix_trials_started", "Trial attempts this process began training")
-TRIALS_FINISHED = Counter("labelmix_trials_finished", "Trial attempts stored done")
-TRIALS_FAILED = Counter("labelmix_trials_failed", "Trial attempts stored failed (some are retried)")
-TRIAL_SECONDS = Histogram(
-    "labelmix_trial_seconds",
-    "Seconds from a trial's claim to its stored outcome (trials trained together share theirs)",
-    ["outcome"],
-    # From a tiny CPU trial to the 6 h default time limit.
-    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 21600),
-)
-
-
-def trial_ended(outcome: str, claimed_at: float) -> None:
-    """Count one attempt's stored outcome, `done` or `failed`; claimed_at is time.monotonic()."""
-    (TRIALS_FINISHED if outcome == "done" else TRIALS_FAILED).inc()
-    TRIAL_SECONDS.labels(outcome).observe(time.monotonic() - claimed_at)
 
 
 class QueueDepth:

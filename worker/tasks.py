@@ -1,4 +1,4 @@
-"""Celery tasks: thin glue from the queues to the job bodies in worker/jobs.py."""
+"""Celery tasks: thin glue from the queues to the job bodies in app/jobs.py."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from app.config import get_settings
 from app.db.session import session_scope
 from app.dispatch import CeleryDispatcher
 from app.queues import CALLBACKS_QUEUE, STUDIES_QUEUE, TRIALS_QUEUE
+from app import jobs
 from app.services import webhooks
 
-from . import jobs, metrics
+from . import metrics
 from .celery_app import celery_app
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Prometheus metrics of the API: requests counted and timed by method, route template and status.
 
-`GET /metrics` serves them (and, in embedded mode, the trial counters of worker/metrics.py: the
+`GET /metrics` serves them (and, in embedded mode, the trial counters of app/trial_metrics.py: the
 trials run in this process). Labels are bounded: a route is its template (`/allocations/{allocation_id}`),
 never the raw path, a path no route matched is `unmatched`, an unusual method is `other`.
 """

@@ -7,7 +7,6 @@ that has one behaves the same on both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -17,14 +16,8 @@ from ..api.deps import SessionDep
 from ..config import get_settings
 from ..db.models import Task
 from .keys import team_for
-
-LOCAL_TEAM = "local"
+from .team import LOCAL_TEAM, Caller
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-
-@dataclass(frozen=True)
-class Caller:
-    team: str
 
 
 def current_caller(request: Request, session: SessionDep) -> Caller:

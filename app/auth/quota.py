@@ -18,7 +18,7 @@ from ..db.models import (
     ACTIVE_TRIAL_STATUSES, Allocation, AllocationStatus, GridStudy, StudyPoint, StudyPointTrial, Task, TaskSource, Trial,
 )
 from ..services.errors import ServiceError
-from .caller import Caller
+from .team import Caller
 
 
 class TooManyTrials(ServiceError):

@@ -14,7 +14,7 @@ What the report says, per point: both means, and the mean of the per-seed differ
 fp32) with a 90% Student-t interval over seeds. Both arms score the same test examples, so the
 interval covers the training seeds; the test set is held fixed. Per budget: each arm's best point,
 and whether the answers agree: the same point, or each arm's pick tied with the other's by the
-service's own comparison (app.services.intervals.compare, as a study's winners use it).
+service's own comparison (app.stats.intervals.compare, as a study's winners use it).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from worker.engine.spec import Method, Precision, Recipe, recipe_params
 
 from ..schemas.studies import StudyRequest
 from ..services.grid import plan
-from ..services.intervals import Scores, compare, stack_records, t_quantile
+from ..stats.intervals import Scores, compare, stack_records, t_quantile
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 

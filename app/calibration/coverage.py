@@ -31,7 +31,7 @@ import numpy as np
 
 from worker.engine.metrics import unpack_correct
 
-from ..services.intervals import LEVEL, Scores, interval, satterthwaite, seed_prior, t_quantile
+from ..stats.intervals import LEVEL, Scores, interval, satterthwaite, seed_prior, t_quantile
 from ..services.points import PointStats
 from ..services.recommend import choose, simplicity
 

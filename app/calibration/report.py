@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..services.intervals import LEVEL
+from ..stats.intervals import LEVEL
 from .coverage import GridData, choice, coverage
 from .runs import Grid, load_results, run_grid
 

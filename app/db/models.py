@@ -143,7 +143,7 @@ class Trial(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # The latest progress of the running attempt, written with its heartbeat (worker/jobs.py):
+    # The latest progress of the running attempt, written with its heartbeat (app/jobs.py):
     # {stage, step, total_steps, val_auroc, at}; kept once it ends (how far it got).
     progress: Mapped[dict | None] = mapped_column(JSONType)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

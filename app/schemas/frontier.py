@@ -6,7 +6,7 @@ from . import examples as ex
 
 
 class AccuracyInterval(BaseModel):
-    """An accuracy with its interval (services/intervals.py says how it is built)."""
+    """An accuracy with its interval (stats/intervals.py says how it is built)."""
 
     estimate: float
     low: float
@@ -24,7 +24,7 @@ class AccuracyInterval(BaseModel):
 
 
 class Comparison(BaseModel):
-    """One accuracy minus another, with its interval (services/intervals.py compare)."""
+    """One accuracy minus another, with its interval (stats/intervals.py compare)."""
 
     difference: float
     low: float

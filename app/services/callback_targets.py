@@ -23,29 +23,18 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
+from ..config import Network
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class CallbackTargetRefused(Exception):
     """The callback's host is, or resolves to, an address callbacks may not reach: final, never retried."""
-
-
-def parse_networks(values: Iterable[str]) -> list[Network]:
-    """CIDRs ("10.0.0.0/8", "127.0.0.1"); a bad one raises ValueError naming it."""
-    networks = []
-    for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not an IP network (e.g. 10.0.0.0/8 or 127.0.0.1): {exc}") from None
-    return networks
 
 
 def why_not_public(address: IPAddress) -> str | None:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import learning
-from .intervals import LEVEL
+from ..stats.intervals import LEVEL
 from .points import PointStats, with_details
-from .surface import predicted_frontier
+from ..stats.surface import predicted_frontier
 
 # The paper's budgets (in gold-label units at $1 a gold label).
 PAPER_BUDGETS = (5, 17, 65, 257, 1025, 4097)

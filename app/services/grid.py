@@ -26,7 +26,7 @@ from ..db.models import ACTIVE_TRIAL_STATUSES, GridStudy, Task, Trial, TrialStat
 from ..schemas.studies import StudyRequest
 from . import trials as trial_cache
 from .errors import NotFoundError, RequestError
-from .intervals import Scores, SeedVariance, compare, interval, seed_prior, stack_records
+from ..stats.intervals import Scores, SeedVariance, compare, interval, seed_prior, stack_records
 from .points import split
 from .search import Point, SearchSpace
 from .tasks import buyable, concrete_labeler, get_or_register_task

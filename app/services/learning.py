@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .points import PointStats, with_details
-from .surface import MIN_POINTS, Observation, Surface, fit_surface
+from ..stats.surface import MIN_POINTS, Observation, Surface, fit_surface
 
 
 def observations(points: list[PointStats]) -> tuple[Observation, ...]:

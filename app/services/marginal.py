@@ -20,9 +20,9 @@ from collections.abc import Iterable
 
 from . import learning
 from .frontier import best_within
-from .intervals import compare
+from ..stats.intervals import compare
 from .points import PointStats, RecipeKey, point_recipe_key
-from .surface import marginal_from_surface
+from ..stats.surface import marginal_from_surface
 
 # A neighbour counts as "more weak" (or "more gold") when this share of its extra spend went there.
 DIRECTION_SHARE = 0.75

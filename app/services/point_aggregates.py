@@ -33,7 +33,7 @@ from worker.engine.spec import ENGINE_VERSION
 from ..db.models import PointAggregate, Task, Trial, TrialStatus
 from ..db.session import session_scope
 from . import kept_points
-from .intervals import StoredVariances
+from ..stats.intervals import StoredVariances
 from .points import PointStats, StoredPoint, group_trials, lend_seed_variance
 from .trial_records import current_records
 

@@ -24,7 +24,7 @@ import numpy as np
 from worker.engine.metrics import unpack_correct
 
 from ..db.models import Trial
-from .intervals import LEVEL, Interval, Scores, SeedVariance, StoredVariances, interval, seed_prior, stack_records
+from ..stats.intervals import LEVEL, Interval, Scores, SeedVariance, StoredVariances, interval, seed_prior, stack_records
 from .trial_records import TrialRecord
 
 Part = Literal["test", "selection", "holdout"]

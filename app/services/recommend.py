@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .intervals import LEVEL, Scores, beats_chance, compare
+from ..stats.intervals import LEVEL, Scores, beats_chance, compare
 from .points import PointStats
 
 # Plainer methods first: a tie goes to the method with fewer moving parts.

@@ -1,5 +1,5 @@
 """How far running trials have got: the progress a worker writes to the trial row with each
-heartbeat (worker/jobs.py), as the API shows it.
+heartbeat (app/jobs.py), as the API shows it.
 
 A worker keeps the engine's latest progress event in memory and stores it with the next beat, so
 progress costs no writes beyond the heartbeat's (it is at most one beat interval old).

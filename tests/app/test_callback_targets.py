@@ -12,7 +12,8 @@ import pytest
 
 from test_webhooks import REQUEST, callback_row, receiver, stored  # noqa: F401 (fixtures)
 
-from app.services.callback_targets import CallbackTargetRefused, check_url, parse_networks, resolve_checked
+from app.config import parse_networks
+from app.services.callback_targets import CallbackTargetRefused, check_url, resolve_checked
 
 pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
 

@@ -28,7 +28,7 @@ def test_a_worker_runs_queued_trials_of_the_same_base_as_one_group(configure, cl
     from app.db.session import session_scope
     from app.services import trials
     from app.services.tasks import register_named
-    from worker import jobs
+    from app import jobs
     from worker.engine.settings import engine_settings
 
     engine_settings.cache_clear()

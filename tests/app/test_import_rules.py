@@ -12,6 +12,9 @@ included, so a lazy import cannot hide a dependency.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -106,3 +109,28 @@ def test_the_checks_see_a_lazy_import():
     assert imported_modules(source, "app.db") == {"app.services", "worker.engine.spec"}
     assert imported_modules(source, "app.db", frozenset({"app.services.recipe_keys"})) == {
         "app.services.recipe_keys", "worker.engine.spec"}
+
+
+def test_the_layer_contracts_hold():
+    """`lint-imports` with pyproject.toml's contracts: the engine apart from the service, routes ->
+    services -> storage, no route imported, statistics without a database (CI runs it too)."""
+    done = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_a_contract_sees_a_function_level_import(tmp_path):
+    """The contracts would catch a lazy import: a storage module reaching up into a service from inside
+    a function breaks a layers contract like ours."""
+    package = tmp_path / "house"
+    for module, body in {"__init__": "", "routes": "from house import services\n",
+                         "services": "from house import db\n",
+                         "db": "def hook():\n    from house import services  # hidden in a function\n"}.items():
+        package.mkdir(exist_ok=True)
+        (package / f"{module}.py").write_text(body)
+    (tmp_path / ".importlinter").write_text(
+        "[importlinter]\nroot_package = house\n\n[importlinter:contract:layers]\nname = layers\n"
+        "type = layers\nlayers =\n    house.routes\n    house.services\n    house.db\n")
+    done = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 1 and "house.db -> house.services (l.2)" in done.stdout, done.stdout

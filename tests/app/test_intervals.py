@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from app.services.intervals import Scores, SeedVariance, compare, interval, pooled_seed_variance, seed_prior
+from app.stats.intervals import Scores, SeedVariance, compare, interval, pooled_seed_variance, seed_prior
 from app.services.points import PointStats
 from app.services.recommend import choose, recommendation, warnings_for
 

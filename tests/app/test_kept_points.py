@@ -7,7 +7,7 @@ import threading
 import time
 
 from app.services import kept_points
-from app.services.intervals import StoredVariances
+from app.stats.intervals import StoredVariances
 from app.services.points import PointStats, StoredPoint
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.surface import (
+from app.stats.surface import (
     Observation,
     fit_surface,
     marginal_from_surface,
@@ -181,7 +181,7 @@ def test_marginal_cannot_tell_on_a_flat_surface():
 def test_many_points_are_fitted_and_held_out_evenly_within_bounds():
     # 60 budgets x 5 shares: 300 points; a fit's cost grows as their cube, so MAX_FIT_POINTS spread
     # evenly are fitted and MAX_LOO_POINTS held out. The surface still predicts what it was not fitted on.
-    from app.services.surface import MAX_FIT_POINTS, MAX_LOO_POINTS
+    from app.stats.surface import MAX_FIT_POINTS, MAX_LOO_POINTS
 
     budgets = np.geomspace(16, 1024, 60)
     observed = sorted(sample(budgets, seed=1), key=lambda o: (o.n_weak, o.n_gold))

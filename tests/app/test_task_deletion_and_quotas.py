@@ -29,7 +29,7 @@ def upload(client, name: str, weak: bool = True, n: int = 60, headers: dict | No
 
 def stored(task_name: str) -> str:
     """The name a keyless caller's upload is stored as (services.task_names)."""
-    from app.auth.caller import LOCAL_TEAM
+    from app.auth.team import LOCAL_TEAM
     from app.services.task_names import stored_name
 
     return stored_name(LOCAL_TEAM, task_name)
@@ -199,7 +199,7 @@ def test_a_labeler_build_counts_against_the_teams_work_limit(make_api, monkeypat
 
 
 def test_a_labeler_build_for_a_deleted_task_keeps_nothing(service):
-    from worker import jobs
+    from app import jobs
     from worker.engine.weak_labels import cache_dir_for
 
     assert upload(service, "short-lived").status_code == 201

@@ -92,7 +92,7 @@ def rows(sql_on, url: str, ids: list[int]) -> dict[int, tuple]:
 
 def test_the_sweep_fails_overdue_requeues_silent_and_resends_lost_trials(settings, clean_db, sql_on):
     settings(stale_trial_after_s=60, trial_time_limit_s=3600, requeue_unclaimed_after_s=300)
-    from worker import jobs
+    from app import jobs
 
     overdue, silent, unclaimed, fresh = make_trials(4)
     sql_on(clean_db, "UPDATE trials SET status = 'running', worker = 'dead:1', heartbeat_at = now() - interval '2 min', "
@@ -135,7 +135,7 @@ def test_a_claim_never_takes_over_a_silent_trial_past_its_time_limit(settings, c
 
 def test_a_finished_trials_message_wakes_its_allocations_and_stalled_ones_are_woken(settings, clean_db, sql_on):
     settings(requeue_unclaimed_after_s=300)
-    from worker import jobs
+    from app import jobs
 
     done, running = make_trials(2)
     sql_on(clean_db, "UPDATE trials SET status = 'done' WHERE id = %s", (done,))
@@ -155,7 +155,7 @@ def test_the_heartbeat_falls_silent_at_the_time_limit_and_the_sweep_fails_the_hu
     settings(stale_trial_after_s=1, trial_time_limit_s=2)
     from app.db.session import session_scope
     from app.services import trials
-    from worker import jobs
+    from app import jobs
     from worker.engine.training.loop import TimeLimit
 
     (trial_id,) = make_trials(1)
@@ -180,7 +180,7 @@ def test_a_worker_stops_a_trial_whose_claim_it_lost(settings, clean_db, sql_on):
     settings(stale_trial_after_s=2)
     from app.db.session import session_scope
     from app.services import trials
-    from worker import jobs
+    from app import jobs
     from worker.engine.training.loop import TimeLimit
 
     (trial_id,) = make_trials(1)
@@ -196,7 +196,7 @@ def test_a_worker_stops_a_trial_whose_claim_it_lost(settings, clean_db, sql_on):
 
 def test_a_trial_past_its_time_limit_fails_for_good_with_the_reason(settings, clean_db, sql_on):
     settings(trial_time_limit_s=1)
-    from worker import jobs
+    from app import jobs
 
     (trial_id,) = make_trials(1, max_steps_per_stage=10_000, eval_every=10_000)
     dispatcher = RecordingDispatcher()

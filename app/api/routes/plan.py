@@ -11,7 +11,7 @@ from ...schemas.plan import PlanOut
 from ...services import learning
 from ...services.errors import RequestError
 from ...services.recipes import current_recipe_points
-from ...services.surface import plan
+from ...stats.surface import plan
 from ...services.tasks import buyable, get_task_row
 from ...auth.caller import CallerDep
 from ..deps import SessionDep

@@ -26,13 +26,12 @@ from enum import StrEnum
 
 from sqlalchemy import select
 
-from app.config import get_settings
-from app.db.models import Task, Trial
-from app.db.session import session_scope
-from app.services import allocations, recovery, task_removal, trial_progress, trials
-from app.services.tasks import describe_weak_labels, engine_task
-
-from . import metrics
+from . import trial_metrics as metrics
+from .config import get_settings
+from .db.models import Task, Trial
+from .db.session import session_scope
+from .services import allocations, recovery, task_removal, trial_progress, trials
+from .services.tasks import describe_weak_labels, engine_task
 
 log = logging.getLogger(__name__)
 
