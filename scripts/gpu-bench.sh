@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The engine's benchmarks on a CUDA machine, sized to finish inside 10 minutes:
-#   1. compare     engine loop vs transformers.Trainer on one trial   (python -m worker.bench.compare)
+#   1. compare     engine loop vs transformers.Trainer on one trial   (python -m bench.engine.compare)
 #   2. allocation  one allocation cold vs warm (resident model, weak-stage reuse, grouped training)
 #   3. mfu         model-FLOPs utilisation of one trial's training stage
 # Each runs under `timeout` (one that overruns is reported and the next still runs); its output goes
@@ -77,9 +77,9 @@ run_bench() {  # name, seconds, module args...
   fi
 }
 
-run_bench compare "$COMPARE_S" worker.bench.compare "${COMPARE[@]}"
-run_bench allocation "$ALLOCATION_S" worker.bench.allocation "${ALLOCATION[@]}"
-run_bench mfu "$MFU_S" worker.bench.mfu "${MFU[@]}"
+run_bench compare "$COMPARE_S" bench.engine.compare "${COMPARE[@]}"
+run_bench allocation "$ALLOCATION_S" bench.engine.allocation "${ALLOCATION[@]}"
+run_bench mfu "$MFU_S" bench.engine.mfu "${MFU[@]}"
 
 if [ ${#FAILED[@]} -gt 0 ]; then
   echo "failed: ${FAILED[*]} (results in $RESULTS)" >&2

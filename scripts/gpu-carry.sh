@@ -63,6 +63,6 @@ find "$WORK/site" -name __pycache__ -prune -exec rm -rf {} +
 tar cJf "$OUT/site.tar.xz" -C "$WORK/site" .
 
 # The cities task's default weak labels.
-LABELMIX_CACHE_DIR="$WORK/cache" HF_HUB_OFFLINE=1 $PY -m worker.bench.allocation prepare cities default minilm-l6 >/dev/null
+LABELMIX_CACHE_DIR="$WORK/cache" HF_HUB_OFFLINE=1 $PY -m bench.engine.allocation prepare cities default minilm-l6 >/dev/null
 rm -rf "$OUT/cache" && mkdir -p "$OUT/cache" && cp -r "$WORK/cache/weak_labels" "$OUT/cache/"
 du -sh "$OUT"

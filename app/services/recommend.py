@@ -2,7 +2,7 @@
 
 The choice and the expected accuracy both use the whole test set. Choosing on one half and
 reporting the other (what labelmix did first) was measured against it on fresh seeds and unseen
-examples (`labelmix calibrate`, docs/calibration): the halves removed none of the optimism
+examples (`python -m bench.calibration`, docs/calibration): the halves removed none of the optimism
 (bias +0.012 vs +0.014 with three seeds; it comes from the seeds, which both halves share), while
 the whole set gave a smaller error (rmse 0.039 vs 0.042), narrower intervals (median half-width
 0.036 vs 0.046) and 92% coverage at 90%. The best point is compared with every other point on the same examples (paired,

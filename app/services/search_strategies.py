@@ -3,7 +3,7 @@
 A search at one budget picks among candidates (method x weak share); each trial of a candidate is one
 seed's accuracy, noisy. A strategy is asked for the next candidate (`ask`), told what a trial
 measured (`tell`), and may answer None: it has stopped (its stop rule says further trials are not
-worth it; `stop_reason` says why). The replay harness (app.bench.search) runs them against a table
+worth it; `stop_reason` says why). The replay harness (bench.service.search) runs them against a table
 of real trials to measure how close each gets to the grid's optimum and how many trials it spends.
 
 - `today`: what allocations do now: the corners and the middle of each method's shares (all gold,

@@ -10,7 +10,7 @@ accuracy of one new run, which also varies with the seed. A fitted extra-noise t
 soaks up scatter the stated variances do not explain: it is kept in the band, because measured
 means wander around a smooth surface by more than their own noise (on cities the all-weak column
 goes 0.610, 0.574, 0.660), and a band without it covered 15 of 20 held-out cities points instead
-of 16 (`python -m app.surface_report`). Two kernels are fitted (RBF and Matern 5/2) and the one with the lower leave-one-point-out
+of 16 (`python -m bench.surface_report`). Two kernels are fitted (RBF and Matern 5/2) and the one with the lower leave-one-point-out
 RMSE is kept; each held-out fit re-optimises its hyperparameters (starting from the full fit's), and
 `Surface.loo` reports the chosen model's error, its 90% coverage and every candidate's RMSE.
 Predictions outside the evidence (`Surface.support`: bracketed by measured points and inside their

@@ -34,7 +34,7 @@ from conftest import free_port
 import redis
 from test_dashboard import stop
 
-from app.bench.upload_memory import memory_kb  # VmRSS and VmHWM (peak RSS) of a process, in kB
+from bench.service.upload_memory import memory_kb  # VmRSS and VmHWM (peak RSS) of a process, in kB
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_PER_CLASS = 15

@@ -86,6 +86,20 @@ def test_migrate_from_an_installed_wheel_builds_an_empty_database(installed):
 
 
 @pytest.mark.slow
+def test_the_wheel_holds_the_product_not_the_research_harness(installed):
+    """Benchmarks, replays, calibration and the surface report live in the checkout's bench/ and are
+    not installed (issue 30); the installed service still has every command it documents."""
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    packages = {n.split("/")[0] for n in names if not n.startswith("labelmix-")}
+    assert packages == {"app", "worker"}, packages
+    research = [n for n in names if "/bench/" in n or "calibration/" in n or "surface_report" in n]
+    assert not research, research
+    assert any(n.startswith("app/stats/") for n in names) and "app/jobs.py" in names
+    usage = _run(str(installed.venv / "bin" / "labelmix"), "--help", cwd=installed.elsewhere, env=installed.env)
+    assert "calibrate" not in usage.stdout and "study" in usage.stdout
+
+
+@pytest.mark.slow
 def test_optuna_dashboard_starts_on_the_migrated_database(installed, tmp_path):
     """On a fresh stack it exited with `relation "version_info" does not exist` (Optuna's schema was
     made at the first allocation). Its storage URL as compose gives it: Optuna's schema on the search

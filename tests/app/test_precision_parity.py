@@ -1,6 +1,6 @@
-"""The bf16-vs-fp32 parity report (app.bench.precision_parity): its paired differences and intervals,
+"""The bf16-vs-fp32 parity report (bench.service.precision_parity): its paired differences and intervals,
 and when it says two arms give the same answer. The trials themselves are real engine runs in
-`python -m app.bench.precision_parity` (docs/bench/precision-parity.json); here the report is fed
+`python -m bench.service.precision_parity` (docs/bench/precision-parity.json); here the report is fed
 rows written as that command journals them, with per-example records, so the arithmetic is checked
 against numbers worked out by hand."""
 
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from app.bench.precision_parity import _job_id, paired_difference, plan_jobs, report
+from bench.service.precision_parity import _job_id, paired_difference, plan_jobs, report
 from worker.engine.metrics import pack_correct
 
 N_TEST = 200

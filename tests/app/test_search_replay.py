@@ -1,4 +1,4 @@
-"""The search replay harness (app.bench.search) and the strategies it measures
+"""The search replay harness (bench.service.search) and the strategies it measures
 (app.services.search_strategies), on small tables whose optimum is known."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from app.bench import search as bench
+from bench.service import search as bench
 from app.services.search_strategies import (
     STRATEGIES, Candidate, CornersThenTPE, CornersThenTPEWithStop, Standing, SurfaceSearch, TopTwoRepeatsSearch,
     TopTwoSearch, lean_opening, top_two)
@@ -171,7 +171,7 @@ def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(e
                                                                                tmp_path):
     """One real trial of cities (16 gold labels: the grid's cheapest point), then a rerun that trains
     nothing; the row reads back as a grid the replays use."""
-    from app.bench import search_table
+    from bench.service import search_table
 
     monkeypatch.setenv("LABELMIX_CACHE_DIR", str(engine_cache_dir))
     out = tmp_path / "table.csv"

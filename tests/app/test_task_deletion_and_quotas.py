@@ -1,7 +1,7 @@
 """A team deletes its own uploads, and its uploads and labeler builds count against its limits (issue 29).
 
 On Postgres and on the embedded SQLite alike. The allocation whose rows the deletion must remove is
-answered from stored trials (written by the service's own code, app.bench.measurements): nothing trains.
+answered from stored trials (written by the service's own code, bench.service.measurements): nothing trains.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def stored(task_name: str) -> str:
 
 def store_opening_trials(task_name: str) -> None:
     """Done trials for every point REQUEST opens with on the task: its allocation ends at once."""
-    from app.bench.measurements import done_trial_values
+    from bench.service.measurements import done_trial_values
     from app.db.models import Task, Trial
     from app.db.session import session_scope
     from app.schemas.allocations import AllocationRequest

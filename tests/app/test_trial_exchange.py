@@ -1,7 +1,7 @@
 """`labelmix trials export` / `import`: done trials carried from one database to another read back as
 the same measurements (the frontier they make is the same), an import twice stores nothing twice,
 and a record that is not what was exported is refused by line with nothing stored. Trials are
-written by the service's own code (app.bench.measurements); nothing trains."""
+written by the service's own code (bench.service.measurements); nothing trains."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ FRONTIER = {"weak_cost": 0.1, "gold_cost": 1}
 
 
 def store_done_trials(task_name: str = "cities") -> None:
-    from app.bench.measurements import done_trial_values
+    from bench.service.measurements import done_trial_values
     from app.services import point_aggregates
 
     rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@
 retries a receiver that fails for the time being, and never makes the request that ended it wait.
 
 The allocations end at once, with nothing trained: their opening points' trials are stored done
-beforehand (rows written by the service's own code, app.bench.measurements), so POST /allocate is
+beforehand (rows written by the service's own code, bench.service.measurements), so POST /allocate is
 answered from them. The receiver is a real HTTP server on this machine; the service runs embedded
 over Postgres, delivering from its own threads. Loopback is not a public address: the operator's
 allow-list (LABELMIX_CALLBACK_ALLOW_NETWORKS) lets these receivers in; test_callback_targets.py
@@ -101,7 +101,7 @@ def store_opening_trials(budgets: list[float]) -> None:
     from sqlalchemy import select
     from sqlalchemy.dialects.postgresql import insert
 
-    from app.bench.measurements import done_trial_values
+    from bench.service.measurements import done_trial_values
     from app.db.models import Task, Trial
     from app.db.session import session_scope
     from app.schemas.allocations import AllocationRequest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.bench.compare import compare
+from bench.engine.compare import compare
 
 
 # Two model loads and a few steps each: seconds when idle, about a minute on a busy 2-core host.
@@ -25,7 +25,7 @@ def test_compare_runs_both_harnesses_on_the_same_trial():
 
 
 def test_the_precision_bench_times_every_arm_on_the_same_batch():
-    from worker.bench.precision import ARMS, measure
+    from bench.engine.precision import ARMS, measure
 
     report = measure("word_sentiment", "minilm-l6", tokens=32, rounds=1, steps=1)
     assert set(report["arms"]) == set(ARMS) and report["arms"]["fp32"]["speedup_vs_fp32"] == 1.0

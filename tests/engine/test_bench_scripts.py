@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from test_resident_and_reuse import outcome
-from worker.bench.allocation import (
+from bench.engine.allocation import (
     accuracy_gap,
     answers_agree,
     best_mean,
@@ -20,7 +20,7 @@ from worker.bench.allocation import (
     service_recommendation,
     skipped_seconds,
 )
-from worker.bench.mfu import non_embedding_params, peak_flops, train_flops_per_token
+from bench.engine.mfu import non_embedding_params, peak_flops, train_flops_per_token
 
 REPO = Path(__file__).resolve().parents[2]
 # A cache kept between runs, so the dry run's weak labels build once; CI names its own for the run.
@@ -157,7 +157,7 @@ def test_gpu_bench_dry_run_writes_every_benchmarks_json(tmp_path):
 
 
 def test_grid_reuse_counts_each_distinct_weak_stage_once(capsys):
-    from worker.bench.grid_reuse import main, weak_stage_steps
+    from bench.engine.grid_reuse import main, weak_stage_steps
 
     # seq_sft and uncertainty_sft at one n_weak train one weak stage; $16 and $32 grids repeat n_weak 80.
     main(budgets="16,32", shares=5, methods="seq_sft,uncertainty_sft", weak_cost=0.1, gold_cost=1.0,
@@ -179,7 +179,7 @@ def test_grid_reuse_counts_each_distinct_weak_stage_once(capsys):
 @pytest.mark.slow
 def test_an_arm_of_two_processes_gives_the_results_of_one_and_keeps_shared_weak_stages_together(
         monkeypatch, tmp_path):
-    from worker.bench.allocation import run_specs
+    from bench.engine.allocation import run_specs
     from worker.engine.settings import engine_settings
     from worker.engine.spec import TrialSpec
 

@@ -140,7 +140,7 @@ def test_a_trial_records_its_precision_and_each_precision_is_its_own_trial():
 @pytest.mark.parametrize("precision, attention", [("fp32", "sdpa"), ("bf16", "eager")])
 def test_a_cpus_bf16_trains_with_eager_attention_and_fp32_keeps_sdpa(precision, attention):
     # torch's CPU flash-attention backward in bf16 cost more than the rest of a step
-    # (python -m worker.bench.attention; docs/bench/attention-word_sentiment.json).
+    # (python -m bench.engine.attention; docs/bench/attention-word_sentiment.json).
     classifier, _, runtime = _classifier(precision)
     assert classifier.backbone.config._attn_implementation == attention
     assert runtime.attention == (None if attention == "sdpa" else "eager")

@@ -9,7 +9,7 @@ others go on. Each trial keeps its own draw, batch order, optimizer, schedule, e
 evaluation, so a grouped trial matches the same trial run alone up to float rounding (the batch is
 padded to the longest row of any trial: tests/engine/test_resident_and_reuse.py).
 
-On the CPU a row costs no less in a bigger batch (`python -m worker.bench.mfu --batch-sizes
+On the CPU a row costs no less in a bigger batch (`python -m bench.engine.mfu --batch-sizes
 32,128,256`: 71, 57 and 58 examples/s for MiniLM-L6), so the group size defaults to 1 there; on a
 GPU, a small model's batch of 32 leaves most of the device idle, and a group fills it.
 """

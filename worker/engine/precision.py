@@ -9,7 +9,7 @@ set LABELMIX_PRECISION for all of them (docker-compose.yml does).
 - bf16 on a CPU: the base model keeps fp32 weights and its forward runs under
   torch.autocast(bfloat16); LoRA adapters, the head, the optimizer and the loss stay fp32. On this
   project's AVX512-BF16 CPU a MiniLM training step ran 1.39x faster than fp32 at 32 tokens an input,
-  and no faster at word_sentiment's 12 (python -m worker.bench.precision).
+  and no faster at word_sentiment's 12 (python -m bench.engine.precision).
 - bf16 on a GPU: the frozen base is loaded in bf16, the paper's setup (adapters and head in fp32).
 - fp32: everything in fp32.
 

@@ -30,7 +30,7 @@ class Runtime:
         """The attention implementation backbones are loaded with: "eager" under a CPU's bf16 autocast,
         the library's default (SDPA) elsewhere. There, torch's CPU flash-attention backward took 59% of
         a training step (46 ms a layer for a batch of 32 x 16 tokens): eager steps are 2x faster
-        (`python -m worker.bench.attention`). fp32 on a CPU is as fast either way, so it keeps SDPA
+        (`python -m bench.engine.attention`). fp32 on a CPU is as fast either way, so it keeps SDPA
         and the numbers it has always given."""
         return "eager" if self.autocast_dtype is not None else None
 

@@ -40,7 +40,7 @@ class EngineSettings(BaseSettings):
     cuda_eval_batch_size: int = Field(512, ge=1)
     # Score (validation, the pool, the test) through base weights with the adapter added in, one
     # matmul a projection instead of three, where the base is fp32 (the CPU): `python -m
-    # worker.bench.evaluation` compares. Scores move by float rounding, so a trial's result may differ
+    # bench.engine.evaluation` compares. Scores move by float rounding, so a trial's result may differ
     # in the last bits from one scored unmerged; false scores as before.
     merged_inference: bool = True
     # Models a request may name besides the packaged ones, each by a name: a JSON object of name ->

@@ -7,7 +7,7 @@ Labelers (the `weak_labeler` of a trial spec):
 - `sft:<model>[:N]` (the default is `sft:minilm-l3`): the paper's recipe: fine-tune <model> (LoRA,
   this engine) on N gold labels (N=8000, at most a quarter of the pool) for 3 epochs, then score
   the pool. `minilm-l3` is the packaged MiniLM cut to 3 of its 6 layers: smaller than the strong
-  model, as the paper's weak models are. Measured (python -m worker.bench.weak_labelers): on
+  model, as the paper's weak models are. Measured (python -m bench.engine.weak_labelers): on
   city_continents it is 0.72 accurate where `bow` is at chance; builds take minutes once per task.
 - `bow[:N]`: word 1-2-gram TF-IDF + logistic regression on N gold labels (N=300): cheap, but on
   tasks without surface cues (every built-in one since version 2) it is at chance.

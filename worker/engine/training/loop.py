@@ -200,7 +200,7 @@ def predict_scores(
 
     Batches are formed from texts sorted by length, so each pads to a length near its own texts'
     rather than to the longest text that happened to arrive with them; the scores come back in
-    the caller's order. `python -m worker.bench.evaluation`: 1.27x on the cities test set (short
+    the caller's order. `python -m bench.engine.evaluation`: 1.27x on the cities test set (short
     texts of similar length: the gain grows with their spread).
     With `merged` the adapter is folded into the base for the call (classifier.merged_projections).
     """

@@ -1,4 +1,4 @@
-"""How much memory the API takes to store an upload: `python -m app.bench.upload_memory`.
+"""How much memory the API takes to store an upload: `python -m bench.service.upload_memory`.
 
 A benchmark, not a test. It starts `labelmix serve` (embedded, one process, as the README runs it) on
 a fresh database (a SQLite file by default, or `--database-url`), warms it with a small upload, then
@@ -7,7 +7,7 @@ resident memory (VmHWM in /proc, reset before each measurement) against its resi
 then `--concurrent` such uploads at once. A refused upload must cost nothing here either: the
 hostile-upload tests check that on a 60 MB body.
 
-    python -m app.bench.upload_memory --rows 100000 --concurrent 4 --json docs/bench/upload-memory.json
+    python -m bench.service.upload_memory --rows 100000 --concurrent 4 --json docs/bench/upload-memory.json
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How well the learning surface predicts measured study points it did not see (leave-one-point-out).
 
-    python -m app.surface_report docs/studies/study-word_sentiment-fast.json [more studies ...]
+    python -m bench.surface_report docs/studies/study-word_sentiment-fast.json [more studies ...]
 
 Each study (the JSON `labelmix study --json` keeps) is split by method; each method's points become
 Observations whose variance is the seed scatter of the mean (sd^2 / seeds) plus the test set's own
@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from .stats.surface import Observation, fit_surface
+from app.stats.surface import Observation, fit_surface
 
 N_TEST = 1000  # test examples per trial in the stored studies
 
@@ -54,7 +54,7 @@ def report(paths: list[str]) -> str:
 def main(argv: list[str] | None = None) -> None:
     paths = sys.argv[1:] if argv is None else argv
     if not paths:
-        sys.exit("usage: python -m app.surface_report STUDY.json [STUDY.json ...]")
+        sys.exit("usage: python -m bench.surface_report STUDY.json [STUDY.json ...]")
     print(report(paths))
 
 

@@ -1,6 +1,6 @@
 """How much weak-stage training a study grid repeats, and what the weak-stage store saves (no training).
 
-    python -m worker.bench.grid_reuse --budgets 16,32,64,128,256,512,1024 --shares 9
+    python -m bench.engine.grid_reuse --budgets 16,32,64,128,256,512,1024 --shares 9
 
 In a grid, one n_weak recurs at many (budget, share) pairs (64 weak labels at $8 with share 0.8 is
 also $16 with share 0.4), each with its own n_gold; seq_sft and uncertainty_sft share weak stages

@@ -2,7 +2,7 @@
 length-sorted batches, and length-sorted with the adapter merged into the base (what the engine does
 on an fp32 base now).
 
-    python -m worker.bench.evaluation --task cities --model minilm-l6 --repeats 3
+    python -m bench.engine.evaluation --task cities --model minilm-l6 --repeats 3
 
 Scores the task's test set with one classifier in each way, alternating, and prints the median
 time of each, the ratios, and the largest score difference from arrival order (padding and merging

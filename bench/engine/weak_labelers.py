@@ -1,6 +1,6 @@
 """Compare weak labelers on the built-in tasks: accuracy, AUROC, balance, calibration, build time.
 
-    python -m worker.bench.weak_labelers --labelers bow:300,sft:minilm-l3 --tasks cities,word_sentiment
+    python -m bench.engine.weak_labelers --labelers bow:300,sft:minilm-l3 --tasks cities,word_sentiment
 
 Labels are cached (LABELMIX_CACHE_DIR), so the build time printed is the one recorded when each
 labeler first ran; delete the cache for fresh timings.

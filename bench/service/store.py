@@ -1,7 +1,7 @@
-"""How fast the API answers from a store of 10k or 100k trials: `python -m app.bench.store`.
+"""How fast the API answers from a store of 10k or 100k trials: `python -m bench.service.store`.
 
 A benchmark, not a test (nothing here runs under pytest). `seed` builds a Postgres database of
-realistic done trials of the built-in task `cities` (app.bench.seed): many budgets, weak shares,
+realistic done trials of the built-in task `cities` (bench.service.seed): many budgets, weak shares,
 methods, two models, three seeds, mostly the `fast` recipe plus a few variants; one finished
 allocation of 25 points x 2 seeds to read; and the trials that answer one POST /allocate at once.
 `run` starts the service the way the README runs it against Postgres (`labelmix serve`, embedded:
@@ -13,11 +13,11 @@ request a different weak_cost, so no cache can answer it); the first frontier re
 is reported on its own.
 
     export LABELMIX_CACHE_DIR=/root/.cache/labelmix-test HF_HUB_OFFLINE=1
-    python -m app.bench.store seed --trials 10000 --database labelmix_bench_10k
-    python -m app.bench.store run --database labelmix_bench_10k --concurrency 1,10,100 --requests 200 \\
+    python -m bench.service.store seed --trials 10000 --database labelmix_bench_10k
+    python -m bench.service.store run --database labelmix_bench_10k --concurrency 1,10,100 --requests 200 \\
         --cold-requests 100 --json .bench/run-10k.json                      # about 6 minutes on 2 cores
-    python -m app.bench.store seed --trials 100000 --database labelmix_bench_100k
-    python -m app.bench.store run --database labelmix_bench_100k --concurrency 1,10,100 --requests 200 \\
+    python -m bench.service.store seed --trials 100000 --database labelmix_bench_100k
+    python -m bench.service.store run --database labelmix_bench_100k --concurrency 1,10,100 --requests 200 \\
         --cold-requests 100 --json .bench/run-100k.json
 
 `seed` drops the database first, so both commands can be rerun; `seed` writes the read allocation's
@@ -253,9 +253,9 @@ def stored_answer_ready(body: dict) -> tuple[int, int]:
     """(stored done trials, trials needed) for the POST /allocate body: the service's own keys."""
     from sqlalchemy import func, select
 
-    from ..db.models import Trial, TrialStatus
-    from ..db.session import session_scope
-    from ..services.tasks import get_task_row
+    from app.db.models import Trial, TrialStatus
+    from app.db.session import session_scope
+    from app.services.tasks import get_task_row
 
     with session_scope() as session:
         keys = seeding.request_trial_keys(get_task_row(session, seeding.TASK), body)
@@ -267,8 +267,8 @@ def stored_answer_ready(body: dict) -> tuple[int, int]:
 def trial_counts() -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from ..db.models import Trial
-    from ..db.session import session_scope
+    from app.db.models import Trial
+    from app.db.session import session_scope
 
     with session_scope() as session:
         return dict(session.execute(select(Trial.status, func.count()).group_by(Trial.status)).all())

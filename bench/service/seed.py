@@ -1,7 +1,7 @@
 """Seeding a benchmark database with realistic stored trials, written the way the service writes them.
 
 Every row comes from the service's own code: the task registered by `get_or_register_task`,
-points from the SearchSpace `allocations.prepare` builds, rows as app.bench.measurements writes them
+points from the SearchSpace `allocations.prepare` builds, rows as bench.service.measurements writes them
 (`trials.new_trial_values`, a `TrialResult`), the read allocation created by `allocations.create`
 and finished (its recommendation) by `allocations._finish`. Only the measurements are made up:
 nothing is trained, so 100k trials take minutes, not GPU-years.
@@ -26,9 +26,9 @@ from sqlalchemy import create_engine, func, insert, select, text, update
 
 from worker.engine.spec import Method
 
-from ..db.models import Task, Trial
-from ..schemas.allocations import AllocationRequest
-from ..services.search import ICL_SHOT_CHOICES, SHARE_STEP, Point, SearchSpace
+from app.db.models import Task, Trial
+from app.schemas.allocations import AllocationRequest
+from app.services.search import ICL_SHOT_CHOICES, SHARE_STEP, Point, SearchSpace
 from .measurements import done_trial_values, expected_accuracy, seed_sd
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -109,8 +109,8 @@ def use_database(url: str) -> None:
     They are cached on first use: cleared so that nothing imported earlier keeps another database.
     Without a broker nothing here can send work to workers another run is using.
     """
-    from ..config import get_settings
-    from ..db import session
+    from app.config import get_settings
+    from app.db import session
 
     os.environ["LABELMIX_DATABASE_URL"] = url
     os.environ.pop("LABELMIX_BROKER_URL", None)
@@ -135,7 +135,7 @@ def weak_label_builds_noted() -> Iterator[list[str]]:
     """Registering a task whose weak labels are not cached queues their training (minutes of CPU,
     in this process's embedded worker) after commit. The benchmark reads stored trials only, so the
     job is noted and dropped here; the task row then says its weak labels are not built yet."""
-    from ..dispatch import InProcessDispatcher
+    from app.dispatch import InProcessDispatcher
 
     skipped: list[str] = []
 
@@ -148,8 +148,8 @@ def weak_label_builds_noted() -> Iterator[list[str]]:
 
 def register_task(build_weak_labels: bool) -> tuple[Task, list[str]]:
     """Register cities the real way; with build_weak_labels, train its weak labeler first (cached)."""
-    from ..db.session import session_scope
-    from ..services.tasks import get_or_register_task
+    from app.db.session import session_scope
+    from app.services.tasks import get_or_register_task
 
     if build_weak_labels:
         from worker.engine.tasks import get_task
@@ -171,7 +171,7 @@ def is_causal(model: str) -> bool:
 
 def prepared_space(task: Task, request: AllocationRequest) -> tuple[AllocationRequest, SearchSpace]:
     """The service's own search space for a request (allocations.prepare)."""
-    from ..services.allocations import prepare
+    from app.services.allocations import prepare
 
     return prepare(task, request, is_causal(request.model))
 
@@ -285,7 +285,7 @@ def batches(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 def insert_trials(task_id: int, rows: Iterable[dict], label: str) -> int:
     """Bulk INSERTs of ~BATCH rows, each with the results_version bump finish() makes per trial."""
-    from ..db.session import session_scope
+    from app.db.session import session_scope
 
     total, started = 0, time.perf_counter()
     for batch in batches(rows, BATCH):
@@ -302,9 +302,9 @@ def create_read_allocation(task_id: int, request: AllocationRequest, points: lis
                            labeler: str) -> str:
     """The allocation `run` reads: created by the service, its points linked to stored done trials,
     finished (recommendation included) by the service's _finish."""
-    from ..db.models import AllocationStatus, StudyPoint
-    from ..db.session import session_scope
-    from ..services import allocations
+    from app.db.models import AllocationStatus, StudyPoint
+    from app.db.session import session_scope
+    from app.services import allocations
 
     with session_scope() as session:
         task = session.get(Task, task_id)
@@ -323,7 +323,7 @@ def create_read_allocation(task_id: int, request: AllocationRequest, points: lis
 
 
 def recipe_counts(task_id: int) -> dict[str, int]:
-    from ..db.session import session_scope
+    from app.db.session import session_scope
 
     with session_scope() as session:
         rows = session.execute(select(Trial.recipe_label, func.count()).where(Trial.task_id == task_id)
@@ -335,9 +335,9 @@ def seed_database(n_trials: int, database: str, server: str, build_weak_labels: 
     """Drop, create, migrate, register cities, write n_trials done trials and the read allocation."""
     from worker.engine.runtime import library_versions
 
-    from ..cli import run_migrations
-    from ..db.session import session_scope
-    from ..services.point_aggregates import refresh_all
+    from app.cli import run_migrations
+    from app.db.session import session_scope
+    from app.services.point_aggregates import refresh_all
 
     out = Seeded(database, database_url(server, database))
     clock = time.perf_counter()

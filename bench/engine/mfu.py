@@ -1,6 +1,6 @@
 """Model-FLOPs utilisation of one trial's training stage: how much of the chip the engine uses.
 
-    python -m worker.bench.mfu --steps 50 --batch-sizes 32,256
+    python -m bench.engine.mfu --steps 50 --batch-sizes 32,256
 
 Trains a seq_sft stage (the engine's classifier, Batcher and train_stage, in the runtime's dtype:
 bf16 on CUDA) on the task's pool texts for --steps steps per batch size and reports tokens/s and

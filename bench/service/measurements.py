@@ -17,8 +17,8 @@ from worker.engine.budget import StagePlan, plan_labels
 from worker.engine.metrics import pack_correct
 from worker.engine.spec import Method, StageResult, StageRule, TrialResult, TrialSpec
 
-from ..db.models import Task
-from ..services.search import Point
+from app.db.models import Task
+from app.services.search import Point
 
 N_TEST = 1000
 SEED_WORKER = "bench-seed"
@@ -122,7 +122,7 @@ def trial_result(spec: TrialSpec, accuracy: float, versions: dict[str, str],
 def done_trial_values(task: Task, spec: TrialSpec, accuracy: float, versions: dict[str, str],
                       rng: np.random.Generator) -> dict:
     """A done trial's row: new_trial_values, then what claim and finish set on it."""
-    from ..services.trials import done_values, new_trial_values
+    from app.services.trials import done_values, new_trial_values
 
     ended = done_values(trial_result(spec, accuracy, versions, rng).model_dump(mode="json"))
     finished = ended["finished_at"]

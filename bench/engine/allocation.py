@@ -1,7 +1,7 @@
 """One allocation's trials run cold (today's engine) and warm (resident model, weak-stage reuse,
 grouped training, merged-adapter scoring), side by side: throughput, and whether the answer changes.
 
-    python -m worker.bench.allocation --task cities --points 8 --seeds 2
+    python -m bench.engine.allocation --task cities --points 8 --seeds 2
 
 The points are the service's opening grid (SearchSpace.first_grid) for the budget and costs. Each
 arm runs in its own process on an empty cache directory (settings are lru_cached per process and
@@ -230,10 +230,10 @@ def service_recommendation(trials: list[dict], specs: dict[str, dict], request: 
 
 def _subprocess_json(args: list[str], env: dict[str, str]) -> dict:
     """Run this module with `args`; the JSON on the last line of its stdout (stderr passes through)."""
-    done = subprocess.run([sys.executable, "-m", "worker.bench.allocation", *args], env=env,
+    done = subprocess.run([sys.executable, "-m", "bench.engine.allocation", *args], env=env,
                           stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"worker.bench.allocation {args[0]} exited {done.returncode}:\n"
+        raise RuntimeError(f"bench.engine.allocation {args[0]} exited {done.returncode}:\n"
                            f"{done.stdout[-2000:]}")
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     return json.loads(lines[-1])

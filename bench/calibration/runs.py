@@ -1,4 +1,4 @@
-"""Fresh trials for `labelmix calibrate`: a grid of points, several seeds each, straight on the engine.
+"""Fresh trials for `python -m bench.calibration`: a grid of points, several seeds each, straight on the engine.
 
 Results go to a JSONL file, one trial per line, appended as each finishes: a rerun with the same
 file trains only what is missing. Trials run in worker processes with one torch thread each (two
@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from worker.engine.spec import Method, Recipe, TrialSpec, recipe_params
 
-from ..services.search import SearchSpace
+from app.services.search import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Grid:
 
 
 def _point(method: Method, n_weak: int, n_gold: int):
-    from ..services.search import Point
+    from app.services.search import Point
 
     return Point(method, n_weak, n_gold)
 

@@ -1,6 +1,6 @@
 """fp32 against bf16 on this machine: one training step of the strong model, in the same process.
 
-    python -m worker.bench.precision [--task word_sentiment] [--tokens 0,32] [--threads 1]
+    python -m bench.engine.precision [--task word_sentiment] [--tokens 0,32] [--threads 1]
 
 Each arm (fp32; bf16 autocast around an fp32 base, what LABELMIX_PRECISION=bf16 runs on a CPU; a bf16
 base, what a GPU runs) trains its own classifier on the same batch of 32 pool texts, the arms taking

@@ -1,7 +1,7 @@
 """bf16 against fp32 on the same grid points and seeds: does the cheaper arithmetic change a trial's
 accuracy, or the answer an allocation gives? (issue 28, item 2)
 
-    python -m app.bench.precision_parity --task word_sentiment --task cities \\
+    python -m bench.service.precision_parity --task word_sentiment --task cities \\
         --budgets 64,256 --shares 0,0.5,1 --seeds 0,1,2,3,4 --processes 2 \\
         --journal .bench/parity.jsonl --json docs/bench/precision-parity.json
 
@@ -31,12 +31,12 @@ from typing import Annotated
 
 import typer
 
-from worker.bench.allocation import ONE_THREAD_ENV
+from bench.engine.allocation import ONE_THREAD_ENV
 from worker.engine.spec import Method, Precision, Recipe, recipe_params
 
-from ..schemas.studies import StudyRequest
-from ..services.grid import plan
-from ..stats.intervals import Scores, compare, stack_records, t_quantile
+from app.schemas.studies import StudyRequest
+from app.services.grid import plan
+from app.stats.intervals import Scores, compare, stack_records, t_quantile
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 

@@ -1,6 +1,6 @@
 """A training step four ways, side by side: fp32 and bf16 autocast, each with SDPA and eager attention.
 
-    python -m worker.bench.attention --task word_sentiment --model minilm-l6 --repeats 3 --steps 5
+    python -m bench.engine.attention --task word_sentiment --model minilm-l6 --repeats 3 --steps 5
 
 One process, one torch thread, the same batches of the task's pool statements (batch 32), forward,
 backward and the AdamW step, the four arms alternating; prints each arm's median seconds per step,

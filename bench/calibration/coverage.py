@@ -31,9 +31,9 @@ import numpy as np
 
 from worker.engine.metrics import unpack_correct
 
-from ..stats.intervals import LEVEL, Scores, interval, satterthwaite, seed_prior, t_quantile
-from ..services.points import PointStats
-from ..services.recommend import choose, simplicity
+from app.stats.intervals import LEVEL, Scores, interval, satterthwaite, seed_prior, t_quantile
+from app.services.points import PointStats
+from app.services.recommend import choose, simplicity
 
 
 class GridData:

@@ -1,9 +1,9 @@
 """Batcher.pad against tokenizer.pad on the same token ids: same tensors, time per batch.
 
-    python -m worker.bench.padding --batch-size 256
+    python -m bench.engine.padding --batch-size 256
 
 A grouped GPU step pads one batch for all its trials; profiled on an H200, tokenizer.pad's per-row
-Python took 22 ms of it (`python -m worker.bench.allocation profile`).
+Python took 22 ms of it (`python -m bench.engine.allocation profile`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`labelmix calibrate`: train a grid's points with fresh seeds, then measure the intervals' coverage."""
+"""`python -m bench.calibration`: train a grid's points with fresh seeds, then measure the intervals' coverage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..stats.intervals import LEVEL
+from app.stats.intervals import LEVEL
 from .coverage import GridData, choice, coverage
 from .runs import Grid, load_results, run_grid
 

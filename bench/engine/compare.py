@@ -3,7 +3,7 @@
 Both run the same gold-only seq_sft trial (same examples, model, seed and hyperparameters);
 speed is training examples per second of the stage, evaluations and early stopping included.
 
-    python -m worker.bench.compare --n-gold 500 --repeats 3
+    python -m bench.engine.compare --n-gold 500 --repeats 3
 """
 
 from __future__ import annotations

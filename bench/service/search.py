@@ -1,8 +1,8 @@
 """How close each search strategy gets to the grid's optimum, replayed on a table of real trials:
-`python -m app.bench.search replay --table docs/bench/search-table-cities.csv`.
+`python -m bench.service.search replay --table docs/bench/search-table-cities.csv`.
 
 A benchmark, not a test. The table (one row per trial: task, method, budget, weak_share, seed,
-test_accuracy; built by `python -m app.bench.search_table`) is the whole grid; a point's true
+test_accuracy; built by `python -m bench.service.search_table`) is the whole grid; a point's true
 mean is the mean over its seeds, the grid optimum at a budget the best true mean there. A replay
 runs one strategy (app.services.search_strategies) at one budget: each trial it asks returns one
 stored seed of that candidate, drawn at random, and after each trial the strategy's choice (its
@@ -27,7 +27,7 @@ import typer
 
 from worker.engine.spec import Method
 
-from ..services.search_strategies import (
+from app.services.search_strategies import (
     STRATEGIES, Candidate, CornersThenTPEWithStop, Strategy, SurfaceSearch, TopTwoSearch)
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)

@@ -1,12 +1,12 @@
 """The search benchmark's table: a full grid of real trials, one CSV row each:
-`python -m app.bench.search_table collect --task cities --out docs/bench/search-table-cities.csv`.
+`python -m bench.service.search_table collect --task cities --out docs/bench/search-table-cities.csv`.
 
 The grid is the one `labelmix study` runs for the same request (app.services.grid.plan: the same
 label counts per budget, share and method, the same skipped points), trained by the engine the
 workers run (worker.engine.trial.run_trial: resident model, weak stages reused between points that
 share one), on the task's default weak labels. Rows are appended as trials finish, and a trial whose
 row is already in the file is not trained again, so a collection stopped half way (hours on a
-2-core CPU) goes on where it stopped. The file is the input of the replays (app.bench.search), kept
+2-core CPU) goes on where it stopped. The file is the input of the replays (bench.service.search), kept
 in the repository: the replays then need no training.
 """
 
@@ -67,8 +67,8 @@ def collect(
     from worker.engine.trial import run_trial
     from worker.engine.weak_labels import default_labeler_name, labeler_train_size
 
-    from ..schemas.studies import StudyRequest
-    from ..services import grid
+    from app.schemas.studies import StudyRequest
+    from app.services import grid
 
     built = get_task(task)
     labeler = default_labeler_name("default", built.has_own_weak_labels)

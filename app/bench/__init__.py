@@ -1,1 +1,0 @@
-"""Benchmarks of the service (not tests: nothing here runs under pytest). See app.bench.store."""
