@@ -1,5 +1,10 @@
 """The `labelmix` command: the engine's commands (trial, weak-labels, tasks) and the service's
-(serve, migrate, demo, study)."""
+(serve, migrate, demo, study).
+
+Each command imports the service's modules it uses when it runs: `labelmix --help` and the client
+commands start in about a second, without the database layer, Optuna, Alembic or uvicorn (the service
+modules the commands use took 2.4 s more to import, measured here beside two training workers).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ def migration_config():
 def run_migrations() -> None:
     from alembic import command
 
+    # loaded when the command runs, not for --help (the module's docstring)
     from .db.session import session_scope
     from .services.point_aggregates import refresh_all
 
@@ -65,6 +71,7 @@ def keys_create(
     label: Annotated[str, typer.Option(help="a note for `keys list` (whose key, what for)")] = "",
 ) -> None:
     """Create a key and print it once (it cannot be shown again)."""
+    # loaded when the command runs, not for --help (the module's docstring)
     from .auth.keys import create_key
     from .db.session import session_scope
     from .services.errors import RequestError
@@ -81,6 +88,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Every key: its id, what is shown of it, team, label, and when it was created, last used and revoked."""
+    # loaded when the command runs, not for --help (the module's docstring)
     from .auth.keys import list_keys
     from .db.session import session_scope
 
@@ -98,6 +106,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="the key's id, or its start as `keys list` shows it")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
+    # loaded when the command runs, not for --help (the module's docstring)
     from .auth.keys import revoke_key
     from .db.session import session_scope
     from .services.errors import NotFoundError
@@ -124,6 +133,7 @@ def trials_export(
     """Write every done trial in the database (LABELMIX_DATABASE_URL) to a JSONL file."""
     import json
 
+    # loaded when the command runs, not for --help (the module's docstring)
     from .db.session import session_scope
     from .services.errors import NotFoundError
     from .services.trial_exchange import export_trials
@@ -147,6 +157,7 @@ def trials_import(
     path: Annotated[Path, typer.Argument(help="a JSONL file written by `labelmix trials export`")],
 ) -> None:
     """Store an export's trials as done (each under its key; one already done here is kept as it is)."""
+    # loaded when the command runs, not for --help (the module's docstring)
     from .db.session import session_scope
     from .services.errors import RequestError, RequestErrors
     from .services.trial_exchange import import_trials, read_records
@@ -176,6 +187,7 @@ def backup(
     path: Annotated[Path, typer.Argument(help="where the copy goes (a new file)")],
 ) -> None:
     """Copy the embedded SQLite database consistently, even while `labelmix serve` writes to it."""
+    # loaded when the command runs, not for --help (the module's docstring)
     from .config import get_settings
     from .db.sqlite_files import backup as backup_sqlite
 
@@ -201,6 +213,7 @@ def serve(
 
     import uvicorn
 
+    # loaded when the command runs, not for --help (the module's docstring)
     from .config import get_settings
 
     settings = get_settings()
@@ -245,6 +258,7 @@ def demo(
     keep_serving: Annotated[bool, typer.Option(help="leave the service running afterwards")] = False,
 ) -> None:
     """Start the embedded service, run a real allocation end to end, print and plot the result."""
+    # loaded when the command runs, not for --help (the module's docstring)
     from .demo import run_demo
 
     run_demo(
@@ -283,6 +297,7 @@ def study(
     json_path: Annotated[Optional[str], typer.Option("--json", help="write the final study JSON here")] = None,
 ) -> None:
     """Run the paper's grid (budgets x weak shares x methods x seeds) as stored trials; table, winners, figure."""
+    # loaded when the command runs, not for --help (the module's docstring)
     from .study import run_study
 
     request = {

@@ -47,7 +47,7 @@ class InProcessDispatcher:
         self._callbacks.shutdown(wait=False, cancel_futures=True)
 
     def enqueue_callback(self, allocation_id: str) -> None:
-        from .services import webhooks
+        from .services import webhooks  # see _run_trial: the services that jobs run load with them
 
         def deliver() -> None:
             try:
@@ -57,21 +57,21 @@ class InProcessDispatcher:
 
         self._callbacks.submit(deliver)
 
-    # The jobs load only in a process that runs them: an API whose workers train keeps the engine's
-    # imports and the trial counters (app/trial_metrics.py, zeros there) out of its process.
     def _run_trial(self, trial_id: int) -> None:
+        # The jobs load only in a process that runs them: an API whose workers train keeps the jobs'
+        # imports and the trial counters (app/trial_metrics.py, zeros there) out of its process.
         from . import jobs
 
         if jobs.run_trial_job(trial_id, self) == jobs.JobOutcome.retry:
             self.enqueue_trials([trial_id])  # back of the line; attempts are bounded by the job
 
     def enqueue_advance(self, allocation_id: str) -> None:
-        from . import jobs
+        from . import jobs  # see _run_trial
 
         self._submit(jobs.advance_allocation_job, allocation_id, self)
 
     def enqueue_weak_labels(self, task_name: str) -> None:
-        from . import jobs
+        from . import jobs  # see _run_trial
 
         self._submit(jobs.build_weak_labels_job, task_name)
 
@@ -86,6 +86,7 @@ def celery_client(broker_url: str):
 
 def _note_sent(trial_ids: list[int]) -> None:
     """Stamp the trials' last send (the sweep resends a queued trial whose message is long gone)."""
+    # The CLI imports this module for every command: the database and services load only when sent.
     from .db.session import session_scope
     from .services import trials
 

@@ -26,6 +26,10 @@ from enum import StrEnum
 
 from sqlalchemy import select
 
+from worker.engine import AllocationError, ModelSpecError, TrialSpec, UnknownTaskError, WeakLabelerError
+from worker.engine.spec import ENGINE_VERSION
+from worker.engine.weak_labels import weak_labels
+
 from . import trial_metrics as metrics
 from .config import get_settings
 from .db.models import Task, Trial
@@ -135,8 +139,7 @@ class Heartbeat:
 
 def _deterministic_errors() -> tuple[type[Exception], ...]:
     # Errors that a retry cannot fix: fail at once instead of burning attempts.
-    from worker.engine import AllocationError, ModelSpecError, UnknownTaskError, WeakLabelerError
-    from worker.engine.training.loop import TimeLimitExceeded  # a second attempt would take as long
+    from worker.engine.training.loop import TimeLimitExceeded  # loads torch: see _run_claimed
 
     return (AllocationError, ModelSpecError, UnknownTaskError, WeakLabelerError, TimeLimitExceeded)
 
@@ -157,6 +160,8 @@ def _claim_with_companions(session, trial_id: int, me: str, max_attempts: int) -
     engine); [] when it is not to be had. Claims only: the claims' heartbeat stamps age from here
     until their heartbeats start, after this transaction commits, so it must commit at once.
     """
+    # The engine's training modules load torch: imported by a process when it trains (the studies
+    # worker imports these jobs too and never trains).
     from worker.engine.group import GROUPABLE, group_size
     from worker.engine.runtime import pick_runtime
 
@@ -172,9 +177,6 @@ def _claim_with_companions(session, trial_id: int, me: str, max_attempts: int) -
 
 def _prepare(session, trial_id: int, me: str, max_attempts: int, limit) -> Claimed:
     """A claimed trial with what it runs on (its engine task), or given up on after too many attempts."""
-    from worker.engine import TrialSpec
-    from worker.engine.spec import ENGINE_VERSION
-
     trial = session.get(Trial, trial_id)
     log.info("trial %s claimed by %s (attempt %d)", trial_id, me, trial.attempts)
 
@@ -218,6 +220,8 @@ def _run_claimed(group: list[Claimed], me: str, hearts: dict[int, Heartbeat]) ->
 
     Each trial trains under its time limit and its heartbeat's lease, checked between steps.
     """
+    # The engine's training modules load torch: imported by a process when it trains (the studies
+    # worker imports these jobs too and never trains).
     from worker.engine import run_trial
     from worker.engine.group import run_group
     from worker.engine.training.loop import TimeLimitExceeded, checked_between_steps
@@ -257,7 +261,7 @@ def run_trial_job(trial_id: int, dispatcher, on_progress=None) -> JobOutcome:
 
     on_progress(trial_id, progress row), when given, hears each progress event of the trials run.
     """
-    from worker.engine.training.loop import TimeLimit
+    from worker.engine.training.loop import TimeLimit  # loads torch: see _run_claimed
 
     me = worker_name()
     max_attempts = get_settings().max_trial_attempts
@@ -304,8 +308,6 @@ def advance_allocation_job(allocation_id: str, dispatcher) -> None:
 
 def build_weak_labels_job(task_name: str) -> None:
     """Train the task's default weak labeler (cached for every later trial) and describe its labels."""
-    from worker.engine.weak_labels import weak_labels
-
     with session_scope() as session:
         task = session.scalars(select(Task).where(Task.name == task_name)).one_or_none()
         if task is None:  # deleted before its labels were built

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
@@ -25,9 +26,15 @@ from .auth.caller import current_caller
 from .api.body_limit import JsonBodyLimitError
 from .auth.hosts import LoopbackHostGuard
 from .auth.origin import CrossSiteGuard
+from . import dispatch
 from .config import get_settings
+from .db.models import OPEN_ALLOCATION_STATUSES, Allocation, Trial, TrialStatus
+from .db.session import get_engine, session_scope
+from .db.sqlite_files import checkpoint
 from .dashboard import routes as dashboard
+from .services import grid, warm_reads, webhooks
 from .services.errors import RequestError, ServiceError
+from .services.tasks import refresh_stale_builtin_tasks
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +68,7 @@ def _where(request: Request, field: str) -> str:
 
 def _resume_embedded_work() -> None:
     """In embedded mode this process is the only worker: pick up what a previous run left."""
-    from sqlalchemy import select
-
-    from .db.models import OPEN_ALLOCATION_STATUSES, Allocation, Trial, TrialStatus
-    from .db.session import session_scope
-    from .dispatch import get_dispatcher
-    from .services import grid, webhooks
-
-    dispatcher = get_dispatcher()
+    dispatcher = dispatch.get_dispatcher()
     with session_scope() as session:
         # Nothing else runs trials here, so a `running` trial at start-up was interrupted.
         for trial in session.scalars(select(Trial).where(Trial.status == TrialStatus.running)):
@@ -91,9 +91,6 @@ def _resume_embedded_work() -> None:
 
 def _refresh_builtin_tasks() -> None:
     """After an upgrade, rebuild the built-in tasks now, not inside some later GET."""
-    from .db.session import session_scope
-    from .services.tasks import refresh_stale_builtin_tasks
-
     try:
         with session_scope() as session:
             if names := refresh_stale_builtin_tasks(session):
@@ -107,8 +104,6 @@ async def lifespan(_: FastAPI):
     _refresh_builtin_tasks()
     if get_settings().embedded:
         _resume_embedded_work()
-    from .services import warm_reads
-
     if get_settings().prime_reads:
         warm_reads.start_priming()  # then freezes
     else:
@@ -116,9 +111,6 @@ async def lifespan(_: FastAPI):
     yield
     # The embedded database's write-ahead log folded into its file, so that a copy of the file alone
     # is the data: closing the pool lets SQLite do it, the checkpoint does it if a connection is left.
-    from .db.session import get_engine
-    from .db.sqlite_files import checkpoint
-
     get_engine().dispose()
     checkpoint(get_settings().database_url)
 
@@ -159,7 +151,7 @@ def create_app() -> FastAPI:
     # Added last, so outermost: every request is counted, those the guards above refuse included.
     app.add_middleware(metrics.MetricsMiddleware)
     if settings.embedded:  # trials run in this process: /metrics shows their counters, from 0 at start
-        from . import trial_metrics  # noqa: F401
+        from . import trial_metrics  # noqa: F401  registered only where trials run (zeros elsewhere)
 
     # FastAPI's 422, able to quote a NaN or Infinity it refused (app/api/validation_errors.py).
     app.add_exception_handler(RequestValidationError, request_validation_error)

@@ -39,6 +39,7 @@ def trial(
     """Run one elicitation trial and print its result as JSON."""
     from pydantic import ValidationError
 
+    # the engine loads when the command runs, not for --help
     from .engine import AllocationError, ModelSpecError, TrialSpec, UnknownTaskError, WeakLabelerError, run_trial
 
     try:
@@ -79,6 +80,7 @@ def weak_labels_command(
     labeler: Annotated[str, typer.Option(help="default, bow[:N], sft:<model>[:N] or task")] = "default",
 ) -> None:
     """Build (once) and cache the task's weak labels; print their accuracy as JSON."""
+    # the engine loads when the command runs, not for --help
     from .engine import UnknownTaskError, WeakLabelerError, get_task, weak_labels
     from .engine.weak_labels import describe
 
@@ -92,6 +94,7 @@ def weak_labels_command(
 @app.command()
 def tasks() -> None:
     """List the tasks: built-in ones work offline, the others load from the Hugging Face hub."""
+    # the engine loads when the command runs, not for --help
     from .engine.tasks import BUILTIN_TASKS, HF_LOADERS
 
     for name in BUILTIN_TASKS:

@@ -12,7 +12,9 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
+from worker.engine.models import check_model_name
 from worker.engine.spec import MAX_SEED, MethodParams
+from worker.engine.weak_labels import parse_labeler
 
 # A label costs at least MIN_PRICE and at most MAX_PRICE, a budget at most MAX_BUDGET: a budget
 # then buys at most 1e15 labels of one kind, a count floats and numpy integers hold exactly.
@@ -94,15 +96,11 @@ def distinct_seeds(seeds: list[int]) -> list[int]:
 
 def known_model(name: str) -> str:
     """A packaged model or one the operator allows, by name; the message never depends on the file system."""
-    from worker.engine.models import check_model_name
-
     return check_model_name(name)  # ModelSpecError is a ValueError: a 422 on the field
 
 
 def known_labeler(labeler: str) -> str:
     """A weak labeler the engine can parse (worker.engine.weak_labels), its model a known one; nothing trains."""
-    from worker.engine.weak_labels import parse_labeler
-
     spec = parse_labeler(labeler)  # WeakLabelerError is a ValueError: a 422 on the field
     if spec.model is not None:
         try:

@@ -11,15 +11,13 @@ import json
 
 from sqlalchemy import event
 
-from worker.engine.spec import ENGINE_VERSION
+from worker.engine.spec import ENGINE_VERSION, Recipe, recipe_params
 
 from ..db.models import Trial
 
 
 def overrides(recipe: str | None, params: dict) -> dict:
     """The params a trial ran with that differ from its named recipe's."""
-    from worker.engine.spec import Recipe, recipe_params
-
     try:
         base = recipe_params(Recipe(recipe or "paper")).model_dump(mode="json")
     except ValueError:

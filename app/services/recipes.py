@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
+from worker.engine.models import ModelSpecError, check_model_name
+
 from ..db.models import Task, Trial
 from . import point_aggregates
 from .errors import RequestError
@@ -41,8 +43,6 @@ def _check_model(model: str) -> None:
     """A model filter matching no stored trial is refused when it names no model at all (a typo
     would otherwise read as "nothing measured"); a known model with no trials yet is an honest empty
     answer. A model stored under an earlier allow-list still filters its own trials."""
-    from worker.engine.models import ModelSpecError, check_model_name
-
     try:
         check_model_name(model)
     except ModelSpecError as exc:

@@ -15,9 +15,17 @@ from worker.engine.tasks import (
     HF_LOADERS,
     Split,
     Task as EngineTask,
+    get_task,
     split_pool_test,
     stable_id,
     task_version,
+)
+from worker.engine.weak_labels import (
+    WeakLabelerError,
+    default_labeler_name,
+    describe,
+    labeler_train_size,
+    weak_labels,
 )
 
 from ..auth.quota import check_upload_quota, check_work_quota
@@ -46,8 +54,6 @@ def _listed(names: list[str]) -> str:
 
 def buyable(task: Task, weak_labeler: str) -> int:
     """Pool examples a trial can buy labels for: the weak labeler keeps its training examples."""
-    from worker.engine.weak_labels import labeler_train_size
-
     return task.n_pool - labeler_train_size(task.n_pool, weak_labeler, task.has_weak_labels)
 
 
@@ -111,8 +117,6 @@ def concrete_labeler(task: Task, labeler: str) -> str:
     "default" would otherwise name different labels whenever the default changes (it was bow:300,
     it is now a small fine-tuned model); a task with weak labels of its own defaults to those.
     """
-    from worker.engine.weak_labels import WeakLabelerError, default_labeler_name
-
     try:
         name = default_labeler_name(labeler, task.has_weak_labels)
     except WeakLabelerError as exc:
@@ -127,8 +131,6 @@ def concrete_labeler(task: Task, labeler: str) -> str:
 def _refresh(session: Session, task: Task) -> None:
     """A built-in task this labelmix builds differently: describe the new build; older trials stay
     stored under their own task_version and drop out of the frontier (trial_records.current_trials)."""
-    from worker.engine.tasks import get_task
-
     engine_task = get_task(task.name)
     fresh = _row_from_engine_task(task.name, TaskSource(task.source), engine_task)
     for column in ("description", "n_pool", "n_test", "pool_positive_rate", "test_positive_rate", "version"):
@@ -154,8 +156,6 @@ def _row_from_engine_task(name: str, source: TaskSource, engine_task: EngineTask
 
 def register_named(session: Session, name: str) -> Task:
     """A built-in task, or a Hugging Face data set (which needs the hub), by name."""
-    from worker.engine.tasks import get_task
-
     if name not in BUILTIN_TASKS and name not in HF_LOADERS:
         raise RequestError("dataset", f"unknown data set {name!r}; known: {', '.join([*BUILTIN_TASKS, *HF_LOADERS])}")
     existing = _find(session, name)
@@ -184,8 +184,6 @@ def register_named(session: Session, name: str) -> Task:
 def _describe_cached_weak_labels(task: Task, engine_task: EngineTask) -> bool:
     """How the default weak labels are made and how good they are (with warnings), on the row;
     False when they are not built yet (the row says so until they are)."""
-    from worker.engine.weak_labels import weak_labels
-
     labels = weak_labels(engine_task, cached_only=True)
     if labels is None:
         task.weak_labels = task.weak_label_accuracy = None
@@ -201,8 +199,6 @@ def _build_weak_labels_after_commit(session: Session, task_name: str) -> None:
 
 
 def describe_weak_labels(task: Task, labels) -> None:
-    from worker.engine.weak_labels import describe
-
     task.weak_labels = describe(labels)
     task.weak_label_accuracy = task.weak_labels["accuracy"]
 
@@ -277,8 +273,6 @@ def _insert_examples(session: Session, task_id: int, splits) -> None:
 def engine_task(session: Session, task: Task) -> EngineTask:
     """The engine's view of a stored task: rebuilt by name, or read back from uploaded rows."""
     if task.source != TaskSource.upload:
-        from worker.engine.tasks import get_task
-
         return get_task(task.name)
     splits = {}
     for split_name in ("pool", "test"):

@@ -134,3 +134,45 @@ def test_a_contract_sees_a_function_level_import(tmp_path):
     done = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 1 and "house.db -> house.services (l.2)" in done.stdout, done.stdout
+
+
+def function_level_imports_without_a_reason(path: Path) -> list[int]:
+    """Lines of `path` that import a project module inside a function with no comment saying why: on
+    the line itself, or on a comment line right above the block of imports it belongs to."""
+    lines = path.read_text().splitlines()
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    unexplained = []
+    for function in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            names = imported_modules(ast.unparse(node), package)
+            if not any(n.split(".")[0] in PROJECT for n in names):
+                continue
+            above = node.lineno - 2
+            while above >= 0 and lines[above].strip().startswith(("from ", "import ")):
+                above -= 1
+            if "#" not in lines[node.lineno - 1] and not (above >= 0 and lines[above].strip().startswith("#")):
+                unexplained.append(node.lineno)
+    return unexplained
+
+
+@pytest.mark.parametrize("top", PROJECT)
+def test_a_function_level_import_says_why(top):
+    """A function-level import between project modules hides a dependency from a reader, so it says
+    why it is there (most keep torch, Optuna or Celery out of a process that does not need them)."""
+    found = {str(p.relative_to(ROOT)): lines for p in sorted((ROOT / top).rglob("*.py"))
+             if "migrations" not in p.parts and (lines := function_level_imports_without_a_reason(p))}
+    assert not found, f"function-level imports with no comment saying why (file: lines): {found}"
+
+
+def test_the_reason_check_reads_comments():
+    path = ROOT / "app" / "_probe_for_test.py"
+    try:
+        path.write_text("def f():\n    from . import jobs\n\n\ndef g():\n    # the engine loads torch\n"
+                        "    from . import jobs\n    from .db import session\n\n\ndef h():\n    import json\n")
+        assert function_level_imports_without_a_reason(path) == [2]
+    finally:
+        path.unlink()

@@ -33,7 +33,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "run_trial":
-        from .trial import run_trial
+        from .trial import run_trial  # loads torch: `import worker.engine` stays light for the service
 
         return run_trial
     raise AttributeError(name)

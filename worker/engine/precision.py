@@ -24,6 +24,8 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
+from .settings import engine_settings
+
 log = logging.getLogger(__name__)
 
 # CPU flags (as /proc/cpuinfo spells them) whose presence means bf16 matrix products run natively.
@@ -83,8 +85,6 @@ def resolve_precision(setting: str, device: str = "auto") -> Precision:
 
 def default_precision() -> Precision:
     """The precision new trials train in on this service (LABELMIX_PRECISION, `auto` by default)."""
-    from .settings import engine_settings
-
     settings = engine_settings()
     return resolve_precision(settings.precision, settings.device)
 

@@ -19,6 +19,7 @@ from typing import Literal
 from .models import ResolvedModel, load_backbone, load_causal_lm, load_tokenizer
 from .runtime import Runtime
 from .settings import engine_settings
+from .training.classifier import build_classifier
 
 Kind = Literal["backbone", "causal_lm"]
 
@@ -90,8 +91,6 @@ resident_models = ResidentModels()
 @contextmanager
 def fresh_classifier(model: ResolvedModel, runtime: Runtime):
     """A classifier with a new adapter and head on the resident base, detached again on exit."""
-    from .training.classifier import build_classifier
-
     with resident_models.borrow(model, runtime) as loaded:
         classifier = build_classifier(model, runtime, backbone=loaded.model)
         try:

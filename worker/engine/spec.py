@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .precision import Precision, default_precision
+from .tasks import task_version
 
 
 class Method(StrEnum):
@@ -226,8 +227,6 @@ class TrialSpec(BaseModel):
             params = params.model_dump(exclude_unset=True)
         data["params"] = {**RECIPE_PARAMS[Recipe(data.get("recipe", DEFAULT_RECIPE))], **params}
         if "task_version" not in data and isinstance(data.get("task"), str):
-            from .tasks import task_version
-
             data["task_version"] = task_version(data["task"])
         return data
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import accuracy
+from .metrics import accuracy, auroc
 from .settings import engine_settings
 from .tasks import Split, Task
 
@@ -149,6 +149,7 @@ def _bow_probs(train: Split, pool: Split) -> np.ndarray:
 
 
 def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.ndarray:
+    # The training modules load torch: imported when a labeler trains, not to read cached labels.
     from .budget import stage_split
     from .models import load_tokenizer, resolve_model
     from .runtime import pick_runtime, seed_everything
@@ -211,7 +212,7 @@ def centered(probs: np.ndarray, positive_rate: float) -> np.ndarray:
     trained MiniLM put every example above 0.5), which trials would learn as a prior. The ranking,
     the information a weak label carries, is untouched; trials place their own cut the same way.
     """
-    from .methods.context import prior_threshold
+    from .methods.context import prior_threshold  # loads torch (the training loop): see _sft_probs
 
     p = np.clip(np.asarray(probs, dtype=np.float64), 1e-6, 1 - 1e-6)
     cut = np.clip(prior_threshold(p, positive_rate), 1e-6, 1 - 1e-6)
@@ -298,8 +299,6 @@ def quality_warnings(accuracy_: float, n: int) -> list[str]:
 
 def describe(labels: WeakLabels) -> dict:
     """How the weak labels were made and how good they are against the pool's gold labels."""
-    from .metrics import auroc
-
     probs, gold = labels.pool.weak_probs, labels.pool.labels
     acc = labels.accuracy
     return {

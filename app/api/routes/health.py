@@ -44,7 +44,7 @@ def _check_database() -> str:
 
 
 def _check_broker_and_workers(broker_url: str) -> tuple[str, str]:
-    from ...dispatch import celery_client
+    from ...dispatch import celery_client  # imports Celery: only with a broker configured
 
     celery = celery_client(broker_url)
     with celery.connection_for_write() as connection:
