@@ -36,16 +36,16 @@ def run_migrations() -> None:
     from alembic import command
 
     # loaded when the command runs, not for --help (the module's docstring)
-    from .db.session import session_scope
-    from .services.point_aggregates import refresh_all
+    from app.db.session import session_scope
+    from app.trials.aggregates import refresh_all
 
     command.upgrade(migration_config(), "head")
     with session_scope() as session:  # trials stored before aggregates existed: counted now, not in a read
         refresh_all(session)
     # Optuna's schema and tables too, not at the first allocation: optuna-dashboard on a fresh stack
     # reads them before any allocation exists (it exited: relation "version_info" does not exist).
-    from .config import get_settings
-    from .services.search import optuna_storage
+    from app.allocations.search import optuna_storage
+    from app.config import get_settings
 
     optuna_storage(get_settings().optuna_storage_url)
 
@@ -72,9 +72,9 @@ def keys_create(
 ) -> None:
     """Create a key and print it once (it cannot be shown again)."""
     # loaded when the command runs, not for --help (the module's docstring)
-    from .auth.keys import create_key
-    from .db.session import session_scope
-    from .services.errors import RequestError
+    from app.auth.keys import create_key
+    from app.db.session import session_scope
+    from app.errors import RequestError
 
     try:
         with session_scope() as session:
@@ -89,8 +89,8 @@ def keys_create(
 def keys_list() -> None:
     """Every key: its id, what is shown of it, team, label, and when it was created, last used and revoked."""
     # loaded when the command runs, not for --help (the module's docstring)
-    from .auth.keys import list_keys
-    from .db.session import session_scope
+    from app.auth.keys import list_keys
+    from app.db.session import session_scope
 
     def when(moment) -> str:
         return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
@@ -107,9 +107,9 @@ def keys_list() -> None:
 def keys_revoke(key: Annotated[str, typer.Argument(help="the key's id, or its start as `keys list` shows it")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
     # loaded when the command runs, not for --help (the module's docstring)
-    from .auth.keys import revoke_key
-    from .db.session import session_scope
-    from .services.errors import NotFoundError
+    from app.auth.keys import revoke_key
+    from app.db.session import session_scope
+    from app.errors import NotFoundError
 
     try:
         with session_scope() as session:
@@ -134,9 +134,9 @@ def trials_export(
     import json
 
     # loaded when the command runs, not for --help (the module's docstring)
-    from .db.session import session_scope
-    from .services.errors import NotFoundError
-    from .services.trial_exchange import export_trials
+    from app.db.session import session_scope
+    from app.errors import NotFoundError
+    from app.trials.exchange import export_trials
 
     n = 0
     try:
@@ -158,9 +158,9 @@ def trials_import(
 ) -> None:
     """Store an export's trials as done (each under its key; one already done here is kept as it is)."""
     # loaded when the command runs, not for --help (the module's docstring)
-    from .db.session import session_scope
-    from .services.errors import RequestError, RequestErrors
-    from .services.trial_exchange import import_trials, read_records
+    from app.db.session import session_scope
+    from app.errors import RequestError, RequestErrors
+    from app.trials.exchange import import_trials, read_records
 
     try:
         with path.open() as file:
@@ -188,8 +188,8 @@ def backup(
 ) -> None:
     """Copy the embedded SQLite database consistently, even while `labelmix serve` writes to it."""
     # loaded when the command runs, not for --help (the module's docstring)
-    from .config import get_settings
-    from .db.sqlite_files import backup as backup_sqlite
+    from app.config import get_settings
+    from app.db.sqlite_files import backup as backup_sqlite
 
     try:
         size = backup_sqlite(get_settings().database_url, path)
@@ -214,7 +214,7 @@ def serve(
     import uvicorn
 
     # loaded when the command runs, not for --help (the module's docstring)
-    from .config import get_settings
+    from app.config import get_settings
 
     settings = get_settings()
     if workers > 1 and settings.embedded:
@@ -259,7 +259,7 @@ def demo(
 ) -> None:
     """Start the embedded service, run a real allocation end to end, print and plot the result."""
     # loaded when the command runs, not for --help (the module's docstring)
-    from .demo import run_demo
+    from app.demo import run_demo
 
     run_demo(
         task=task,
@@ -298,7 +298,7 @@ def study(
 ) -> None:
     """Run the paper's grid (budgets x weak shares x methods x seeds) as stored trials; table, winners, figure."""
     # loaded when the command runs, not for --help (the module's docstring)
-    from .study import run_study
+    from app.study import run_study
 
     request = {
         "task": task, "model": model, "methods": [m.strip() for m in methods.split(",") if m.strip()],

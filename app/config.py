@@ -6,9 +6,9 @@ LABELMIX_DATABASE_URL=postgresql+psycopg://... and LABELMIX_BROKER_URL=redis://.
 
 from __future__ import annotations
 
-from functools import lru_cache
 import ipaddress
 from collections.abc import Iterable
+from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # used out: a repeat is served from memory until a trial of its task finishes.
     read_cache_mb: int = Field(64, ge=0, le=65536)
     # At start-up, read the main recipe's points of the tasks with most results in the background
-    # (services.warm_reads), so the first frontier after a restart is not the slow one.
+    # (results.warm_reads), so the first frontier after a restart is not the slow one.
     prime_reads: bool = True
     # Study points whose trials run at once per allocation (workers share them).
     max_points_in_flight: int = 4
@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     trusted_hosts: Annotated[list[str], NoDecode] = []
     # Networks (CIDRs, comma-separated) callbacks may reach besides public addresses: for receivers
     # inside the deployment (e.g. 10.0.0.0/8). Empty: loopback, private, link-local and every other
-    # non-public address is refused (services.callback_targets).
+    # non-public address is refused (allocations.callback_targets).
     callback_allow_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     # Each callback attempt (connect, send, hear the status) ends by this deadline, however slowly the
     # receiver answers; no attempt starts later than callback_give_up_after_s after the first.

@@ -16,7 +16,7 @@ from .queues import CALLBACKS_QUEUE, STUDIES_QUEUE, TRIALS_QUEUE
 
 log = logging.getLogger(__name__)
 
-# Embedded: callbacks delivered at once; more wait their turn (each is bounded: services.webhooks).
+# Embedded: callbacks delivered at once; more wait their turn (each is bounded: allocations.webhooks).
 CALLBACK_THREADS = 2
 
 
@@ -25,7 +25,7 @@ class InProcessDispatcher:
 
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelmix-embedded")
-        # Callbacks wait on other people's servers: never on the thread that runs trials (services.webhooks).
+        # Callbacks wait on other people's servers: never on the thread that runs trials (allocations.webhooks).
         self._callbacks = ThreadPoolExecutor(max_workers=CALLBACK_THREADS, thread_name_prefix="labelmix-callback")
 
     def _submit(self, fn, *args) -> None:
@@ -47,7 +47,7 @@ class InProcessDispatcher:
         self._callbacks.shutdown(wait=False, cancel_futures=True)
 
     def enqueue_callback(self, allocation_id: str) -> None:
-        from .services import webhooks  # see _run_trial: the services that jobs run load with them
+        from app.allocations import webhooks  # see _run_trial: the services that jobs run load with them
 
         def deliver() -> None:
             try:
@@ -79,7 +79,7 @@ class InProcessDispatcher:
 @lru_cache
 def celery_client(broker_url: str):
     """A Celery app for sending to (and inspecting) this broker; workers use worker.celery_app."""
-    from .queues import make_celery  # imports Celery: not for the embedded service
+    from app.queues import make_celery  # imports Celery: not for the embedded service
 
     return make_celery(get_settings().model_copy(update={"broker_url": broker_url}))
 
@@ -87,8 +87,8 @@ def celery_client(broker_url: str):
 def _note_sent(trial_ids: list[int]) -> None:
     """Stamp the trials' last send (the sweep resends a queued trial whose message is long gone)."""
     # The CLI imports this module for every command: the database and services load only when sent.
-    from .db.session import session_scope
-    from .services import trials
+    from app.db.session import session_scope
+    from app.trials import cache as trials
 
     try:
         with session_scope() as session:

@@ -26,6 +26,12 @@ from enum import StrEnum
 
 from sqlalchemy import select
 
+from app.allocations import lifecycle as allocations
+from app.tasks import removal as task_removal
+from app.tasks.registry import describe_weak_labels, engine_task
+from app.trials import cache as trials
+from app.trials import progress as trial_progress
+from app.trials import recovery
 from worker.engine import AllocationError, ModelSpecError, TrialSpec, UnknownTaskError, WeakLabelerError
 from worker.engine.spec import ENGINE_VERSION
 from worker.engine.weak_labels import weak_labels
@@ -34,8 +40,6 @@ from . import trial_metrics as metrics
 from .config import get_settings
 from .db.models import Task, Trial
 from .db.session import session_scope
-from .services import allocations, recovery, task_removal, trial_progress, trials
-from .services.tasks import describe_weak_labels, engine_task
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ class Heartbeat:
       the time the lease can be trusted: by the time the sweep may take the trial back, this worker
       has stopped stepping, so two workers never train one trial at once.
     - `note`, the engine's progress callback, keeps the latest event; each beat stores it on the row
-      (services/trial_progress.py), and `on_progress` (Celery's task state) hears of it at once.
+      (trials/progress.py), and `on_progress` (Celery's task state) hears of it at once.
     """
 
     def __init__(self, trial_id: int, worker: str, limit, on_progress=None):
@@ -325,7 +329,7 @@ def build_weak_labels_job(task_name: str) -> None:
 
 
 def recover_job(dispatcher) -> recovery.Recovered:
-    """One sweep (services/recovery.py): fail, requeue or resend stranded trials, wake stalled allocations."""
+    """One sweep (trials/recovery.py): fail, requeue or resend stranded trials, wake stalled allocations."""
     waiting = dispatcher.trial_messages_waiting()
     with session_scope() as session:
         found = recovery.sweep(session, trials_queue_empty=waiting == 0)

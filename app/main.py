@@ -15,26 +15,34 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
+from app.allocations import webhooks
+from app.allocations.routes import allocations, webhook_secret
+from app.api import health
+from app.errors import RequestError, ServiceError
+from app.results import warm_reads
+from app.results.routes import frontier, marginal, plan
+from app.studies import grid
+from app.studies import routes as studies
+from app.tasks import routes as tasks
+from app.tasks.registry import refresh_stale_builtin_tasks
+from app.trials import routes as trials
+
+from . import dispatch
 from .api import metrics
+from .api.body_limit import JsonBodyLimitError
 from .api.deps import reject_unstorable_text
-from .api.responses import errors
 from .api.openapi_examples import keep_example_nulls
+from .api.responses import errors
 from .api.unreadable_body import unreadable_body_or_http_error
 from .api.validation_errors import request_validation_error
-from .api.routes import allocations, frontier, health, marginal, plan, studies, tasks, trials, webhook_secret
 from .auth.caller import current_caller
-from .api.body_limit import JsonBodyLimitError
 from .auth.hosts import LoopbackHostGuard
 from .auth.origin import CrossSiteGuard
-from . import dispatch
 from .config import get_settings
+from .dashboard import routes as dashboard
 from .db.models import OPEN_ALLOCATION_STATUSES, Allocation, Trial, TrialStatus
 from .db.session import get_engine, session_scope
 from .db.sqlite_files import checkpoint
-from .dashboard import routes as dashboard
-from .services import grid, warm_reads, webhooks
-from .services.errors import RequestError, ServiceError
-from .services.tasks import refresh_stale_builtin_tasks
 
 log = logging.getLogger(__name__)
 

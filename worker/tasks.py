@@ -11,12 +11,12 @@ import time
 
 from celery.signals import worker_init, worker_process_init, worker_ready
 
+from app import jobs
+from app.allocations import webhooks
 from app.config import get_settings
 from app.db.session import session_scope
 from app.dispatch import CeleryDispatcher
 from app.queues import CALLBACKS_QUEUE, STUDIES_QUEUE, TRIALS_QUEUE
-from app import jobs
-from app.services import webhooks
 
 from . import metrics
 from .celery_app import celery_app
@@ -107,7 +107,7 @@ def _sweep_forever(stop: threading.Event) -> None:
 
 @worker_ready.connect
 def _start_sweeping(**_) -> None:
-    # Who runs the sweep (services/recovery.py): every worker, at start-up and every few seconds,
+    # Who runs the sweep (trials/recovery.py): every worker, at start-up and every few seconds,
     # from a thread of its own. The README starts plain `celery worker`s and no `celery beat`, so a
     # periodic task would never be sent; a thread needs nothing else running, sweeps from the pool's
     # parent while its child trains a trial, and dies with its worker (a live one sweeps for it).

@@ -13,10 +13,10 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from app.db.storable_text import unstorable_reason
+
 from ..config import get_settings
 from ..db.session import new_session
-from ..services.storable_text import unstorable_reason
-
 
 # A request's session holds a pooled connection from its first query until it ends, and between the
 # two the request needs FastAPI's worker threads (40) again (its route, its response's validation).

@@ -1,7 +1,7 @@
 """GET answers computed from stored trials, cached per process and validated by ETag.
 
 A frontier depends only on the task's trials and the query, and a task's `results_version` moves
-whenever its points' aggregates change (services.point_aggregates.refresh: in the transaction that
+whenever its points' aggregates change (trials.aggregates.refresh: in the transaction that
 finishes a trial, and before each read for trials stored any other way). So (path, query, task id,
 task version, results version) names an answer exactly: it is the cache key, and its digest is the
 ETag, the same in every API process. A dashboard that repeats a request with If-None-Match gets

@@ -14,9 +14,10 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.errors import NotFoundError, RequestError
+
 from ..db.base import utcnow
 from ..db.models import ApiKey
-from ..services.errors import NotFoundError, RequestError
 
 KEY_PREFIX = "lmx_"
 SHOWN_CHARS = 12  # what `keys list` shows of a key, and what `keys revoke` accepts

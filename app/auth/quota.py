@@ -13,11 +13,20 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.errors import ServiceError
+
 from ..config import get_settings
 from ..db.models import (
-    ACTIVE_TRIAL_STATUSES, Allocation, AllocationStatus, GridStudy, StudyPoint, StudyPointTrial, Task, TaskSource, Trial,
+    ACTIVE_TRIAL_STATUSES,
+    Allocation,
+    AllocationStatus,
+    GridStudy,
+    StudyPoint,
+    StudyPointTrial,
+    Task,
+    TaskSource,
+    Trial,
 )
-from ..services.errors import ServiceError
 from .team import Caller
 
 

@@ -60,7 +60,7 @@ class Task(Base):
     weak_labels: Mapped[dict | None] = mapped_column(JSONType)
     # A built-in task rebuilt by a newer labelmix gets a new version (engine.tasks.task_version).
     version: Mapped[int] = mapped_column(default=1, server_default="1")
-    # Moved whenever its points' aggregates change (services.point_aggregates.refresh): names the
+    # Moved whenever its points' aggregates change (trials.aggregates.refresh): names the
     # results a cached answer was computed from (api.stored_answers, and the ETag every process agrees on).
     results_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # The team an uploaded task belongs to; None for built-in and hub tasks, which every team shares
@@ -70,7 +70,7 @@ class Task(Base):
 
     @property
     def shown_name(self) -> str:
-        """The name its team gave it: an upload is stored under its team's prefix (services.task_names),
+        """The name its team gave it: an upload is stored under its team's prefix (tasks.names),
         so two teams' "reviews" are two tasks with trial keys of their own."""
         prefix = f"{self.team}{TEAM_SEPARATOR}"
         return self.name[len(prefix):] if self.team and self.name.startswith(prefix) else self.name
@@ -115,15 +115,15 @@ class Trial(Base):
     seed: Mapped[int]
     weak_labeler: Mapped[str] = mapped_column(String(200))
     recipe: Mapped[str | None] = mapped_column(String(40))  # None: stored before recipes existed
-    # services.recipe_keys, fixed when the trial is created: reads select and group in SQL by these.
+    # trials.recipe_keys, fixed when the trial is created: reads select and group in SQL by these.
     recipe_label: Mapped[str] = mapped_column(String(400), default="", server_default="")
     params_key: Mapped[str] = mapped_column(String(16), default="", server_default="")
-    # Counted in its point's row of point_aggregates (services.point_aggregates.refresh).
+    # Counted in its point's row of point_aggregates (trials.aggregates.refresh).
     aggregated: Mapped[bool] = mapped_column(default=False, server_default=false())
     task_version: Mapped[int] = mapped_column(default=1, server_default="1")
     # The engine that trains (or trained) it (worker.engine.spec.ENGINE_VERSION): only the current
-    # engine's trials are run and served. A new row is given its spec's (services.trials, or the ORM
-    # hook in services.recipe_keys); the column's server default, 1, is for every trial stored before
+    # engine's trials are run and served. A new row is given its spec's (trials.cache, or the ORM
+    # hook in trials.recipe_keys); the column's server default, 1, is for every trial stored before
     # the version existed (migration 0011).
     engine_version: Mapped[int] = mapped_column(server_default="1")
     spec: Mapped[dict] = mapped_column(JSONType)
@@ -139,7 +139,7 @@ class Trial(Base):
     worker: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # When a message for this trial was last sent to the broker: a queued trial whose message is
-    # long gone (taken by a worker that died before claiming it) is sent again (services.trials).
+    # long gone (taken by a worker that died before claiming it) is sent again (trials.cache).
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -169,7 +169,7 @@ class PointAggregate(Base):
     """One point's done trials (same task and engine version, model, method, weak labeler, recipe,
     params and label counts; seeds pooled) summed up, so that a frontier reads one row per point.
 
-    Kept by services.point_aggregates from the trials themselves: what a point says is computed by
+    Kept by trials.aggregates from the trials themselves: what a point says is computed by
     the same code whether it is read from here or from the trials (tests/app/test_stored_reads.py).
     """
 
@@ -186,7 +186,7 @@ class PointAggregate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     task_version: Mapped[int]
-    engine_version: Mapped[int] = mapped_column(server_default="1")  # set by services.point_aggregates
+    engine_version: Mapped[int] = mapped_column(server_default="1")  # set by trials.aggregates
     recipe_label: Mapped[str] = mapped_column(String(400))
     model: Mapped[str] = mapped_column(String(200))
     method: Mapped[str] = mapped_column(String(40))
@@ -225,13 +225,13 @@ class Allocation(Base):
     team: Mapped[str] = mapped_column(String(64), default="local", server_default="local", index=True)
     points_total: Mapped[int]
     # A digest of the stored request and the task version: an identical request finds this
-    # allocation's points and answers from them (services.stored_answers).
+    # allocation's points and answers from them (api.stored_answers).
     request_key: Mapped[str | None] = mapped_column(String(64), index=True)
     recommendation: Mapped[dict | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
     # A name a lead gives it to find it again; not part of the request (nor of its request_key).
     label: Mapped[str | None] = mapped_column(String(200))
-    # Called when the allocation ends (services.webhooks); state: pending, sending, delivered or failed.
+    # Called when the allocation ends (allocations.webhooks); state: pending, sending, delivered or failed.
     callback_url: Mapped[str | None] = mapped_column(Text)
     callback_state: Mapped[str | None] = mapped_column(String(16))
     # When the sender claimed it (pending -> sending): a claim older than any delivery takes is stale.

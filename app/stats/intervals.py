@@ -112,7 +112,7 @@ class SeedVariance:
 @dataclass(frozen=True)
 class StoredVariances:
     """A point's seed and example variances as Scores computed them from its trials, kept with its
-    aggregate (services.point_aggregates) so that reading it needs no per-example records."""
+    aggregate (trials.aggregates) so that reading it needs no per-example records."""
 
     seed: float | None
     example: float

@@ -29,11 +29,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from worker.engine.metrics import unpack_correct
-
+from app.allocations.recommend import choose, simplicity
+from app.results.points import PointStats
 from app.stats.intervals import LEVEL, Scores, interval, satterthwaite, seed_prior, t_quantile
-from app.services.points import PointStats
-from app.services.recommend import choose, simplicity
+from worker.engine.metrics import unpack_correct
 
 
 class GridData:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from app.allocations.search import SearchSpace
 from worker.engine.spec import Method, Recipe, TrialSpec, recipe_params
-
-from app.services.search import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class Grid:
 
 
 def _point(method: Method, n_weak: int, n_gold: int):
-    from app.services.search import Point
+    from app.allocations.search import Point
 
     return Point(method, n_weak, n_gold)
 
@@ -85,8 +84,8 @@ def run_grid(grid: Grid, path: Path, workers: int) -> list[dict]:
     done = {r["key"] for r in load_results(path)}
     todo = [s for s in grid.specs() if s.key() not in done]
     if todo:
-        from worker.engine.weak_labels import weak_labels
         from worker.engine.tasks import get_task
+        from worker.engine.weak_labels import weak_labels
 
         weak_labels(get_task(grid.task), todo[0].weak_labeler)  # built once, before the pool forks
         os.environ.setdefault("OMP_NUM_THREADS", "1")

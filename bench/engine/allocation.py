@@ -8,7 +8,7 @@ arm runs in its own process on an empty cache directory (settings are lru_cached
 the weak-stage store lives in the cache, so nothing can leak from one arm to the other), except for
 the weak labels: they are built once beforehand, in the usual cache, and copied into both, so
 labeler training is timed in neither. The recommendation is the service's own chooser
-(app.services.recommend) fed with in-memory trials; the best mean test accuracy is reported too.
+(app.allocations.recommend) fed with in-memory trials; the best mean test accuracy is reported too.
 """
 
 from __future__ import annotations
@@ -197,16 +197,16 @@ def skipped_seconds(cold: list[dict], warm: list[dict]) -> float:
 
 def service_recommendation(trials: list[dict], specs: dict[str, dict], request: dict, majority_rate: float,
                            weak_label_accuracy: float | None) -> dict | None:
-    """app.services.recommend's answer for these trials, from the columns of the Trial rows it reads.
+    """app.allocations.recommend's answer for these trials, from the columns of the Trial rows it reads.
 
     group_trials reads a trial's columns only (trial_records.TrialRecord), so no database is needed;
     None if the service cannot be imported here (the worker image need not carry it).
     """
     try:
-        from app.services import recipe_keys
-        from app.services.points import group_trials
-        from app.services.recommend import recommendation
-        from app.services.trial_records import TrialRecord
+        from app.allocations.recommend import recommendation
+        from app.results.points import group_trials
+        from app.trials import recipe_keys
+        from app.trials.records import TrialRecord
     except ImportError:
         return None
     rows = []
@@ -272,7 +272,7 @@ def plan_specs(task: str, model: str, budget: float, weak_cost: float, gold_cost
                seeds: int, max_steps: int | None, n_test: int | None, weak_labeler: str,
                recipe: str | None) -> tuple[dict, str, dict, list, list[dict]]:
     """The weak labels (built once, in the usual cache) and the trial specs of the opening grid."""
-    from app.services.search import SearchSpace
+    from app.allocations.search import SearchSpace
     from worker.engine.spec import CAUSAL_ONLY_METHODS, DEFAULT_RECIPE, Method, recipe_params
 
     prepared = _subprocess_json(["prepare", task, weak_labeler, model], dict(os.environ))

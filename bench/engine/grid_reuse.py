@@ -16,8 +16,8 @@ from typing import Annotated
 
 import typer
 
-from app.schemas.studies import StudyRequest
-from app.services.grid import plan
+from app.studies.grid import plan
+from app.studies.schemas import StudyRequest
 from worker.engine.budget import plan_labels
 from worker.engine.spec import Method, TrialSpec, recipe_params, weak_stage_method
 from worker.engine.training.loop import Schedule

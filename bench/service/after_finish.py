@@ -29,10 +29,10 @@ def finish_one(task_name: str, rng: np.random.Generator, versions: dict[str, str
     """Finish one new seed of a stored point of the main recipe, as a worker does; its trial id."""
     from sqlalchemy import func, select
 
+    from app.allocations.search import Point
     from app.db.models import Task, Trial
     from app.db.session import session_scope
-    from app.services import trials
-    from app.services.search import Point
+    from app.trials import cache as trials
 
     with session_scope() as session:
         task = session.scalars(select(Task).where(Task.name == task_name)).one()

@@ -13,12 +13,11 @@ from datetime import timedelta
 
 import numpy as np
 
+from app.allocations.search import Point
+from app.db.models import Task
 from worker.engine.budget import StagePlan, plan_labels
 from worker.engine.metrics import pack_correct
 from worker.engine.spec import Method, StageResult, StageRule, TrialResult, TrialSpec
-
-from app.db.models import Task
-from app.services.search import Point
 
 N_TEST = 1000
 SEED_WORKER = "bench-seed"
@@ -122,7 +121,7 @@ def trial_result(spec: TrialSpec, accuracy: float, versions: dict[str, str],
 def done_trial_values(task: Task, spec: TrialSpec, accuracy: float, versions: dict[str, str],
                       rng: np.random.Generator) -> dict:
     """A done trial's row: new_trial_values, then what claim and finish set on it."""
-    from app.services.trials import done_values, new_trial_values
+    from app.trials.cache import done_values, new_trial_values
 
     ended = done_values(trial_result(spec, accuracy, versions, rng).model_dump(mode="json"))
     finished = ended["finished_at"]

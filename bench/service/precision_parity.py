@@ -5,7 +5,7 @@ accuracy, or the answer an allocation gives? (issue 28, item 2)
         --budgets 64,256 --shares 0,0.5,1 --seeds 0,1,2,3,4 --processes 2 \\
         --journal .bench/parity.jsonl --json docs/bench/precision-parity.json
 
-The points are the study grid's (app.services.grid.plan: the same label counts `labelmix study`
+The points are the study grid's (app.studies.grid.plan: the same label counts `labelmix study`
 trains for those budgets and shares); each (point, seed) is trained twice by the engine itself,
 once per precision, with everything else equal, in worker processes of one torch thread. Every
 finished trial is appended to the journal first, so an interrupted run goes on where it stopped.
@@ -31,12 +31,11 @@ from typing import Annotated
 
 import typer
 
+from app.stats.intervals import Scores, compare, stack_records, t_quantile
+from app.studies.grid import plan
+from app.studies.schemas import StudyRequest
 from bench.engine.allocation import ONE_THREAD_ENV
 from worker.engine.spec import Method, Precision, Recipe, recipe_params
-
-from app.schemas.studies import StudyRequest
-from app.services.grid import plan
-from app.stats.intervals import Scores, compare, stack_records, t_quantile
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 

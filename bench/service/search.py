@@ -4,7 +4,7 @@
 A benchmark, not a test. The table (one row per trial: task, method, budget, weak_share, seed,
 test_accuracy; built by `python -m bench.service.search_table`) is the whole grid; a point's true
 mean is the mean over its seeds, the grid optimum at a budget the best true mean there. A replay
-runs one strategy (app.services.search_strategies) at one budget: each trial it asks returns one
+runs one strategy (app.allocations.strategies) at one budget: each trial it asks returns one
 stored seed of that candidate, drawn at random, and after each trial the strategy's choice (its
 best measured mean) is scored by its regret, the optimum's true mean minus the choice's. Reported
 per task and budget, over many replays: mean regret and how often the choice is within `--within`
@@ -25,10 +25,15 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from app.allocations.strategies import (
+    STRATEGIES,
+    Candidate,
+    CornersThenTPEWithStop,
+    Strategy,
+    SurfaceSearch,
+    TopTwoSearch,
+)
 from worker.engine.spec import Method
-
-from app.services.search_strategies import (
-    STRATEGIES, Candidate, CornersThenTPEWithStop, Strategy, SurfaceSearch, TopTwoSearch)
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
 

@@ -1,7 +1,7 @@
 """The search benchmark's table: a full grid of real trials, one CSV row each:
 `python -m bench.service.search_table collect --task cities --out docs/bench/search-table-cities.csv`.
 
-The grid is the one `labelmix study` runs for the same request (app.services.grid.plan: the same
+The grid is the one `labelmix study` runs for the same request (app.studies.grid.plan: the same
 label counts per budget, share and method, the same skipped points), trained by the engine the
 workers run (worker.engine.trial.run_trial: resident model, weak stages reused between points that
 share one), on the task's default weak labels. Rows are appended as trials finish, and a trial whose
@@ -62,13 +62,12 @@ def collect(
     limit: Annotated[int, typer.Option(min=0, help="train at most this many trials now (0: all)")] = 0,
 ) -> None:
     """Train the grid's trials not yet in `out`, seed by seed, appending a row as each finishes."""
+    from app.studies import grid
+    from app.studies.schemas import StudyRequest
     from worker.engine.spec import Method, TrialSpec, recipe_params
     from worker.engine.tasks import get_task
     from worker.engine.trial import run_trial
     from worker.engine.weak_labels import default_labeler_name, labeler_train_size
-
-    from app.schemas.studies import StudyRequest
-    from app.services import grid
 
     built = get_task(task)
     labeler = default_labeler_name("default", built.has_own_weak_labels)

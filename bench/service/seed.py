@@ -24,11 +24,11 @@ from unittest import mock
 import numpy as np
 from sqlalchemy import create_engine, func, insert, select, text, update
 
+from app.allocations.schemas.allocations import AllocationRequest
+from app.allocations.search import ICL_SHOT_CHOICES, SHARE_STEP, Point, SearchSpace
+from app.db.models import Task, Trial
 from worker.engine.spec import Method
 
-from app.db.models import Task, Trial
-from app.schemas.allocations import AllocationRequest
-from app.services.search import ICL_SHOT_CHOICES, SHARE_STEP, Point, SearchSpace
 from .measurements import done_trial_values, expected_accuracy, seed_sd
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -149,7 +149,7 @@ def weak_label_builds_noted() -> Iterator[list[str]]:
 def register_task(build_weak_labels: bool) -> tuple[Task, list[str]]:
     """Register cities the real way; with build_weak_labels, train its weak labeler first (cached)."""
     from app.db.session import session_scope
-    from app.services.tasks import get_or_register_task
+    from app.tasks.registry import get_or_register_task
 
     if build_weak_labels:
         from worker.engine.tasks import get_task
@@ -171,7 +171,7 @@ def is_causal(model: str) -> bool:
 
 def prepared_space(task: Task, request: AllocationRequest) -> tuple[AllocationRequest, SearchSpace]:
     """The service's own search space for a request (allocations.prepare)."""
-    from app.services.allocations import prepare
+    from app.allocations.lifecycle import prepare
 
     return prepare(task, request, is_causal(request.model))
 
@@ -302,9 +302,9 @@ def create_read_allocation(task_id: int, request: AllocationRequest, points: lis
                            labeler: str) -> str:
     """The allocation `run` reads: created by the service, its points linked to stored done trials,
     finished (recommendation included) by the service's _finish."""
+    from app.allocations import lifecycle as allocations
     from app.db.models import AllocationStatus, StudyPoint
     from app.db.session import session_scope
-    from app.services import allocations
 
     with session_scope() as session:
         task = session.get(Task, task_id)
@@ -333,11 +333,10 @@ def recipe_counts(task_id: int) -> dict[str, int]:
 
 def seed_database(n_trials: int, database: str, server: str, build_weak_labels: bool, seed: int) -> Seeded:
     """Drop, create, migrate, register cities, write n_trials done trials and the read allocation."""
-    from worker.engine.runtime import library_versions
-
     from app.cli import run_migrations
     from app.db.session import session_scope
-    from app.services.point_aggregates import refresh_all
+    from app.trials.aggregates import refresh_all
+    from worker.engine.runtime import library_versions
 
     out = Seeded(database, database_url(server, database))
     clock = time.perf_counter()

@@ -255,7 +255,7 @@ def stored_answer_ready(body: dict) -> tuple[int, int]:
 
     from app.db.models import Trial, TrialStatus
     from app.db.session import session_scope
-    from app.services.tasks import get_task_row
+    from app.tasks.registry import get_task_row
 
     with session_scope() as session:
         keys = seeding.request_trial_keys(get_task_row(session, seeding.TASK), body)

@@ -97,9 +97,9 @@ def free_port() -> int:
 def clear_app_caches() -> None:
     """Forget cached settings, engines, dispatcher, Celery clients and Optuna storages (engines disposed)."""
     from app import dispatch
+    from app.allocations.search import optuna_storage
     from app.config import get_settings
     from app.db.session import _session_factory, get_engine
-    from app.services.search import optuna_storage
     from worker.engine.settings import engine_settings
 
     if get_engine.cache_info().currsize:

@@ -42,8 +42,8 @@ def client(api, enqueued):
 @pytest.fixture
 def optuna_studies():
     """optuna_studies(): the names of every Optuna study in the test database (other tests' included)."""
+    from app.allocations.search import optuna_storage
     from app.config import get_settings
-    from app.services.search import optuna_storage
 
     return lambda: set(optuna.study.get_all_study_names(optuna_storage(get_settings().optuna_storage_url)))
 
@@ -301,10 +301,10 @@ def test_good_weak_labelers_are_accepted(client, enqueued):
 
 
 def test_an_allocation_rolled_back_after_its_study_was_made_leaves_no_study(client, optuna_studies, table_counts):
+    from app.allocations import lifecycle as allocation_service
+    from app.allocations.schemas.allocations import AllocationRequest
     from app.db.session import session_scope
-    from app.schemas.allocations import AllocationRequest
-    from app.services import allocations as allocation_service
-    from app.services.tasks import get_task_row
+    from app.tasks.registry import get_task_row
 
     assert client.post("/tasks", data={"dataset": "cities"}).status_code == 201
     before = optuna_studies()

@@ -9,11 +9,10 @@ import ipaddress
 import socket
 
 import pytest
-
 from test_webhooks import REQUEST, callback_row, receiver, stored  # noqa: F401 (fixtures)
 
+from app.allocations.callback_targets import CallbackTargetRefused, check_url, resolve_checked
 from app.config import parse_networks
-from app.services.callback_targets import CallbackTargetRefused, check_url, resolve_checked
 
 pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
 

@@ -126,11 +126,11 @@ def insert_done_allocation(budget: float) -> tuple[str, dict]:
     """A finished allocation over the stored fast points within `budget`, its recommendation the service's own."""
     from sqlalchemy import select
 
+    from app.allocations.lifecycle import majority_rate
+    from app.allocations.recommend import recommendation
     from app.db.models import Allocation, Task, Trial
     from app.db.session import session_scope
-    from app.services.allocations import majority_rate
-    from app.services.points import group_trials
-    from app.services.recommend import recommendation
+    from app.results.points import group_trials
 
     request = {
         "task": "cities", "budget": budget, "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft", "logconf_sft", "uncertainty_sft"],

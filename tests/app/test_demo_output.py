@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from app.allocations.recommend import recommendation
 from app.db.models import Trial
 from app.demo import _print_frontier, _print_recommendation, expected_accuracy_text
-from app.schemas.frontier import FrontierOut
-from app.services.frontier import frontier
-from app.services.points import group_trials
-from app.services.points import group_trials
-from app.services.recommend import recommendation
+from app.results.frontier import frontier
+from app.results.points import group_trials
+from app.results.schemas.frontier import FrontierOut
 from worker.engine.metrics import pack_correct
 
 N_TEST = 1000

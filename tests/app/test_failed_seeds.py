@@ -11,12 +11,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from fastapi.testclient import TestClient
-
 from conftest import api_on
-from worker.engine.spec import ENGINE_VERSION, TrialSpec
-
+from fastapi.testclient import TestClient
 from test_frontier_api import CURRENT_VERSION, MINILM
+
+from worker.engine.spec import ENGINE_VERSION, TrialSpec
 
 N_TEST = 1000
 MAJORITY = 0.5
@@ -26,7 +25,7 @@ _keys = (f"failed-seeds-{i:06d}" for i in itertools.count())
 def point(n_weak: int, n_gold: int, accuracies: list[float], learned: list[bool | None],
           method: str = "seq_sft"):
     """A point as group_trials makes it: one trial per seed, 1,000 test examples, no per-example records."""
-    from app.services.points import PointStats
+    from app.results.points import PointStats
 
     seeds, k = list(range(len(accuracies))), len(accuracies)
     return PointStats(method, n_weak, n_gold, MINILM, "fast", "default", trial_ids=[100 + s for s in seeds],
@@ -42,7 +41,7 @@ def codes(warnings: list[dict]) -> list[str]:
 
 
 def test_a_seed_that_learned_nothing_beside_seeds_that_learned_is_a_split():
-    from app.services.points import split
+    from app.results.points import split
 
     assert split([0.52, 0.83, 0.84], [False, True, True], N_TEST)
     assert split([0.52, 0.83], [False, True], 0)  # no test size needed: the flags say it
@@ -52,7 +51,7 @@ def test_a_seed_that_learned_nothing_beside_seeds_that_learned_is_a_split():
 
 
 def test_a_gap_wider_than_the_test_sample_explains_is_a_split():
-    from app.services.points import SPLIT_Z, split
+    from app.results.points import SPLIT_Z, split
 
     # 0.70 and 0.78 on 1,000 examples: 0.08 apart, the gap's standard error 0.0195, so 4.1 of them.
     se = ((0.70 * 0.30 + 0.78 * 0.22) / N_TEST) ** 0.5
@@ -85,7 +84,7 @@ def test_a_point_counts_its_failed_seeds_and_says_so_in_its_summary():
 
 
 def recommend(points) -> dict:
-    from app.services.recommend import recommendation
+    from app.allocations.recommend import recommendation
 
     return recommendation(points, {"weak_cost": 0.1, "gold_cost": 1.0}, MAJORITY)
 
@@ -111,7 +110,7 @@ def test_a_point_whose_seeds_all_learned_raises_no_warning_of_either_kind():
 
 
 def test_the_best_point_is_checked_too_when_a_cheaper_one_is_recommended():
-    from app.services.recommend import warnings_for
+    from app.allocations.recommend import warnings_for
 
     cheaper = point(0, 64, [0.80, 0.81, 0.805], [True] * 3)
     best = point(640, 64, [0.95, 0.66, 0.94], [True, True, True])  # seeds at 0.66 and 0.95: two groups
@@ -164,7 +163,7 @@ def test_no_elicitation_only_speaks_of_the_most_gold_tried():
 def client(request, tmp_path) -> TestClient:
     """The API on each database, with the built-in `cities` task registered."""
     client = api_on(request, tmp_path)
-    from app.services import point_aggregates
+    from app.trials import aggregates as point_aggregates
 
     point_aggregates.forget_points()
     assert client.post("/tasks", data={"dataset": "cities"}).status_code == 201
@@ -209,8 +208,8 @@ def read_both() -> dict[str, dict]:
     """Each point's (learned, summary) read from its aggregate row and from every trial row."""
     from app.db.models import Task
     from app.db.session import session_scope
-    from app.services.points import with_details
-    from app.services.recipes import current_recipe_points, current_recipe_points_rowwise
+    from app.results.points import with_details
+    from app.results.recipes import current_recipe_points, current_recipe_points_rowwise
 
     answers = {}
     with session_scope() as session:
@@ -242,7 +241,7 @@ def test_an_aggregate_row_written_before_it_kept_learned_reads_it_from_its_trial
     """Such a row is rewritten only when its point gets another trial; until then its trials answer."""
     from app.db.models import PointAggregate
     from app.db.session import session_scope
-    from app.services import point_aggregates
+    from app.trials import aggregates as point_aggregates
 
     store_trials()
     read_both()  # the aggregate rows are written now
@@ -256,10 +255,10 @@ def test_an_aggregate_row_written_before_it_kept_learned_reads_it_from_its_trial
 
 
 def test_an_allocation_answered_from_stored_trials_warns_of_its_failed_seed(client):
+    from app.allocations.recommend import recommendation
     from app.db.models import Task
     from app.db.session import session_scope
-    from app.services.recipes import current_recipe_points
-    from app.services.recommend import recommendation
+    from app.results.recipes import current_recipe_points
 
     # The best point at $256: one seed of three learned nothing, and its mean is still the highest.
     store_trials({(0, 256): [(0.74, True), (0.73, True)],

@@ -283,7 +283,7 @@ def test_budgets_must_be_positive(api):
 
 def _pareto_by_rule(points, weak_cost, gold_cost):
     """The paper's rule as first written, point by point: the reference for the array version."""
-    from app.services.frontier import MIN_GAIN
+    from app.results.frontier import MIN_GAIN
 
     frontier = []
     for p in sorted(points, key=lambda p: (p.cost(weak_cost, gold_cost), -p.accuracy)):
@@ -305,8 +305,8 @@ def _best_by_rule(points, budget, weak_cost, gold_cost):
 )
 def test_the_array_frontier_follows_the_rule_point_by_point(rows, weak_cost, budget):
     # Ties in cost and accuracy are common here: the first stored of equals must win, as before.
-    from app.services.frontier import PricedPoints
-    from app.services.points import PointStats
+    from app.results.frontier import PricedPoints
+    from app.results.points import PointStats
 
     points = [PointStats("seq_sft", w, g, MINILM, test=[a]) for w, g, a in rows]
     priced = PricedPoints.of(points, weak_cost, 1.0)

@@ -24,11 +24,11 @@ class RecordingDispatcher:
 def test_a_worker_runs_queued_trials_of_the_same_base_as_one_group(configure, clean_db, monkeypatch):
     configure(clean_db)
     monkeypatch.setenv("LABELMIX_TRIAL_GROUP_SIZE", "3")
+    from app import jobs
     from app.db.models import Trial
     from app.db.session import session_scope
-    from app.services import trials
-    from app.services.tasks import register_named
-    from app import jobs
+    from app.tasks.registry import register_named
+    from app.trials import cache as trials
     from worker.engine.settings import engine_settings
 
     engine_settings.cache_clear()

@@ -30,8 +30,8 @@ from threading import Barrier
 
 import httpx
 import pytest
-from conftest import free_port
 import redis
+from conftest import free_port
 from test_dashboard import stop
 
 from bench.service.upload_memory import memory_kb  # VmRSS and VmHWM (peak RSS) of a process, in kB
@@ -340,11 +340,11 @@ def test_two_uploads_of_one_name_at_once_are_201_and_409(api, table_counts):
 def test_concurrent_first_registrations_of_a_builtin_all_succeed(make_api, table_counts):
     redis.Redis.from_url(BROKER).flushdb()
     api = make_api(broker=BROKER)  # allocations are queued in Redis, where nothing trains them
+    from app.allocations.search import optuna_storage
     from app.config import get_settings
-    from app.services.search import optuna_storage
 
     # Optuna creates its own tables on first use, and two first uses at once race on them (a
-    # separate issue, in services/search.py): here they exist already, as on any used deployment.
+    # separate issue, in allocations/search.py): here they exist already, as on any used deployment.
     optuna_storage(get_settings().optuna_storage_url)
     try:
         def register():

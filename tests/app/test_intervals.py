@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from app.allocations.recommend import choose, recommendation, warnings_for
+from app.results.points import PointStats
 from app.stats.intervals import Scores, SeedVariance, compare, interval, pooled_seed_variance, seed_prior
-from app.services.points import PointStats
-from app.services.recommend import choose, recommendation, warnings_for
 
 
 def records(rng, difficulty: np.ndarray, skill: float, seeds: int, seed_sd: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Kept point lists (app.services.kept_points): read once however many ask at once, brought up to
+"""Kept point lists (app.results.kept_points): read once however many ask at once, brought up to
 date from the rows written since, and never changed under a request that holds them."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
-from app.services import kept_points
+from app.results import kept_points
+from app.results.points import PointStats, StoredPoint
 from app.stats.intervals import StoredVariances
-from app.services.points import PointStats, StoredPoint
 
 
 def point(aggregate_id: int, first_trial_id: int, n_weak: int, seed_variance: float, k: int = 3) -> PointStats:

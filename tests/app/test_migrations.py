@@ -10,9 +10,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
+from app.allocations.search import OPTUNA_SCHEMA, optuna_storage
 from app.db import models  # noqa: F401  (registers the tables)
 from app.db.base import Base
-from app.services.search import OPTUNA_SCHEMA, optuna_storage
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 APP_TABLES = {
@@ -163,10 +163,10 @@ def test_optuna_tables_are_created_once_when_first_uses_race(migrate, empty_pg_u
 def test_labelmix_migrate_creates_optunas_tables_for_a_dashboard_on_a_fresh_database(empty_pg_url, monkeypatch):
     """optuna-dashboard reads Optuna's schema before any allocation has created it (the compose
     file's URL, which creates nothing): `labelmix migrate` makes it."""
+    from conftest import clear_app_caches
     from typer.testing import CliRunner
 
     from app.cli import app as cli
-    from conftest import clear_app_caches
 
     monkeypatch.setenv("LABELMIX_DATABASE_URL", empty_pg_url)
     clear_app_caches()

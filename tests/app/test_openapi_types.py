@@ -4,7 +4,7 @@ few fields below that are free-form by design), and each example is valid for it
 
 Typed bodies must still serve a recommendation exactly as an older labelmix stored it: the last
 tests here feed the models stored shapes of earlier versions (from git history of
-app/services/recommend.py) and ask for them back unchanged.
+app/allocations/recommend.py) and ask for them back unchanged.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
+from app.allocations.schemas.allocations import AllocationOut, AllocationReport, SweepOut
+from app.allocations.schemas.recommendation import Recommendation
 from app.main import create_app
+from app.results.schemas.frontier import FrontierOut
+from app.results.schemas.marginal import MarginalOut
+from app.results.schemas.plan import PlanOut
 from app.schemas import examples as ex
-from app.schemas.allocations import AllocationOut, AllocationReport, SweepOut
-from app.schemas.frontier import FrontierOut
-from app.schemas.marginal import MarginalOut
-from app.schemas.plan import PlanOut
-from app.schemas.recommendation import Recommendation
-from app.schemas.studies import StudyOut
-from app.schemas.tasks import TaskDeletedOut, TaskOut
-from app.schemas.trials import TrialDetail
+from app.studies.schemas import StudyOut
+from app.tasks.schemas import TaskDeletedOut, TaskOut
+from app.trials.schemas import TrialDetail
 
 # (component, field) -> why it stays a free-form object. Keep this short: every entry is a hole in
 # what a generated client knows.
@@ -159,11 +159,11 @@ def test_the_walk_finds_an_untyped_field():
 
 def _examples_of(component: str) -> list[dict]:
     """A model's examples as written (FastAPI's own document would have lost their nulls)."""
-    from app.api.routes.health import Liveness, Readiness
-    from app.api.routes.webhook_secret import WebhookSecretOut
-    from app.schemas.allocations import AllocationPage
-    from app.schemas.studies import StudySummary
-    from app.schemas.trials import TrialOut
+    from app.allocations.routes.webhook_secret import WebhookSecretOut
+    from app.allocations.schemas.allocations import AllocationPage
+    from app.api.health import Liveness, Readiness
+    from app.studies.schemas import StudySummary
+    from app.trials.schemas import TrialOut
 
     models = [AllocationOut, AllocationPage, SweepOut, AllocationReport, FrontierOut, MarginalOut, PlanOut, StudyOut,
               StudySummary, TaskDeletedOut, TaskOut, TrialOut, TrialDetail, Liveness, Readiness, WebhookSecretOut]
@@ -209,7 +209,7 @@ def test_a_body_goes_through_its_model_unchanged(model, example):
     assert model.model_validate(example).model_dump(mode="json") == example
 
 
-# What app/services/recommend.py stored in its first version (133a3bb): the point's summary without
+# What app/allocations/recommend.py stored in its first version (133a3bb): the point's summary without
 # recipe, interval or n_test, and no interval, ties, warnings or search.
 FIRST_STORED = {
     "method": "seq_sft", "model": "minilm-l6", "n_weak": 640, "n_gold": 64, "spend_weak": 64.0, "spend_gold": 64.0,

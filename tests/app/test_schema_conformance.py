@@ -5,7 +5,6 @@ is one its OpenAPI schema declares, and an error locates its field where the req
 from __future__ import annotations
 
 import pytest
-
 from test_allocate_validation import VALID, client, enqueued  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
@@ -101,7 +100,7 @@ def test_a_refused_body_field_is_still_located_in_the_body(client, enqueued):
 def test_the_schema_says_a_request_has_exactly_one_of_budget_and_budgets(operations):
     """The check was the validator's alone, so generated requests (and generated clients) sent both
     or neither; seeds and a sweep's budgets are distinct, and methods, when given, are not empty."""
-    from app.schemas.allocations import AllocationRequest
+    from app.allocations.schemas.allocations import AllocationRequest
 
     schema = AllocationRequest.model_json_schema()
     assert schema["oneOf"] == [

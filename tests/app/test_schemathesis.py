@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from test_frontier_api import insert_trials
 
 from app.main import create_app
-from test_frontier_api import insert_trials
 
 # About 30 s on a 2-core machine for the whole file: one test, in effect, over the ~20 s mark.
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def asgi_app(request, configure, clean_db, migrate, tmp_path, enqueued):
     Its lifespan (started by schemathesis's client on the first request) is stopped after the test.
     """
     from app.db.session import session_scope
-    from app.services.tasks import register_named
+    from app.tasks.registry import register_named
 
     url = clean_db
     if request.param == "sqlite":

@@ -1,5 +1,5 @@
 """The search replay harness (bench.service.search) and the strategies it measures
-(app.services.search_strategies), on small tables whose optimum is known."""
+(app.allocations.strategies), on small tables whose optimum is known."""
 
 from __future__ import annotations
 
@@ -10,10 +10,19 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from app.allocations.strategies import (
+    STRATEGIES,
+    Candidate,
+    CornersThenTPE,
+    CornersThenTPEWithStop,
+    Standing,
+    SurfaceSearch,
+    TopTwoRepeatsSearch,
+    TopTwoSearch,
+    lean_opening,
+    top_two,
+)
 from bench.service import search as bench
-from app.services.search_strategies import (
-    STRATEGIES, Candidate, CornersThenTPE, CornersThenTPEWithStop, Standing, SurfaceSearch, TopTwoRepeatsSearch,
-    TopTwoSearch, lean_opening, top_two)
 
 SHARES = [i / 8 for i in range(9)]
 METHODS = ["seq_sft", "logconf_sft"]
@@ -199,7 +208,7 @@ def test_top_two_proposes_each_draws_best_untried_candidate_when_a_measured_one_
 
 
 def test_between_equal_candidates_the_search_asks_one_whose_weak_stage_is_trained():
-    from app.services.search_strategies import Chances, propose
+    from app.allocations.strategies import Chances, propose
 
     seq_half, unc_half = Candidate("seq_sft", 0.5), Candidate("uncertainty_sft", 0.5)
     seq_quarter, logconf_half = Candidate("seq_sft", 0.25), Candidate("logconf_sft", 0.5)
@@ -231,7 +240,7 @@ def test_the_stop_chance_reads_the_share_lattice_an_allocation_asks():
     """The stop rule reads joint draws of the surface on the shares an allocation can ask (0.05 steps):
     a table in eighths and a grid in 0.05 steps give the same chance, where the product of each
     candidate's chance taken alone would count the same hope over and over as the shares get finer."""
-    from app.services.search_strategies import untried_chances
+    from app.allocations.strategies import untried_chances
 
     measured = {0.0: 0.52, 0.25: 0.66, 0.5: 0.65, 1.0: 0.62}
     results = {Candidate("seq_sft", s): [a - 0.01, a + 0.01] for s, a in measured.items()}

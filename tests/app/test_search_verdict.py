@@ -1,4 +1,4 @@
-"""An allocation's stop rule (app.services.search_verdict): confident when the untried shares are
+"""An allocation's stop rule (app.allocations.verdict): confident when the untried shares are
 unlikely to beat the best measured point by more than a point, not while a rise is left unexplored;
 an allocation asked to stop when confident asks no more points."""
 
@@ -8,11 +8,11 @@ import itertools
 
 import pytest
 
-from worker.engine.spec import Method, recipe_params
-
+from app.allocations import lifecycle as allocations
+from app.allocations import verdict as search_verdict
+from app.allocations.search import SearchSpace
 from app.db.models import Allocation, StudyPoint, Task, Trial
-from app.services import allocations, search_verdict
-from app.services.search import SearchSpace
+from worker.engine.spec import Method, recipe_params
 
 _ids = itertools.count(1)
 SPACE = SearchSpace(methods=(Method.seq_sft,), budget=100.0, weak_cost=0.1, gold_cost=1.0, pool_size=10_000,

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_frontier_api import CURRENT_VERSION, MINILM, SMOLLM
 
 from worker.engine.metrics import pack_correct
 from worker.engine.spec import ENGINE_VERSION, TrialSpec
-
-from test_frontier_api import CURRENT_VERSION, MINILM, SMOLLM
 
 pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
 
@@ -91,11 +90,11 @@ def both_reads(task_name: str, model: str | None, recipe: str | None) -> tuple[d
     """The frontier and the marginal estimate, computed from both paths over the same rows."""
     from app.db.models import Task
     from app.db.session import session_scope
-    from app.services.errors import RequestError
-    from app.services.frontier import frontier
-    from app.services.marginal import marginal
-    from app.services.recipes import current_recipe_points, current_recipe_points_rowwise
-    from app.services.tasks import buyable
+    from app.errors import RequestError
+    from app.results.frontier import frontier
+    from app.results.marginal import marginal
+    from app.results.recipes import current_recipe_points, current_recipe_points_rowwise
+    from app.tasks.registry import buyable
 
     answers = {}
     with session_scope() as session:
@@ -121,7 +120,7 @@ def both_reads(task_name: str, model: str | None, recipe: str | None) -> tuple[d
        recipe=st.sampled_from([None, "fast", "paper", "fast max_steps_per_stage=6"]))
 def test_reading_aggregates_answers_exactly_as_reading_every_trial(cities_task, monkeypatch, batch, rows, model,
                                                                    recipe):
-    from app.services import point_aggregates
+    from app.trials import aggregates as point_aggregates
 
     monkeypatch.setattr(point_aggregates, "BATCH", batch)
     from app.db.models import PointAggregate, Trial
@@ -164,7 +163,7 @@ def test_kept_points_brought_up_to_date_answer_exactly_as_reading_every_trial(ci
     since: new points, points with new seeds, and the priors of their recipes."""
     from app.db.models import PointAggregate, Trial
     from app.db.session import session_scope
-    from app.services import point_aggregates
+    from app.trials import aggregates as point_aggregates
 
     with session_scope() as session:
         session.query(PointAggregate).delete()
@@ -181,7 +180,7 @@ def finish_a_trial(task_id: int, n_weak: int, accuracy: float) -> None:
     """A trial created, claimed and finished by the service's own functions, as a worker does."""
     from app.db.models import Task
     from app.db.session import session_scope
-    from app.services import trials
+    from app.trials import cache as trials
 
     spec = TrialSpec(task="cities", model=MINILM, method="seq_sft", n_weak=n_weak, n_gold=10, seed=0, recipe="fast")
     with session_scope() as session:

@@ -69,7 +69,7 @@ def test_bad_requests_name_the_field(api, enqueued, table_counts, change, field)
 
 
 def test_a_grid_over_the_trial_limit_is_refused(api, enqueued, table_counts, monkeypatch):
-    from app.services import grid
+    from app.studies import grid
 
     monkeypatch.setattr(grid, "MAX_TRIALS", 3)
     response = api.post("/studies", json={**VALID, "weak_shares": [0, 0.5, 1], "seeds": [0, 1]})

@@ -8,9 +8,9 @@ import optuna
 
 
 def test_by_default_a_study_names_no_task_price_or_budget(monkeypatch):
+    from app.allocations import study_labels
+    from app.allocations.search import Point
     from app.config import get_settings
-    from app.services import study_labels
-    from app.services.search import Point
     from worker.engine.spec import Method
 
     monkeypatch.delenv("LABELMIX_DESCRIBE_OPTUNA_STUDIES", raising=False)
@@ -34,8 +34,8 @@ def test_an_allocations_study_says_what_it_searched(tmp_path, configure, migrate
     monkeypatch.setenv("LABELMIX_DESCRIBE_OPTUNA_STUDIES", "true")
     from test_sweeps import TINY, embedded_allocation
 
+    from app.allocations.search import optuna_storage
     from app.config import get_settings
-    from app.services.search import optuna_storage
 
     request = {"task": "cities", "budget": 12, "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft"],
                "max_trials": 4, "seeds": [0], "params": TINY, "weak_labeler": "bow"}

@@ -1,4 +1,4 @@
-"""The allocations' sampler (app.services.surface_sampler) in a real in-memory Optuna study, on a
+"""The allocations' sampler (app.allocations.sampler) in a real in-memory Optuna study, on a
 toy accuracy whose best allocation is known."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from app.services.search import SearchSpace
-from app.services.surface_sampler import SurfaceSampler, opening_params
+from app.allocations.sampler import SurfaceSampler, opening_params
+from app.allocations.search import SearchSpace
 from worker.engine.spec import Method, recipe_params
 
 METHODS = (Method.seq_sft, Method.logconf_sft)

@@ -68,7 +68,7 @@ def test_a_budget_too_small_rejects_the_whole_sweep_naming_budgets(client, table
 
 
 def test_budgets_are_sorted_on_the_way_in():
-    from app.schemas.allocations import AllocationRequest
+    from app.allocations.schemas.allocations import AllocationRequest
 
     request = AllocationRequest(**{**VALID, "budgets": [64, 16, 32.5]})
     assert request.budgets == [16, 32.5, 64] and request.budget is None
@@ -151,7 +151,7 @@ def _allocation(budget: float, points: list[tuple[int, int, list]]):
 
 
 def test_best_at_a_dearer_budget_chooses_among_the_cheaper_budgets_points():
-    from app.services import sweeps
+    from app.allocations import sweeps
 
     shared = _trial(1, 60, 0, 0.90)  # costs 6: found by the $6 allocation, and the best of all
     cheap = _allocation(6, [(60, 0, [shared]), (0, 6, [_trial(2, 0, 6, 0.55)])])
@@ -183,8 +183,8 @@ def test_best_at_a_dearer_budget_chooses_among_the_cheaper_budgets_points():
 
 
 def test_sweep_status():
+    from app.allocations.sweeps import status_of
     from app.db.models import Allocation
-    from app.services.sweeps import status_of
 
     def of(*statuses):
         return status_of([Allocation(status=s) for s in statuses])
@@ -258,9 +258,9 @@ def test_sweep_completes_embedded_and_shares_points_between_budgets(tmp_path, co
     url = f"sqlite:///{db}"
     migrate(url)
     configure(url)
+    from app.allocations import sweeps
     from app.db.session import session_scope
     from app.main import create_app
-    from app.services import sweeps
 
     request = {"task": "cities", "budgets": [12, 6], "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft"],
                "max_trials": 2, "seeds": [0], "params": TINY}
@@ -337,7 +337,7 @@ def test_a_repeated_allocation_is_answered_from_stored_trials_even_past_the_open
         assert {t["id"] for t in grid_only.json()["trials"]} < trained
 
         # Neither answer from the store created an Optuna study: the search never ran.
+        from app.allocations.search import optuna_storage
         from app.config import get_settings
-        from app.services.search import optuna_storage
 
         assert len(optuna.get_all_study_names(optuna_storage(get_settings().optuna_storage_url))) == 1

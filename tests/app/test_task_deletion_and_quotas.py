@@ -10,12 +10,12 @@ import numpy as np
 import optuna
 import pytest
 import redis
+from conftest import api_on
 from sqlalchemy import func, insert, select
+from test_tasks_api import as_csv, rows, with_weak_probs
 from typer.testing import CliRunner
 
 from app.cli import app as cli
-from conftest import api_on
-from test_tasks_api import as_csv, rows, with_weak_probs
 
 REQUEST = {"weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft"], "max_trials": 2, "seeds": [0],
            "recipe": "fast", "budget": 6}
@@ -28,21 +28,21 @@ def upload(client, name: str, weak: bool = True, n: int = 60, headers: dict | No
 
 
 def stored(task_name: str) -> str:
-    """The name a keyless caller's upload is stored as (services.task_names)."""
+    """The name a keyless caller's upload is stored as (tasks.names)."""
     from app.auth.team import LOCAL_TEAM
-    from app.services.task_names import stored_name
+    from app.tasks.names import stored_name
 
     return stored_name(LOCAL_TEAM, task_name)
 
 
 def store_opening_trials(task_name: str) -> None:
     """Done trials for every point REQUEST opens with on the task: its allocation ends at once."""
-    from bench.service.measurements import done_trial_values
+    from app.allocations.lifecycle import prepare
+    from app.allocations.sampler import opening_params
+    from app.allocations.schemas.allocations import AllocationRequest
     from app.db.models import Task, Trial
     from app.db.session import session_scope
-    from app.schemas.allocations import AllocationRequest
-    from app.services.allocations import prepare
-    from app.services.surface_sampler import opening_params
+    from bench.service.measurements import done_trial_values
     from worker.engine.spec import Method
 
     rng = np.random.default_rng(0)
@@ -68,8 +68,8 @@ def counts(task_name: str) -> dict[str, int]:
 
 
 def optuna_study_names() -> list[str]:
+    from app.allocations.search import optuna_storage
     from app.config import get_settings
-    from app.services.search import optuna_storage
 
     return optuna.get_all_study_names(optuna_storage(get_settings().optuna_storage_url))
 
@@ -90,10 +90,10 @@ def test_a_team_deletes_its_upload_with_everything_measured_on_it(service):
     assert before["examples"] == 120 and before["trials"] >= 2 and before["point_aggregates"] >= 1
     assert before["allocations"] == 1 and before["study_points"] >= 1
     # Answered from the store, it searched nothing and made no Optuna study; one that searched has one.
+    from app.allocations.search import optuna_storage
     from app.config import get_settings
     from app.db.models import Allocation
     from app.db.session import session_scope
-    from app.services.search import optuna_storage
 
     with session_scope() as session:
         study = session.get(Allocation, allocation["id"]).study_name

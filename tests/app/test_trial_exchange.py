@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import _sqlite_api
 from sqlalchemy import func, insert, select
+from test_task_deletion_and_quotas import stored, upload
 from typer.testing import CliRunner
 
 from app.cli import app as cli
@@ -18,17 +20,14 @@ from app.db.models import Task, Trial
 from app.db.session import session_scope
 from worker.engine.spec import TrialSpec
 
-from conftest import _sqlite_api
-from test_task_deletion_and_quotas import stored, upload
-
 runner = CliRunner()
 STUDY_TRIALS = Path(__file__).parents[2] / "docs/studies/study-word_definitions-fast-v4-trials.jsonl"
 FRONTIER = {"weak_cost": 0.1, "gold_cost": 1}
 
 
 def store_done_trials(task_name: str = "cities") -> None:
+    from app.trials import aggregates as point_aggregates
     from bench.service.measurements import done_trial_values
-    from app.services import point_aggregates
 
     rng = np.random.default_rng(0)
     with session_scope() as session:

@@ -1,10 +1,10 @@
-"""A running trial's progress as the API shows it (services/trial_progress.py); the worker side
+"""A running trial's progress as the API shows it (trials/progress.py); the worker side
 (the heartbeat writing it, Celery's task state) is tested with a real worker in test_celery_worker.py."""
 
 from __future__ import annotations
 
 from app.db.models import Trial
-from app.services import trial_progress
+from app.trials import progress as trial_progress
 
 
 def trial(id: int, status: str, progress: dict | None = None) -> Trial:

@@ -51,8 +51,8 @@ def settings(configure, clean_db, monkeypatch):
 
 def make_trials(n: int, **params) -> list[int]:
     from app.db.session import session_scope
-    from app.services import trials
-    from app.services.tasks import register_named
+    from app.tasks.registry import register_named
+    from app.trials import cache as trials
 
     with session_scope() as session:
         task = register_named(session, "cities")
@@ -122,7 +122,7 @@ def test_the_sweep_fails_overdue_requeues_silent_and_resends_lost_trials(setting
 def test_a_claim_never_takes_over_a_silent_trial_past_its_time_limit(settings, clean_db, sql_on):
     settings(stale_trial_after_s=60, trial_time_limit_s=3600)
     from app.db.session import session_scope
-    from app.services import trials
+    from app.trials import cache as trials
 
     overdue, silent = make_trials(2)
     for trial_id, started in ((overdue, "2 hours"), (silent, "10 min")):
@@ -153,9 +153,9 @@ def test_a_finished_trials_message_wakes_its_allocations_and_stalled_ones_are_wo
 
 def test_the_heartbeat_falls_silent_at_the_time_limit_and_the_sweep_fails_the_hung_trial(settings, clean_db, sql_on):
     settings(stale_trial_after_s=1, trial_time_limit_s=2)
-    from app.db.session import session_scope
-    from app.services import trials
     from app import jobs
+    from app.db.session import session_scope
+    from app.trials import cache as trials
     from worker.engine.training.loop import TimeLimit
 
     (trial_id,) = make_trials(1)
@@ -178,9 +178,9 @@ def test_the_heartbeat_falls_silent_at_the_time_limit_and_the_sweep_fails_the_hu
 
 def test_a_worker_stops_a_trial_whose_claim_it_lost(settings, clean_db, sql_on):
     settings(stale_trial_after_s=2)
-    from app.db.session import session_scope
-    from app.services import trials
     from app import jobs
+    from app.db.session import session_scope
+    from app.trials import cache as trials
     from worker.engine.training.loop import TimeLimit
 
     (trial_id,) = make_trials(1)

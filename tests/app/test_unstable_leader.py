@@ -4,7 +4,6 @@ and answers from all of them; a leader whose seeds agree gets none. On Postgres 
 from __future__ import annotations
 
 import pytest
-
 from conftest import api_on
 from test_allocate_validation import enqueued  # noqa: F401  (a fixture)
 
@@ -20,9 +19,9 @@ def client(request, enqueued, tmp_path):  # noqa: F811
 def run(allocation_id: str, score) -> dict:
     """Finish every queued trial of the allocation with score(point number, seed) -> (accuracy, learned),
     advancing it until it answers, as workers would; returns the allocation as stored."""
+    from app.allocations import lifecycle as allocations
     from app.db.models import Allocation, TrialStatus
     from app.db.session import session_scope
-    from app.services import allocations
 
     for _ in range(20):
         with session_scope() as session:

@@ -1,4 +1,4 @@
-"""A fresh process reads each task's main points before anyone asks (app.services.warm_reads):
+"""A fresh process reads each task's main points before anyone asks (app.results.warm_reads):
 the first frontier after a restart then reads no point, and answers as a cold read would."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ def rows(n_weak: int) -> list[dict]:
 
 
 def test_primed_points_answer_the_first_frontier_without_reading_them(api, cities_task, monkeypatch):  # noqa: F811
-    from app.services import point_aggregates, warm_reads
+    from app.results import warm_reads
+    from app.trials import aggregates as point_aggregates
 
     store(cities_task, rows(100) + rows(200))
     url = "/frontier/cities?weak_cost=0.1&gold_cost=1"
@@ -47,7 +48,7 @@ def test_the_app_primes_at_start_up_unless_told_not_to(api, cities_task, monkeyp
 
     from app.config import get_settings
     from app.main import create_app
-    from app.services import point_aggregates
+    from app.trials import aggregates as point_aggregates
 
     store(cities_task, rows(100))
     point_aggregates.forget_points()

@@ -27,9 +27,9 @@ import httpx
 import numpy as np
 import pytest
 import redis
+from conftest import free_port
 
 from app.service_client import start_service, stop_service, wait_until_up
-from conftest import free_port
 
 CALL_TIMEOUT_S = 60  # generous: the machine is shared; nothing here is timed
 BROKER = "redis://127.0.0.1:6379/12"  # a Redis database of this file's own (see test_celery_worker's)
@@ -101,12 +101,12 @@ def store_opening_trials(budgets: list[float]) -> None:
     from sqlalchemy import select
     from sqlalchemy.dialects.postgresql import insert
 
-    from bench.service.measurements import done_trial_values
+    from app.allocations.lifecycle import prepare
+    from app.allocations.sampler import opening_params
+    from app.allocations.schemas.allocations import AllocationRequest
     from app.db.models import Task, Trial
     from app.db.session import session_scope
-    from app.schemas.allocations import AllocationRequest
-    from app.services.allocations import prepare
-    from app.services.surface_sampler import opening_params
+    from bench.service.measurements import done_trial_values
     from worker.engine.spec import Method
 
     rng = np.random.default_rng(0)
@@ -174,7 +174,7 @@ def verifies(headers: dict, raw: bytes, secret: str) -> bool:
 
 @pytest.mark.both_databases
 def test_an_ended_allocation_calls_once_signed_and_does_not_wait_for_the_receiver(api, stored, receiver):
-    from app.services import webhooks
+    from app.allocations import webhooks
 
     stored(6)
     hook = receiver(204)
@@ -398,10 +398,10 @@ def test_only_a_stale_sending_claim_is_taken_back(api, stored, receiver):
 
     from sqlalchemy import update
 
+    from app.allocations import webhooks
     from app.db.base import utcnow
     from app.db.models import Allocation
     from app.db.session import session_scope
-    from app.services import webhooks
 
     stored(6)
     hook = receiver(204)

@@ -9,8 +9,8 @@ Create Date: 2026-11-28 17:30:00
 import hashlib
 import json
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0007'
@@ -83,7 +83,7 @@ RECIPES_THEN = {
 
 
 def recipe_label(recipe, params: dict) -> str:
-    """app.services.recipe_keys.label as it was then: the recipe's name, then the params that differ."""
+    """app.trials.recipe_keys.label as it was then: the recipe's name, then the params that differ."""
     base = RECIPES_THEN.get(recipe or "paper")
     extra = params if base is None else {k: v for k, v in sorted(params.items()) if base.get(k) != v}
     words = " ".join(f"{k}={v}" for k, v in extra.items())
@@ -91,7 +91,7 @@ def recipe_label(recipe, params: dict) -> str:
 
 
 def params_key(params: dict) -> str:
-    """app.services.recipe_keys.params_key as it was then."""
+    """app.trials.recipe_keys.params_key as it was then."""
     return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -1,13 +1,13 @@
 """allocations.callback_claimed_at: when a callback's sender claimed it, so a sweep can tell a
-delivery in progress from one whose sender died (services.webhooks.reclaim_stale).
+delivery in progress from one whose sender died (allocations.webhooks.reclaim_stale).
 
 Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-05 16:10:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0012'
 down_revision = '0011'

@@ -1,13 +1,13 @@
 """tasks.name holds up to 200 characters: a team's upload is stored as "<team>.<name>"
-(services.task_names), up to 64 + 1 + 100 of them. Rows stored before keep their plain names.
+(tasks.names), up to 64 + 1 + 100 of them. Rows stored before keep their plain names.
 
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-05 22:30:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0013'
 down_revision = '0012'

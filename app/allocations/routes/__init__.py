@@ -1,0 +1,1 @@
+"""The allocations routes: /allocate, /allocations, /sweeps, /webhook-secret."""

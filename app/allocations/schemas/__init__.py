@@ -1,0 +1,1 @@
+"""The allocations bodies: requests, answers, recommendations, progress."""

@@ -1,0 +1,1 @@
+"""The results routes: /frontier, /marginal, /plan."""

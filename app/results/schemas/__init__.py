@@ -1,0 +1,1 @@
+"""The results bodies: frontier, marginal, plan."""
