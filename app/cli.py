@@ -22,13 +22,20 @@ from .client_cli import register as register_client_commands
 DEFAULT_PORT = 8765
 
 
+def migration_scripts() -> Path:
+    """The migrations: app/migrations in an installed wheel (setup.py maps them there), the top-level
+    alembic/ in a checkout."""
+    installed = Path(__file__).resolve().parent / "migrations"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "alembic"
+
+
 def migration_config():
-    """Alembic's configuration from the installed package (app/migrations), not from an alembic.ini
-    beside the sources: an installed wheel has none. The database comes from the settings (env.py)."""
+    """Alembic's configuration from the code (not an alembic.ini: an installed wheel has none). The
+    database comes from the settings (env.py)."""
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    config.set_main_option("script_location", str(migration_scripts()))
     return config
 
 

@@ -98,7 +98,7 @@ def test_the_database_layer_imports_no_logic(path):
     assert project_imports(path) <= allowed, f"{path.name} imports {sorted(project_imports(path) - allowed)}"
 
 
-@pytest.mark.parametrize("path", sorted((APP / "migrations" / "versions").glob("0*.py")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted((ROOT / "alembic" / "versions").glob("0*.py")), ids=lambda p: p.stem)
 def test_a_migration_carries_what_it_computes(path):
     assert not project_imports(path), (
         f"{path.name} imports {sorted(project_imports(path))}: copy what it computes into the migration, frozen")

@@ -67,6 +67,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 @pytest.mark.slow
 def test_migrate_from_an_installed_wheel_builds_an_empty_database(installed):
     names = zipfile.ZipFile(installed.wheel).namelist()
+    # alembic/ in the checkout, app.migrations in the wheel (setup.py)
     assert "app/migrations/env.py" in names and "app/migrations/script.py.mako" in names
     assert any(n.startswith("app/migrations/versions/0001_") for n in names)
     where = _run(str(installed.venv / "bin" / "python"), "-c", "import app; print(app.__file__)",
@@ -81,7 +82,7 @@ def test_migrate_from_an_installed_wheel_builds_an_empty_database(installed):
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'labelmix_optuna'")).scalar_one()
     finally:
         engine.dispose()
-    assert head == sorted(p.name[:4] for p in (REPO_ROOT / "app" / "migrations" / "versions").glob("0*.py"))[-1]
+    assert head == sorted(p.name[:4] for p in (REPO_ROOT / "alembic" / "versions").glob("0*.py"))[-1]
     assert optuna_tables > 5
 
 
