@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from app.results.points import PointStats
 from app.stats.intervals import LEVEL, Scores, beats_chance, compare
+from app.stats.prices import Prices
 
 # Plainer methods first: a tie goes to the method with fewer moving parts.
 METHOD_SIMPLICITY = ("seq_sft", "icl", "prompted_sft", "logconf_sft", "uncertainty_sft")
@@ -51,7 +52,7 @@ def choose(points: list[PointStats], weak_cost: float, gold_cost: float, level: 
     is made on (by default the whole test set).
     """
     by_point = {id(p): scores(p) for p in points}
-    best = max(points, key=lambda p: (by_point[id(p)].mean, -p.cost(weak_cost, gold_cost)))
+    best = max(points, key=lambda p: (by_point[id(p)].mean, -p.cost(Prices(weak_cost, gold_cost))))
     comparisons = {}
     for p in points:
         if p is not best:
@@ -59,7 +60,7 @@ def choose(points: list[PointStats], weak_cost: float, gold_cost: float, level: 
     ties = [p for p in points if p is not best and comparisons[id(p)].tie]
     # Shown within the margin, whether or not the difference is also shown to be above zero.
     close = [p for p in points if p is not best and comparisons[id(p)].high <= margin]
-    recommended = min([best, *close], key=lambda p: (round(p.cost(weak_cost, gold_cost), 6), simplicity(p)))
+    recommended = min([best, *close], key=lambda p: (round(p.cost(Prices(weak_cost, gold_cost)), 6), simplicity(p)))
     return recommended, best, ties, comparisons
 
 
@@ -198,6 +199,6 @@ def _ref(point: PointStats, weak_cost: float, gold_cost: float) -> dict:
         "method": point.method,
         "n_weak": point.n_weak,
         "n_gold": point.n_gold,
-        "cost": round(point.cost(weak_cost, gold_cost), 6),
+        "cost": round(point.cost(Prices(weak_cost, gold_cost)), 6),
         "accuracy": round(point.accuracy, 4),
     }

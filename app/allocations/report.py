@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from app.db.models import Allocation, TrialStatus
 from app.results.points import group_trials
+from app.stats.prices import Prices
 
 
 def report(allocation: Allocation) -> dict:
@@ -21,7 +22,7 @@ def report(allocation: Allocation) -> dict:
         interval = stats.interval("test")
         points.append({
             "method": stats.method, "n_weak": stats.n_weak, "n_gold": stats.n_gold,
-            "cost": round(stats.cost(weak_cost, gold_cost), 6), "accuracy": round(stats.accuracy, 4),
+            "cost": round(stats.cost(Prices(weak_cost, gold_cost)), 6), "accuracy": round(stats.accuracy, 4),
             "low": round(interval.low, 4), "high": round(interval.high, 4), "level": interval.level,
             "n_seeds": stats.k, "regime": stats.regime,
         })

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import optuna
 
+from app.stats.prices import Prices
 from worker.engine.budget import MIN_STAGE_LABELS, AllocationError, plan_labels
 from worker.engine.spec import DEFAULT_RECIPE, Method, MethodParams, Recipe, TrialSpec
 
@@ -25,12 +26,15 @@ FIRST_SHARES = (0.0, 1.0, 0.5)
 
 @dataclass(frozen=True)
 class Point:
+    """An allocation point: a method and its label counts, the unit the search asks for, the trial
+    cache keys and the frontier shows. Its cost exists only at some prices."""
+
     method: Method
     n_weak: int
     n_gold: int
 
-    def cost(self, weak_cost: float, gold_cost: float) -> float:
-        return self.n_weak * weak_cost + self.n_gold * gold_cost
+    def cost(self, prices: Prices) -> float:
+        return prices.cost(self.n_weak, self.n_gold)
 
 
 @dataclass(frozen=True)

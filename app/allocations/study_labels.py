@@ -16,6 +16,7 @@ import optuna
 from app.allocations.search import Point
 from app.config import get_settings
 from app.db.models import StudyPoint
+from app.stats.prices import Prices
 
 OBJECTIVE = "test accuracy"  # the mean over the point's seeds (allocations tell it)
 NAME_PART = 24  # task and model names are cut to this, so a name fits its 100-character column
@@ -54,7 +55,7 @@ def describe_trial(trial: optuna.Trial, point: Point, row: StudyPoint, weak_cost
     trial.set_user_attr("labelmix_trial_ids", [t.id for t in row.trials])
     if not described():  # the prices would be read back from the spend
         return
-    spend_weak, spend_gold = point.n_weak * weak_cost, point.n_gold * gold_cost
+    spend_weak, spend_gold = Prices(weak_cost, gold_cost).spend(point.n_weak, point.n_gold)
     trial.set_user_attr("spend", round(spend_weak + spend_gold, 6))
     trial.set_user_attr("weak_share_of_spend", round(spend_weak / (spend_weak + spend_gold), 4)
                         if spend_weak + spend_gold else 0.0)

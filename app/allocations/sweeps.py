@@ -21,6 +21,7 @@ from app.allocations.schemas.allocations import AllocationRequest, BudgetBest, S
 from app.db.models import Allocation, AllocationStatus, Task, Trial, TrialStatus
 from app.errors import NotFoundError, RequestError
 from app.results.points import group_trials
+from app.stats.prices import Prices
 
 # A point costs at most a budget up to float rounding (0.1 * 30 is 3.0000000000000004).
 COST_TOLERANCE = 1e-9
@@ -79,7 +80,7 @@ def candidate_trials(allocations: list[Allocation], budget: float, weak_cost: fl
     found: dict[int, Trial] = {}
     for allocation in allocations:
         for point in allocation.points:
-            if point.n_weak * weak_cost + point.n_gold * gold_cost > budget + COST_TOLERANCE:
+            if Prices(weak_cost, gold_cost).cost(point.n_weak, point.n_gold) > budget + COST_TOLERANCE:
                 continue
             if point.trials and all(t.status == TrialStatus.done for t in point.trials):
                 found.update((t.id, t) for t in point.trials)

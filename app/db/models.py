@@ -166,7 +166,7 @@ class Trial(Base):
 
 
 class PointAggregate(Base):
-    """One point's done trials (same task and engine version, model, method, weak labeler, recipe,
+    """Storage, not the point value (allocations.search.Point): one point's done trials (same task and engine version, model, method, weak labeler, recipe,
     params and label counts; seeds pooled) summed up, so that a frontier reads one row per point.
 
     Kept by trials.aggregates from the trials themselves: what a point says is computed by
@@ -248,7 +248,7 @@ class Allocation(Base):
 
 
 class StudyPoint(Base):
-    """One point the search asked for (an Optuna trial): a method and label counts, over seeds."""
+    """Storage of a Point one allocation's search asked for (an Optuna trial), with its seeds' trials."""
 
     __tablename__ = "study_points"
     __table_args__ = (UniqueConstraint("allocation_id", "number"),)
@@ -267,6 +267,8 @@ class StudyPoint(Base):
 
 
 class StudyPointTrial(Base):
+    """Storage: which trials (one per seed) measure a StudyPoint."""
+
     __tablename__ = "study_point_trials"
 
     point_id: Mapped[int] = mapped_column(ForeignKey("study_points.id", ondelete="CASCADE"), primary_key=True)

@@ -1,6 +1,6 @@
 """The accuracy-vs-cost frontier over stored trials, for any cost assumption, with no training.
 
-A trial is cost-agnostic, so its cost is computed here: n_gold * gold_cost + n_weak * weak_cost.
+A trial is cost-agnostic, so its cost is computed here, at the request's prices (stats.prices).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from app.results import learning
 from app.results.points import PointStats, with_details
 from app.stats.intervals import LEVEL
+from app.stats.prices import Prices
 from app.stats.surface import predicted_frontier
 
 # The paper's budgets (in gold-label units at $1 a gold label).
@@ -27,7 +28,7 @@ MIN_GAIN = 0.002
 
 @dataclass(frozen=True)
 class PricedPoints:
-    """The points' costs at these prices and accuracies as arrays: a frontier of 25k points takes
+    """Many points at one set of prices, as numpy arrays rather than Point values: a frontier of 25k points takes
     its Pareto sets and budget table from them instead of asking each point again and again."""
 
     points: list[PointStats]
@@ -39,7 +40,7 @@ class PricedPoints:
         n_weak = np.fromiter((p.n_weak for p in points), float, len(points))
         n_gold = np.fromiter((p.n_gold for p in points), float, len(points))
         accuracy = np.fromiter((p.accuracy for p in points), float, len(points))
-        return cls(points, n_weak * weak_cost + n_gold * gold_cost, accuracy)  # as PointStats.cost computes it
+        return cls(points, Prices(weak_cost, gold_cost).cost(n_weak, n_gold), accuracy)
 
     def pareto(self, among: np.ndarray | None = None) -> list[PointStats]:
         """The paper's rule, a margin a plain dominance check (optuna's included) has no room for:
@@ -122,7 +123,7 @@ def frontier(
         "weak_cost": weak_cost,
         "gold_cost": gold_cost,
         "points_total": len(points),
-        "points": described(sorted(listed, key=lambda p: p.cost(weak_cost, gold_cost))),
+        "points": described(sorted(listed, key=lambda p: p.cost(Prices(weak_cost, gold_cost)))),
         "overall": described(overall),
         "per_method": {m: described(line) for m, line in per_method.items()},
         "best_at_budget": [

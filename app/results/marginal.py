@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from app.stats.prices import Prices
+
 from ..stats.intervals import compare
 from ..stats.surface import marginal_from_surface
 from . import learning
@@ -49,10 +51,11 @@ def _step(
         if key != recipe or point is base or point.n_weak < base.n_weak or point.n_gold < base.n_gold:
             continue
         extra_weak, extra_gold = point.n_weak - base.n_weak, point.n_gold - base.n_gold
-        extra = extra_weak * weak_cost + extra_gold * gold_cost
+        extra = Prices(weak_cost, gold_cost).cost(extra_weak, extra_gold)
         if extra <= 1e-9 or extra > max_extra + 1e-9:
             continue
-        share = (extra_weak * weak_cost if direction == "weak" else extra_gold * gold_cost) / extra
+        spend_weak, spend_gold = Prices(weak_cost, gold_cost).spend(extra_weak, extra_gold)
+        share = (spend_weak if direction == "weak" else spend_gold) / extra
         if share >= DIRECTION_SHARE:
             candidates.append((extra, -point.selection_accuracy, point, extra_weak, extra_gold))
     if not candidates:
@@ -144,7 +147,7 @@ def _from_surface(base: PointStats, recipe_points: list[PointStats], weak_cost: 
     surfaces, missing = learning.surfaces_by_method([p for p in recipe_points if p.method == base.method])
     if base.method not in surfaces:
         return {"reason": f"no learning surface for {base.method}: {missing.get(base.method, 'no points')}"}
-    cost = base.cost(weak_cost, gold_cost)
+    cost = base.cost(Prices(weak_cost, gold_cost))
     step = max(step or cost / 4, weak_cost, gold_cost)  # at least one label of each kind
     answer = marginal_from_surface(surfaces[base.method], base.n_weak, base.n_gold, weak_cost, gold_cost, step)
     return {**answer, "surface": learning.describe(surfaces, {})[0], "reason": None}

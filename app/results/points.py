@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 
+from app.allocations.search import Point
 from app.db.models import Trial
 from app.stats.intervals import (
     LEVEL,
@@ -32,8 +33,10 @@ from app.stats.intervals import (
     seed_prior,
     stack_records,
 )
+from app.stats.prices import Prices
 from app.trials.records import TrialRecord
 from worker.engine.metrics import unpack_correct
+from worker.engine.spec import Method
 
 Part = Literal["test", "selection", "holdout"]
 
@@ -52,7 +55,7 @@ SPLIT_Z = 4.0
 
 @dataclass(slots=True)
 class StoredPoint:
-    """What a point's aggregate row says at once (point_aggregates): its seeds' count and mean
+    """Not a point of its own: the part of a PointStats read from its aggregate row. What it says at once (point_aggregates): its seeds' count and mean
     accuracies (statistics.fmean of its lists, as PointStats computes them) and the test part's
     variances; its per-trial lists and per-example records are loaded only for points described."""
 
@@ -79,6 +82,9 @@ def with_details(points: Iterable[PointStats]) -> None:
 
 @dataclass
 class PointStats:
+    """A Point (allocations.search) as measured: its recipe and its seeds' trials, with the statistics
+    over them. `point` is the bare value."""
+
     method: str
     n_weak: int
     n_gold: int
@@ -196,8 +202,12 @@ class PointStats:
         self._details()
         return split(self.test, self.learned, min(self.n_test) if self.n_test else 0)
 
-    def cost(self, weak_cost: float, gold_cost: float) -> float:
-        return self.n_weak * weak_cost + self.n_gold * gold_cost
+    @property
+    def point(self) -> Point:
+        return Point(Method(self.method), self.n_weak, self.n_gold)
+
+    def cost(self, prices: Prices) -> float:
+        return self.point.cost(prices)
 
     @property
     def regime(self) -> str:
@@ -209,7 +219,7 @@ class PointStats:
 
     def summary(self, weak_cost: float, gold_cost: float) -> dict:
         self._details()
-        spend_weak, spend_gold = self.n_weak * weak_cost, self.n_gold * gold_cost
+        spend_weak, spend_gold = Prices(weak_cost, gold_cost).spend(self.n_weak, self.n_gold)
         total = spend_weak + spend_gold
         labels = self.n_weak + self.n_gold
         return {

@@ -30,6 +30,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, WhiteKernel
 
+from .prices import Prices
+
 MIN_POINTS = 4
 VARIANCE_FLOOR = 1e-6  # a point measured "exactly" must not pin the GP (and break its Cholesky)
 SUPPORT_TOL = 0.1  # log1p units: about 10% more labels than measured still counts as evidence
@@ -49,6 +51,9 @@ def _evenly(n: int, most: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Observation:
+    """What the surface fits: label counts and an accuracy with its variance (the statistics import no
+    domain value, so not a Point)."""
+
     n_weak: int
     n_gold: int
     accuracy: float
@@ -182,7 +187,7 @@ def _allocations(surfaces, budgets, weak_cost, gold_cost, pool_size, n_shares) -
                      ("mean", mean), ("sd", sd), ("support", surface.support(n_weak, n_gold))):
             rows[k].append(np.asarray(v))
     out = {k: np.concatenate(v) for k, v in rows.items()}
-    out["cost"] = out["n_weak"] * weak_cost + out["n_gold"] * gold_cost
+    out["cost"] = Prices(weak_cost, gold_cost).cost(out["n_weak"], out["n_gold"])
     return out
 
 
@@ -207,7 +212,7 @@ def predicted_frontier(surfaces: dict[str, Surface], weak_cost, gold_cost, budge
     """
     budgets = list(budgets)
     top = max((float(b) for b in budgets), default=0.0)
-    measured = {o.n_weak * weak_cost + o.n_gold * gold_cost for s in surfaces.values() for o in s.observations}
+    measured = {Prices(weak_cost, gold_cost).cost(o.n_weak, o.n_gold) for s in surfaces.values() for o in s.observations}
     candidates = sorted({float(b) for b in budgets} | {c for c in measured if 0 < c <= top})
     rows = _allocations(surfaces, candidates, weak_cost, gold_cost, pool_size, n_shares)
     out = []
@@ -226,7 +231,7 @@ def plan(surfaces: dict[str, Surface], target_accuracy, weak_cost, gold_cost, ma
     """The cheapest allocation inside the evidence with at least `confidence` probability of reaching
     the target (0.5: whose predicted mean reaches it), or why there is none."""
     z = float(norm.ppf(0.5 + level / 2))
-    costs = [o.n_weak * weak_cost + o.n_gold * gold_cost for s in surfaces.values() for o in s.observations]
+    costs = [Prices(weak_cost, gold_cost).cost(o.n_weak, o.n_gold) for s in surfaces.values() for o in s.observations]
     low = min([c for c in costs if c > 0] or [max_budget])
     budgets = np.geomspace(min(low, max_budget), max_budget, 64)
     rows = _allocations(surfaces, budgets, weak_cost, gold_cost, pool_size, 41)

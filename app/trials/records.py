@@ -28,6 +28,8 @@ def current_trials(task: Task, model: str | None = None) -> Select:
 
 @dataclass(frozen=True, slots=True)
 class TrialRecord:
+    """One done trial as reads select it (a dozen columns, not an ORM row); a point has one per seed."""
+
     id: int
     model: str
     method: str

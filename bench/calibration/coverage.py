@@ -32,6 +32,7 @@ import numpy as np
 from app.allocations.recommend import choose, simplicity
 from app.results.points import PointStats
 from app.stats.intervals import LEVEL, Scores, interval, satterthwaite, seed_prior, t_quantile
+from app.stats.prices import Prices
 from worker.engine.metrics import unpack_correct
 
 
@@ -122,7 +123,7 @@ def choice(data: GridData, weak_cost: float, gold_cost: float, k: int = 3, reps:
     by_budget: dict[float, list[tuple]] = defaultdict(list)
     for p in data.points:
         if len(data.seeds[p]) > k:
-            by_budget[round(p[1] * weak_cost + p[2] * gold_cost)].append(p)
+            by_budget[round(Prices(weak_cost, gold_cost).cost(p[1], p[2]))].append(p)
     out = {scheme: defaultdict(list) for scheme in ("halves", "whole", "seed_split", "whole, any tie preferred")}
     for _ in range(reps):
         order = rng.permutation(n)
@@ -150,7 +151,7 @@ def choice(data: GridData, weak_cost: float, gold_cost: float, k: int = 3, reps:
                     scores=lambda s, ex=pick_on, ss=pick_seeds: data.scores(_key(s), split[_key(s)][ss], ex))
                 if scheme == "whole":
                     # The rule first tried: any point the best cannot be told from may replace it.
-                    any_tie = _key(min([best, *ties], key=lambda q: (round(q.cost(weak_cost, gold_cost), 6),
+                    any_tie = _key(min([best, *ties], key=lambda q: (round(q.cost(Prices(weak_cost, gold_cost)), 6),
                                                                      simplicity(q))))
                     out["whole, any tie preferred"]["regret"].append(max(truth.values()) - truth[any_tie])
                 p = _key(rec)

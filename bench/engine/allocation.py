@@ -26,6 +26,8 @@ from typing import Annotated
 
 import typer
 
+from app.stats.prices import Prices
+
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 # What each arm sets; LABELMIX_CACHE_DIR is added per arm. The warm group size comes from --group-size.
@@ -134,7 +136,7 @@ def best_mean(trials: list[dict], weak_cost: float, gold_cost: float) -> dict:
     for t in trials:
         by_point.setdefault(point_of(t), []).append(t["test_accuracy"])
     method, n_weak, n_gold = max(
-        by_point, key=lambda p: (sum(by_point[p]) / len(by_point[p]), -(p[1] * weak_cost + p[2] * gold_cost))
+        by_point, key=lambda p: (sum(by_point[p]) / len(by_point[p]), -Prices(weak_cost, gold_cost).cost(p[1], p[2]))
     )
     accs = by_point[(method, n_weak, n_gold)]
     return {"method": method, "n_weak": n_weak, "n_gold": n_gold, "accuracy": sum(accs) / len(accs)}

@@ -47,6 +47,7 @@ import numpy as np
 import pytest
 from conftest import free_port
 
+from app.stats.prices import Prices
 from worker.engine.spec import TrialSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +140,7 @@ def insert_done_allocation(budget: float) -> tuple[str, dict]:
     with session_scope() as session:
         task = session.scalars(select(Task).where(Task.name == "cities")).one()
         trials = session.scalars(select(Trial).where(Trial.task_id == task.id, Trial.model == MINILM, Trial.recipe == "fast"))
-        points = [p for p in group_trials(list(trials)) if p.cost(0.1, 1.0) <= budget + 1e-9]
+        points = [p for p in group_trials(list(trials)) if p.cost(Prices(0.1, 1.0)) <= budget + 1e-9]
         rec = recommendation(points, request, majority_rate(task.test_positive_rate), task.weak_label_accuracy)
         allocation_id = str(uuid.uuid4())
         session.add(Allocation(

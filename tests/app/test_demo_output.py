@@ -20,6 +20,7 @@ from app.demo import _print_frontier, _print_recommendation, expected_accuracy_t
 from app.results.frontier import frontier
 from app.results.points import group_trials
 from app.results.schemas.frontier import FrontierOut
+from app.stats.prices import Prices
 from worker.engine.metrics import pack_correct
 
 N_TEST = 1000
@@ -63,7 +64,7 @@ def trials(rows, seed: int = 0) -> list[Trial]:
 
 def recommend(rows, budget: float, **kwargs) -> tuple[dict, dict]:
     request = {"task": "cities", "budget": budget, **PRICES}
-    points = [p for p in group_trials(trials(rows)) if p.cost(**PRICES) <= budget + 1e-9]
+    points = [p for p in group_trials(trials(rows)) if p.cost(Prices(PRICES["weak_cost"], PRICES["gold_cost"])) <= budget + 1e-9]
     return recommendation(points, request, majority_rate=kwargs.get("majority_rate", 0.5),
                           weak_label_accuracy=kwargs.get("weak_label_accuracy", 0.66)), request
 

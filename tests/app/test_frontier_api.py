@@ -25,6 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.stats.prices import Prices
 from worker.engine.spec import TrialSpec
 
 pytestmark = pytest.mark.both_databases  # the API tests here run on Postgres and on SQLite
@@ -286,15 +287,15 @@ def _pareto_by_rule(points, weak_cost, gold_cost):
     from app.results.frontier import MIN_GAIN
 
     frontier = []
-    for p in sorted(points, key=lambda p: (p.cost(weak_cost, gold_cost), -p.accuracy)):
+    for p in sorted(points, key=lambda p: (p.cost(Prices(weak_cost, gold_cost)), -p.accuracy)):
         if not frontier or p.accuracy > frontier[-1].accuracy + MIN_GAIN:
             frontier.append(p)
     return frontier
 
 
 def _best_by_rule(points, budget, weak_cost, gold_cost):
-    affordable = [p for p in points if p.cost(weak_cost, gold_cost) <= budget + 1e-9]
-    return max(affordable, key=lambda p: (p.accuracy, -p.cost(weak_cost, gold_cost)), default=None)
+    affordable = [p for p in points if p.cost(Prices(weak_cost, gold_cost)) <= budget + 1e-9]
+    return max(affordable, key=lambda p: (p.accuracy, -p.cost(Prices(weak_cost, gold_cost))), default=None)
 
 
 @settings(max_examples=200, deadline=None)

@@ -236,6 +236,7 @@ class TrialSpec(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
     def cost(self, weak_cost: float, gold_cost: float) -> float:
+        # The engine imports nothing from the service, so not app.stats.prices; the same formula.
         return self.n_weak * weak_cost + self.n_gold * gold_cost
 
 

@@ -14,6 +14,7 @@ from app.results import learning
 from app.results.recipes import current_recipe_points
 from app.results.schemas.plan import PlanOut
 from app.schemas.common import Budget, Filter, Price, TaskName
+from app.stats.prices import Prices
 from app.stats.surface import plan
 from app.tasks.registry import buyable, get_task_row
 
@@ -51,7 +52,7 @@ def get_plan(
     if not surfaces:
         why = "; ".join(f"{m}: {r}" for m, r in missing.items()) or "no trial of this task is stored"
         raise RequestError("task", f"no learning surface can be fitted for {task!r}: {why}")
-    costs = [p.cost(weak_cost, gold_cost) for p in points]
+    costs = [p.cost(Prices(weak_cost, gold_cost)) for p in points]
     budget = max_budget or max(costs)
     pool = buyable(task_row, points[0].weak_labeler)
     answer = plan(surfaces, target_accuracy, weak_cost, gold_cost, budget, pool_size=pool, confidence=confidence)
