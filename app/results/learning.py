@@ -28,7 +28,7 @@ def _fit(observed: tuple[Observation, ...]) -> Surface:
 def surfaces_by_method(points: list[PointStats]) -> tuple[dict[str, Surface], dict[str, str]]:
     """(surface per method with enough points, reason per method without one).
 
-    The points must be of one recipe, model and weak labeler (recipes.select_recipe, a model filter).
+    The points must be of one recipe, model and weak labeler (recipes.current_recipe_points, a model filter).
     """
     with_details(points)  # each point's interval needs its per-seed accuracies
     surfaces, missing = {}, {}

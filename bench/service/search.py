@@ -25,14 +25,8 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from app.allocations.strategies import (
-    STRATEGIES,
-    Candidate,
-    CornersThenTPEWithStop,
-    Strategy,
-    SurfaceSearch,
-    TopTwoSearch,
-)
+from app.allocations.strategies import Candidate, Strategy, SurfaceSearch
+from bench.service.strategies import STRATEGIES, CornersThenTPEWithStop, TopTwoSearch
 from worker.engine.spec import Method
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)

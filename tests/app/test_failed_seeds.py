@@ -209,7 +209,9 @@ def read_both() -> dict[str, dict]:
     from app.db.models import Task
     from app.db.session import session_scope
     from app.results.points import with_details
-    from app.results.recipes import current_recipe_points, current_recipe_points_rowwise
+    from rowwise_reads import current_recipe_points_rowwise
+
+    from app.results.recipes import current_recipe_points
 
     answers = {}
     with session_scope() as session:

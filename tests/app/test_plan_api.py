@@ -136,7 +136,7 @@ def test_recipes_are_kept_apart(grid):
 
 def test_one_recipe_trained_with_nothing_overridden_has_no_suffix():
     from app.db.models import Trial
-    from app.results.recipes import recipe_label
+    from rowwise_reads import recipe_label
 
     spec = TrialSpec(task="cities", recipe=Recipe.paper, params=recipe_params(Recipe.paper).model_dump())
     assert recipe_label(Trial(recipe="paper", spec=spec.model_dump(mode="json"))) == "paper"

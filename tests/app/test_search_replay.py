@@ -10,16 +10,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from app.allocations.strategies import (
+from app.allocations.strategies import Candidate, SurfaceSearch, lean_opening
+from bench.service.strategies import (
     STRATEGIES,
-    Candidate,
     CornersThenTPE,
     CornersThenTPEWithStop,
     Standing,
-    SurfaceSearch,
     TopTwoRepeatsSearch,
     TopTwoSearch,
-    lean_opening,
     top_two,
 )
 from bench.service import search as bench

@@ -93,7 +93,9 @@ def both_reads(task_name: str, model: str | None, recipe: str | None) -> tuple[d
     from app.errors import RequestError
     from app.results.frontier import frontier
     from app.results.marginal import marginal
-    from app.results.recipes import current_recipe_points, current_recipe_points_rowwise
+    from rowwise_reads import current_recipe_points_rowwise
+
+    from app.results.recipes import current_recipe_points
     from app.tasks.registry import buyable
 
     answers = {}
