@@ -2,7 +2,7 @@
 
 The API (app/dispatch.py) sends to these queues and the workers (worker/celery_app.py) consume
 them; both import from here and this imports neither, so neither imports the other. Building the
-app imports no task code: `include` names worker.tasks for a worker to import when it starts.
+app imports no task code: `include` names worker.celery_jobs for a worker to import when it starts.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def make_celery(settings: Settings) -> Celery:
     # The result backend is the broker's Redis (a trial's progress goes there through update_state);
     # a broker other than Redis keeps no task state.
     backend = settings.broker_url if settings.broker_url and settings.broker_url.startswith("redis") else None
-    app = Celery("labelmix", broker=settings.broker_url, backend=backend, include=["worker.tasks"])
+    app = Celery("labelmix", broker=settings.broker_url, backend=backend, include=["worker.celery_jobs"])
     app.conf.update(
         task_routes={
             "labelmix.run_trial": {"queue": TRIALS_QUEUE},
@@ -68,7 +68,7 @@ def make_celery(settings: Settings) -> Celery:
             "unacked_restore_throttle": 1,
         },
         task_time_limit=settings.trial_time_limit_s + settings.stale_trial_after_s,
-        # Flower shows a trial Started (and its progress, worker/tasks.py) while it trains: task
+        # Flower shows a trial Started (and its progress, worker/celery_jobs.py) while it trains: task
         # events on, and the started state stored. Only run_trial keeps a result (its task state).
         task_track_started=True,
         worker_send_task_events=True,

@@ -18,7 +18,7 @@ The trials pool is prefork with one child, because it is the one pool that keeps
   base models it loaded (worker/engine/resident.py); only a killed child starts cold.
 - No CUDA before the fork: the parent never imports the engine's training code or touches the
   GPU (it runs the recovery sweep, which does not import torch); the child initialises CUDA at its
-  first trial and serves the worker's metrics, whose trial counters live there. worker/tasks.py
+  first trial and serves the worker's metrics, whose trial counters live there. worker/celery_jobs.py
   checks this at start-up.
 """
 

@@ -1,7 +1,7 @@
 """Prometheus metrics of a Celery worker: the trial counters of app/trial_metrics.py, counted by the
 jobs this process runs, and the depth of the Celery queues, served on its own port.
 
-A Celery worker serves them on LABELMIX_WORKER_METRICS_PORT (worker/tasks.py starts it in a thread or
+A Celery worker serves them on LABELMIX_WORKER_METRICS_PORT (worker/celery_jobs.py starts it in a thread or
 solo pool's main process, in a prefork pool's child). A prefork pool of several children would have
 one serve (the first to take the port) and the others count unseen: the trials workers run one child
 each.

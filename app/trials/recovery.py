@@ -4,7 +4,7 @@ Messages are hints and can be lost: a worker killed after taking a trial's messa
 claiming the row (Redis hides the message for the visibility timeout), a worker killed mid-trial or
 between storing a trial and waking its allocations, a broker restarted without persistence, an
 advance that failed on a database restart. Each Celery worker runs `sweep` at start-up and every
-few seconds (worker/tasks.py); app/jobs.py's recover_job sends what it finds. Every step is a
+few seconds (worker/celery_jobs.py); app/jobs.py's recover_job sends what it finds. Every step is a
 conditional UPDATE or an idempotent advance, so several workers sweeping at once is harmless.
 """
 

@@ -1,4 +1,5 @@
-"""Celery tasks: thin glue from the queues to the job bodies in app/jobs.py."""
+"""The Celery tasks (Celery's word; labelmix calls them jobs, and a task is a data set): thin glue from
+the queues to the job bodies in app/jobs.py."""
 
 from __future__ import annotations
 
