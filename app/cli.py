@@ -267,20 +267,24 @@ def demo(
     """Start the embedded service, run a real allocation end to end, print and plot the result."""
     # loaded when the command runs, not for --help (the module's docstring)
     from app.demo import run_demo
+    from app.service_client import ServiceStartError
 
-    run_demo(
-        task=task,
-        budget=budget,
-        weak_cost=weak_cost,
-        gold_cost=gold_cost,
-        model=model,
-        max_trials=max_trials,
-        seeds=[int(s) for s in seeds.split(",")],
-        port=port,
-        png=png,
-        recipe=recipe,
-        keep_serving=keep_serving,
-    )
+    try:
+        run_demo(
+            task=task,
+            budget=budget,
+            weak_cost=weak_cost,
+            gold_cost=gold_cost,
+            model=model,
+            max_trials=max_trials,
+            seeds=[int(s) for s in seeds.split(",")],
+            port=port,
+            png=png,
+            recipe=recipe,
+            keep_serving=keep_serving,
+        )
+    except ServiceStartError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--port") from None
 
 
 @app.command()
@@ -305,6 +309,7 @@ def study(
 ) -> None:
     """Run the paper's grid (budgets x weak shares x methods x seeds) as stored trials; table, winners, figure."""
     # loaded when the command runs, not for --help (the module's docstring)
+    from app.service_client import ServiceStartError
     from app.study import run_study
 
     request = {
@@ -314,7 +319,10 @@ def study(
         "weak_cost": weak_cost, "gold_cost": gold_cost, "params": params(param), "weak_labeler": weak_labeler,
         **({"recipe": recipe} if recipe else {}),
     }
-    run_study(request, url=url, port=port, png=png or f"labelmix-study-{task}.png", json_path=json_path)
+    try:
+        run_study(request, url=url, port=port, png=png or f"labelmix-study-{task}.png", json_path=json_path)
+    except ServiceStartError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--port") from None
 
 
 # The service from a terminal: allocate, status, frontier, export.

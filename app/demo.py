@@ -200,7 +200,7 @@ def run_demo(*, task, budget, weak_cost, gold_cost, model, max_trials, seeds, po
     service = start_service(port)
     try:
         with httpx.Client(base_url=base, timeout=120) as client:
-            wait_until_up(client)
+            wait_until_up(client, service)
             console.print(f"labelmix is up at {base} (API docs at {base}/docs)")
             # A quarter-budget allocation first: the frontier then spans two budgets, not one.
             for share, trials in ((0.25, max(2, max_trials // 2)), (1.0, max_trials)):
