@@ -41,14 +41,24 @@ def _key(request: Request, task: Task) -> tuple:
     return (request.url.path, query, task.id, task.created_at.isoformat(), task.version, task.results_version)
 
 
+# The packages whose code computes or shapes an answer read from stored trials.
+ANSWER_PACKAGES = ("tasks", "trials", "results", "allocations", "studies", "stats", "schemas")
+
+
+def answer_code() -> list[Path]:
+    app = Path(__file__).parents[1]
+    return sorted(p for package in ANSWER_PACKAGES for p in (app / package).rglob("*.py"))
+
+
 @cache
 def _code_digest() -> str:
     """The code that computes answers: another labelmix may answer the same request differently,
     so its ETags differ, while every process running this code agrees."""
     digest = hashlib.sha256()
-    for folder in ("services", "schemas"):
-        for path in sorted((Path(__file__).parents[1] / folder).glob("*.py")):
-            digest.update(path.read_bytes())
+    app = Path(__file__).parents[1]
+    for path in answer_code():
+        digest.update(str(path.relative_to(app)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,3 +221,16 @@ def test_a_repeated_frontier_costs_nothing_until_a_trial_of_its_task_finishes(ap
     marginal = api.get("/frontier/cities/marginal?weak_cost=0.1&gold_cost=1&budget=100")
     assert api.get("/frontier/cities/marginal?weak_cost=0.1&gold_cost=1&budget=100",
                    headers={"If-None-Match": marginal.headers["etag"]}).status_code == 304
+
+
+def test_the_etag_changes_with_the_code_that_computes_answers():
+    """An ETag digests the code that computes answers, so a labelmix that answers differently never
+    says 304 to a client holding an older one's answer. After the domain packages moved that code out
+    of app/services, the digest read a folder that was gone: a test names the modules it must cover."""
+    from app.api.stored_answers import answer_code
+
+    app = Path(__file__).resolve().parents[2] / "app"
+    covered = {str(p.relative_to(app)) for p in answer_code()}
+    for module in ("results/frontier.py", "results/points.py", "results/routes/frontier.py", "stats/intervals.py",
+                   "stats/surface.py", "allocations/recommend.py", "trials/aggregates.py", "results/schemas/frontier.py"):
+        assert module in covered, module
