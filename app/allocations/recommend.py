@@ -51,8 +51,9 @@ def choose(points: list[PointStats], weak_cost: float, gold_cost: float, level: 
     only says "too noisy to tell" is reported, never rewarded. `scores` gives the data the choice
     is made on (by default the whole test set).
     """
+    prices = Prices(weak_cost, gold_cost)
     by_point = {id(p): scores(p) for p in points}
-    best = max(points, key=lambda p: (by_point[id(p)].mean, -p.cost(Prices(weak_cost, gold_cost))))
+    best = max(points, key=lambda p: (by_point[id(p)].mean, -p.cost(prices)))
     comparisons = {}
     for p in points:
         if p is not best:
@@ -60,7 +61,7 @@ def choose(points: list[PointStats], weak_cost: float, gold_cost: float, level: 
     ties = [p for p in points if p is not best and comparisons[id(p)].tie]
     # Shown within the margin, whether or not the difference is also shown to be above zero.
     close = [p for p in points if p is not best and comparisons[id(p)].high <= margin]
-    recommended = min([best, *close], key=lambda p: (round(p.cost(Prices(weak_cost, gold_cost)), 6), simplicity(p)))
+    recommended = min([best, *close], key=lambda p: (round(p.cost(prices), 6), simplicity(p)))
     return recommended, best, ties, comparisons
 
 

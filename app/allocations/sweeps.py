@@ -78,9 +78,10 @@ def candidate_trials(allocations: list[Allocation], budget: float, weak_cost: fl
     points are candidates at a dearer one, and so is a dearer budget's point that happens to be cheap.
     """
     found: dict[int, Trial] = {}
+    prices = Prices(weak_cost, gold_cost)
     for allocation in allocations:
         for point in allocation.points:
-            if Prices(weak_cost, gold_cost).cost(point.n_weak, point.n_gold) > budget + COST_TOLERANCE:
+            if prices.cost(point.n_weak, point.n_gold) > budget + COST_TOLERANCE:
                 continue
             if point.trials and all(t.status == TrialStatus.done for t in point.trials):
                 found.update((t.id, t) for t in point.trials)

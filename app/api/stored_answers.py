@@ -45,9 +45,11 @@ def _key(request: Request, task: Task) -> tuple:
 ANSWER_PACKAGES = ("tasks", "trials", "results", "allocations", "studies", "stats", "schemas")
 
 
+APP_DIR = Path(__file__).parents[1]
+
+
 def answer_code() -> list[Path]:
-    app = Path(__file__).parents[1]
-    return sorted(p for package in ANSWER_PACKAGES for p in (app / package).rglob("*.py"))
+    return sorted(p for package in ANSWER_PACKAGES for p in (APP_DIR / package).rglob("*.py"))
 
 
 @cache
@@ -55,9 +57,8 @@ def _code_digest() -> str:
     """The code that computes answers: another labelmix may answer the same request differently,
     so its ETags differ, while every process running this code agrees."""
     digest = hashlib.sha256()
-    app = Path(__file__).parents[1]
     for path in answer_code():
-        digest.update(str(path.relative_to(app)).encode())
+        digest.update(str(path.relative_to(APP_DIR)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

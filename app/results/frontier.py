@@ -109,6 +109,7 @@ def frontier(
         surfaces = learning.describe(fitted, missing)
         predicted = predicted_frontier(fitted, weak_cost, gold_cost, budgets, pool_size) if fitted else []
     priced = PricedPoints.of(points, weak_cost, gold_cost)
+    prices = Prices(weak_cost, gold_cost)
     method_of = np.array([p.method for p in points], dtype=object)
     overall = priced.pareto()
     per_method = {m: priced.pareto(np.flatnonzero(method_of == m)) for m in methods}
@@ -123,7 +124,7 @@ def frontier(
         "weak_cost": weak_cost,
         "gold_cost": gold_cost,
         "points_total": len(points),
-        "points": described(sorted(listed, key=lambda p: p.cost(Prices(weak_cost, gold_cost)))),
+        "points": described(sorted(listed, key=lambda p: p.cost(prices))),
         "overall": described(overall),
         "per_method": {m: described(line) for m, line in per_method.items()},
         "best_at_budget": [

@@ -47,14 +47,15 @@ def _step(
     max_extra: float,
 ) -> dict:
     candidates = []
+    prices = Prices(weak_cost, gold_cost)
     for key, point in points:
         if key != recipe or point is base or point.n_weak < base.n_weak or point.n_gold < base.n_gold:
             continue
         extra_weak, extra_gold = point.n_weak - base.n_weak, point.n_gold - base.n_gold
-        extra = Prices(weak_cost, gold_cost).cost(extra_weak, extra_gold)
+        extra = prices.cost(extra_weak, extra_gold)
         if extra <= 1e-9 or extra > max_extra + 1e-9:
             continue
-        spend_weak, spend_gold = Prices(weak_cost, gold_cost).spend(extra_weak, extra_gold)
+        spend_weak, spend_gold = prices.spend(extra_weak, extra_gold)
         share = (spend_weak if direction == "weak" else spend_gold) / extra
         if share >= DIRECTION_SHARE:
             candidates.append((extra, -point.selection_accuracy, point, extra_weak, extra_gold))

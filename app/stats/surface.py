@@ -212,7 +212,8 @@ def predicted_frontier(surfaces: dict[str, Surface], weak_cost, gold_cost, budge
     """
     budgets = list(budgets)
     top = max((float(b) for b in budgets), default=0.0)
-    measured = {Prices(weak_cost, gold_cost).cost(o.n_weak, o.n_gold) for s in surfaces.values() for o in s.observations}
+    prices = Prices(weak_cost, gold_cost)
+    measured = {prices.cost(o.n_weak, o.n_gold) for s in surfaces.values() for o in s.observations}
     candidates = sorted({float(b) for b in budgets} | {c for c in measured if 0 < c <= top})
     rows = _allocations(surfaces, candidates, weak_cost, gold_cost, pool_size, n_shares)
     out = []
@@ -231,7 +232,8 @@ def plan(surfaces: dict[str, Surface], target_accuracy, weak_cost, gold_cost, ma
     """The cheapest allocation inside the evidence with at least `confidence` probability of reaching
     the target (0.5: whose predicted mean reaches it), or why there is none."""
     z = float(norm.ppf(0.5 + level / 2))
-    costs = [Prices(weak_cost, gold_cost).cost(o.n_weak, o.n_gold) for s in surfaces.values() for o in s.observations]
+    prices = Prices(weak_cost, gold_cost)
+    costs = [prices.cost(o.n_weak, o.n_gold) for s in surfaces.values() for o in s.observations]
     low = min([c for c in costs if c > 0] or [max_budget])
     budgets = np.geomspace(min(low, max_budget), max_budget, 64)
     rows = _allocations(surfaces, budgets, weak_cost, gold_cost, pool_size, 41)

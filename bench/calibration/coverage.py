@@ -121,9 +121,10 @@ def choice(data: GridData, weak_cost: float, gold_cost: float, k: int = 3, reps:
     rng = np.random.default_rng(seed)
     n = data.n_test
     by_budget: dict[float, list[tuple]] = defaultdict(list)
+    prices = Prices(weak_cost, gold_cost)
     for p in data.points:
         if len(data.seeds[p]) > k:
-            by_budget[round(Prices(weak_cost, gold_cost).cost(p[1], p[2]))].append(p)
+            by_budget[round(prices.cost(p[1], p[2]))].append(p)
     out = {scheme: defaultdict(list) for scheme in ("halves", "whole", "seed_split", "whole, any tie preferred")}
     for _ in range(reps):
         order = rng.permutation(n)
@@ -151,7 +152,7 @@ def choice(data: GridData, weak_cost: float, gold_cost: float, k: int = 3, reps:
                     scores=lambda s, ex=pick_on, ss=pick_seeds: data.scores(_key(s), split[_key(s)][ss], ex))
                 if scheme == "whole":
                     # The rule first tried: any point the best cannot be told from may replace it.
-                    any_tie = _key(min([best, *ties], key=lambda q: (round(q.cost(Prices(weak_cost, gold_cost)), 6),
+                    any_tie = _key(min([best, *ties], key=lambda q: (round(q.cost(prices), 6),
                                                                      simplicity(q))))
                     out["whole, any tie preferred"]["regret"].append(max(truth.values()) - truth[any_tie])
                 p = _key(rec)

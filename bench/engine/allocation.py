@@ -132,11 +132,12 @@ def point_of(trial: dict) -> tuple[str, int, int]:
 
 def best_mean(trials: list[dict], weak_cost: float, gold_cost: float) -> dict:
     """The point with the highest mean test accuracy over seeds; a tie goes to the cheaper point."""
+    prices = Prices(weak_cost, gold_cost)
     by_point: dict[tuple, list[float]] = {}
     for t in trials:
         by_point.setdefault(point_of(t), []).append(t["test_accuracy"])
     method, n_weak, n_gold = max(
-        by_point, key=lambda p: (sum(by_point[p]) / len(by_point[p]), -Prices(weak_cost, gold_cost).cost(p[1], p[2]))
+        by_point, key=lambda p: (sum(by_point[p]) / len(by_point[p]), -prices.cost(p[1], p[2]))
     )
     accs = by_point[(method, n_weak, n_gold)]
     return {"method": method, "n_weak": n_weak, "n_gold": n_gold, "accuracy": sum(accs) / len(accs)}

@@ -114,7 +114,8 @@ def test_the_command_run_as_a_process_imports_into_a_fresh_database(tmp_path):
     import redis
 
     broker = "redis://127.0.0.1:6379/10"  # a Redis database of this test's own, flushed around it
-    redis.Redis.from_url(broker).flushdb()
+    queue = redis.Redis.from_url(broker)
+    queue.flushdb()
     record = json.loads(open(STUDY_TRIALS).readline())
     (tmp_path / "one.jsonl").write_text(json.dumps(record) + "\n")
     env = {**os.environ, "LABELMIX_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite'}",
@@ -124,6 +125,6 @@ def test_the_command_run_as_a_process_imports_into_a_fresh_database(tmp_path):
         done = subprocess.run(labelmix + args, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
     assert f"stored 1 trials (0 were done here already) of {record['spec']['task']}" in done.stdout
-    queued = [json.loads(m)["headers"]["task"] for m in redis.Redis.from_url(broker).lrange("trials", 0, -1)]
-    redis.Redis.from_url(broker).flushdb()
+    queued = [json.loads(m)["headers"]["task"] for m in queue.lrange("trials", 0, -1)]
+    queue.flushdb()
     assert queued == ["labelmix.build_weak_labels"]  # the labeler's build, handed to the trials workers

@@ -52,7 +52,8 @@ def get_plan(
     if not surfaces:
         why = "; ".join(f"{m}: {r}" for m, r in missing.items()) or "no trial of this task is stored"
         raise RequestError("task", f"no learning surface can be fitted for {task!r}: {why}")
-    costs = [p.cost(Prices(weak_cost, gold_cost)) for p in points]
+    prices = Prices(weak_cost, gold_cost)
+    costs = [p.cost(prices) for p in points]
     budget = max_budget or max(costs)
     pool = buyable(task_row, points[0].weak_labeler)
     answer = plan(surfaces, target_accuracy, weak_cost, gold_cost, budget, pool_size=pool, confidence=confidence)
