@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from worker.engine.tasks import BUILTIN_TASKS, Task, task_version
+from worker.engine.tasks.categories import word_categories_task
 from worker.engine.tasks.geo import CONTINENT_NAMES, capitals_task, cities_task, city_continents_task
 from worker.engine.tasks.glosses import word_definitions_task
 from worker.engine.tasks.lexicon import word_sentiment_task
@@ -53,6 +54,7 @@ def test_builtin_registry():
         "capitals": capitals_task,
         "word_sentiment": word_sentiment_task,
         "word_definitions": word_definitions_task,
+        "word_categories": word_categories_task,
     }
 
 
@@ -224,7 +226,8 @@ def test_city_continents_leaves_out_transcontinental_countries(continents, geona
 def test_task_versions():
     from worker.engine.tasks import TASK_VERSIONS
 
-    assert TASK_VERSIONS == {"cities": 2, "city_continents": 2, "capitals": 2, "word_sentiment": 1, "word_definitions": 1}
+    assert TASK_VERSIONS == {"cities": 2, "city_continents": 2, "capitals": 2, "word_sentiment": 1, "word_definitions": 1,
+                             "word_categories": 1}
     assert task_version("cities") == 2
     assert task_version("anli-r2") == task_version("my-upload") == 1  # hub and uploaded tasks
 

@@ -10,13 +10,13 @@ import pytest
 from worker.engine.budget import plan_labels
 from worker.engine.methods.context import LabelDraw, TrialContext
 from worker.engine.methods.sequential import _buy_uncertain_gold
-from worker.engine.metrics import binary_entropy, most_uncertain
+from worker.engine.metrics import entropy, most_uncertain
 from worker.engine.spec import Method, MethodParams, TrialSpec
 from worker.engine.tasks import Split
 
 
-def test_binary_entropy_values():
-    h = binary_entropy(np.array([0.5, 0.25, 0.75, 0.0, 1.0]))
+def test_entropy_values():
+    h = entropy(np.array([0.5, 0.25, 0.75, 0.0, 1.0]))
     assert h[0] == pytest.approx(math.log(2))
     expected = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
     assert h[1] == pytest.approx(expected) and h[2] == pytest.approx(expected)
@@ -24,9 +24,9 @@ def test_binary_entropy_values():
     assert not np.isnan(h).any()
 
 
-def test_binary_entropy_is_highest_at_one_half():
+def test_entropy_is_highest_at_one_half():
     p = np.linspace(0, 1, 201)
-    h = binary_entropy(p)
+    h = entropy(p)
     assert np.argmax(h) == 100
     assert (np.diff(h[:101]) > 0).all() and (np.diff(h[100:]) < 0).all()
 

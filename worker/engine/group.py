@@ -28,7 +28,7 @@ from .resident import resident_models
 from .runtime import Runtime, pick_runtime
 from .settings import engine_settings
 from .spec import Method, TrialResult, TrialSpec
-from .tasks import Task
+from .tasks import Task, get_task
 from .training.classifier import build_classifier, pooling_for
 from .training.loop import ProgressCallback, StageRun
 from .training.multi_lora import MemberView, MultiLoRAClassifier
@@ -113,8 +113,10 @@ def run_group(
     `progress`: one callback for every trial, or one per spec (each hears its own trial).
     """
     each = list(progress) if isinstance(progress, Sequence) else [progress] * len(specs)
-    # One base runs one arithmetic: trials asking for different precisions train apart.
-    if len(specs) == 1 or any(s.method not in GROUPABLE for s in specs) or len({s.params.precision for s in specs}) > 1:
+    # One base runs one arithmetic: trials asking for different precisions train apart. The grouped
+    # heads are 2-way: a task of more classes trains each trial alone.
+    if (len(specs) == 1 or any(s.method not in GROUPABLE for s in specs) or len({s.params.precision for s in specs}) > 1
+            or (task or get_task(specs[0].task)).n_classes > 2):
         return [run_trial(s, p, task) for s, p in zip(specs, each)]
     started = time.perf_counter()
     contexts: list[TrialContext] = []

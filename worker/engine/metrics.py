@@ -1,20 +1,39 @@
-"""Metrics on predicted probabilities of the positive class, and the per-example record of a test."""
+"""Metrics on predictions, and the per-example record of a test.
+
+A binary task's scores are one number an example (the positive class's probability or log-odds) cut
+at a threshold; a task of K > 2 classes scores a row of K (probabilities or log-probabilities) and
+predicts the class whose score plus that class's bias is highest.
+"""
 
 from __future__ import annotations
 
 import base64
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 
-def accuracy(labels: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> float:
+def predicted_classes(scores: np.ndarray, cut: float | np.ndarray = 0.5) -> np.ndarray:
+    """Class indices: a binary score above `cut`, or the highest of each row plus the biases `cut`."""
+    scores = np.asarray(scores)
+    if scores.ndim == 1:
+        return (scores > cut).astype(np.int64)
+    return np.argmax(scores + np.asarray(cut, dtype=np.float64), axis=1)
+
+
+def accuracy(labels: np.ndarray, probs: np.ndarray, threshold: float | np.ndarray = 0.5) -> float:
     return float(correct(labels, probs, threshold).mean())
 
 
-def correct(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+def correct(labels: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray = 0.5) -> np.ndarray:
     """Which examples the prediction got right (bool per example)."""
-    return (np.asarray(scores) > threshold).astype(int) == np.asarray(labels)
+    return predicted_classes(scores, threshold) == np.asarray(labels)
+
+
+def macro_f1(labels: np.ndarray, scores: np.ndarray, cut: float | np.ndarray, n_classes: int) -> float:
+    """F1 averaged over the classes, each weighing the same however rare (a class never predicted: 0)."""
+    return float(f1_score(labels, predicted_classes(scores, cut), labels=list(range(n_classes)), average="macro",
+                          zero_division=0.0))
 
 
 def pack_correct(hits: np.ndarray) -> str:
@@ -34,21 +53,28 @@ def unpack_correct(packed: str, n: int) -> np.ndarray:
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """AUROC, or None when the labels hold one class only and AUROC is undefined."""
-    labels = np.asarray(labels)
-    if len(np.unique(labels)) < 2:
+    """AUROC (one-vs-rest, macro-averaged over the classes present, for rows of K scores), or None
+    when the labels hold one class only and AUROC is undefined."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    present = np.unique(labels)
+    if len(present) < 2:
         return None
-    return float(roc_auc_score(labels, scores))
+    if scores.ndim == 1:
+        return float(roc_auc_score(labels, scores))
+    return float(np.mean([roc_auc_score(labels == c, scores[:, c]) for c in present]))
 
 
-def binary_entropy(probs: np.ndarray) -> np.ndarray:
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Predictive entropy: of the positive class's probability, or of each row of class probabilities."""
     p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1 - 1e-12)
+    if p.ndim == 2:
+        return -(p * np.log(p)).sum(axis=1)
     return -(p * np.log(p) + (1 - p) * np.log(1 - p))
 
 
 def most_uncertain(probs: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k highest-entropy predictions, most uncertain first (ties: lowest index)."""
-    order = np.argsort(-binary_entropy(probs), kind="stable")
+    order = np.argsort(-entropy(probs), kind="stable")
     return order[:k]
 
 
@@ -64,10 +90,18 @@ def auroc_interval(value: float, n_pos: int, n_neg: int, z: float = 1.96) -> tup
     return max(0.0, value - z * se), min(1.0, value + z * se)
 
 
-def above_chance(value: float | None, labels: np.ndarray, z: float = 1.96) -> bool:
-    """Whether an AUROC on these labels is clearly above 0.5 (its interval's lower end is above it)."""
+def above_chance(value: float | None, labels: np.ndarray, z: float = 1.96, n_classes: int = 2) -> bool:
+    """Whether an AUROC on these labels is clearly above 0.5 (its interval's lower end is above it).
+
+    For K > 2 classes the macro AUROC's interval takes the classes' standard errors as if their
+    one-vs-rest AUROCs moved together (the widest it can be): a seed is said to have learned only
+    when that holds."""
     if value is None or np.isnan(value):
         return False
     labels = np.asarray(labels)
-    n_pos = int(labels.sum())
-    return auroc_interval(value, n_pos, len(labels) - n_pos, z)[0] > 0.5
+    if n_classes == 2:
+        n_pos = int(labels.sum())
+        return auroc_interval(value, n_pos, len(labels) - n_pos, z)[0] > 0.5
+    widths = [value - auroc_interval(value, int((labels == c).sum()), int((labels != c).sum()), z)[0]
+              for c in np.unique(labels)]
+    return value - float(np.sqrt(np.mean(np.square(widths)))) > 0.5

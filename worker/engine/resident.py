@@ -89,10 +89,10 @@ resident_models = ResidentModels()
 
 
 @contextmanager
-def fresh_classifier(model: ResolvedModel, runtime: Runtime):
-    """A classifier with a new adapter and head on the resident base, detached again on exit."""
+def fresh_classifier(model: ResolvedModel, runtime: Runtime, n_classes: int = 2):
+    """A classifier with a new adapter and a `n_classes`-way head on the resident base, detached again on exit."""
     with resident_models.borrow(model, runtime) as loaded:
-        classifier = build_classifier(model, runtime, backbone=loaded.model)
+        classifier = build_classifier(model, runtime, backbone=loaded.model, n_classes=n_classes)
         try:
             yield classifier, loaded.tokenizer
         finally:

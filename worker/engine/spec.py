@@ -308,8 +308,19 @@ class TrialResult(BaseModel):
         description="log-odds above which a prediction is positive: the quantile of unlabeled pool "
         "scores at the task's class balance (see methods.context.prior_threshold)",
     )
-    accuracy_at_half: float | None = Field(None, description="test accuracy with the head's own 0.5 cut")
-    predicted_positive_rate: float | None = Field(None, description="share of test examples predicted positive")
+    accuracy_at_half: float | None = Field(None, description="test accuracy with the head's own 0.5 cut (K > 2 "
+                                           "classes: its own most probable class, no biases)")
+    predicted_positive_rate: float | None = Field(None, description="share of test examples predicted positive "
+                                                  "(binary tasks)")
+    macro_f1: float | None = Field(None, description="F1 averaged over the classes, each counting the same (None: "
+                                   "stored before it was recorded)")
+    class_biases: list[float] | None = Field(
+        None, description="tasks of K > 2 classes: the bias added to each class's log-probability before the most "
+        "probable class is predicted, so that unlabeled pool data is predicted in the task's class balance "
+        "(methods.context.prior_biases; a binary task's threshold does the same)",
+    )
+    predicted_class_rates: list[float] | None = Field(
+        None, description="tasks of K > 2 classes: each class's share of the test predictions")
     caps: list[str] = Field(
         default_factory=list, description="what the params cut short (steps, inputs, test or pool examples)"
     )

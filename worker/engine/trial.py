@@ -9,7 +9,7 @@ import numpy as np
 from .budget import plan_labels
 from .methods import METHOD_RUNNERS, MethodOutcome, TrialContext
 from .methods.context import LabelDraw
-from .metrics import above_chance, accuracy, auroc, correct, pack_correct
+from .metrics import above_chance, accuracy, auroc, correct, macro_f1, pack_correct, predicted_classes
 from .models import resolve_model
 from .runtime import library_versions, pick_runtime, seed_everything
 from .spec import StageResult, TrialResult, TrialSpec
@@ -73,6 +73,7 @@ def prepare_trial(spec: TrialSpec, progress: ProgressCallback | None = None, tas
         rng=rng,
         progress=progress,
         n_task_test=len(task.test),
+        classes=task.classes,
     )
 
 
@@ -81,6 +82,8 @@ def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> Tr
     spec, test = ctx.spec, ctx.test
     scores, cut = outcome.test_scores, outcome.threshold
     test_auroc = auroc(test.labels, scores)
+    binary = ctx.n_classes == 2
+    predicted = predicted_classes(scores, cut)
     # Two fixed halves: a search that picks on one half can report the other without optimism.
     half = len(test) // 2
     return TrialResult(
@@ -89,13 +92,16 @@ def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> Tr
         test_accuracy=accuracy(test.labels, scores, cut),
         test_correct=pack_correct(correct(test.labels, scores, cut)),
         test_auroc=float("nan") if test_auroc is None else test_auroc,
-        learned=above_chance(test_auroc, test.labels),
+        learned=above_chance(test_auroc, test.labels, n_classes=ctx.n_classes),
         n_test=len(test),
         selection_accuracy=accuracy(test.labels[:half], scores[:half], cut),
         holdout_accuracy=accuracy(test.labels[half:], scores[half:], cut),
-        threshold=cut,
-        accuracy_at_half=accuracy(test.labels, scores, 0.0),  # log-odds 0: probability 0.5
-        predicted_positive_rate=float((scores > cut).mean()),
+        threshold=float(cut) if binary else None,
+        accuracy_at_half=accuracy(test.labels, scores, 0.0),  # log-odds 0: probability 0.5 (K > 2: no biases)
+        predicted_positive_rate=float(predicted.mean()) if binary else None,
+        macro_f1=macro_f1(test.labels, scores, cut, ctx.n_classes),
+        class_biases=None if binary else [float(b) for b in cut],
+        predicted_class_rates=None if binary else (np.bincount(predicted, minlength=ctx.n_classes) / len(test)).tolist(),
         caps=[*_stage_caps(outcome.stages, spec), *outcome.caps, *_test_caps(spec, ctx.n_task_test)],
         stages=outcome.stages,
         pool_scores_reused=outcome.pool_scores_reused,

@@ -145,12 +145,15 @@ def _bow_probs(train: Split, pool: Split) -> np.ndarray:
     vectorizer = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)
     features = vectorizer.fit_transform(train.texts)
     model = LogisticRegression(C=1.0, max_iter=1000).fit(features, train.labels)
-    return model.predict_proba(vectorizer.transform(pool.texts))[:, 1]
+    probs = np.zeros((len(pool), train.n_classes))
+    probs[:, model.classes_] = model.predict_proba(vectorizer.transform(pool.texts))  # a class the draw lacked: 0
+    return probs[:, 1] if train.n_classes == 2 else probs
 
 
 def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.ndarray:
     # The training modules load torch: imported when a labeler trains, not to read cached labels.
     from .budget import stage_split
+    from .methods.context import gold_targets
     from .models import load_tokenizer, resolve_model
     from .runtime import pick_runtime, seed_everything
     from .spec import MethodParams
@@ -163,7 +166,7 @@ def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.
     runtime, model = pick_runtime(), resolve_model(model_spec)
     # With the checkpoint's dropout, as the labels were first measured (MiniLM-L3 without it labels
     # word_sentiment at 0.87, close to what the strong model reaches: no longer a weak labeler).
-    classifier = build_classifier(model, runtime, dropout=True)
+    classifier = build_classifier(model, runtime, dropout=True, n_classes=train.n_classes)
     # The paper's 3 epochs, but never fewer than LABELER_MIN_EXAMPLES (3 epochs of a small task's few
     # hundred labels left the labeler untrained: AUROC 0.57 on word_sentiment), unless that is over 64
     # epochs of a tiny upload's handful of labels.
@@ -174,14 +177,17 @@ def _sft_probs(model_spec: str, train: Split, pool: Split, seed: int = 0) -> np.
     plan = stage_split(len(train), params)
     data = StageData(
         train_texts=train.texts[plan.n_val :],
-        train_targets=train.labels[plan.n_val :].astype(np.float32),
+        train_targets=gold_targets(train)[plan.n_val :],
         val_texts=train.texts[: plan.n_val],
         val_labels=train.labels[: plan.n_val],
     )
     train_stage("weak-labeler", classifier, batcher, data, params, np.random.default_rng(seed))
     batch = runtime.eval_batch_size(params.eval_batch_size)
     val_scores = predict_scores(classifier, batcher, data.val_texts, batch)
-    return platt_calibrated(predict_scores(classifier, batcher, pool.texts, batch), val_scores, data.val_labels)
+    pool_scores = predict_scores(classifier, batcher, pool.texts, batch)
+    if train.n_classes > 2:
+        return temperature_calibrated(pool_scores, val_scores, data.val_labels)
+    return platt_calibrated(pool_scores, val_scores, data.val_labels)
 
 
 def platt_calibrated(scores: np.ndarray, val_scores: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
@@ -205,15 +211,36 @@ def platt_calibrated(scores: np.ndarray, val_scores: np.ndarray, val_labels: np.
     return fit.predict_proba(scores.reshape(-1, 1))[:, 1]
 
 
-def centered(probs: np.ndarray, positive_rate: float) -> np.ndarray:
+def temperature_calibrated(log_probs: np.ndarray, val_log_probs: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
+    """platt_calibrated for K > 2 classes: one temperature, fitted on the labeler's held-out gold labels
+    (Guo et al. 2017), divides the log-probabilities; the ranking within each row is kept."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    val = np.asarray(val_log_probs, dtype=np.float64)
+    labels = np.asarray(val_labels)
+
+    def nll(log_t: float) -> float:
+        return -float(log_softmax(val / np.exp(log_t), axis=1)[np.arange(len(labels)), labels].mean())
+
+    log_t = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded").x if len(labels) else 0.0
+    return np.exp(log_softmax(np.asarray(log_probs, dtype=np.float64) / np.exp(log_t), axis=1))
+
+
+def centered(probs: np.ndarray, positive_rate: float | np.ndarray) -> np.ndarray:
     """Shift the labeler's log-odds so its share of positive labels matches the task's balance.
 
     A labeler's bias is whatever its training left (bow said "true" 63% of the time; a briefly
     trained MiniLM put every example above 0.5), which trials would learn as a prior. The ranking,
     the information a weak label carries, is untouched; trials place their own cut the same way.
     """
-    from .methods.context import prior_threshold  # loads torch (the training loop): see _sft_probs
+    from .methods.context import prior_biases, prior_threshold  # loads torch (the training loop): see _sft_probs
 
+    if np.ndim(probs) == 2:  # K > 2 classes: the task's balance is a rate per class
+        log_p = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-9, None))
+        shifted = log_p + prior_biases(log_p, positive_rate)
+        shifted -= shifted.max(axis=1, keepdims=True)
+        return (np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)).astype(np.float32)
     p = np.clip(np.asarray(probs, dtype=np.float64), 1e-6, 1 - 1e-6)
     cut = np.clip(prior_threshold(p, positive_rate), 1e-6, 1 - 1e-6)
     logits = np.log(p / (1 - p)) - np.log(cut / (1 - cut))
@@ -266,7 +293,7 @@ def weak_labels(task: Task, labeler: str = "default", cached_only: bool = False)
     log.info("training weak labeler %s on %d gold labels of task %s", spec.name, len(train), task.name)
     started = time.perf_counter()
     probs = _bow_probs(train, rest) if spec.kind == "bow" else _sft_probs(spec.model, train, rest)
-    probs = centered(probs, task.pool.positive_rate)
+    probs = centered(probs, task.pool.positive_rate if task.n_classes == 2 else task.pool.class_rates)
     build_s = time.perf_counter() - started
     _save_atomically(path, ids=np.array(rest.ids), probs=np.asarray(probs, dtype=np.float32), build_s=build_s)
     result = WeakLabels(task.name, spec.name, rest.with_weak_probs(probs), len(train), build_s)
@@ -277,22 +304,26 @@ def weak_labels(task: Task, labeler: str = "default", cached_only: bool = False)
 def calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error: how far the stated confidence is from the hit rate, on average."""
     probs = np.asarray(probs, dtype=np.float64)
-    confidence = np.maximum(probs, 1 - probs)
-    hits = (probs > 0.5).astype(int) == np.asarray(labels)
-    which = np.minimum(((confidence - 0.5) * 2 * bins).astype(int), bins - 1)
+    if probs.ndim == 1:
+        probs = np.stack([1 - probs, probs], axis=1)
+    confidence, least = probs.max(axis=1), 1.0 / probs.shape[1]  # a confidence runs from 1/K to 1
+    hits = probs.argmax(axis=1) == np.asarray(labels)
+    which = np.clip(((confidence - least) / (1 - least) * bins).astype(int), 0, bins - 1)
     return float(sum(abs(hits[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
                      for b in range(bins) if (which == b).any()))
 
 
-def quality_warnings(accuracy_: float, n: int) -> list[str]:
-    """What a person should hear about weak labels this accurate (n: how many were scored)."""
-    # A 95% binomial interval: labels whose interval reaches 0.5 are indistinguishable from coin flips.
-    margin = 1.96 * math.sqrt(0.25 / max(n, 1))
-    if accuracy_ - margin <= 0.5:
-        side = "below" if accuracy_ + margin < 0.5 else "at"
-        return [f"weak labels are {side} chance (accuracy {accuracy_:.3f} on {n} examples): they carry no "
+def quality_warnings(accuracy_: float, n: int, chance: float = 0.5) -> list[str]:
+    """What a person should hear about weak labels this accurate (n: how many were scored; chance: the
+    accuracy of always naming the most common class, 0.5 on a balanced binary task)."""
+    # A 95% binomial interval: labels whose interval reaches chance are indistinguishable from guessing.
+    margin = 1.96 * math.sqrt(chance * (1 - chance) / max(n, 1))
+    if accuracy_ - margin <= chance:
+        side = "below" if accuracy_ + margin < chance else "at"
+        of_chance = "" if chance == 0.5 else f", chance {chance:.3f}"
+        return [f"weak labels are {side} chance (accuracy {accuracy_:.3f} on {n} examples{of_chance}): they carry no "
                 "signal to learn from; buy gold labels, or use a stronger weak labeler"]
-    if accuracy_ < 0.55:
+    if accuracy_ < chance + 0.05:
         return [f"weak labels are barely above chance (accuracy {accuracy_:.3f}): expect little from them"]
     return []
 
@@ -301,6 +332,8 @@ def describe(labels: WeakLabels) -> dict:
     """How the weak labels were made and how good they are against the pool's gold labels."""
     probs, gold = labels.pool.weak_probs, labels.pool.labels
     acc = labels.accuracy
+    if labels.pool.n_classes > 2:
+        return _describe_classes(labels, acc)
     return {
         "task": labels.task,
         "labeler": labels.labeler,
@@ -314,4 +347,24 @@ def describe(labels: WeakLabels) -> dict:
         "calibration_error": round(calibration_error(gold, probs), 4),
         "build_s": None if labels.build_s is None else round(labels.build_s, 1),
         "warnings": quality_warnings(acc, len(labels.pool)),
+    }
+
+
+def _describe_classes(labels: WeakLabels, acc: float) -> dict:
+    """describe() for a task of K > 2 classes: rates per class where a binary task has the positive rate."""
+    probs, gold, k = labels.pool.weak_probs, labels.pool.labels, labels.pool.n_classes
+    chance = float(labels.pool.class_rates.max())
+    return {
+        "task": labels.task,
+        "labeler": labels.labeler,
+        "n_labeled": len(labels.pool),
+        "n_labeler_train": labels.n_labeler_train,
+        "accuracy": round(acc, 4),
+        "auroc": None if (a := auroc(gold, probs)) is None else round(a, 4),
+        "labeled_class_rates": [round(float(r), 4) for r in np.bincount(probs.argmax(axis=1), minlength=k) / len(gold)],
+        "gold_class_rates": [round(float(r), 4) for r in labels.pool.class_rates],
+        "mean_confidence": round(float(probs.max(axis=1).mean()), 4),
+        "calibration_error": round(calibration_error(gold, probs), 4),
+        "build_s": None if labels.build_s is None else round(labels.build_s, 1),
+        "warnings": quality_warnings(acc, len(labels.pool), chance),
     }

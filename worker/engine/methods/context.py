@@ -12,6 +12,7 @@ from ..models import ResolvedModel
 from ..runtime import Runtime
 from ..spec import StageResult, TrialSpec
 from ..tasks import Split
+from ..tasks.base import BINARY_CLASSES
 from ..training.loop import ProgressCallback, StageData
 
 
@@ -56,6 +57,11 @@ class TrialContext:
     rng: np.random.Generator
     progress: ProgressCallback | None = None
     n_task_test: int = 0  # the task's whole test set, of which `test` may be the first n_test
+    classes: tuple[str, ...] = BINARY_CLASSES  # the task's, in label order
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
 
     @property
     def eval_batch_size(self) -> int:
@@ -68,8 +74,8 @@ THRESHOLD_SAMPLE = 512
 
 @dataclass
 class MethodOutcome:
-    test_scores: np.ndarray  # log-odds of the positive class
-    threshold: float = 0.0
+    test_scores: np.ndarray  # log-odds of the positive class; K > 2 classes: rows of log-probabilities
+    threshold: float | np.ndarray = 0.0  # K > 2 classes: a bias per class (prior_biases)
     stages: list[StageResult] = field(default_factory=list)
     caps: list[str] = field(default_factory=list)  # what the method's params cut short
     weak_bought: list[Split] = field(default_factory=list)  # for the accuracy of weak labels used
@@ -112,8 +118,40 @@ def prior_threshold(pool_scores: np.ndarray, positive_rate: float, default: floa
     return float(np.quantile(np.asarray(pool_scores, dtype=np.float64), 1.0 - positive_rate))
 
 
+def prior_biases(pool_log_probs: np.ndarray, class_rates: np.ndarray, rounds: int = 50) -> np.ndarray:
+    """prior_threshold for K > 2 classes: a bias per class such that argmax(log-probabilities + bias)
+    predicts each class about as often, on unlabeled pool data, as the task's balance says."""
+    scores = np.asarray(pool_log_probs, dtype=np.float64)
+    bias = np.zeros(scores.shape[1])
+    if len(scores) == 0:
+        return bias
+    want = np.clip(np.asarray(class_rates, dtype=np.float64), 1e-6, None)
+    for _ in range(rounds):
+        shares = np.bincount(np.argmax(scores + bias, axis=1), minlength=len(bias)) / len(scores)
+        bias += 0.5 * (np.log(want) - np.log(np.clip(shares, 1.0 / len(scores), None)))
+    return bias
+
+
+def decision_cut(pool_scores: np.ndarray, pool: Split) -> float | np.ndarray:
+    """Where predictions are cut: the binary threshold, or the K-class biases, from the pool's balance."""
+    if pool.n_classes == 2:
+        return prior_threshold(pool_scores, pool.positive_rate)
+    return prior_biases(pool_scores, pool.class_rates)
+
+
+def gold_targets(examples: Split) -> np.ndarray:
+    """Training targets from gold labels: 0/1 for a binary task, one-hot rows for more classes."""
+    if examples.n_classes == 2:
+        return examples.labels.astype("float32")
+    return np.eye(examples.n_classes, dtype=np.float32)[examples.labels]
+
+
 def hard(probs: np.ndarray) -> np.ndarray:
-    return (np.asarray(probs) > 0.5).astype(np.int64)
+    """Class indices from probabilities: of the positive class (cut at 0.5), or rows over the classes."""
+    probs = np.asarray(probs)
+    if probs.ndim == 2:
+        return np.argmax(probs, axis=1).astype(np.int64)
+    return (probs > 0.5).astype(np.int64)
 
 
 def validation_order(labels: np.ndarray, n_val: int) -> np.ndarray:

@@ -38,7 +38,7 @@ from ..training.loop import (
     predict_scores,
     train_run,
 )
-from .context import MethodOutcome, TrialContext, hard, prior_threshold, stage_data, unlabeled_sample
+from .context import MethodOutcome, TrialContext, decision_cut, gold_targets, hard, stage_data, unlabeled_sample
 
 
 @dataclass(frozen=True)
@@ -67,17 +67,19 @@ def _shot_formatter(ctx: TrialContext, outcome: MethodOutcome) -> Formatter:
     if plan.weak_shots:
         bought = ctx.draw.take(plan.weak_shots)
         outcome.weak_bought.append(bought)
-        shots = list(zip(bought.texts, hard(bought.weak_probs)))
+        labels = hard(bought.weak_probs)
     else:
         bought = ctx.draw.take(plan.gold_shots)
-        shots = list(zip(bought.texts, bought.labels))
+        labels = bought.labels
+    # The answers as the prompt shows them: a binary task's "0"/"1", or the task's class names.
+    shots = [(text, ctx.classes[int(label)]) for text, label in zip(bought.texts, labels)]
     k = ctx.spec.params.n_shots
     return lambda text: few_shot_prompt(shuffled_shots(shots, k, ctx.rng), text)
 
 
 def _buy_uncertain_gold(ctx: TrialContext, predict, n: int, outcome: MethodOutcome | None = None,
                         store: weak_stages.WeakStageStore | None = None) -> Split:
-    """Gold labels for the n candidates with the highest binary entropy under the current model.
+    """Gold labels for the n candidates with the highest predictive entropy under the current model.
 
     `store` is the weak stage's, when the model is still exactly that stage: its pool scores are
     read from it, or computed and kept there.
@@ -107,7 +109,7 @@ def _never_left_chance(result: StageResult, data) -> bool:
     """A validated stage that started at chance (it had a cold start) and ended with its best
     validation AUROC not clearly above 0.5: an attempt that learned nothing."""
     return result.rule == "early_stopping" and result.cold_start_examples > 0 and not above_chance(
-        result.best_val_auroc, data.val_labels)
+        result.best_val_auroc, data.val_labels, n_classes=data.n_classes)
 
 
 def _trained(request: TrainRequest, model, seed_words: list[int]) -> Generator[TrainRequest, StageResult, StageResult]:
@@ -177,11 +179,11 @@ def sequential_steps(ctx: TrialContext, model, tokenizer) -> MethodSteps:
             gold = _buy_uncertain_gold(ctx, predict, plan.gold_stage.total, outcome, store)
         else:
             gold = ctx.draw.take(plan.gold_stage.total)
-        request = stage("gold", gold, gold.labels.astype("float32"), plan.gold_stage.n_val)
+        request = stage("gold", gold, gold_targets(gold), plan.gold_stage.n_val)
         outcome.stages.append((yield from _trained(request, model, [spec.seed, 2])))
 
     outcome.test_scores = scores(ctx.test.texts)
-    outcome.threshold = prior_threshold(scores(unlabeled_sample(ctx)), ctx.draw.pool.positive_rate)
+    outcome.threshold = decision_cut(scores(unlabeled_sample(ctx)), ctx.draw.pool)
     return outcome
 
 
@@ -196,5 +198,5 @@ def train_alone(steps: MethodSteps, model) -> MethodOutcome:
 
 
 def run_sequential_sft(ctx: TrialContext) -> MethodOutcome:
-    with fresh_classifier(ctx.model, ctx.runtime) as (classifier, tokenizer):
+    with fresh_classifier(ctx.model, ctx.runtime, ctx.n_classes) as (classifier, tokenizer):
         return train_alone(sequential_steps(ctx, classifier, tokenizer), classifier)

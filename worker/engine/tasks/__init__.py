@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable
 
-from . import geo, glosses, lexicon
+from . import categories, geo, glosses, lexicon
 from .base import Split, Task, balance, dedupe, split_pool_test, stable_id
+from .categories import word_categories_task
 from .geo import capitals_task, cities_task, city_continents_task
 from .glosses import word_definitions_task
 from .hf import HF_LOADERS
@@ -18,10 +19,13 @@ BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
     "capitals": capitals_task,
     "word_sentiment": word_sentiment_task,
     "word_definitions": word_definitions_task,
+    "word_categories": word_categories_task,
 }
 
 # Each builder module keeps the versions of its own tasks, next to the code whose changes bump them.
-TASK_VERSIONS: dict[str, int] = {**geo.TASK_VERSIONS, **lexicon.TASK_VERSIONS, **glosses.TASK_VERSIONS}
+TASK_VERSIONS: dict[str, int] = {
+    **geo.TASK_VERSIONS, **lexicon.TASK_VERSIONS, **glosses.TASK_VERSIONS, **categories.TASK_VERSIONS,
+}
 
 
 class UnknownTaskError(KeyError):

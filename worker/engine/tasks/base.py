@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+BINARY_CLASSES = ("0", "1")
+
+
 def stable_id(text: str) -> str:
     """An id that survives reordering and reloading: a hash of the text itself."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
@@ -16,21 +19,30 @@ def stable_id(text: str) -> str:
 
 @dataclass(frozen=True)
 class Split:
-    """Columnar examples: ids, texts, gold labels (0/1) and optional weak probabilities."""
+    """Columnar examples: ids, texts, gold labels (class indices) and optional weak probabilities.
+
+    Binary splits (n_classes 2) keep the shapes every stored trial was trained with: `weak_probs` is
+    each example's probability of class 1. With more classes it is a row of class probabilities.
+    """
 
     ids: list[str]
     texts: list[str]
     labels: np.ndarray
     weak_probs: np.ndarray | None = None
+    n_classes: int = 2
 
     def __post_init__(self) -> None:
         n = len(self.texts)
         if len(self.ids) != n or len(self.labels) != n:
             raise ValueError("ids, texts and labels must have the same length")
-        if self.weak_probs is not None and len(self.weak_probs) != n:
-            raise ValueError("weak_probs must have one value per example")
-        if n and not np.isin(self.labels, (0, 1)).all():
-            raise ValueError("labels must be 0 or 1")
+        if self.n_classes < 2:
+            raise ValueError("a task needs at least two classes")
+        if self.weak_probs is not None:
+            shape = (n,) if self.n_classes == 2 else (n, self.n_classes)
+            if np.shape(self.weak_probs) != shape:
+                raise ValueError(f"weak_probs must have shape {shape}, not {np.shape(self.weak_probs)}")
+        if n and not np.isin(self.labels, np.arange(self.n_classes)).all():
+            raise ValueError("labels must be 0 or 1" if self.n_classes == 2 else f"labels must be 0 to {self.n_classes - 1}")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -42,34 +54,56 @@ class Split:
             texts=[self.texts[i] for i in idx],
             labels=self.labels[idx],
             weak_probs=None if self.weak_probs is None else self.weak_probs[idx],
+            n_classes=self.n_classes,
         )
 
     def with_weak_probs(self, weak_probs: np.ndarray) -> "Split":
-        return Split(self.ids, self.texts, self.labels, np.asarray(weak_probs, dtype=np.float32))
+        return Split(self.ids, self.texts, self.labels, np.asarray(weak_probs, dtype=np.float32), self.n_classes)
 
     @property
     def positive_rate(self) -> float:
         return float(self.labels.mean()) if len(self) else float("nan")
 
+    @property
+    def class_rates(self) -> np.ndarray:
+        """Each class's share of the split's gold labels."""
+        return np.bincount(self.labels, minlength=self.n_classes) / max(len(self), 1)
+
     @staticmethod
-    def from_records(records: list[tuple[str, int]]) -> "Split":
+    def from_records(records: list[tuple[str, int]], n_classes: int = 2) -> "Split":
         texts = [t for t, _ in records]
         return Split(
             ids=[stable_id(t) for t in texts],
             texts=texts,
             labels=np.array([int(y) for _, y in records], dtype=np.int64),
+            n_classes=n_classes,
         )
 
 
 @dataclass(frozen=True)
 class Task:
-    """A binary classification task: labels are bought from `pool`, accuracy is read on `test`."""
+    """A classification task: labels are bought from `pool`, accuracy is read on `test`.
+
+    `classes` names the classes in label order; a binary task's are "0" and "1" (its prompts have
+    always shown those), and only a task of three or more classes trains a wider head.
+    """
 
     name: str
     pool: Split
     test: Split
     description: str = ""
     meta: dict = field(default_factory=dict)
+    classes: tuple[str, ...] = BINARY_CLASSES
+
+    def __post_init__(self) -> None:
+        if len(set(self.classes)) != len(self.classes) or len(self.classes) < 2:
+            raise ValueError(f"a task needs two or more distinct class names, not {self.classes}")
+        if self.pool.n_classes != self.n_classes or self.test.n_classes != self.n_classes:
+            raise ValueError("the pool and test splits must have the task's number of classes")
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
 
     @property
     def has_own_weak_labels(self) -> bool:
@@ -105,6 +139,23 @@ def split_pool_test(split: Split, n_test: int, rng: np.random.Generator) -> tupl
     if len(pos) < half or len(neg) < half:
         raise ValueError(f"not enough examples of each class for a balanced test set of {n_test}")
     test_idx = np.concatenate([rng.choice(pos, half, replace=False), rng.choice(neg, half, replace=False)])
+    rng.shuffle(test_idx)
+    pool_mask = np.ones(len(split), dtype=bool)
+    pool_mask[test_idx] = False
+    pool_idx = np.flatnonzero(pool_mask)
+    rng.shuffle(pool_idx)
+    return split.take(pool_idx), split.take(test_idx)
+
+
+def split_stratified(split: Split, n_test: int, rng: np.random.Generator) -> tuple[Split, Split]:
+    """Carve a test set of `n_test` out of `split` that keeps each class's share (K > 2 classes: chance
+    is then the commonest class's rate, the same in pool and test); the rest is the pool."""
+    counts = np.bincount(split.labels, minlength=split.n_classes)
+    take = np.floor(counts * n_test / len(split)).astype(int)
+    for c in np.argsort(-(counts * n_test / len(split) - take), kind="stable")[: n_test - take.sum()]:
+        take[c] += 1  # the largest remainders round up, so the test set holds exactly n_test
+    test_idx = np.concatenate([rng.choice(np.flatnonzero(split.labels == c), take[c], replace=False)
+                               for c in range(split.n_classes)])
     rng.shuffle(test_idx)
     pool_mask = np.ones(len(split), dtype=bool)
     pool_mask[test_idx] = False

@@ -1,4 +1,4 @@
-"""The strong model: a pretrained transformer with LoRA adapters and a fresh 2-way head."""
+"""The strong model: a pretrained transformer with LoRA adapters and a fresh K-way head (2-way for binary tasks)."""
 
 from __future__ import annotations
 
@@ -60,12 +60,13 @@ class SequenceClassifier(nn.Module):
     mean-pool, since their CLS pooler is not trained for classification in every checkpoint.
     """
 
-    def __init__(self, backbone: nn.Module, hidden_size: int, pooling: str, autocast_dtype: torch.dtype | None = None):
+    def __init__(self, backbone: nn.Module, hidden_size: int, pooling: str, autocast_dtype: torch.dtype | None = None,
+                 n_classes: int = 2):
         super().__init__()
         self.backbone = backbone
         self.pooling = pooling
         self.autocast_dtype = autocast_dtype  # Runtime.autocast_dtype: the backbone's arithmetic, if not its weights'
-        self.head = nn.Linear(hidden_size, 2, dtype=torch.float32)
+        self.head = nn.Linear(hidden_size, n_classes, dtype=torch.float32)
         with torch.no_grad():  # a near-zero start keeps the first predictions near 50/50
             self.head.weight.mul_(HEAD_INIT_SCALE)
             self.head.bias.zero_()
@@ -135,7 +136,8 @@ def lora_targets(backbone: nn.Module) -> list[str]:
 
 
 def build_classifier(
-    model: ResolvedModel, runtime: Runtime, backbone: nn.Module | None = None, dropout: bool = False
+    model: ResolvedModel, runtime: Runtime, backbone: nn.Module | None = None, dropout: bool = False,
+    n_classes: int = 2,
 ) -> SequenceClassifier:
     """A fresh LoRA adapter and head on `backbone` (a base model with no adapter), or on a newly
     loaded one. The adapter's and head's initial values come from torch's RNG, as seeded by the caller.
@@ -147,5 +149,6 @@ def build_classifier(
     config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=lora_targets(backbone))
     backbone = get_peft_model(backbone, config)
     hidden_size = backbone.config.hidden_size
-    classifier = SequenceClassifier(backbone, hidden_size, pooling=pooling_for(model), autocast_dtype=runtime.autocast_dtype)
+    classifier = SequenceClassifier(backbone, hidden_size, pooling=pooling_for(model), autocast_dtype=runtime.autocast_dtype,
+                                    n_classes=n_classes)
     return classifier.to(runtime.device)

@@ -84,9 +84,13 @@ def checked_between_steps(*checks: Callable[[], None]) -> Iterator[None]:
 @dataclass(frozen=True)
 class StageData:
     train_texts: Sequence[str]
-    train_targets: np.ndarray  # probability of the positive class: 0/1 for gold, soft for weak
+    train_targets: np.ndarray  # probability of the positive class: 0/1 for gold, soft for weak (K > 2: rows)
     val_texts: Sequence[str]
     val_labels: np.ndarray  # hard labels to score validation AUROC against
+
+    @property
+    def n_classes(self) -> int:
+        return 2 if np.ndim(self.train_targets) == 1 else int(np.shape(self.train_targets)[1])
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,8 @@ def predict_scores(
     merged: bool | None = None,
 ) -> np.ndarray:
     """Log-odds of the positive class for each text, in the order given (float64: they keep their
-    order where a float32 probability has rounded to 0 or 1).
+    order where a float32 probability has rounded to 0 or 1); with a head of K > 2 classes, a row of
+    log-probabilities for each text.
 
     Batches are formed from texts sorted by length, so each pads to a length near its own texts'
     rather than to the longest text that happened to arrive with them; the scores come back in
@@ -207,14 +212,24 @@ def predict_scores(
     was_training = classifier.training
     classifier.eval()
     order = np.argsort([len(t) for t in texts], kind="stable")
-    scores = np.zeros(len(texts), dtype=np.float64)
+    n_classes = head_classes(classifier)
+    scores = np.zeros(len(texts) if n_classes == 2 else (len(texts), n_classes), dtype=np.float64)
     with merged_for_scoring(classifier, merged):
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
             logits = classifier(**batcher([texts[i] for i in rows])).double()
-            scores[rows] = (logits[:, 1] - logits[:, 0]).cpu().numpy()
+            if n_classes == 2:
+                scores[rows] = (logits[:, 1] - logits[:, 0]).cpu().numpy()
+            else:
+                scores[rows] = torch.log_softmax(logits, dim=-1).cpu().numpy()
     classifier.train(was_training)
     return scores
+
+
+def head_classes(classifier) -> int:
+    """How many classes the classifier's head scores (a grouped trial's view has 2-way heads only)."""
+    head = getattr(classifier, "head", None)
+    return head.out_features if isinstance(head, torch.nn.Linear) else 2
 
 
 def merged_for_scoring(classifier, merged: bool | None = None):
@@ -232,8 +247,11 @@ def merged_for_scoring(classifier, merged: bool | None = None):
 def predict_probs(
     classifier: SequenceClassifier, batcher: Batcher, texts: Sequence[str], batch_size: int
 ) -> np.ndarray:
-    """Probability of the positive class for each text."""
-    return 1.0 / (1.0 + np.exp(-predict_scores(classifier, batcher, texts, batch_size)))
+    """Probability of the positive class for each text (K > 2 classes: a row of class probabilities)."""
+    scores = predict_scores(classifier, batcher, texts, batch_size)
+    if scores.ndim == 2:
+        return np.exp(scores)
+    return 1.0 / (1.0 + np.exp(-scores))
 
 
 def model_positions(model_config) -> int:
@@ -300,7 +318,7 @@ class StageRun:
         self.step, self.examples, self.order = 0, 0, np.empty(0, dtype=np.int64)
         if self.validated and params.keep_stage_start:
             self.start_score = self._evaluate(0)
-        if not above_chance(self.start_score, data.val_labels):
+        if not above_chance(self.start_score, data.val_labels, n_classes=data.n_classes):
             # A random head, or a previous stage that left nothing to build on: the cold start.
             self.stopper.not_before = params.cold_start_examples
         model.train()

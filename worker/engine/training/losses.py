@@ -6,14 +6,17 @@ import torch
 import torch.nn.functional as F
 
 
-def soft_targets(p_positive: torch.Tensor) -> torch.Tensor:
-    """[1-p, p] rows from the probability of the positive class."""
-    p = p_positive.float()
+def soft_targets(targets: torch.Tensor) -> torch.Tensor:
+    """Target distributions: [1-p, p] rows from a binary task's probabilities of the positive class,
+    rows of class probabilities as they are."""
+    p = targets.float()
+    if p.ndim == 2:
+        return p
     return torch.stack([1 - p, p], dim=-1)
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of 2-way logits against target distributions (rows summing to 1)."""
+    """Mean cross-entropy of K-way logits against target distributions (rows summing to 1)."""
     return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
 
 
@@ -25,14 +28,31 @@ def logconf_weight(step_frac: float, aux_weight: float, warmup_frac: float) -> f
 def logconf_targets(logits: torch.Tensor, targets: torch.Tensor, weight: float) -> torch.Tensor:
     """Burns et al. (2023): mix the weak targets with the model's own hardened predictions.
 
-    The hardening threshold is the quantile of the batch's predictions at the batch's mean label,
-    so the hardened predictions keep the weak labels' class balance instead of collapsing to one class.
+    Binary: the hardening threshold is the quantile of the batch's predictions at the batch's mean
+    label, so the hardened predictions keep the weak labels' class balance instead of collapsing to
+    one class (their code). K classes: the same idea per class; each row's prediction is shifted by
+    a per-class bias until the batch's hardened classes match the weak targets' balance
+    (`balanced_hardening`), then hardened to one-hot.
     """
     probs = F.softmax(logits.detach().float(), dim=-1)
+    if probs.shape[-1] > 2:
+        return (1 - weight) * targets + weight * balanced_hardening(probs, targets.mean(dim=0))
     mean_positive = targets[:, 1].mean()
     threshold = torch.quantile(probs[:, 0], mean_positive)
     hardened = torch.stack([probs[:, 0] >= threshold, probs[:, 0] < threshold], dim=-1).float()
     return (1 - weight) * targets + weight * hardened
+
+
+def balanced_hardening(probs: torch.Tensor, balance: torch.Tensor, rounds: int = 20) -> torch.Tensor:
+    """One-hot rows of argmax(log probs + b), b fitted so each class's share of the rows approaches
+    `balance` (a multiplicative update of the class's prior; the binary quantile's K-class analogue)."""
+    log_probs = probs.clamp_min(1e-12).log()
+    bias = torch.zeros(probs.shape[-1], device=probs.device)
+    want = balance.clamp_min(1e-6)
+    for _ in range(rounds):
+        counts = F.one_hot((log_probs + bias).argmax(dim=-1), probs.shape[-1]).float().mean(dim=0)
+        bias = bias + (want.log() - counts.clamp_min(1.0 / len(probs)).log()) * 0.5
+    return F.one_hot((log_probs + bias).argmax(dim=-1), probs.shape[-1]).float()
 
 
 def logconf_loss(logits: torch.Tensor, targets: torch.Tensor, weight: float) -> torch.Tensor:
