@@ -31,7 +31,8 @@ def write_study_png(study: dict, path: str) -> None:
                 label=label, color=colors(s / max(len(shares) - 1, 1)), linestyle=styles[m % len(styles)],
                 marker="o", markersize=4, capsize=3,
             )
-    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
+    # Chance is the commonest class's share: 0.5 on a balanced binary task (and in studies saved before).
+    ax.axhline(study.get("majority_rate") or 0.5, color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xscale("log")
     # The budgets asked for as the ticks: log-scale defaults label few of them. "\\$" is a literal
     # dollar sign, not the start of matplotlib's math text.

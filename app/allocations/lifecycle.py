@@ -35,7 +35,7 @@ from app.db.models import Allocation, AllocationStatus, StudyPoint, StudyPointTr
 from app.errors import RequestError
 from app.results import stored_plans
 from app.results.points import group_trials
-from app.tasks.registry import buyable, concrete_labeler
+from app.tasks.registry import buyable, concrete_labeler, majority_rate
 from app.trials import cache as trial_cache
 from app.trials import progress as trial_progress
 from app.trials.schemas import TrialOut
@@ -290,17 +290,12 @@ def _finish(allocation: Allocation) -> None:
         return
     task = allocation.task
     allocation.recommendation = {
-        **recommendation(stats, allocation.request, majority_rate(task.test_positive_rate),
+        **recommendation(stats, allocation.request, majority_rate(task),
                          weak_label_accuracy(trials_of(allocation))),
         "search": _search_summary(allocation),
     }
     allocation.status = AllocationStatus.done
     webhooks.note_ended(allocation)  # its callback, if any, goes out once this transaction commits
-
-
-def majority_rate(positive_rate: float) -> float:
-    """Accuracy of always answering the commoner class: the bar for "beats chance"."""
-    return max(positive_rate, 1 - positive_rate)
 
 
 def weak_label_accuracy(trials: list[Trial]) -> float | None:

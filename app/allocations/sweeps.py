@@ -22,6 +22,7 @@ from app.db.models import Allocation, AllocationStatus, Task, Trial, TrialStatus
 from app.errors import NotFoundError, RequestError
 from app.results.points import group_trials
 from app.stats.prices import Prices
+from app.tasks.registry import majority_rate
 
 # A point costs at most a budget up to float rounding (0.1 * 30 is 3.0000000000000004).
 COST_TOLERANCE = 1e-9
@@ -99,7 +100,7 @@ def best_at_budget(allocations: list[Allocation], allocation: Allocation) -> Bud
     rec = recommendation(
         points,
         request,
-        allocation_service.majority_rate(allocation.task.test_positive_rate),
+        majority_rate(allocation.task),
         allocation_service.weak_label_accuracy(trials),
     )
     return BudgetBest(

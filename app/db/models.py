@@ -52,8 +52,14 @@ class Task(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     n_pool: Mapped[int]
     n_test: Mapped[int]
-    pool_positive_rate: Mapped[float] = mapped_column(Float)
-    test_positive_rate: Mapped[float] = mapped_column(Float)
+    # Binary tasks only (None for a task of more classes, whose balance is in the class rates below).
+    pool_positive_rate: Mapped[float | None] = mapped_column(Float)
+    test_positive_rate: Mapped[float | None] = mapped_column(Float)
+    # A task of K > 2 classes: their names in label order, and each one's share of pool and test.
+    # None for a binary task (classes "0" and "1").
+    classes: Mapped[list | None] = mapped_column(JSONType)
+    pool_class_rates: Mapped[list | None] = mapped_column(JSONType)
+    test_class_rates: Mapped[list | None] = mapped_column(JSONType)
     has_weak_labels: Mapped[bool] = mapped_column(default=False)
     weak_label_accuracy: Mapped[float | None] = mapped_column(Float)
     # How the default weak labels were made and how good they are (weak_labels.describe).
@@ -90,6 +96,7 @@ class Example(Base):
     text: Mapped[str] = mapped_column(Text)
     label: Mapped[int] = mapped_column(Integer)
     weak_prob: Mapped[float | None] = mapped_column(Float)
+    weak_probs: Mapped[list | None] = mapped_column(JSONType)  # K > 2 classes: a probability per class
 
 
 class Trial(Base):

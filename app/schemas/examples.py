@@ -139,6 +139,7 @@ WEAK_LABELS: dict[str, Any] = {
 TASK: dict[str, Any] = {
     "name": "word_sentiment", "source": "builtin", "description": "sentiment of single English words (VADER lexicon)",
     "n_pool": 8000, "n_test": 1000, "pool_positive_rate": 0.5, "test_positive_rate": 0.5, "has_weak_labels": False,
+    "classes": None, "pool_class_rates": None, "test_class_rates": None,
     "weak_label_accuracy": 0.81, "weak_labels": WEAK_LABELS, "version": 1, "upload": None,
     "created_at": CREATED_AT, "warnings": [],
 }
@@ -216,6 +217,7 @@ STUDY: dict[str, Any] = {
                  "gap": 0.028, "gap_interval": COMPARISON}],
     "stage_summary": {"gold_stages": 4, "kept_start": 0, "fixed_schedule": 0, "at_first_evaluation": 1,
                       "past_first_evaluation": 3},
+    "majority_rate": 0.5,
 }
 
 

@@ -23,7 +23,7 @@ from app.errors import NotFoundError, RequestError
 from app.results.points import split
 from app.stats.intervals import Scores, SeedVariance, compare, interval, seed_prior, stack_records
 from app.studies.schemas import StudyRequest
-from app.tasks.registry import buyable, concrete_labeler, get_or_register_task
+from app.tasks.registry import buyable, concrete_labeler, get_or_register_task, majority_rate
 from app.trials import cache as trial_cache
 from worker.engine.budget import AllocationError, plan_labels
 from worker.engine.metrics import unpack_correct
@@ -344,6 +344,7 @@ def describe(session: Session, study: GridStudy) -> dict:
         "skipped": study.points["skipped"],
         "winners": winners(rows, request["budgets"], scores),
         "stage_summary": stage_summary(done, recipe_params(request["recipe"], request["params"])),
+        "majority_rate": majority_rate(study.task),
     }
 
 

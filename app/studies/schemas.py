@@ -162,3 +162,6 @@ class StudyOut(StudySummary):
     skipped: list[SkippedPoint]
     winners: list[Winner]
     stage_summary: StageSummary
+    majority_rate: float | None = Field(
+        None, description="accuracy of always naming the test set's commonest class: chance (0.5 on a balanced "
+        "binary task; the largest class's share for more classes)")

@@ -17,6 +17,7 @@ from app.db.models import Example, Task, TaskSource
 from app.errors import ConflictError, NotFoundError, RequestError
 from app.tasks import names as task_names
 from app.tasks import uploads
+from app.tasks.imports import FieldMapping, read_import
 from worker.engine.tasks import (
     BUILTIN_TASKS,
     HF_LOADERS,
@@ -29,6 +30,7 @@ from worker.engine.tasks import (
 from worker.engine.tasks import (
     Task as EngineTask,
 )
+from worker.engine.tasks.base import BINARY_CLASSES, split_stratified
 from worker.engine.weak_labels import (
     WeakLabelerError,
     default_labeler_name,
@@ -135,22 +137,35 @@ def _refresh(session: Session, task: Task) -> None:
     stored under their own task_version and drop out of the frontier (trial_records.current_trials)."""
     engine_task = get_task(task.name)
     fresh = _row_from_engine_task(task.name, TaskSource(task.source), engine_task)
-    for column in ("description", "n_pool", "n_test", "pool_positive_rate", "test_positive_rate", "version"):
+    for column in ("description", "n_pool", "n_test", "pool_positive_rate", "test_positive_rate", "classes",
+                   "pool_class_rates", "test_class_rates", "version"):
         setattr(task, column, getattr(fresh, column))
     if not _describe_cached_weak_labels(task, engine_task):
         _build_weak_labels_after_commit(session, task.name)
     session.flush()
 
 
+def majority_rate(task: Task) -> float:
+    """Accuracy of always answering the test set's commonest class: the bar for "beats chance"."""
+    if task.test_class_rates:
+        return max(task.test_class_rates)
+    return max(task.test_positive_rate, 1 - task.test_positive_rate)
+
+
 def _row_from_engine_task(name: str, source: TaskSource, engine_task: EngineTask) -> Task:
+    binary = engine_task.n_classes == 2
     return Task(
         name=name,
         source=source,
         description=engine_task.description,
         n_pool=len(engine_task.pool),
         n_test=len(engine_task.test),
-        pool_positive_rate=engine_task.pool.positive_rate,
-        test_positive_rate=engine_task.test.positive_rate,
+        pool_positive_rate=engine_task.pool.positive_rate if binary else None,
+        test_positive_rate=engine_task.test.positive_rate if binary else None,
+        # Kept where they are names: "0" and "1" are what a binary task's row always meant.
+        classes=None if engine_task.classes == BINARY_CLASSES else list(engine_task.classes),
+        pool_class_rates=None if binary else [round(float(r), 6) for r in engine_task.pool.class_rates],
+        test_class_rates=None if binary else [round(float(r), 6) for r in engine_task.test.class_rates],
         has_weak_labels=engine_task.has_own_weak_labels,
         version=task_version(name) if source != TaskSource.upload else 1,
     )
@@ -206,9 +221,11 @@ def describe_weak_labels(task: Task, labels) -> None:
 
 
 def register_upload(session: Session, name: str, upload: BinaryIO, filename: str,
-                    team: str | None = None) -> tuple[Task, dict]:
-    """Validate an uploaded CSV/JSONL and store it whole, or raise and store nothing. Returns the task
-    and what became of the file's rows (read, kept, identical duplicates dropped).
+                    team: str | None = None, fmt: str | None = None,
+                    mapping: FieldMapping | None = None) -> tuple[Task, dict]:
+    """Validate an uploaded file (CSV, JSONL or an annotation tool's export: app/tasks/imports) and
+    store it whole, or raise and store nothing. Returns the task and what became of the file's
+    records (read, kept, identical duplicates dropped, left out on purpose and why).
 
     `upload` is the spooled file as it arrived: it is measured in chunks and parsed a line at a time,
     never read whole into memory.
@@ -223,19 +240,17 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
         check_upload_quota(session, team)  # before the file is read: a team at its cap costs nothing
     settings = get_settings()
     uploads.check_size(upload, settings.max_upload_bytes)
-    rows = uploads.validate_rows(uploads.read_rows(upload, filename, settings.max_upload_rows))
-    texts, labels, weak = rows.texts, rows.labels, rows.weak
+    imported = read_import(upload, filename, fmt, mapping or FieldMapping(), settings.max_upload_rows,
+                           max_bytes=settings.max_upload_bytes)
+    rows = uploads.validate_rows(imported.rows, names=imported.names)
     if team is not None:
-        check_upload_quota(session, team, len(texts))
+        check_upload_quota(session, team, len(rows.texts))
 
-    data = Split(ids=[stable_id(t) for t in texts], texts=texts, labels=labels, weak_probs=weak)
-    rng = np.random.default_rng(0)
-    n_test = min(1000, 2 * (min(int((labels == 0).sum()), int((labels == 1).sum())) // 5))
-    pool, test = split_pool_test(data, n_test, rng)
     stored = task_names.stored_name(team, name)
-    task = _row_from_engine_task(stored, TaskSource.upload, EngineTask(stored, pool, test))
+    engine_task = _engine_task_of(stored, rows)
+    task = _row_from_engine_task(stored, TaskSource.upload, engine_task)
     task.team = team
-    labels_ready = _describe_cached_weak_labels(task, EngineTask(stored, pool, test))
+    labels_ready = _describe_cached_weak_labels(task, engine_task)
     if not labels_ready and team is not None:
         # Building them trains a labeler on the trials queue: work the team's limit counts.
         check_work_quota(session, team, 1, what="this upload's weak-labeler build")
@@ -246,10 +261,25 @@ def register_upload(session: Session, name: str, upload: BinaryIO, filename: str
         # Another upload of this name committed after the check above: the caller rolls this
         # transaction back whole, so nothing of this one remains.
         raise ConflictError(f"task {name!r} already exists") from None
-    _insert_examples(session, task.id, (("pool", pool), ("test", test)))
+    _insert_examples(session, task.id, (("pool", engine_task.pool), ("test", engine_task.test)))
     if not labels_ready:
         _build_weak_labels_after_commit(session, stored)
-    return task, rows.summary
+    return task, {**rows.summary, "left_out": imported.dropped}
+
+
+def _engine_task_of(name: str, rows: uploads.ValidRows) -> EngineTask:
+    """The uploaded rows as a task: a binary one's test set balanced (as ever), K > 2 classes' in
+    the file's proportions."""
+    k = len(rows.classes)
+    data = Split(ids=[stable_id(t) for t in rows.texts], texts=rows.texts, labels=rows.labels, weak_probs=rows.weak,
+                 n_classes=k)
+    rng = np.random.default_rng(0)
+    if k == 2:
+        n_test = min(1000, 2 * (min(int((rows.labels == 0).sum()), int((rows.labels == 1).sum())) // 5))
+        pool, test = split_pool_test(data, n_test, rng)
+    else:
+        pool, test = split_stratified(data, min(1000, len(data) // 5), rng)
+    return EngineTask(name, pool, test, classes=rows.classes)
 
 
 # Rows a single INSERT carries: a whole upload as one statement held its parameters (a dict a row, then
@@ -264,7 +294,9 @@ def _insert_examples(session: Session, task_id: int, splits) -> None:
     rows = (
         {"task_id": task_id, "split": split_name, "position": i, "text": split.texts[i],
          "label": int(split.labels[i]),
-         "weak_prob": None if split.weak_probs is None else float(split.weak_probs[i])}
+         "weak_prob": None if split.weak_probs is None or split.n_classes > 2 else float(split.weak_probs[i]),
+         "weak_probs": None if split.weak_probs is None or split.n_classes == 2 else
+         [round(float(p), 6) for p in split.weak_probs[i]]}
         for split_name, split in splits
         for i in range(len(split))
     )
@@ -277,18 +309,22 @@ def engine_task(session: Session, task: Task) -> EngineTask:
     if task.source != TaskSource.upload:
         return get_task(task.name)
     splits = {}
+    classes = tuple(task.classes) if task.classes else BINARY_CLASSES
     for split_name in ("pool", "test"):
         rows = session.execute(
-            select(Example.text, Example.label, Example.weak_prob)
+            select(Example.text, Example.label, Example.weak_prob, Example.weak_probs)
             .where(Example.task_id == task.id, Example.split == split_name)
             .order_by(Example.position)
         ).all()
         texts = [r.text for r in rows]
-        weak = np.array([r.weak_prob for r in rows], dtype=np.float32) if task.has_weak_labels else None
+        weak = None
+        if task.has_weak_labels:
+            weak = np.array([r.weak_prob if len(classes) == 2 else r.weak_probs for r in rows], dtype=np.float32)
         splits[split_name] = Split(
             ids=[stable_id(t) for t in texts],
             texts=texts,
             labels=np.array([r.label for r in rows], dtype=np.int64),
             weak_probs=weak,
+            n_classes=len(classes),
         )
-    return EngineTask(task.name, splits["pool"], splits["test"], description=task.description)
+    return EngineTask(task.name, splits["pool"], splits["test"], description=task.description, classes=classes)

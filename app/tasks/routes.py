@@ -1,4 +1,4 @@
-"""Tasks: register (built-in, hub data set, or uploaded CSV/JSONL) and describe."""
+"""Tasks: register (built-in, hub data set, or an uploaded file or annotation export) and describe."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app.db.models import Task
 from app.errors import RequestError
 from app.tasks import registry as task_service
 from app.tasks import removal as task_removal
+from app.tasks.imports import FieldMapping, Format
 from app.tasks.schemas import TaskDeletedOut, TaskOut, UploadSummary
 
 router = APIRouter(tags=["tasks"])
@@ -34,9 +35,24 @@ def register_task(
     name: Annotated[str | None, Form(description="name of an uploaded task")] = None,
     file: Annotated[
         UploadFile | None,
-        File(description="CSV or JSONL (UTF-8): text, label, optional weak_prob or weak_label; at most "
-             "LABELMIX_MAX_UPLOAD_BYTES (50 MiB) and LABELMIX_MAX_UPLOAD_ROWS (100,000 rows) by default"),
+        File(description="CSV or JSONL (UTF-8): text, label (0/1, whole numbers 0..K-1, or class names), optional "
+             "weak_prob (binary), weak_label (+ weak_score) or weak_probs (class -> probability); or a Label Studio "
+             "JSON export, an Argilla export, a Parquet file, or a saved Hugging Face dataset zipped (see format). "
+             "At most LABELMIX_MAX_UPLOAD_BYTES (50 MiB) and LABELMIX_MAX_UPLOAD_ROWS (100,000 rows) by default"),
     ] = None,
+    format: Annotated[
+        Format | None,
+        Form(description="the file's format; by default its name says (.csv, .jsonl, .parquet, .zip/.tar(.gz) of a "
+             "saved dataset, .json: a Label Studio export)"),
+    ] = None,
+    text_field: Annotated[str | None, Form(description="the text's column (Label Studio: key of data; "
+                                                        "Argilla: field); default text, or the only one")] = None,
+    label_field: Annotated[str | None, Form(description="the gold label's column (Label Studio: choices control; "
+                                                         "Argilla: question); default label, or the only one")] = None,
+    weak_field: Annotated[str | None, Form(description="the weak label's column (Label Studio: the model_version "
+                                                        "of the predictions to use)")] = None,
+    weak_score_field: Annotated[str | None, Form(description="the weak label's confidence column, in [0, 1]")] = None,
+    split: Annotated[str | None, Form(description="a saved DatasetDict's split (default train)")] = None,
 ) -> TaskOut:
     """Register a task by naming a data set (a built-in one is registered here, once; asking again
     returns it), or by uploading rows (validated and stored atomically). A file with problems is
@@ -48,7 +64,9 @@ def register_task(
         return TaskOut.model_validate(task_service.register_named(session, dataset))
     if not name:
         raise RequestError("name", "an uploaded task needs a name")
-    task, rows = task_service.register_upload(session, name, file.file, file.filename or "", caller.team)
+    mapping = FieldMapping(text_field, label_field, weak_field, weak_score_field, split)
+    task, rows = task_service.register_upload(session, name, file.file, file.filename or "", caller.team,
+                                              format, mapping)
     return TaskOut.model_validate(task).model_copy(update={"upload": UploadSummary(**rows)})
 
 

@@ -12,6 +12,9 @@ class UploadSummary(BaseModel):
     rows_read: int
     rows_kept: int
     duplicates_dropped: int = Field(description="rows identical to an earlier one (text, label, weak label)")
+    left_out: dict[str, int] = Field(
+        default_factory=dict, description="records of an annotation export left out on purpose, by why: "
+        "no_annotation, annotators_tied, cancelled_annotations, discarded_responses, draft_responses")
 
 
 class TaskDeletedOut(BaseModel):
@@ -38,6 +41,10 @@ class WeakLabelQuality(AsStored):
     auroc: float | None = None
     labeled_positive_rate: float | None = None
     gold_positive_rate: float | None = None
+    labeled_class_rates: list[float] | None = Field(
+        None, description="K > 2 classes: each class's share of the weak labels")
+    gold_class_rates: list[float] | None = Field(
+        None, description="K > 2 classes: each class's share of the gold labels")
     mean_confidence: float | None = None
     calibration_error: float | None = None
     build_s: float | None = Field(None, description="seconds it took to build them")
@@ -53,8 +60,15 @@ class TaskOut(BaseModel):
     description: str
     n_pool: int
     n_test: int
-    pool_positive_rate: float
-    test_positive_rate: float
+    pool_positive_rate: float | None = Field(description="share of label 1 in the pool (binary tasks; None otherwise)")
+    test_positive_rate: float | None = Field(
+        description="share of label 1 in the test set (binary tasks; None otherwise)")
+    classes: list[str] | None = Field(
+        None, description="a task of more than two classes: their names, in label order (None: binary, labels 0 and 1)")
+    pool_class_rates: list[float] | None = Field(None, description="each class's share of the pool (K > 2 classes)")
+    test_class_rates: list[float] | None = Field(
+        None, description="each class's share of the test set (K > 2 classes): the largest is chance, the accuracy of "
+        "always naming the commonest class")
     has_weak_labels: bool
     weak_label_accuracy: float | None
     weak_labels: WeakLabelQuality | None = Field(

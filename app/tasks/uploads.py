@@ -14,7 +14,7 @@ import codecs
 import csv
 import json
 import math
-import reprlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
@@ -23,18 +23,18 @@ import numpy as np
 
 from app.db.storable_text import unstorable_reason
 from app.errors import RequestError, RequestErrors, TooLargeError
-
-MIN_ROWS_PER_CLASS = 10
+from app.tasks.classes import (
+    BINARY_CLASSES,
+    class_size_problems,
+    infer_classes,
+    label_key,
+    odd_kind_rows,
+    weak_field_of,
+    weak_value,
+)
 # Problems reported at once: enough to fix a file in one go, few enough to read (the rest are counted).
 MAX_PROBLEMS = 50
 CHUNK_BYTES = 1 << 20
-
-
-def _quote(value) -> str:
-    """A value quoted back in a message, kept short (a "label" can be a 100 KB string)."""
-    short = reprlib.Repr()
-    short.maxstring = short.maxother = 40
-    return short.repr(value)
 
 
 def check_size(upload: BinaryIO, max_bytes: int) -> None:
@@ -53,13 +53,18 @@ class RawRow(NamedTuple):
     tuple is a fraction of the parser's dict (see tasks.INSERT_CHUNK_ROWS for what both saved)."""
 
     text: object
-    label: object
-    weak_prob: object
-    weak_label: object
+    label: object  # 0/1, or a class name (or integer) of a task of K classes
+    weak_prob: object  # a binary task's probability of label 1
+    weak_label: object  # a weak class, by name or integer
+    # A weak labeler's distribution over the classes ({class: probability}), or its confidence in
+    # weak_label (imports whose model predictions carry a score: Label Studio, Argilla).
+    weak_probs: object = None
+    weak_score: object = None
 
     @classmethod
     def of(cls, row: dict) -> RawRow:
-        return cls(row.get("text"), row.get("label"), row.get("weak_prob"), row.get("weak_label"))
+        return cls(row.get("text"), row.get("label"), row.get("weak_prob"), row.get("weak_label"),
+                   row.get("weak_probs"), row.get("weak_score"))
 
 
 def read_rows(upload: BinaryIO, filename: str, max_rows: int) -> list[RawRow]:
@@ -129,16 +134,6 @@ def _jsonl_rows(lines: Iterator[str]) -> Iterator[dict]:
         yield row
 
 
-def _number(value, field: str, row: int) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
-        raise RequestError(field, f"row {row}: {_quote(value)} is not a number") from None
-    if math.isnan(number):
-        raise RequestError(field, f"row {row}: is not a number")
-    return number
-
-
 # One text's length, in either format: csv's own field limit (csv.field_size_limit(), 131,072), which
 # a CSV upload met already and a JSONL one did not (a line may hold one text of the whole 50 MiB).
 MAX_TEXT_CHARS = csv.field_size_limit()
@@ -162,10 +157,11 @@ def _text(row: RawRow, i: int) -> str:
 @dataclass(frozen=True)
 class ValidRows:
     texts: list[str]
-    labels: np.ndarray  # 0/1
-    weak: np.ndarray | None  # probabilities or hard weak labels, when the file gives them
+    labels: np.ndarray  # class indices
+    weak: np.ndarray | None  # binary: probability of class 1; K > 2 classes: rows of probabilities
     rows_read: int
     duplicates_dropped: int  # rows identical to an earlier one (text, label and weak label)
+    classes: tuple[str, ...] = BINARY_CLASSES  # in label order
 
     @property
     def summary(self) -> dict:
@@ -173,39 +169,75 @@ class ValidRows:
                 "duplicates_dropped": self.duplicates_dropped}
 
 
-def _row(row: RawRow, i: int, weak_field: str | None) -> tuple[str, int, float | None]:
-    """One row's text, label and weak value; RequestError naming the column and the row."""
-    text = _text(row, i)
-    label = _number(row.label, "label", i)
-    if label not in (0, 1):
-        raise RequestError("label", f"row {i}: label must be 0 or 1, got {_quote(row.label)}")
-    if weak_field is None:
-        return text, int(label), None
-    value = _number(getattr(row, weak_field), weak_field, i)
-    if weak_field == "weak_prob" and not 0 <= value <= 1:
-        raise RequestError("weak_prob", f"row {i}: must lie in [0, 1], got {value}")
-    if weak_field == "weak_label" and value not in (0, 1):
-        raise RequestError("weak_label", f"row {i}: must be 0 or 1, got {_quote(row.weak_label)}")
-    return text, int(label), value
+ROW_NUMBER = re.compile(r"\brow (\d+)\b")
 
 
-def validate_rows(rows: list[RawRow], max_problems: int = MAX_PROBLEMS) -> ValidRows:
+class _Problems:
+    """Problems of a file in row order (those of the whole file last), up to a limit, the rest counted;
+    each "row N" in a message said as the file names that record (`names`), where it does."""
+
+    def __init__(self, names: list[str | None], limit: int):
+        self.names, self.limit, self.found = names, limit, []
+
+    def add(self, exc: RequestError, row: int | None = None) -> None:
+        message = ROW_NUMBER.sub(self._name, exc.message)
+        self.found.append((math.inf if row is None else row, len(self.found), exc.field, message))
+
+    def _name(self, match: re.Match) -> str:
+        n = int(match.group(1))
+        return (self.names[n - 1] if 0 < n <= len(self.names) else None) or match.group(0)
+
+    def raise_any(self) -> None:
+        if self.found:
+            ordered = [(field, message) for _, _, field, message in sorted(self.found)]
+            raise RequestErrors(ordered[: self.limit], max(len(ordered) - self.limit, 0))
+
+
+def validate_rows(rows: list[RawRow], max_problems: int = MAX_PROBLEMS,
+                  names: list[str | None] | None = None) -> ValidRows:
     """The valid rows, a row repeated identically kept once; RequestErrors listing every problem
-    (up to `max_problems`, each naming its column and row) otherwise, so a file is fixed in one go."""
+    (up to `max_problems`, each naming its column and row) otherwise, so a file is fixed in one go.
+
+    The classes come from the labels (app/tasks/classes.py): 0 and 1 make a binary task as ever,
+    whole numbers 0..K-1 or names a task of K classes."""
     if not rows:
         raise RequestError("file", "has no rows")
-    has_prob = any(r.weak_prob not in (None, "") for r in rows)
-    has_hard = any(r.weak_label not in (None, "") for r in rows)
-    if has_prob and has_hard:
-        raise RequestError("weak_prob", "give weak_prob or weak_label, not both")
-    weak_field = "weak_prob" if has_prob else "weak_label" if has_hard else None
-    problems: list[tuple[str, str]] = []
-    more = 0
-    kept: dict[str, tuple[int, int, float | None]] = {}  # text -> (row, label, weak)
-    dropped = 0
+    # An export's records are tasks or records with ids, some left out: its names say which one.
+    problems = _Problems(names or [], max_problems)
+    keys: list[tuple[int, int | str]] = []
+    texts: dict[int, str] = {}
     for i, row in enumerate(rows, start=1):
         try:
-            text, label, weak = _row(row, i, weak_field)
+            texts[i] = _text(row, i)
+        except RequestError as exc:
+            problems.add(exc, i)
+        try:
+            key = label_key(row.label, i)
+        except RequestError as exc:
+            problems.add(exc, i)
+            continue
+        if key is None:
+            problems.add(RequestError("label", f"row {i}: label is missing"), i)
+        else:
+            keys.append((i, key))
+    odd = odd_kind_rows(keys)
+    for i, exc in odd:
+        problems.add(exc, i)
+    keys = [(i, key) for i, key in keys if i not in {row for row, _ in odd}]
+    try:
+        weak_field = weak_field_of(rows)
+        classes = infer_classes(keys)
+    except RequestError as exc:  # nothing more to check row by row without the classes
+        problems.add(exc)
+        problems.raise_any()
+    kept: dict[str, tuple[int, int, object]] = {}  # text -> (row, class, weak)
+    dropped = 0
+    for i, key in keys:
+        if i not in texts:
+            continue
+        text, label = texts[i], classes.index[key]
+        try:
+            weak = None if weak_field is None else weak_value(rows[i - 1], i, weak_field, classes)
             if text in kept:
                 first, first_label, first_weak = kept[text]
                 if (label, weak) == (first_label, first_weak):
@@ -217,15 +249,13 @@ def validate_rows(rows: list[RawRow], max_problems: int = MAX_PROBLEMS) -> Valid
                 raise RequestError("text", f"row {i}: repeats the text of row {first} with another {what}")
             kept[text] = (i, label, weak)
         except RequestError as exc:
-            if len(problems) < max_problems:
-                problems.append((exc.field, exc.message))
-            else:
-                more += 1
-    if problems:
-        raise RequestErrors(problems, more)
+            problems.add(exc, i)
     labels = np.array([label for _, label, _ in kept.values()], dtype=np.int64)
-    for cls in (0, 1):
-        if (labels == cls).sum() < MIN_ROWS_PER_CLASS:
-            raise RequestError("label", f"needs at least {MIN_ROWS_PER_CLASS} rows with label {cls}")
+    # Counted on the rows kept: a class left with no rows only because its rows have problems is not
+    # one more problem; a class with too few (a lone 2 among 0s and 1s) is, whatever else is wrong.
+    for n, exc in class_size_problems(labels, [row for row, _, _ in kept.values()], classes):
+        if n or not problems.found:
+            problems.add(exc)
+    problems.raise_any()
     weak = np.array([w for _, _, w in kept.values()], dtype=np.float32) if weak_field else None
-    return ValidRows(list(kept), labels, weak, len(rows), dropped)
+    return ValidRows(list(kept), labels, weak, len(rows), dropped, classes.names)

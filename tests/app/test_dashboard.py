@@ -98,6 +98,7 @@ def correctness(selection: float, holdout: float, n_test: int, rng: np.random.Ge
 
 
 def insert_trials(task_id: int, n_test: int) -> None:
+    import app.trials  # noqa: F401 (its ORM hook stamps each row's recipe key and engine version, as the service's do)
     from app.db.models import Trial
     from app.db.session import session_scope
 
@@ -579,8 +580,8 @@ def test_frontier_recommendation_exports_and_uploads_at_1280(server, browser, re
 
     upload("reviews", bad)
     label_error = page.locator('#upload-form [data-field="label"] .field-error')
-    assert label_error.inner_text().splitlines() == ["row 5: label must be 0 or 1, got '2'",
-                                                     "row 10: 'yes' is not a number"]
+    assert label_error.inner_text().splitlines() == ["row 10: 'yes' is a name, where the file's other labels are numbers",
+                                                     "needs at least 10 rows with label 2, has 1 (row 5)"]
     assert page.locator('#upload-form [data-field="text"] .field-error').inner_text() == (
         "row 11: repeats the text of row 1 with another label")
     assert page.locator('#upload-form [data-field="label"]').get_attribute("class") == "has-error"

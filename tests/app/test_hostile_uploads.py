@@ -281,7 +281,7 @@ HOSTILE = {
         ["row 4", "200,000 characters", "131,072"],
     ),
     "jsonl-label-beyond-any-float": (
-        "bad.jsonl", as_jsonl([{"text": "big", "label": 10**400}, *GOOD]), "label", ["row 1", "not a number"],
+        "bad.jsonl", as_jsonl([{"text": "big", "label": 10**400}, *GOOD]), "label", ["row 1", "not a class number"],
     ),
     "jsonl-number-of-5000-digits": (
         "bad.jsonl", _with_line(GOOD, 0, b'{"text": "long", "label": 1' + b"0" * 5000 + b"}\n"),
@@ -289,7 +289,7 @@ HOSTILE = {
     ),
     "jsonl-label-an-object": (
         "bad.jsonl", as_jsonl([{"text": "obj", "label": {"a": 1}}, *GOOD]),
-        "label", ["row 1", "not a number"],
+        "label", ["row 1", "class name or a whole number"],
     ),
     "jsonl-label-nan": (
         "bad.jsonl", _with_line(GOOD, 0, b'{"text": "nan", "label": NaN}\n'), "label", ["row 1"],
@@ -302,7 +302,7 @@ HOSTILE = {
     ),
     "csv-label-a-long-string": (
         "bad.csv", as_csv([{"text": "long label", "label": "x" * 100_000}, *GOOD]),
-        "label", ["row 1", "not a number"],
+        "label", ["row 1", "at most 100 characters"],
     ),
 }
 

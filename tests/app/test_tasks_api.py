@@ -162,8 +162,16 @@ def _both_weak_columns() -> list[dict]:
 
 MALFORMED = {
     # id: (filename, content, field, words the reason must contain)
-    "label-not-0-1": ("bad.csv", as_csv(_bad_row(4, label=2)), "label", ["row 5", "0 or 1"]),
-    "label-not-a-number": ("bad.jsonl", as_jsonl(_bad_row(4, label="yes")), "label", ["row 5", "not a number"]),
+    # A single 2 among 0s and 1s would be a third class of one row: a typo, said so with its row.
+    "label-2-in-one-row": ("bad.csv", as_csv(_bad_row(4, label=2)), "label", ["row 5", "at least 10", "label 2"]),
+    "label-name-among-numbers": ("bad.jsonl", as_jsonl(_bad_row(4, label="yes")), "label", ["row 5", "'yes'", "name"]),
+    "labels-skip-a-number": ("bad.csv", as_csv([{**r, "label": 2 * r["label"]} for r in rows()]), "label",
+                             ["0 to 2", "no row has label 1"]),
+    "one-class-only": ("bad.csv", as_csv([{**r, "label": "spam"} for r in rows()]), "label", ["'spam'", "two classes"]),
+    "weak-label-not-a-class": (
+        "bad.jsonl", as_jsonl([{**r, "weak_label": "maybe" if i == 3 else 1} for i, r in enumerate(rows())]),
+        "weak_label", ["row 4", "'maybe'", "not one of the classes"],
+    ),
     "missing-text": ("bad.jsonl", as_jsonl(_bad_row(3, text="")), "text", ["row 4", "missing"]),
     "no-text-key": ("bad.jsonl", as_jsonl([{"label": 1}, *rows()]), "text", ["row 1", "missing"]),
     "csv-without-text-column": (
@@ -222,17 +230,19 @@ def test_every_problem_of_a_file_is_reported_at_once_with_its_row(api, table_cou
     response = upload(api, "many-problems", as_csv(records), "bad.csv")
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
+    # Row by row in file order; then the file's own: a class of one row (the 2) is a typo, named by its row.
     assert [(d["loc"], d["msg"].split(":")[0]) for d in detail] == [
-        (["body", "label"], "row 2"), (["body", "text"], "row 5"), (["body", "label"], "row 8"),
-        (["body", "text"], "row 10"),
+        (["body", "text"], "row 5"), (["body", "label"], "row 8"), (["body", "text"], "row 10"),
+        (["body", "label"], "needs at least 10 rows with label 2, has 1 (row 2)"),
     ]
-    assert "repeats the text of row 1 with another label" in detail[3]["msg"]
+    assert "'yes' is a name, where the file's other labels are numbers" in detail[1]["msg"]
+    assert "repeats the text of row 1 with another label" in detail[2]["msg"]
     assert table_counts() == before
 
 
 @pytest.mark.both_databases
 def test_the_problems_listed_are_capped_and_the_rest_counted(api):
-    records = [{**r, "label": 7} for r in rows(n_pos=40, n_neg=40)]
+    records = [{**r, "text": " "} for r in rows(n_pos=40, n_neg=40)]
     response = upload(api, "all-bad", as_jsonl(records), "bad.jsonl")
     assert response.status_code == 422
     detail = response.json()["detail"]
