@@ -1,4 +1,4 @@
-"""`labelmix allocate | status | frontier | export`: the service from a terminal or a script.
+"""`labelmix allocate | status | frontier | export | tasks add`: the service from a terminal or a script.
 
 Each command talks HTTP to a running service: `--url` (or LABELMIX_URL; default the local
 `labelmix serve`), with the key in LABELMIX_API_KEY when the service requires keys. A refused
@@ -11,12 +11,14 @@ import csv
 import io
 import json
 import time
+import zipfile
 from pathlib import Path
 from typing import Annotated, Optional
 
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -53,7 +55,8 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs) -> dict:
     except ValueError:
         detail = response.text
     for line in _reasons(detail):
-        err.print(f"[red]{response.status_code}: {line}[/red]", highlight=False)
+        # One problem a line, unwrapped, its text as sent (a class name may hold brackets)
+        err.print(f"[red]{response.status_code}: {escape(line)}[/red]", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -68,6 +71,31 @@ def register(app: typer.Typer) -> None:
     app.command()(status)
     app.command()(frontier)
     app.command()(export)
+    _add_tasks_group(app)
+
+
+def _add_tasks_group(app: typer.Typer) -> None:
+    """`labelmix tasks add FILE`, beside the engine's `labelmix tasks` (the list of built-in and hub
+    tasks), which the group still runs when no command follows it."""
+    listing = None
+    for info in list(app.registered_commands):
+        if (info.name or info.callback.__name__.replace("_", "-")) == "tasks":
+            app.registered_commands.remove(info)  # else the group and the command share one name
+            listing = info.callback
+    tasks_app = typer.Typer(help="Tasks: alone, list the built-in and hub ones; `tasks add FILE` uploads one to "
+                                 "the service.")
+
+    @tasks_app.callback(invoke_without_command=True)
+    def tasks(ctx: typer.Context) -> None:
+        if ctx.invoked_subcommand is not None:
+            return
+        if listing is None:
+            typer.echo(ctx.get_help())
+        else:
+            listing()
+
+    tasks_app.command("add")(add_task)
+    app.add_typer(tasks_app, name="tasks")
 
 
 def allocate(
@@ -166,6 +194,93 @@ def _show(allocation: dict, as_json: bool) -> None:
                   f"({interval['level']:.0%} interval {interval['low']:.3f}-{interval['high']:.3f})", highlight=False)
         for warning in rec.get("warnings", []):
             out.print(f"  warning ({warning['code']}): {warning['message']}", highlight=False)
+
+
+# POST /tasks's formats (app.tasks.imports.FORMATS, not imported: the client commands load no service module)
+FORMATS = ("csv", "jsonl", "label_studio", "argilla", "parquet", "hf_disk")
+UPLOAD_SECONDS = 600  # a 50 MiB file is read and checked whole before the answer
+CLASSES_LISTED = 20  # classes listed in the summary; more are counted
+
+
+def add_task(
+    file: Annotated[Path, typer.Argument(exists=True, readable=True, show_default=False,
+                                         help="CSV, JSONL, Parquet, a Label Studio or Argilla export, a zipped saved "
+                                              "dataset, or a save_to_disk folder (zipped here and sent)")],
+    name: Annotated[str, typer.Option(help="the task's name: lowercase letters, digits, _ or -")],
+    fmt: Annotated[Optional[str], typer.Option("--format", show_default=False,
+                                               help=f"{', '.join(FORMATS)} (default: from the file name)")] = None,
+    text_field: Annotated[Optional[str], typer.Option(help="the text's column (Label Studio: key of data; Argilla: "
+                                                           "field)")] = None,
+    label_field: Annotated[Optional[str], typer.Option(help="the gold label's column (Label Studio: choices control; "
+                                                            "Argilla: question)")] = None,
+    weak_field: Annotated[Optional[str], typer.Option(help="the weak label's column (Label Studio: model_version of "
+                                                           "the predictions)")] = None,
+    weak_score_field: Annotated[Optional[str], typer.Option(help="the weak label's confidence column, in [0, 1]")]
+    = None,
+    split: Annotated[Optional[str], typer.Option(help="a saved DatasetDict's split (default train)")] = None,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+    as_json: AsJson = False,
+) -> None:
+    """Upload a file of labeled rows (or an annotation tool's export) as a task; print what was kept."""
+    options = {"format": fmt, "text_field": text_field, "label_field": label_field, "weak_field": weak_field,
+               "weak_score_field": weak_score_field, "split": split}
+    if file.is_dir():
+        if fmt not in (None, "hf_disk"):
+            raise typer.BadParameter(f"a folder is sent as a saved dataset (hf_disk), not {fmt}", param_hint="--format")
+        options["format"] = "hf_disk"
+        upload = (f"{name}.zip", _zipped(file), "application/zip")
+    else:
+        upload = (file.name, file.open("rb"))
+    data = {"name": name, **{k: v for k, v in options.items() if v is not None}}
+    try:
+        with _client(url, key) as client:
+            task = _call(client, "POST", "/tasks", data=data, files={"file": upload}, timeout=UPLOAD_SECONDS)
+    finally:
+        if not isinstance(upload[1], bytes):
+            upload[1].close()
+    if as_json:
+        print(json.dumps(task, indent=1))
+        return
+    for line in _task_summary(task):
+        print(line)  # plain: no markup read in class names, no wrapping at the terminal's width
+
+
+def _zipped(folder: Path) -> bytes:
+    """A save_to_disk folder as a zip, its files at the archive's top (paths relative to the folder)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def _task_summary(task: dict) -> list[str]:
+    upload = task.get("upload") or {}
+    kept = f"task {task['name']}: {task['n_pool']:,} pool + {task['n_test']:,} test examples"
+    if upload:
+        kept += f"; {upload['rows_kept']:,} of {upload['rows_read']:,} rows kept"
+        if upload.get("duplicates_dropped"):
+            kept += f" ({upload['duplicates_dropped']:,} repeated an earlier row exactly)"
+    lines = [kept]
+    left_out = {why: n for why, n in (upload.get("left_out") or {}).items() if n}
+    if left_out:
+        lines.append(f"left out: {sum(left_out.values()):,} records ("
+                     + ", ".join(f"{why.replace('_', ' ')} {n:,}" for why, n in left_out.items()) + ")")
+    rates, classes = task.get("test_class_rates"), task.get("classes")
+    if rates:
+        names = classes or [str(i) for i in range(len(rates))]
+        shown = [f"{c} {r:.0%}" for c, r in zip(names[:CLASSES_LISTED], rates)]
+        more = f", and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+        lines.append(f"{len(names)} classes (test set): {', '.join(shown)}{more}; chance {max(rates):.2f}")
+    else:
+        positive = f" ({classes[1]})" if classes else ""
+        if classes:
+            lines.append(f"classes: {', '.join(classes)}")
+        lines.append(f"positive rate{positive}: pool {task['pool_positive_rate']:.3f}, test "
+                     f"{task['test_positive_rate']:.3f}")
+    return lines
 
 
 def status(

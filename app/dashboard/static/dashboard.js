@@ -209,7 +209,21 @@
     const weak = t.weak_label_accuracy == null ? "" : ` · weak labels${labeler} ${pct(t.weak_label_accuracy)} accurate`;
     // A warning (weak labels at chance, say) is worth reading before any money is spent.
     const warnings = (t.warnings || []).map((w) => `⚠ ${w}`).join(" ");
-    el.taskInfo.textContent = `${count(t.n_pool)} pool · ${count(t.n_test)} test${weak}${warnings ? ` · ${warnings}` : ""}`;
+    const classes = classBalance(t);
+    el.taskInfo.dataset.classes = t.test_class_rates ? String(t.test_class_rates.length) : "";
+    el.taskInfo.textContent = `${count(t.n_pool)} pool · ${count(t.n_test)} test${classes ? ` · ${classes}` : ""}${weak}${warnings ? ` · ${warnings}` : ""}`;
+  }
+
+  // A task of more than two classes: its classes with their share of the test set, and chance (the
+  // accuracy of always naming the commonest). "" for a binary task, described as before.
+  const CLASSES_LISTED = 8;
+  function classBalance(t) {
+    const rates = t.test_class_rates;
+    if (!rates || !rates.length) return "";
+    const names = t.classes || rates.map((_, i) => String(i));
+    const shown = names.slice(0, CLASSES_LISTED).map((n, i) => `${n} ${pct(rates[i])}`);
+    const more = names.length - shown.length;
+    return `${names.length} classes: ${shown.join(", ")}${more > 0 ? `, and ${more} more` : ""}; chance ${Math.max(...rates).toFixed(2)}`;
   }
 
   async function loadModels(task, selected) {
@@ -954,6 +968,31 @@
   }
 
   // --- uploads ---------------------------------------------------------------------------------
+  // The "Format and columns" options an upload sends when given (blank: the service's defaults).
+  const UPLOAD_OPTIONS = [["format", "#upload-format"], ["text_field", "#upload-text-field"], ["label_field", "#upload-label-field"],
+    ["weak_field", "#upload-weak-field"], ["weak_score_field", "#upload-weak-score-field"], ["split", "#upload-split"]];
+  const LEFT_OUT = {
+    no_annotation: "no annotation", annotators_tied: "annotators tied", cancelled_annotations: "annotations cancelled",
+    discarded_responses: "responses discarded", draft_responses: "responses still drafts",
+  };
+
+  // What an added task holds, for the message under the form.
+  function uploadText(t) {
+    const u = t.upload;
+    const parts = [`Added ${t.name}: ${count(t.n_pool)} pool, ${count(t.n_test)} test examples.`];
+    if (u && u.duplicates_dropped) {
+      parts.push(`${count(u.rows_kept)} of ${count(u.rows_read)} rows kept: ${count(u.duplicates_dropped)} repeated an earlier row exactly.`);
+    }
+    const leftOut = Object.entries((u && u.left_out) || {}).filter(([, n]) => n > 0);
+    if (leftOut.length) {
+      const total = leftOut.reduce((a, [, n]) => a + n, 0);
+      parts.push(`${count(total)} record${total === 1 ? "" : "s"} left out: ${leftOut.map(([why, n]) => `${count(n)} ${LEFT_OUT[why] || why.replace(/_/g, " ")}`).join(", ")}.`);
+    }
+    if (t.test_class_rates) parts.push(`${classBalance(t)}.`);
+    else if (t.classes) parts.push(`Classes: ${t.classes.join(", ")}.`);
+    return parts.join(" ");
+  }
+
   async function upload(event) {
     event.preventDefault();
     const form = el.uploadForm;
@@ -962,19 +1001,28 @@
     const dataset = $("#upload-dataset").value.trim();
     const file = $("#upload-file").files[0];
     if (dataset) data.append("dataset", dataset);
-    if (file) { data.append("name", $("#upload-name").value.trim()); data.append("file", file, file.name); }
+    if (file) {
+      data.append("name", $("#upload-name").value.trim());
+      data.append("file", file, file.name);
+      for (const [field, selector] of UPLOAD_OPTIONS) {
+        const value = $(selector).value.trim();
+        if (value) data.append(field, value);
+      }
+    }
     const button = $("#upload-button");
     button.disabled = true;
     $(".form-ok", form).textContent = "Checking and storing the task…";
     try {
       const response = await api("/tasks", { method: "POST", body: data });
       $(".form-ok", form).textContent = "";
-      if (!response.ok) { showErrors([form], response, "name"); return; }
+      if (!response.ok) {
+        showErrors([form], response, "name");
+        // A message about an option is shown where the option is: open its section.
+        if ($("#upload-columns .has-error", form)) $("#upload-columns").open = true;
+        return;
+      }
       const t = response.body;
-      const dropped = t.upload && t.upload.duplicates_dropped
-        ? ` ${count(t.upload.rows_kept)} of ${count(t.upload.rows_read)} rows kept: ${count(t.upload.duplicates_dropped)} repeated an earlier row exactly.`
-        : "";
-      $(".form-ok", form).textContent = `Added ${t.name}: ${count(t.n_pool)} pool, ${count(t.n_test)} test examples.${dropped}`;
+      $(".form-ok", form).textContent = uploadText(t);
       form.reset();
       await loadTasks(t.name);
       await onTaskChange();
