@@ -176,6 +176,7 @@ def test_every_training_method_runs_on_five_classes(method):
     assert 0 <= result.test_accuracy <= 1 and result.weak_label_accuracy is not None
 
 
+@pytest.mark.slow
 def test_a_five_class_trial_learns_from_gold_labels():
     """Not a smoke test: 200 gold labels, a real schedule, a test set of 200; chance is about 0.35."""
     spec = TrialSpec(task="word_categories", method="seq_sft", n_weak=0, n_gold=200, seed=0, recipe="fast",
@@ -185,6 +186,7 @@ def test_a_five_class_trial_learns_from_gold_labels():
     assert result.test_accuracy > get_task("word_categories").test.take(np.arange(200)).class_rates.max() + 0.05
 
 
+@pytest.mark.slow
 def test_icl_shows_class_names_and_reads_each_by_its_first_token():
     from worker.engine.methods.icl import class_token_ids
     from worker.engine.models import load_tokenizer, resolve_model
