@@ -119,8 +119,9 @@ def class_size_problems(labels: np.ndarray, rows: list[int], classes: Classes) -
     for c, name in enumerate(classes.names):
         where = [rows[i] for i in np.flatnonzero(labels == c)]
         if len(where) < MIN_ROWS_PER_CLASS:
-            shown = ", ".join(map(str, where[:5])) + (", ..." if len(where) > 5 else "")
-            rows_shown = f" (row{'s' if len(where) > 1 else ''} {shown})" if where else ""
+            # "row N" each, which an import's messages turn into its records' own names (uploads._Problems).
+            shown = ", ".join(f"row {row}" for row in where[:5]) + (", ..." if len(where) > 5 else "")
+            rows_shown = f" ({shown})" if where else ""
             message = f"needs at least {MIN_ROWS_PER_CLASS} rows with label {name}, has {len(where)}{rows_shown}"
             problems.append((len(where), RequestError("label", message)))
     return problems

@@ -115,3 +115,16 @@ def test_a_mapping_option_that_names_no_column_is_refused_naming_it(api):
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["loc"] == ["body", "text_field"] and "'body'" in detail["msg"]
+
+
+def test_a_class_too_small_is_named_by_the_tasks_that_hold_it(api):
+    export = label_studio_export(n_per_class=12)
+    rare = [i for i, task in enumerate(export) if task["annotations"][0]["result"][0]["value"]["choices"] == ["Business"]]
+    for i in rare[3:]:
+        export[i]["annotations"][0]["result"][0]["value"]["choices"] = ["Sports"]
+    response = post(api, "ls-small", "export.json", json.dumps(export).encode(), label_field="topic")
+    assert response.status_code == 422
+    message = response.json()["detail"][0]["msg"]
+    ids = [export[i]["id"] for i in rare[:3]]
+    assert message == (f"needs at least 10 rows with label Business, has 3 (task {rare[0] + 1} (id {ids[0]}), "
+                       f"task {rare[1] + 1} (id {ids[1]}), task {rare[2] + 1} (id {ids[2]}))")
