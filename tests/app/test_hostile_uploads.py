@@ -333,7 +333,7 @@ def test_two_uploads_of_one_name_at_once_are_201_and_409(api, table_counts):
     # Only the winner's rows: nothing of the refused upload remains.
     assert table_counts("tasks", "examples") == {"tasks": 1, "examples": 4000}
     winner = next(r for r in responses if r.status_code == 201).json()
-    assert winner.pop("upload") == {"rows_read": 4000, "rows_kept": 4000, "duplicates_dropped": 0}
+    assert winner.pop("upload") == {"rows_read": 4000, "rows_kept": 4000, "duplicates_dropped": 0, "left_out": {}}
     assert api.get("/tasks/twins").json() == {**winner, "upload": None}
 
 

@@ -194,7 +194,8 @@ MALFORMED = {
     "too-few-negatives": ("bad.jsonl", as_jsonl(rows(n_pos=20, n_neg=3)), "label", ["at least 10", "label 0"]),
     "repeated-text": ("bad.csv", as_csv(_repeated_text()), "text", ["row 6", "repeats", "row 3"]),
     "weak-prob-and-weak-label": ("bad.jsonl", as_jsonl(_both_weak_columns()), "weak_prob", ["not both"]),
-    "wrong-extension": ("reviews.txt", as_csv(rows()), "file", [".csv", ".jsonl"]),
+    # The name says no format: the format field is what to give (or a name that says one).
+    "wrong-extension": ("reviews.txt", as_csv(rows()), "format", ["'reviews.txt'", "csv", "jsonl", "label_studio"]),
     "empty-file": ("empty.jsonl", b"\n\n", "file", ["no rows"]),
     "not-utf8": ("bad.csv", "text,label\ncaf\u00e9,1\n".encode("latin-1"), "file", ["UTF-8"]),
 }
@@ -258,7 +259,8 @@ def test_rows_repeated_exactly_are_kept_once_and_counted(api):
     response = upload(api, "repeats", as_csv(repeated), "repeats.csv")
     assert response.status_code == 201, response.text
     task = response.json()
-    assert task["upload"] == {"rows_read": len(repeated), "rows_kept": len(records), "duplicates_dropped": 3}
+    assert task["upload"] == {"rows_read": len(repeated), "rows_kept": len(records), "duplicates_dropped": 3,
+                              "left_out": {}}
     assert task["n_pool"] + task["n_test"] == len(records)
     assert api.get("/tasks/repeats").json()["upload"] is None  # said once, in the answer to the upload
 

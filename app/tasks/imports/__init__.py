@@ -58,7 +58,7 @@ def guess_format(upload: BinaryIO, filename: str) -> str:
     for suffix, fmt in SUFFIXES.items():
         if name.endswith(suffix):
             return fmt
-    named = f"name the format with --format ({', '.join(FORMATS)})"
+    named = f"give the format ({', '.join(FORMATS)}; the CLI's --format)"
     if not name.endswith(".json"):
         raise RequestError("format", f"cannot be told from the file name {filename!r}: {named}")
     with closing(json_items(upload, "record")) as items:
