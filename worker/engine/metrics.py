@@ -93,9 +93,9 @@ def auroc_interval(value: float, n_pos: int, n_neg: int, z: float = 1.96) -> tup
 def above_chance(value: float | None, labels: np.ndarray, z: float = 1.96, n_classes: int = 2) -> bool:
     """Whether an AUROC on these labels is clearly above 0.5 (its interval's lower end is above it).
 
-    For K > 2 classes the macro AUROC's interval takes the classes' standard errors as if their
-    one-vs-rest AUROCs moved together (the widest it can be): a seed is said to have learned only
-    when that holds."""
+    For K > 2 classes the macro AUROC's half-width is the root mean square of the classes' own (no
+    narrower than if their one-vs-rest AUROCs moved together, the widest their average's can be):
+    a seed is said to have learned only when even that interval stays above 0.5."""
     if value is None or np.isnan(value):
         return False
     labels = np.asarray(labels)
