@@ -128,7 +128,7 @@ def insert_done_allocation(budget: float) -> tuple[str, dict]:
     """A finished allocation over the stored fast points within `budget`, its recommendation the service's own."""
     from sqlalchemy import select
 
-    from app.allocations.lifecycle import majority_rate
+    from app.tasks.registry import majority_rate
     from app.allocations.recommend import recommendation
     from app.db.models import Allocation, Task, Trial
     from app.db.session import session_scope
@@ -142,7 +142,7 @@ def insert_done_allocation(budget: float) -> tuple[str, dict]:
         task = session.scalars(select(Task).where(Task.name == "cities")).one()
         trials = session.scalars(select(Trial).where(Trial.task_id == task.id, Trial.model == MINILM, Trial.recipe == "fast"))
         points = [p for p in group_trials(list(trials)) if p.cost(Prices(0.1, 1.0)) <= budget + 1e-9]
-        rec = recommendation(points, request, majority_rate(task.test_positive_rate), task.weak_label_accuracy)
+        rec = recommendation(points, request, majority_rate(task), task.weak_label_accuracy)
         allocation_id = str(uuid.uuid4())
         session.add(Allocation(
             id=allocation_id, task_id=task.id, request=request, status="done", study_name=f"allocation-{allocation_id}",
