@@ -104,6 +104,11 @@ def _csv_rows(lines: Iterator[str]) -> Iterator[dict]:
         raise RequestError("file", f"the header line is not valid CSV: {exc}") from None
     if "text" not in columns or "label" not in columns:
         raise RequestError("file", "a CSV needs a header with the columns text and label")
+    yield from csv_records(reader)
+
+
+def csv_records(reader: csv.DictReader) -> Iterator[dict]:
+    """The reader's rows, a row that is not valid CSV refused naming its row and line."""
     row_no = 0
     while True:
         try:

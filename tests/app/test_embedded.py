@@ -10,6 +10,15 @@ from fastapi.testclient import TestClient
 TINY = {"max_steps_per_stage": 3, "eval_every": 2, "n_test": 32, "max_length": 32}
 
 
+def finished(api, allocation_id: str, timeout_s: float) -> dict:
+    """The allocation once it is done or failed, polled; fails the test past `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while (allocation := api.get(f"/allocations/{allocation_id}").json())["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, allocation
+        time.sleep(0.5)
+    return allocation
+
+
 def test_allocation_completes_with_sqlite_and_no_broker(tmp_path, configure, migrate):
     db = tmp_path / "labelmix.sqlite"
     url = f"sqlite:///{db}"
@@ -25,10 +34,7 @@ def test_allocation_completes_with_sqlite_and_no_broker(tmp_path, configure, mig
         assert api.get("/readyz").json()["checks"]["broker"].startswith("embedded")
         response = api.post("/allocate", json=request)
         assert response.status_code == 202, response.text
-        deadline = time.monotonic() + 300
-        while (allocation := api.get(f"/allocations/{response.json()['id']}").json())["status"] not in ("done", "failed"):
-            assert time.monotonic() < deadline, allocation
-            time.sleep(0.5)
+        allocation = finished(api, response.json()["id"], timeout_s=300)
         assert allocation["status"] == "done", allocation
         assert allocation["progress"]["trials_done"] == 2
         assert allocation["recommendation"]["n_gold"] + allocation["recommendation"]["n_weak"] > 0

@@ -5,12 +5,11 @@ through the service (embedded: a SQLite file, trials in the API process): the do
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from fastapi.testclient import TestClient
 
-from test_embedded import TINY
+from test_embedded import TINY, finished
 
 TOPICS = ("Sports", "Science", "Business")
 
@@ -53,10 +52,7 @@ def test_a_label_studio_export_of_three_classes_is_allocated_on(tmp_path, config
                    "max_trials": 2, "seeds": [0], "weak_labeler": "task", "params": TINY}
         response = api.post("/allocate", json=request)
         assert response.status_code == 202, response.text
-        deadline = time.monotonic() + 600
-        while (allocation := api.get(f"/allocations/{response.json()['id']}").json())["status"] not in ("done", "failed"):
-            assert time.monotonic() < deadline, allocation
-            time.sleep(0.5)
+        allocation = finished(api, response.json()["id"], timeout_s=600)
         assert allocation["status"] == "done", allocation
         recommendation = allocation["recommendation"]
         assert recommendation["majority_rate"] == pytest.approx(1 / 3, abs=1e-4)  # chance is the commonest class's rate

@@ -329,42 +329,30 @@ def quality_warnings(accuracy_: float, n: int, chance: float = 0.5) -> list[str]
 
 
 def describe(labels: WeakLabels) -> dict:
-    """How the weak labels were made and how good they are against the pool's gold labels."""
-    probs, gold = labels.pool.weak_probs, labels.pool.labels
+    """How the weak labels were made and how good they are against the pool's gold labels: the share
+    labeled positive for a binary task, each class's share for more classes."""
+    pool = labels.pool
+    probs, gold = pool.weak_probs, pool.labels
     acc = labels.accuracy
-    if labels.pool.n_classes > 2:
-        return _describe_classes(labels, acc)
+    if pool.n_classes == 2:
+        balance = {"labeled_positive_rate": round(float((probs > 0.5).mean()), 4),
+                   "gold_positive_rate": round(float(gold.mean()), 4)}
+        confidence, chance = np.maximum(probs, 1 - probs), 0.5
+    else:
+        labeled = np.bincount(probs.argmax(axis=1), minlength=pool.n_classes) / len(gold)
+        balance = {"labeled_class_rates": [round(float(r), 4) for r in labeled],
+                   "gold_class_rates": [round(float(r), 4) for r in pool.class_rates]}
+        confidence, chance = probs.max(axis=1), float(pool.class_rates.max())
     return {
         "task": labels.task,
         "labeler": labels.labeler,
-        "n_labeled": len(labels.pool),
+        "n_labeled": len(pool),
         "n_labeler_train": labels.n_labeler_train,
         "accuracy": round(acc, 4),
         "auroc": None if (a := auroc(gold, probs)) is None else round(a, 4),
-        "labeled_positive_rate": round(float((probs > 0.5).mean()), 4),
-        "gold_positive_rate": round(float(gold.mean()), 4),
-        "mean_confidence": round(float(np.maximum(probs, 1 - probs).mean()), 4),
+        **balance,
+        "mean_confidence": round(float(confidence.mean()), 4),
         "calibration_error": round(calibration_error(gold, probs), 4),
         "build_s": None if labels.build_s is None else round(labels.build_s, 1),
-        "warnings": quality_warnings(acc, len(labels.pool)),
-    }
-
-
-def _describe_classes(labels: WeakLabels, acc: float) -> dict:
-    """describe() for a task of K > 2 classes: rates per class where a binary task has the positive rate."""
-    probs, gold, k = labels.pool.weak_probs, labels.pool.labels, labels.pool.n_classes
-    chance = float(labels.pool.class_rates.max())
-    return {
-        "task": labels.task,
-        "labeler": labels.labeler,
-        "n_labeled": len(labels.pool),
-        "n_labeler_train": labels.n_labeler_train,
-        "accuracy": round(acc, 4),
-        "auroc": None if (a := auroc(gold, probs)) is None else round(a, 4),
-        "labeled_class_rates": [round(float(r), 4) for r in np.bincount(probs.argmax(axis=1), minlength=k) / len(gold)],
-        "gold_class_rates": [round(float(r), 4) for r in labels.pool.class_rates],
-        "mean_confidence": round(float(probs.max(axis=1).mean()), 4),
-        "calibration_error": round(calibration_error(gold, probs), 4),
-        "build_s": None if labels.build_s is None else round(labels.build_s, 1),
-        "warnings": quality_warnings(acc, len(labels.pool), chance),
+        "warnings": quality_warnings(acc, len(pool), chance),
     }

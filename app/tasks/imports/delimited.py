@@ -32,21 +32,7 @@ def _csv_table(upload: BinaryIO, max_rows: int) -> Table:
 
     def records(_columns: Sequence[str]) -> Iterator[dict]:
         upload.seek(0)
-        yield from capped(_csv_rows(csv.DictReader(uploads._utf8_lines(upload))), max_rows)
+        # Any header: the mapping says which columns it needs.
+        yield from capped(uploads.csv_records(csv.DictReader(uploads._utf8_lines(upload))), max_rows)
 
     return Table(list(header), list(header), records)
-
-
-def _csv_rows(reader: csv.DictReader) -> Iterator[dict]:
-    """uploads' CSV rows, with its errors, but any header: the mapping says which columns it needs."""
-    number = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # a field over csv's 128 KB limit, a stray quote or line break
-            where = f"row {number + 1} (line {reader.line_num})"
-            raise RequestError("file", f"{where} is not valid CSV: {exc}") from None
-        number += 1
-        yield row

@@ -139,12 +139,7 @@ def split_pool_test(split: Split, n_test: int, rng: np.random.Generator) -> tupl
     if len(pos) < half or len(neg) < half:
         raise ValueError(f"not enough examples of each class for a balanced test set of {n_test}")
     test_idx = np.concatenate([rng.choice(pos, half, replace=False), rng.choice(neg, half, replace=False)])
-    rng.shuffle(test_idx)
-    pool_mask = np.ones(len(split), dtype=bool)
-    pool_mask[test_idx] = False
-    pool_idx = np.flatnonzero(pool_mask)
-    rng.shuffle(pool_idx)
-    return split.take(pool_idx), split.take(test_idx)
+    return _carve(split, test_idx, rng)
 
 
 def split_stratified(split: Split, n_test: int, rng: np.random.Generator) -> tuple[Split, Split]:
@@ -156,6 +151,11 @@ def split_stratified(split: Split, n_test: int, rng: np.random.Generator) -> tup
         take[c] += 1  # the largest remainders round up, so the test set holds exactly n_test
     test_idx = np.concatenate([rng.choice(np.flatnonzero(split.labels == c), take[c], replace=False)
                                for c in range(split.n_classes)])
+    return _carve(split, test_idx, rng)
+
+
+def _carve(split: Split, test_idx: np.ndarray, rng: np.random.Generator) -> tuple[Split, Split]:
+    """(pool, test): the test examples in a shuffled order, the rest, shuffled too, as the pool."""
     rng.shuffle(test_idx)
     pool_mask = np.ones(len(split), dtype=bool)
     pool_mask[test_idx] = False

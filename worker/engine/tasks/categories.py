@@ -16,14 +16,13 @@ class names as a prompt's answers, and weak labels as class distributions. Data:
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from .base import Split, Task
-from .glosses import wordnet_dir
-from .lexicon import BLOCKLIST, families
+from .glosses import split_families, wordnet_dir
+from .lexicon import BLOCKLIST
 
 _GENERATION_SEED = 20261206
 TASK_VERSIONS = {"word_categories": 1}
@@ -72,21 +71,6 @@ def _keeps(word: str) -> bool:
     return word.isascii() and word.isalpha() and word.islower() and len(word) >= MIN_LENGTH and word not in BLOCKLIST
 
 
-def _split_families(words: dict[str, str], n_test: int, rng: np.random.Generator) -> tuple[list[str], list[str]]:
-    """(pool, test) words, whole families on each side; the test side holds n_test words."""
-    members: dict[str, list[str]] = defaultdict(list)
-    for word, key in families(words).items():
-        members[key].append(word)
-    pool: list[str] = []
-    test: list[str] = []
-    for key in rng.permutation(sorted(members)).tolist():
-        group = members[key]
-        (test if len(test) + len(group) <= n_test else pool).extend(group)
-    if len(test) != n_test:
-        raise ValueError(f"not enough word families for {n_test} test words")
-    return pool, test
-
-
 def _split(words: list[str], category: dict[str, str], rng: np.random.Generator) -> Split:
     classes = list(CATEGORIES)
     order = rng.permutation(len(words))
@@ -101,7 +85,7 @@ def word_categories_task(n_test: int = 1000) -> Task:
         raise ValueError(f"n_test must be positive, not {n_test}")
     rng = np.random.default_rng(_GENERATION_SEED)
     category = categorized_words()
-    pool_words, test_words = _split_families(category, n_test, rng)
+    pool_words, test_words = split_families({word: word for word in category}, n_test, rng)
     return Task(
         name="word_categories",
         pool=_split(pool_words, category, rng),

@@ -29,6 +29,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -37,6 +38,8 @@ from .lexicon import BLOCKLIST, FAMILY_PREFIX, families
 
 _GENERATION_SEED = 20240917
 TASK_VERSIONS = {"word_definitions": 1}
+
+T = TypeVar("T")
 
 TEMPLATE = 'The word "{word}" can mean: {definition}.'
 DEFAULT_WORDNET_DIR = "/usr/share/wordnet"
@@ -158,14 +161,14 @@ def senses(folder: Path | None = None) -> list[Sense]:
     return [best[w] for w in sorted(best)]
 
 
-def _split_families(words: list[Sense], n_test_words: int, rng: np.random.Generator) -> tuple[list[Sense], list[Sense]]:
-    """(pool, test) senses, whole word families on each side; the test side holds n_test_words."""
-    by_word = {s.word: s for s in words}
-    members: dict[str, list[Sense]] = defaultdict(list)
+def split_families(by_word: dict[str, T], n_test_words: int, rng: np.random.Generator) -> tuple[list[T], list[T]]:
+    """(pool, test) values of `by_word`, whole word families on each side; the test side holds
+    n_test_words (word_definitions' senses, word_categories' words)."""
+    members: dict[str, list[T]] = defaultdict(list)
     for word, key in families(by_word).items():
         members[key].append(by_word[word])
-    pool: list[Sense] = []
-    test: list[Sense] = []
+    pool: list[T] = []
+    test: list[T] = []
     for key in rng.permutation(sorted(members)).tolist():
         group = members[key]
         (test if len(test) + len(group) <= n_test_words else pool).extend(group)
@@ -213,7 +216,7 @@ def word_definitions_task(n_test: int = 1000) -> Task:
     if n_test <= 0 or n_test % 2:
         raise ValueError(f"n_test must be a positive even number, not {n_test}")
     rng = np.random.default_rng(_GENERATION_SEED)
-    pool_words, test_words = _split_families(senses(), n_test // 2, rng)
+    pool_words, test_words = split_families({s.word: s for s in senses()}, n_test // 2, rng)
     test = _statements(test_words, rng)
     if len(test) != n_test:  # a part of speech with a single test word
         raise ValueError(f"the test split holds {len(test)} statements, not {n_test}")
