@@ -228,7 +228,8 @@ def validate_rows(rows: list[RawRow], max_problems: int = MAX_PROBLEMS,
     odd = odd_kind_rows(keys)
     for i, exc in odd:
         problems.add(exc, i)
-    keys = [(i, key) for i, key in keys if i not in {row for row, _ in odd}]
+    odd_rows = {row for row, _ in odd}
+    keys = [(i, key) for i, key in keys if i not in odd_rows]
     try:
         weak_field = weak_field_of(rows)
         classes = infer_classes(keys)
