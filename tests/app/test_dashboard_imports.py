@@ -77,6 +77,13 @@ def test_a_label_studio_export_with_its_label_field_chosen(server, browser):
     page.wait_for_function("document.getElementById('task-info').dataset.classes === '3'")
     info = page.inner_text("#task-info")
     assert info.startswith(f"{task['n_pool']} pool · {task['n_test']} test · {balance(task)}"), info
+    # Its chart, empty until it has trials, spans the task's chance (below 0.5 here) to perfect.
+    chance = max(task["test_class_rates"])
+    assert chance < 0.5
+    page.wait_for_function(
+        "(low) => { const c = document.getElementById('frontier-chart'); return c.dataset.points === '0'"
+        " && c._fullLayout && c._fullLayout.yaxis.range[0] === low && c._fullLayout.yaxis.range[1] === 1; }",
+        arg=math.floor(10 * chance) / 10)
     # A binary task reads as it did: no classes.
     page.select_option("#task", "cities")
     page.wait_for_function("document.getElementById('task-info').dataset.classes === ''")

@@ -39,7 +39,7 @@
   };
   // recipe: the one asked for ("" = the server's default, the recipe with the most trials);
   // followAllocation: a finished allocation whose recipe the frontier should switch to, once.
-  const state = { seq: 0, rows: [], registered: new Set(), allocation: null, pollTimer: null, plan: null, recipe: "", recipes: [], shownRecipe: null, followAllocation: null, trialsFinished: -1 };
+  const state = { seq: 0, rows: [], registered: new Set(), allocation: null, pollTimer: null, plan: null, recipe: "", recipes: [], shownRecipe: null, followAllocation: null, trialsFinished: -1, chance: 0.5 };
   // The allocations list: its latest request (seq) and the cursor of its next page.
   const list = { seq: 0, cursor: null };
 
@@ -191,6 +191,7 @@
 
   async function loadTaskInfo(task) {
     el.taskInfo.textContent = "Loading the task…";
+    state.chance = 0.5;
     // Reading never registers a task: picking a built-in one not registered yet is the write that
     // does (POST /tasks; asking again returns the same task).
     const register = async () => {
@@ -205,6 +206,7 @@
     if (response.ok) state.registered.add(task);
     if (!response.ok) { el.taskInfo.textContent = ""; showErrors([el.planForm], response); return; }
     const t = response.body;
+    state.chance = chanceOf(t);
     const labeler = t.weak_labels ? ` (${t.weak_labels.labeler})` : "";
     const weak = t.weak_label_accuracy == null ? "" : ` · weak labels${labeler} ${pct(t.weak_label_accuracy)} accurate`;
     // A warning (weak labels at chance, say) is worth reading before any money is spent.
@@ -217,6 +219,13 @@
   // A task of more than two classes: its classes with their share of the test set, and chance (the
   // accuracy of always naming the commonest). "" for a binary task, described as before.
   const CLASSES_LISTED = 8;
+
+  // The accuracy of always naming the test set's commonest class: where an empty chart's axis starts.
+  function chanceOf(t) {
+    if (t.test_class_rates && t.test_class_rates.length) return Math.max(...t.test_class_rates);
+    if (t.test_positive_rate != null) return Math.max(t.test_positive_rate, 1 - t.test_positive_rate);
+    return 0.5;
+  }
   function classBalance(t) {
     const rates = t.test_class_rates;
     if (!rates || !rates.length) return "";
@@ -279,7 +288,8 @@
     return { tickvals: ticks, ticktext: ticks.map(money) };
   }
 
-  // `ys`: the accuracies drawn; with none, the axis spans chance to perfect rather than plotly's -1 to 4.
+  // `ys`: the accuracies drawn; with none, the axis spans the task's chance (a five-class task's is
+  // 0.35, not 0.5) to perfect rather than plotly's -1 to 4.
   function baseLayout(xs, budget, ys = []) {
     const phone = isPhone();
     const positive = xs.filter((x) => x > 0).concat([budget]);
@@ -293,7 +303,7 @@
       autosize: true,
       margin: phone ? { l: 44, r: 8, t: 44, b: 40 } : { l: 56, r: 16, t: 30, b: 48 },
       xaxis: { type: "log", title: { text: "labeling cost" }, range, zeroline: false, ...dollarTicks(...range) },
-      yaxis: { title: { text: "test accuracy" }, zeroline: false, ...(ys.length ? {} : { range: [0.5, 1] }) },
+      yaxis: { title: { text: "test accuracy" }, zeroline: false, ...(ys.length ? {} : { range: [Math.floor(10 * state.chance) / 10, 1] }) },
       legend: phone ? { orientation: "h", y: -0.22, x: 0, font: { size: 10 } } : { x: 1.02, xanchor: "left", y: 1, yanchor: "top" },
       hovermode: "closest",
       shapes: [{ type: "line", xref: "x", yref: "paper", x0: budget, x1: budget, y0: 0, y1: 1, line: { dash: "dash", color: "#444", width: 1.5 } }],
@@ -425,7 +435,7 @@
     const a = state.allocation;
     if (!a || a.status === "done" || a.status === "failed" || !requestMatchesPlan(plan, a)) return [];
     const measured = body.points.map((p) => p.accuracy);
-    const foot = measured.length ? Math.min(...measured) - 0.02 : 0.55;
+    const foot = measured.length ? Math.min(...measured) - 0.02 : state.chance + 0.05;
     const running = new Map((a.progress.running || []).map((r) => [`${r.method}|${r.n_weak}|${r.n_gold}`, r]));
     const points = new Map();
     for (const t of a.trials || []) {
