@@ -167,3 +167,37 @@ def test_converted_copy_gives_the_gguf_logits():
         original = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)(**inputs).logits
         converted = AutoModelForCausalLM.from_pretrained(copy.path)(**inputs).logits
     torch.testing.assert_close(converted, original, rtol=0, atol=1e-5)
+
+
+_CONCURRENT_LOADS = """
+import sys, threading
+import torch
+torch.set_num_threads(1)
+from worker.engine.models import load_backbone, load_tokenizer, resolve_model
+
+model = resolve_model("minilm-l3")  # the default labeler's cut of MiniLM-L6: its loads silence a warning
+errors = []
+def load():
+    try:
+        for _ in range(2):
+            load_tokenizer(model)
+            load_backbone(model, torch.float32)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=load) for _ in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("ERRORS", errors)
+"""
+
+
+def test_threads_of_one_process_load_models_at_once():
+    # A fresh interpreter, so the first import of transformers is among the racing loads (without the
+    # lock one thread's import failed with ImportError, and a cut model's "not used" warning leaked).
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CONCURRENT_LOADS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ERRORS []" in done.stdout, done.stdout[-2000:]
+    assert "were not used" not in done.stderr, done.stderr[-2000:]

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,13 @@ from .settings import engine_settings
 log = logging.getLogger(__name__)
 
 ModelKind = Literal["encoder", "causal"]
+
+# One load at a time in a process. transformers' loading is not thread-safe: the first import of its
+# lazy module raises ImportError in a second thread, an empty-weights context patches torch.nn for
+# every thread (another load then fails: "Cannot copy out of meta tensor"), and the logging level is
+# process-wide (a load restoring it mid-way lets the other's 40-line "not used" list through). An
+# embedded service's thread, a threads-pool worker and a test with two services can load at once.
+_LOADING = threading.RLock()
 
 
 class ModelSpecError(ValueError):
@@ -106,11 +114,12 @@ def _converted_copy(name: str, gguf_path: Path) -> Path:
     with FileLock(str(target) + ".lock"):
         if (target / "config.json").exists():
             return target
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         log.info("converting %s to a cached safetensors copy at %s (once)", gguf_path.name, target)
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        with _LOADING:  # inside the file lock, never around it: a thread holding _LOADING never waits on a file
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}-"))
         try:
             model.save_pretrained(staging, safe_serialization=True)
@@ -208,19 +217,21 @@ def _resolve_directory(spec: str, local: Path) -> ResolvedModel:
 
 
 def _resolve_hub(spec: str, hub_id: str) -> ResolvedModel:
-    from transformers import AutoConfig
-
     try:
-        config = AutoConfig.from_pretrained(hub_id, trust_remote_code=False)
+        with _LOADING:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(hub_id, trust_remote_code=False)
     except Exception as exc:  # the hub's errors vary by cause; the message carries it
         raise ModelSpecError(f"cannot load model {spec!r} from the Hugging Face hub: {exc}") from exc
     return ResolvedModel(spec, hub_id, _kind_from_config(config.to_dict()))
 
 
 def load_tokenizer(model: ResolvedModel):
-    from transformers import AutoTokenizer
+    with _LOADING:
+        from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model.path, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(model.path, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     # Last-token pooling reads the final real token: right padding keeps it at mask.sum()-1.
@@ -248,6 +259,11 @@ def load_backbone(model: ResolvedModel, dtype, dropout: bool = False, attention:
     """The transformer without any task head (the classifier adds a fresh one), dropout off unless
     asked for (the weak labeler keeps the checkpoint's: its labels are what they were measured as),
     with the `attention` implementation given (None: the library's default; see Runtime.attention)."""
+    with _LOADING:
+        return _load_backbone(model, dtype, dropout, attention)
+
+
+def _load_backbone(model: ResolvedModel, dtype, dropout: bool, attention: str | None):
     from transformers import AutoConfig, AutoModel
 
     config = AutoConfig.from_pretrained(model.path, trust_remote_code=False)
@@ -273,6 +289,7 @@ def load_backbone(model: ResolvedModel, dtype, dropout: bool = False, attention:
 def load_causal_lm(model: ResolvedModel, dtype):
     if not model.is_causal:
         raise ModelSpecError(f"model {model.spec!r} is an encoder; in-context learning needs a causal LM")
-    from transformers import AutoModelForCausalLM
+    with _LOADING:
+        from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(model.path, dtype=dtype, trust_remote_code=False)
+        return AutoModelForCausalLM.from_pretrained(model.path, dtype=dtype, trust_remote_code=False)
