@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from worker.cli import app
+from worker.cli import app, tasks_app
 
 from . import dispatch  # noqa: F401  every command's transactions hand their work to it (app.outbox)
 from .cli_values import numbers, params
@@ -326,4 +326,4 @@ def study(
 
 
 # The service from a terminal: allocate, status, frontier, export.
-register_client_commands(app)
+register_client_commands(app, tasks_app)

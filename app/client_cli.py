@@ -66,36 +66,14 @@ def _reasons(detail) -> list[str]:
     return [str(detail)]
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, tasks: typer.Typer) -> None:
+    """The client commands on `app`; `tasks add FILE` on the engine's `tasks` group (which, alone,
+    lists the built-in and hub tasks)."""
     app.command()(allocate)
     app.command()(status)
     app.command()(frontier)
     app.command()(export)
-    _add_tasks_group(app)
-
-
-def _add_tasks_group(app: typer.Typer) -> None:
-    """`labelmix tasks add FILE`, beside the engine's `labelmix tasks` (the list of built-in and hub
-    tasks), which the group still runs when no command follows it."""
-    listing = None
-    for info in list(app.registered_commands):
-        if (info.name or info.callback.__name__.replace("_", "-")) == "tasks":
-            app.registered_commands.remove(info)  # else the group and the command share one name
-            listing = info.callback
-    tasks_app = typer.Typer(help="Tasks: alone, list the built-in and hub ones; `tasks add FILE` uploads one to "
-                                 "the service.")
-
-    @tasks_app.callback(invoke_without_command=True)
-    def tasks(ctx: typer.Context) -> None:
-        if ctx.invoked_subcommand is not None:
-            return
-        if listing is None:
-            typer.echo(ctx.get_help())
-        else:
-            listing()
-
-    tasks_app.command("add")(add_task)
-    app.add_typer(tasks_app, name="tasks")
+    tasks.command("add")(add_task)
 
 
 def allocate(

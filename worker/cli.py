@@ -91,9 +91,16 @@ def weak_labels_command(
     typer.echo(json.dumps(describe(labels), indent=2))
 
 
-@app.command()
-def tasks() -> None:
+# A group, not a command: alone it lists the tasks; the service adds `tasks add FILE` to it (app.client_cli).
+tasks_app = typer.Typer(help="Tasks: alone, list the built-in and hub ones; the commands below act on the service's.")
+app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.callback(invoke_without_command=True)
+def tasks(ctx: typer.Context) -> None:
     """List the tasks: built-in ones work offline, the others load from the Hugging Face hub."""
+    if ctx.invoked_subcommand is not None:
+        return
     # the engine loads when the command runs, not for --help
     from .engine.tasks import BUILTIN_TASKS, HF_LOADERS
 
