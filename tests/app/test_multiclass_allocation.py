@@ -49,7 +49,7 @@ def test_a_label_studio_export_of_three_classes_is_allocated_on(tmp_path, config
         assert task["has_weak_labels"] and task["test_class_rates"] == pytest.approx([1 / 3] * 3, abs=1e-6)
 
         request = {"task": "topics", "budget": 8, "weak_cost": 0.1, "gold_cost": 1.0, "methods": ["seq_sft"],
-                   "max_trials": 2, "seeds": [0], "weak_labeler": "task", "params": TINY}
+                   "max_trials": 4, "seeds": [0], "weak_labeler": "task", "params": TINY}
         response = api.post("/allocate", json=request)
         assert response.status_code == 202, response.text
         allocation = finished(api, response.json()["id"], timeout_s=600)
@@ -59,3 +59,9 @@ def test_a_label_studio_export_of_three_classes_is_allocated_on(tmp_path, config
         assert recommendation["n_gold"] + recommendation["n_weak"] > 0
         frontier = api.get("/frontier/topics", params={"weak_cost": 0.1, "gold_cost": 1.0})
         assert frontier.status_code == 200 and frontier.json()["points"], frontier.text
+        # The reads that follow the frontier work unchanged on three classes: the plan and the marginal.
+        prices = {"weak_cost": 0.1, "gold_cost": 1.0}
+        plan = api.get("/plan/topics", params={**prices, "target_accuracy": 0.5})
+        assert plan.status_code == 200, plan.text
+        marginal = api.get("/frontier/topics/marginal", params={**prices, "budget": 8})
+        assert marginal.status_code == 200, marginal.text
