@@ -179,8 +179,10 @@ def trials_import(
         for _, message in problems:
             typer.echo(f"import: {message}", err=True)
         raise typer.Exit(2) from None
+    carried = (f"; {done.carried_forward:,} two-class trials of an older engine that this one reproduces exactly, "
+               "stored as this engine's") if done.carried_forward else ""
     typer.echo(f"stored {done.stored:,} trials ({done.already_done:,} were done here already) "
-               f"of {', '.join(done.tasks) or 'no task'}")
+               f"of {', '.join(done.tasks) or 'no task'}{carried}")
 
 
 @app.command()

@@ -4,7 +4,10 @@ A trial is its spec and the engine's result. Its key is a digest of the spec (en
 versions included), so a trial read back anywhere is the same measurement: an import stores it
 under that key, a study or allocation asking for the same spec reads it instead of training it, and
 one trained by another engine or on another build of a task is stored but never served as current
-(trial_records.current_trials), as on the service that trained it. What an import refuses: a spec
+(trial_records.current_trials), as on the service that trained it; except that a two-class trial of
+an engine version the current one reproduces exactly (spec.BINARY_SAME_SINCE) is stored as the
+current engine's, so an upgrade that changed only tasks of more classes keeps the binary evidence
+(export, then import into the same database, carries a service's own). What an import refuses: a spec
 that does not hash to its key (edited, or written by a labelmix whose specs differ), a result the
 engine would not write, a task unknown here, and an uploaded task's trials (the export does not
 carry its rows, and an upload of the same name elsewhere may hold others). Nothing is half-written:
@@ -26,7 +29,7 @@ from app.errors import RequestError, RequestErrors, ServiceError
 from app.tasks.registry import get_or_register_task, get_task_row
 from app.trials import aggregates as point_aggregates
 from app.trials.cache import done_values, get_or_create_trial
-from worker.engine.spec import TrialResult, TrialSpec
+from worker.engine.spec import TrialResult, TrialSpec, carried_forward
 
 IMPORT_WORKER = "import"
 
@@ -46,6 +49,7 @@ class Imported:
     stored: int  # new done trials, or queued ones the import finished
     already_done: int  # the same key was done here already: kept as it was
     tasks: list[str]
+    carried_forward: int = 0  # of an older engine that this one reproduces exactly: stored as this one's
 
 
 def read_records(lines: Iterable[str]) -> list[tuple[int, TrialSpec, dict]]:
@@ -94,8 +98,12 @@ def import_trials(session: Session, records: list[tuple[int, TrialSpec, dict]]) 
                 # here may hold other rows under the same keys.
                 raise RequestError("file", f"line {line_no}: task {spec.task!r} is an upload; only trials of "
                                    "built-in and hub tasks, whose data every labelmix builds alike, are imported")
-    stored = already = 0
+    stored = already = carried = 0
     for _, spec, result in records:
+        restated = carried_forward(spec, result, len(tasks[spec.task].classes or ("0", "1")))
+        if restated is not None:
+            spec, result = restated
+            carried += 1
         trial = get_or_create_trial(session, tasks[spec.task], spec)
         if trial.status == TrialStatus.done:
             already += 1
@@ -106,4 +114,4 @@ def import_trials(session: Session, records: list[tuple[int, TrialSpec, dict]]) 
         stored += 1
     for task in tasks.values():
         point_aggregates.refresh(session, task)
-    return Imported(stored, already, sorted(tasks))
+    return Imported(stored, already, sorted(tasks), carried)

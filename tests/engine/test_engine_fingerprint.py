@@ -16,13 +16,14 @@ import torch
 import transformers
 
 from worker.engine import TrialSpec, run_trial
-from worker.engine.spec import ENGINE_VERSION
+from worker.engine.spec import BINARY_SAME_SINCE, ENGINE_VERSION
 
 # Pinned digests, one per engine version, on this project's pinned torch (scripts/install.sh), fp32.
 FINGERPRINTS = {
     2: "2ce65bbe4f6e3586",
     3: "2ce65bbe4f6e3586",  # the tiny trial never stops at a new best, so version 3 trains it as 2 did
     4: "2ce65bbe4f6e3586",  # 4 changed bf16's attention kernel only; this trial is fp32
+    5: "2ce65bbe4f6e3586",  # 5 changed tasks of more than two classes only (spec.BINARY_SAME_SINCE)
 }
 PINNED_ON = {"torch": "2.13.0"}
 
@@ -55,7 +56,37 @@ def test_training_changes_bump_the_engine_version():
         f"a tiny fixed trial now trains differently (fingerprint {got}, pinned {FINGERPRINTS[ENGINE_VERSION]} for "
         f"engine version {ENGINE_VERSION}). If training or scoring changed on purpose, bump ENGINE_VERSION in "
         "worker/engine/spec.py (stored trials of the old engine then stop being served as current) and pin the "
-        f"new fingerprint for it. If only a library changed (pinned on torch {PINNED_ON['torch']}; here torch "
+        "new fingerprint for it; set spec.BINARY_SAME_SINCE to the new version too. If only a library changed "
+        f"(pinned on torch {PINNED_ON['torch']}; here torch "
         f"{torch.__version__}, transformers {transformers.__version__}), check that it changes no result that "
         "matters, then re-pin."
     )
+
+
+def test_binary_trials_are_carried_forward_only_from_versions_that_train_them_alike():
+    # spec.carried_forward restates a two-class trial of BINARY_SAME_SINCE or later as the current
+    # engine's: every version from there on must pin the same digest.
+    assert {FINGERPRINTS.get(v) for v in range(BINARY_SAME_SINCE, ENGINE_VERSION + 1)} == {FINGERPRINTS[ENGINE_VERSION]}
+
+
+# The same for a task of more than two classes, whose prediction (per-class biases) and weak targets
+# take their own code paths; pinned from version 5, the first whose K-class trials are served.
+MULTICLASS_FINGERPRINTS = {5: "65f03232b1089ac5"}
+MULTICLASS_SPEC = dict(SPEC, task="word_categories", method="logconf_sft", seed=1)
+
+
+def test_multiclass_training_changes_bump_the_engine_version():
+    result = run_trial(TrialSpec(**MULTICLASS_SPEC))
+    what = {
+        "correct": result.test_correct,
+        "class_biases": [round(b, 3) for b in result.class_biases],
+        "stages": [(s.name, s.rule, s.steps, s.best_step, None if s.best_val_auroc is None else round(s.best_val_auroc, 4))
+                   for s in result.stages],
+    }
+    got = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    assert ENGINE_VERSION in MULTICLASS_FINGERPRINTS, (
+        f"no K-class fingerprint is pinned for engine version {ENGINE_VERSION}: pin {got!r} in MULTICLASS_FINGERPRINTS")
+    assert got == MULTICLASS_FINGERPRINTS[ENGINE_VERSION], (
+        f"a tiny fixed trial of five classes now trains or predicts differently (fingerprint {got}, pinned "
+        f"{MULTICLASS_FINGERPRINTS[ENGINE_VERSION]} for engine version {ENGINE_VERSION}): bump ENGINE_VERSION "
+        "(and set spec.BINARY_SAME_SINCE to it if two-class trials changed too), or re-pin after a library change")

@@ -8,7 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from worker.engine.precision import Precision, default_precision
-from worker.engine.spec import ENGINE_VERSION, RECIPE_PARAMS, Method, MethodParams, Recipe, TrialSpec, recipe_params
+from worker.engine.spec import (
+    BINARY_SAME_SINCE, ENGINE_VERSION, RECIPE_PARAMS, Method, MethodParams, Recipe, TrialSpec, carried_forward, recipe_params,
+)
 
 # A different valid value for every method parameter. A new parameter must be added here, and
 # since it changes every key (stored trials no longer match), the pinned key below will say so.
@@ -61,7 +63,21 @@ def base() -> TrialSpec:
 def test_key_is_pinned():
     # Stable across processes and releases: changing it orphans every stored trial. (Precision is
     # spelled out: by default it is this host's.)
-    assert TrialSpec(task="cities", params={"precision": "fp32"}).key() == "714e84750ecc2fcdede8e95b260cf05a"
+    # The engine version is in it: each version bump re-pins it (version 4 gave 714e84750ecc2fcdede8e95b260cf05a).
+    assert TrialSpec(task="cities", params={"precision": "fp32"}).key() == "ac9c9008be6f11c2dca503e8b41387da"
+    assert TrialSpec(task="cities", params={"precision": "fp32"}, engine_version=4).key() == "714e84750ecc2fcdede8e95b260cf05a"
+
+
+def test_only_a_two_class_trial_of_an_engine_that_trained_it_alike_is_carried_forward():
+    old = TrialSpec(task="cities", n_gold=64, params={"precision": "fp32"}, engine_version=BINARY_SAME_SINCE)
+    result = {"test_accuracy": 0.8, "spec": old.model_dump(mode="json"), "key": old.key()}
+    spec, restated = carried_forward(old, result, n_classes=2)
+    assert spec == TrialSpec(task="cities", n_gold=64, params={"precision": "fp32"}) and spec.engine_version == ENGINE_VERSION
+    assert restated == {"test_accuracy": 0.8, "spec": spec.model_dump(mode="json"), "key": spec.key()} and spec.key() != old.key()
+    assert carried_forward(old, result, n_classes=5) is None  # version 5 changed how more classes are predicted
+    assert carried_forward(spec, restated, n_classes=2) is None  # already this engine's
+    older = TrialSpec(task="cities", n_gold=64, engine_version=BINARY_SAME_SINCE - 1)
+    assert carried_forward(older, {}, n_classes=2) is None  # version 3 trained otherwise
 
 
 def test_key_shape():

@@ -55,7 +55,13 @@ class Recipe(StrEnum):
 # 3: patience in examples never stops a stage at an evaluation that is its best so far.
 # 4: bf16 on a CPU trains with eager attention, not SDPA (runtime.Runtime.attention): 2.4x faster steps,
 #    other rounding; fp32 trials train as in 3.
-ENGINE_VERSION = 4
+# 5: tasks of more than two classes: the per-class biases that set predictions (and centre weak labels,
+#    and harden log-confidence targets) are fitted by class_balance.balancing_biases; the rule before
+#    could swing between classes and end far from the balance. Binary tasks train and score as in 4.
+ENGINE_VERSION = 5
+# The oldest version whose trials of a two-class task this engine reproduces exactly (the fingerprint
+# test pins one digest for both): such a trial is carried forward, not trained again (carried_forward).
+BINARY_SAME_SINCE = 4
 
 # Seeds are stored in 32-bit integer columns.
 MAX_SEED = 2**31 - 1
@@ -339,3 +345,13 @@ class TrialResult(BaseModel):
     )
     versions: dict[str, str]
     wall_s: float
+
+
+def carried_forward(spec: TrialSpec, result: dict, n_classes: int) -> tuple[TrialSpec, dict] | None:
+    """A done trial of an older engine that this one reproduces exactly, restated as this engine's
+    (its spec, key and result's spec): a two-class trial from BINARY_SAME_SINCE on. None for any
+    other trial, which stays its own engine's and is trained again when asked for."""
+    if n_classes != 2 or not BINARY_SAME_SINCE <= spec.engine_version < ENGINE_VERSION:
+        return None
+    current = TrialSpec(**{**spec.model_dump(mode="json"), "engine_version": ENGINE_VERSION})
+    return current, {**result, "spec": current.model_dump(mode="json"), "key": current.key()}

@@ -42,6 +42,9 @@ _MAX_SFT_EPOCHS = 64
 # Bumped when labelers are trained differently, so cached labels of the old way are not served.
 # 3: sft labelers' probabilities are Platt-calibrated on their held-out gold labels.
 LABELER_VERSION = 3
+# The same for tasks of more than two classes, whose labels have their own centring (`centered`).
+# 2: centred by class_balance.balancing_biases (engine version 5); two-class labels are unchanged.
+MULTICLASS_LABELER_VERSION = 2
 # How the labeler trains, fixed here rather than taken from a trial recipe: the strong model's recipes
 # change with the engine (spec.ENGINE_VERSION), the weak labels every trial buys must not. These are
 # the `fast` recipe's settings when the labels were first measured (engine version 1).
@@ -234,11 +237,12 @@ def centered(probs: np.ndarray, positive_rate: float | np.ndarray) -> np.ndarray
     trained MiniLM put every example above 0.5), which trials would learn as a prior. The ranking,
     the information a weak label carries, is untouched; trials place their own cut the same way.
     """
-    from .methods.context import prior_biases, prior_threshold  # loads torch (the training loop): see _sft_probs
+    from .class_balance import balancing_biases  # loads scipy: only where labels are built
+    from .methods.context import prior_threshold  # loads torch (the training loop): see _sft_probs
 
     if np.ndim(probs) == 2:  # K > 2 classes: the task's balance is a rate per class
         log_p = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-9, None))
-        shifted = log_p + prior_biases(log_p, positive_rate)
+        shifted = log_p + balancing_biases(log_p, positive_rate)
         shifted -= shifted.max(axis=1, keepdims=True)
         return (np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)).astype(np.float32)
     p = np.clip(np.asarray(probs, dtype=np.float64), 1e-6, 1 - 1e-6)
@@ -256,7 +260,8 @@ def _cache_path(task: Task, labeler: LabelerSpec) -> Path:
     # The pool's ids are in the key: a task rebuilt with other examples gets fresh weak labels.
     fingerprint = hashlib.sha256("\n".join(task.pool.ids).encode()).hexdigest()[:12]
     safe = labeler.name.replace("/", "_").replace(":", "-")
-    return cache_dir_for(task.name) / f"{safe}-v{LABELER_VERSION}-{fingerprint}.npz"
+    version = f"{LABELER_VERSION}" if task.n_classes == 2 else f"{LABELER_VERSION}k{MULTICLASS_LABELER_VERSION}"
+    return cache_dir_for(task.name) / f"{safe}-v{version}-{fingerprint}.npz"
 
 
 def _save_atomically(path: Path, **arrays) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..budget import LabelPlan
+from ..class_balance import balancing_biases
 from ..metrics import accuracy
 from ..models import ResolvedModel
 from ..runtime import Runtime
@@ -118,18 +119,10 @@ def prior_threshold(pool_scores: np.ndarray, positive_rate: float, default: floa
     return float(np.quantile(np.asarray(pool_scores, dtype=np.float64), 1.0 - positive_rate))
 
 
-def prior_biases(pool_log_probs: np.ndarray, class_rates: np.ndarray, rounds: int = 50) -> np.ndarray:
+def prior_biases(pool_log_probs: np.ndarray, class_rates: np.ndarray) -> np.ndarray:
     """prior_threshold for K > 2 classes: a bias per class such that argmax(log-probabilities + bias)
     predicts each class about as often, on unlabeled pool data, as the task's balance says."""
-    scores = np.asarray(pool_log_probs, dtype=np.float64)
-    bias = np.zeros(scores.shape[1])
-    if len(scores) == 0:
-        return bias
-    want = np.clip(np.asarray(class_rates, dtype=np.float64), 1e-6, None)
-    for _ in range(rounds):
-        shares = np.bincount(np.argmax(scores + bias, axis=1), minlength=len(bias)) / len(scores)
-        bias += 0.5 * (np.log(want) - np.log(np.clip(shares, 1.0 / len(scores), None)))
-    return bias
+    return balancing_biases(pool_log_probs, class_rates)
 
 
 def decision_cut(pool_scores: np.ndarray, pool: Split) -> float | np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..class_balance import balancing_biases
+
 
 def soft_targets(targets: torch.Tensor) -> torch.Tensor:
     """Target distributions: [1-p, p] rows from a binary task's probabilities of the positive class,
@@ -43,16 +45,13 @@ def logconf_targets(logits: torch.Tensor, targets: torch.Tensor, weight: float) 
     return (1 - weight) * targets + weight * hardened
 
 
-def balanced_hardening(probs: torch.Tensor, balance: torch.Tensor, rounds: int = 20) -> torch.Tensor:
+def balanced_hardening(probs: torch.Tensor, balance: torch.Tensor) -> torch.Tensor:
     """One-hot rows of argmax(log probs + b), b fitted so each class's share of the rows approaches
-    `balance` (a multiplicative update of the class's prior; the binary quantile's K-class analogue)."""
-    log_probs = probs.clamp_min(1e-12).log()
-    bias = torch.zeros(probs.shape[-1], device=probs.device)
-    want = balance.clamp_min(1e-6)
-    for _ in range(rounds):
-        counts = F.one_hot((log_probs + bias).argmax(dim=-1), probs.shape[-1]).float().mean(dim=0)
-        bias = bias + (want.log() - counts.clamp_min(1.0 / len(probs)).log()) * 0.5
-    return F.one_hot((log_probs + bias).argmax(dim=-1), probs.shape[-1]).float()
+    `balance` (class_balance.balancing_biases: the binary quantile's K-class analogue)."""
+    log_probs = probs.detach().clamp_min(1e-12).log()
+    bias = balancing_biases(log_probs.double().cpu().numpy(), balance.detach().double().cpu().numpy())
+    shifted = log_probs + torch.as_tensor(bias, dtype=log_probs.dtype, device=log_probs.device)
+    return F.one_hot(shifted.argmax(dim=-1), probs.shape[-1]).float()
 
 
 def logconf_loss(logits: torch.Tensor, targets: torch.Tensor, weight: float) -> torch.Tensor:
