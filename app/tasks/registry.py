@@ -145,6 +145,11 @@ def _refresh(session: Session, task: Task) -> None:
     session.flush()
 
 
+def task_classes(task: Task) -> tuple[str, ...]:
+    """A stored task's class names in label order (a binary task stores none: "0" and "1")."""
+    return tuple(task.classes) if task.classes else BINARY_CLASSES
+
+
 def majority_rate(task: Task) -> float:
     """Accuracy of always answering the test set's commonest class: the bar for "beats chance"."""
     if task.test_class_rates:
@@ -309,7 +314,7 @@ def engine_task(session: Session, task: Task) -> EngineTask:
     if task.source != TaskSource.upload:
         return get_task(task.name)
     splits = {}
-    classes = tuple(task.classes) if task.classes else BINARY_CLASSES
+    classes = task_classes(task)
     for split_name in ("pool", "test"):
         rows = session.execute(
             select(Example.text, Example.label, Example.weak_prob, Example.weak_probs)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Task, TaskSource, Trial, TrialStatus
 from app.errors import RequestError, RequestErrors, ServiceError
-from app.tasks.registry import get_or_register_task, get_task_row
+from app.tasks.registry import get_or_register_task, get_task_row, task_classes
 from app.trials import aggregates as point_aggregates
 from app.trials.cache import done_values, get_or_create_trial
 from worker.engine.spec import TrialResult, TrialSpec, carried_forward
@@ -100,7 +100,7 @@ def import_trials(session: Session, records: list[tuple[int, TrialSpec, dict]]) 
                                    "built-in and hub tasks, whose data every labelmix builds alike, are imported")
     stored = already = carried = 0
     for _, spec, result in records:
-        restated = carried_forward(spec, result, len(tasks[spec.task].classes or ("0", "1")))
+        restated = carried_forward(spec, result, len(task_classes(tasks[spec.task])))
         if restated is not None:
             spec, result = restated
             carried += 1
