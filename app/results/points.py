@@ -48,8 +48,9 @@ Part = Literal["test", "selection", "holdout"]
 # request asks for) the largest gap between neighbours never was in 2 million simulated draws: a gap
 # beyond it means the seeds were trained to different places, not scored unluckily. Measured on
 # the stored calibration trials (docs/calibration: 24 points x 6 seeds, 1,000 test examples, engine
-# 1), 20 points had gaps of at most 2.6 such errors; the other four, 5.1 to 10.8: word_sentiment's
-# all-gold $64 and $256 (seeds at 0.52 beside seeds at 0.82) and two mixes with one seed far out.
+# version 5), 20 points had gaps of at most 3.2 such errors; the other four, 4.6 to 10.0: word_sentiment's
+# all-gold $64 and $256 (0.846 beside 0.53-0.66; 0.72 beside 0.84-0.91) and two of its mixes with one
+# seed far out. (Engine version 1's trials: at most 2.6, and 5.1 to 10.8 at the same four.)
 SPLIT_Z = 4.0
 
 

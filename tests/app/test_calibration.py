@@ -28,13 +28,7 @@ def data() -> GridData:
     return GridData(load_results(TRIALS))
 
 
-STALE = pytest.mark.xfail(strict=True, reason=(
-    "cities' committed calibration trials were trained by engine version 1; `python -m bench.calibration --task "
-    "cities` has not been rerun since (issue 27, item 5): until it is, a rerun would train the whole grid. Remove "
-    "this marker when docs/calibration/cities-fast-trials.jsonl is regenerated"))
-
-
-@pytest.mark.parametrize("task", ["word_sentiment", pytest.param("cities", marks=STALE)])
+@pytest.mark.parametrize("task", TASKS)
 def test_the_stored_trials_are_the_grid_the_command_trains(task):
     stored = {r["key"] for r in load_results(DOCS / f"{task}-fast-trials.jsonl")}
     assert {s.key() for s in grid(task).specs()} == stored and len(stored) == 72  # a rerun trains nothing
