@@ -12,6 +12,7 @@ from torch import nn
 
 from ..models import ResolvedModel, load_backbone
 from ..runtime import Runtime, autocast
+from .frozen_cast import cast_frozen_projections
 
 # Paper: LoRA r=8, alpha=8, no dropout, on the attention and MLP projections.
 LORA_RANK = 8
@@ -150,5 +151,7 @@ def build_classifier(
     backbone = get_peft_model(backbone, config)
     hidden_size = backbone.config.hidden_size
     classifier = SequenceClassifier(backbone, hidden_size, pooling=pooling_for(model), autocast_dtype=runtime.autocast_dtype,
-                                    n_classes=n_classes)
-    return classifier.to(runtime.device)
+                                    n_classes=n_classes).to(runtime.device)
+    if runtime.autocast_dtype is not None:  # peft has frozen the base: cast its projections once, not per call
+        cast_frozen_projections(classifier.backbone, runtime.autocast_dtype)
+    return classifier
