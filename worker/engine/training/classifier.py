@@ -13,6 +13,7 @@ from torch import nn
 from ..models import ResolvedModel, load_backbone
 from ..runtime import Runtime, autocast
 from .frozen_cast import cast_frozen_projections
+from .lean_lora import lean_lora_forwards
 
 # Paper: LoRA r=8, alpha=8, no dropout, on the attention and MLP projections.
 LORA_RANK = 8
@@ -41,6 +42,7 @@ def merged_projections(merges: list[tuple[nn.Module, nn.Linear, Callable[[], tor
     validates every few steps: no adapter products computed to be thrown away).
     """
     merged = [(module, base, delta) for module, base, delta in merges if base.weight.dtype == torch.float32]
+    own = {id(module): module.__dict__.get("forward") for module, _, _ in merged}  # e.g. a lean LoRA forward
     try:
         for module, base, delta in merged:
             module.forward = partial(F.linear, weight=base.weight + delta().to(base.weight.dtype), bias=base.bias)
@@ -48,6 +50,8 @@ def merged_projections(merges: list[tuple[nn.Module, nn.Linear, Callable[[], tor
     finally:
         for module, _, _ in merged:
             module.__dict__.pop("forward", None)
+            if own[id(module)] is not None:
+                module.forward = own[id(module)]
 
 
 def pooling_for(model: ResolvedModel) -> str:
@@ -149,6 +153,7 @@ def build_classifier(
         backbone = load_backbone(model, runtime.dtype, dropout, attention=runtime.attention)
     config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=lora_targets(backbone))
     backbone = get_peft_model(backbone, config)
+    lean_lora_forwards(backbone)  # the same arithmetic as peft's forward, less the identities
     hidden_size = backbone.config.hidden_size
     classifier = SequenceClassifier(backbone, hidden_size, pooling=pooling_for(model), autocast_dtype=runtime.autocast_dtype,
                                     n_classes=n_classes).to(runtime.device)
