@@ -2,11 +2,12 @@
 
 Under torch.autocast on a CPU every F.linear casts its fp32 weight and bias to bf16 again, forward
 after forward: autocast's cast cache keeps only leaves that require grad, and the base is frozen.
-A bf16 copy made when the base is loaded is the same bits as each of those casts, so logits and
-gradients are equal bit for bit (tests/engine/test_frozen_cast.py): a trial trains exactly as before
+A bf16 copy made when the classifier is built is the same bits as each of those casts, so logits and
+gradients are equal bit for bit (tests/engine/test_exact_step_savings.py): a trial trains exactly as before
 and no engine version changes. What it saves is the casting: 1.00-1.02x a training step on an
-AVX512-BF16 EPYC, 1.06x a step and 1.12x a no-grad forward on an AMX Xeon, where the matrix products
-themselves are fast enough for the casts to show (`python scripts/frozen_bf16_weights_ab.py`).
+AVX512-BF16 EPYC; on an AMX Xeon, where the matrix products themselves are fast enough for the casts
+to show, 1.05x a step and 1.09x a no-grad forward at batch 32
+(`PYTHONPATH=. python scripts/exact_step_savings_ab.py`, docs/benchmarks.md, engine speed).
 
 Outside an autocast block of that dtype (merged scoring, an fp32 caller) a projection computes with
 its own fp32 weights, as it would without the copy. Costs memory: half the base's fp32 size again.
