@@ -37,8 +37,8 @@ class _CastOnce:
 
 
 def cast_frozen_projections(backbone: nn.Module, dtype: torch.dtype) -> int:
-    """Give each frozen fp32 nn.Linear of `backbone` (a bare base, before adapters wrap it) a forward
-    that reuses one `dtype` copy of its weights; returns how many. Adapters wrap the Linear itself, so
+    """Give each frozen fp32 nn.Linear of `backbone` (after peft froze the base) a forward that reuses
+    one `dtype` copy of its weights; returns how many. Adapters wrap the Linear itself, so
     they and the grouped trainer's MultiLoRALinear call this forward too. Idempotent."""
     cast = 0
     for module in backbone.modules():
@@ -51,11 +51,17 @@ def cast_frozen_projections(backbone: nn.Module, dtype: torch.dtype) -> int:
     return cast
 
 
-def uncast_frozen_projections(module: nn.Module) -> int:
-    """Take the copies away again (each Linear back to casting per call); returns how many. For A/B runs."""
+def drop_forwards(model: nn.Module, kind: type) -> int:
+    """Remove every instance forward of `kind` set on `model`'s modules (each back to its class's own
+    forward); returns how many. For A/B runs of a saving that sets such forwards."""
     undone = 0
-    for sub in module.modules():
-        if isinstance(sub.__dict__.get("forward"), _CastOnce):
+    for sub in model.modules():
+        if isinstance(sub.__dict__.get("forward"), kind):
             del sub.forward
             undone += 1
     return undone
+
+
+def uncast_frozen_projections(module: nn.Module) -> int:
+    """Take the copies away again (each Linear back to casting per call); returns how many."""
+    return drop_forwards(module, _CastOnce)

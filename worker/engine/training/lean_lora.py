@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .frozen_cast import drop_forwards
+
 
 class _LeanForward:
     def __init__(self, layer: nn.Module, adapter: str):
@@ -66,9 +68,4 @@ def lean_lora_forwards(model: nn.Module) -> int:
 
 def peft_lora_forwards(model: nn.Module) -> int:
     """Put peft's own forward back on every LoRA layer (for A/B runs); returns how many."""
-    undone = 0
-    for module in model.modules():
-        if isinstance(module.__dict__.get("forward"), _LeanForward):
-            del module.forward
-            undone += 1
-    return undone
+    return drop_forwards(model, _LeanForward)
