@@ -42,7 +42,7 @@ if [ "$DRY_RUN" = 1 ]; then
   COMPARE=(--n-gold 40 --n-test 16 --max-steps 2 --max-length 16 --repeats 1); COMPARE_S=900
   # bow weak labels build in seconds; the default labeler fine-tunes a model for minutes on a CPU.
   ALLOCATION=(--points 2 --seeds 1 --max-steps 2 --n-test 64 --weak-labeler bow); ALLOCATION_S=900
-  MFU=(--steps 3 --batch-sizes 8); MFU_S=600
+  MFU=(--steps 3 --batch-sizes 8 --precision bf16); MFU_S=600
 else
   if command -v nvidia-smi >/dev/null 2>&1; then
     nvidia-smi | tee "$RESULTS/nvidia-smi.txt"
@@ -56,7 +56,7 @@ else
   COMPARE=(--repeats 3); COMPARE_S=120
   # The weak labels are built (about a minute on a GPU, once per cache) inside this limit.
   ALLOCATION=(--points 8 --seeds 2); ALLOCATION_S=360
-  MFU=(--steps 50 --batch-sizes 32,256,1024); MFU_S=75
+  MFU=(--steps 50 --batch-sizes 32,256,1024 --precision bf16); MFU_S=75
 fi
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee "$RESULTS/env.txt"
 

@@ -1,9 +1,9 @@
 """Model-FLOPs utilisation of one trial's training stage: how much of the chip the engine uses.
 
-    python -m bench.engine.mfu --steps 50 --batch-sizes 32,256
+    python -m bench.engine.mfu --steps 50 --batch-sizes 32,256 [--precision bf16]
 
-Trains a seq_sft stage (the engine's classifier, Batcher and train_stage, in the runtime's dtype:
-bf16 on CUDA) on the task's pool texts for --steps steps per batch size and reports tokens/s and
+Trains a seq_sft stage (the engine's classifier, Batcher and train_stage, in --precision: a GPU's
+bf16 base, or a CPU's bf16 autocast over fp32 weights) on the task's pool texts for --steps steps per batch size and reports tokens/s and
 
     MFU = tokens/s x FLOPs per token / peak FLOPs/s.
 
@@ -61,11 +61,13 @@ MATMUL_REPEATS = 5
 
 def matmul_flops(runtime, size: int = MATMUL_SIZE, repeats: int = MATMUL_REPEATS) -> float:
     """FLOP/s of the best of `repeats` (size x size) @ (size x size) products on the runtime's device
-    and dtype, after one untimed product (threads, allocator and kernels warm)."""
+    in the dtype its products run in (a CPU's bf16 autocast: bf16, though its weights are fp32),
+    after one untimed product (threads, allocator and kernels warm)."""
     import torch
 
-    a = torch.randn(size, size, device=runtime.device).to(runtime.dtype)
-    b = torch.randn(size, size, device=runtime.device).to(runtime.dtype)
+    dtype = runtime.autocast_dtype or runtime.dtype
+    a = torch.randn(size, size, device=runtime.device).to(dtype)
+    b = torch.randn(size, size, device=runtime.device).to(dtype)
     sync = torch.cuda.synchronize if runtime.device.type == "cuda" else (lambda: None)
     best = float("inf")
     with torch.inference_mode():
@@ -99,7 +101,7 @@ def train_flops_per_token(n_base: int) -> float:
     return 4.0 * n_base
 
 
-def _measure(task: str, model: str, batch_size: int, steps: int, peak: float, seed: int = 0) -> dict:
+def _measure(task: str, model: str, batch_size: int, steps: int, peak: float, precision: str, seed: int = 0) -> dict:
     import numpy as np
     import torch
 
@@ -121,7 +123,7 @@ def _measure(task: str, model: str, batch_size: int, steps: int, peak: float, se
             return batch
 
     seed_everything(seed)
-    runtime, resolved = pick_runtime(), resolve_model(model)
+    runtime, resolved = pick_runtime(precision), resolve_model(model)
     classifier = build_classifier(resolved, runtime)
     pool = get_task(task).pool
     # Exactly `steps` batches (epochs repeat when the pool is smaller), no validation: a
@@ -155,17 +157,18 @@ def _measure(task: str, model: str, batch_size: int, steps: int, peak: float, se
         "padded_tokens": batcher.padded, "real_token_share": tokens / batcher.padded,
         "tokens_per_s": tokens / wall_s, "examples_per_s": stage.examples / wall_s,
         "achieved_tflops": achieved / 1e12, "mfu": achieved / peak, "mfu_padded": padded / peak,
-        "n_base_params": n_base, "device": runtime.label, "dtype": str(runtime.dtype).removeprefix("torch."),
+        "n_base_params": n_base, "device": runtime.label,
+        "dtype": str(runtime.autocast_dtype or runtime.dtype).removeprefix("torch."),
     }
 
 
 def mfu(task: str = "cities", model: str = "minilm-l6", batch_sizes: tuple[int, ...] = (32,), steps: int = 50,
-        peak_tflops: float | None = None) -> dict:
+        peak_tflops: float | None = None, precision: str = "fp32") -> dict:
     import torch
 
     from worker.engine.runtime import pick_runtime
 
-    runtime = pick_runtime()  # sets the threads a trial would run on, which the product then uses
+    runtime = pick_runtime(precision)  # sets the threads a trial would run on, which the product then uses
     peak = source = None
     if peak_tflops is not None:
         peak, source = peak_tflops * 1e12, "--peak-tflops"
@@ -173,8 +176,10 @@ def mfu(task: str = "cities", model: str = "minilm-l6", batch_sizes: tuple[int, 
         peak, source = peak_flops(torch.cuda.get_device_name(runtime.device)), "PEAK_BF16"
     if peak is None:
         peak = matmul_flops(runtime)
-        source = f"measured: best of {MATMUL_REPEATS} torch.mm {MATMUL_SIZE}x{MATMUL_SIZE}, {torch.get_num_threads()} threads"
-    runs = [_measure(task, model, b, steps, peak) for b in batch_sizes]
+        dtype = str(runtime.autocast_dtype or runtime.dtype).removeprefix("torch.")
+        source = (f"measured: best of {MATMUL_REPEATS} torch.mm {MATMUL_SIZE}x{MATMUL_SIZE} in {dtype}, "
+                  f"{torch.get_num_threads()} threads")
+    runs = [_measure(task, model, b, steps, peak, precision) for b in batch_sizes]
     first = runs[0]
     return {
         "task": task, "model": model, "device": first["device"], "dtype": first["dtype"],
@@ -191,8 +196,9 @@ def main(
     batch_sizes: Annotated[str, typer.Option(help="comma-separated, one stage each")] = "32",
     steps: Annotated[int, typer.Option(help="timed optimizer steps per batch size")] = 50,
     peak_tflops: Annotated[float | None, typer.Option(help="peak TFLOP/s, instead of the table's")] = None,
+    precision: Annotated[str, typer.Option(help="fp32, or bf16 (a CPU: autocast, its peak measured in bf16)")] = "fp32",
 ) -> None:
-    result = mfu(task, model, tuple(int(b) for b in batch_sizes.split(",")), steps, peak_tflops)
+    result = mfu(task, model, tuple(int(b) for b in batch_sizes.split(",")), steps, peak_tflops, precision)
     print(f"{result['task']} / {result['model']} on {result['device']} ({result['dtype']}), "
           f"{result['n_base_params']:,} non-embedding base parameters, "
           f"{result['flops_per_token'] / 1e6:.1f} MFLOP/token")
