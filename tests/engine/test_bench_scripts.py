@@ -153,6 +153,8 @@ def test_gpu_bench_dry_run_writes_every_benchmarks_json(tmp_path):
     assert run["steps"] == 3 and run["tokens_per_s"] > 0
     # No data-sheet peak for a CPU: measured from one large product, and the step is a share of it.
     assert results["mfu"]["peak_source"].startswith("measured") and results["mfu"]["peak_flops"] > 0
+    # The dry run asks for bf16: the step ran under autocast and the peak is a bf16 product's.
+    assert results["mfu"]["dtype"] == "bfloat16" and "in bfloat16" in results["mfu"]["peak_source"]
     assert 0 < run["mfu"] == pytest.approx(run["achieved_tflops"] * 1e12 / results["mfu"]["peak_flops"])
 
 
@@ -203,3 +205,16 @@ def test_an_arm_of_two_processes_gives_the_results_of_one_and_keeps_shared_weak_
         assert outcome(a) == outcome(b)
     # uncertainty_sft ran after seq_sft in the same process and reused its weak stage.
     assert [s.reused for s in apart[2].stages] == [True, False]
+
+
+def test_step_profile_splits_a_real_step_into_products_and_the_rest():
+    from bench.engine.step_profile import PRODUCTS, profile_steps
+
+    r = profile_steps("word_sentiment", "minilm-l6", "bf16", batch_size=4, steps=2)
+    # A LoRA step on a transformer is mostly products, never only products (LayerNorm, softmax, AdamW).
+    assert 0.2 < r["product_share"] < 1
+    assert set(r["products"]) <= set(PRODUCTS) and {"aten::mm", "aten::addmm"} <= set(r["products"])
+    assert r["product_tflops"] > 0 and r["peak_tflops"] > 0
+    assert not {row["op"] for row in r["rest_top"]} & set(PRODUCTS)
+    # Six layers of six LoRA-wrapped projections: at least one base product each, forward.
+    assert r["products"]["aten::addmm"]["calls_per_step"] >= 36
