@@ -3,6 +3,11 @@ length-sorted batches, and length-sorted with the adapter merged into the base (
 on an fp32 base now).
 
     python -m bench.engine.evaluation --task cities --model minilm-l6 --repeats 3
+    python -m bench.engine.evaluation --task word_sentiment --precision bf16 --batch-sizes 32,64,128,256
+
+With --batch-sizes, length-sorted scoring runs at each batch size (is the recipe's evaluation batch
+the fastest on this device?). Under a CPU's bf16 autocast there is no merged arm: scoring is never
+merged there (a merged weight would round to bf16: the model scored otherwise than it trained).
 
 Scores the task's test set with one classifier in each way, alternating, and prints the median
 time of each, the ratios, and the largest score difference from arrival order (padding and merging
@@ -48,8 +53,11 @@ def main() -> None:
     parser.add_argument("--task", default="cities")
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                        help="bf16: a CPU's autocast, where scoring is never merged (see merged_for_scoring)")
+    parser.add_argument("--batch-sizes", help="comma-separated: length-sorted scoring at each (default: the recipe's)")
     args = parser.parse_args()
-    model, runtime = resolve_model(args.model), pick_runtime()
+    model, runtime = resolve_model(args.model), pick_runtime(args.precision)
     params = recipe_params("fast")
     seed_everything(0)
     classifier = build_classifier(model, runtime)
@@ -59,26 +67,29 @@ def main() -> None:
                 weight.normal_(0.0, ADAPTER_B_SCALE)
     batcher = Batcher(load_tokenizer(model), runtime, input_limit(params, classifier.backbone.config))
     texts = list(get_task(args.task).test.texts)
-    arms = {
-        "arrival order": arrival_order,
-        "length-sorted": lambda *a: predict_scores(*a, merged=False),
-        "length-sorted, merged": lambda *a: predict_scores(*a, merged=True),
-    }
+    recipe_batch = params.eval_batch_size
+    sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [recipe_batch]
+    arms = {"arrival order": lambda *a: arrival_order(*a, recipe_batch)}
+    for size in sizes:
+        name = "length-sorted" if sizes == [recipe_batch] else f"length-sorted, batch {size}"
+        arms[name] = lambda *a, size=size: predict_scores(*a, size, merged=False)
+    if runtime.autocast_dtype is None:
+        arms["length-sorted, merged"] = lambda *a: predict_scores(*a, recipe_batch, merged=True)
     times: dict[str, list[float]] = {name: [] for name in arms}
     scores: dict[str, np.ndarray] = {}
     for _ in range(args.repeats):
         for name, fn in arms.items():
             started = time.perf_counter()
             with torch.no_grad():
-                scores[name] = fn(classifier, batcher, texts, params.eval_batch_size)
+                scores[name] = fn(classifier, batcher, texts)
             times[name].append(time.perf_counter() - started)
     medians = {name: statistics.median(t) for name, t in times.items()}
     reference, first = scores["arrival order"], medians["arrival order"]
-    print(f"{args.task}, {len(texts)} texts, {args.model}, batch {params.eval_batch_size}, "
+    print(f"{args.task}, {len(texts)} texts, {args.model}, {args.precision}, batch {recipe_batch} unless named, "
           f"{torch.get_num_threads()} threads, median of {args.repeats}")
     for name, median in medians.items():
         gap = float(np.max(np.abs(scores[name] - reference)))
-        print(f"  {name:22} {median:6.2f} s · {first / median:.2f}x arrival order · "
+        print(f"  {name:26} {median:6.2f} s · {first / median:.2f}x arrival order · "
               f"largest score difference {gap:.1e}")
 
 
