@@ -22,7 +22,8 @@ import typer
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
 
 COLUMNS = ["task", "model", "recipe", "weak_labeler", "method", "budget", "weak_share", "n_weak", "n_gold", "seed",
-           "test_accuracy", "selection_accuracy", "holdout_accuracy", "test_auroc", "weak_stage_reused", "wall_s"]
+           "test_accuracy", "selection_accuracy", "holdout_accuracy", "test_auroc", "weak_stage_reused", "wall_s",
+           "engine_version", "precision"]
 EIGHTHS = ",".join(f"{i / 8:g}" for i in range(9))
 
 
@@ -33,12 +34,22 @@ def _floats(text: str) -> list[float]:
         raise typer.BadParameter(f"takes comma-separated numbers, got {text!r}") from None
 
 
-def _done(path: Path) -> set[tuple]:
+def _done(path: Path, engine_version: int, precision: str) -> set[tuple]:
+    """The (task, model, recipe, method, budget, share, seed) rows `path` holds from this engine and precision.
+
+    A table written before these columns (engine version 1's, in fp32) cannot take the current
+    engine's rows: they would read back as one grid with trials of two engines in it."""
     if not path.exists():
         return set()
     with path.open() as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != COLUMNS:
+            raise typer.BadParameter(
+                f"{path} has the columns {reader.fieldnames}, not this collector's {COLUMNS} (a table from an "
+                "earlier engine): write the current engine's trials to a new file", param_hint="--out")
         return {(r["task"], r["model"], r["recipe"], r["method"], float(r["budget"]), float(r["weak_share"]),
-                 int(r["seed"])) for r in csv.DictReader(f)}
+                 int(r["seed"])) for r in reader
+                if int(r["engine_version"]) == engine_version and r["precision"] == precision}
 
 
 @app.callback()
@@ -60,11 +71,13 @@ def collect(
     weak_cost: Annotated[float, typer.Option()] = 0.1,
     gold_cost: Annotated[float, typer.Option()] = 1.0,
     limit: Annotated[int, typer.Option(min=0, help="train at most this many trials now (0: all)")] = 0,
+    precision: Annotated[str | None, typer.Option(help="fp32 or bf16 (default: what a worker here runs)")] = None,
 ) -> None:
     """Train the grid's trials not yet in `out`, seed by seed, appending a row as each finishes."""
     from app.studies import grid
     from app.studies.schemas import StudyRequest
-    from worker.engine.spec import Method, TrialSpec, recipe_params
+    from worker.engine.precision import Precision, default_precision
+    from worker.engine.spec import ENGINE_VERSION, Method, TrialSpec, recipe_params
     from worker.engine.tasks import get_task
     from worker.engine.trial import run_trial
     from worker.engine.weak_labels import default_labeler_name, labeler_train_size
@@ -77,7 +90,8 @@ def collect(
                            budgets=_floats(budgets), weak_shares=_floats(shares), seeds=[int(s) for s in _floats(seeds)],
                            weak_cost=weak_cost, gold_cost=gold_cost, recipe=recipe, weak_labeler=labeler)
     points, skipped = grid.plan(request, pool, recipe_params(request.recipe, request.params))
-    done = _done(out)
+    arithmetic = Precision(precision) if precision else default_precision()
+    done = _done(out, ENGINE_VERSION, arithmetic.value)
     todo = [(seed, p) for seed in request.seeds for p in points
             if (task, model, recipe, p["method"], p["budget"], p["weak_share"], seed) not in done]
     if limit:
@@ -93,7 +107,8 @@ def collect(
             writer.writeheader()
         for i, (seed, p) in enumerate(todo, 1):
             spec = TrialSpec(task=task, model=model, method=p["method"], n_weak=p["n_weak"], n_gold=p["n_gold"],
-                             seed=seed, weak_labeler=labeler, recipe=request.recipe)
+                             seed=seed, weak_labeler=labeler, recipe=request.recipe,
+                             params={"precision": arithmetic.value})
             result = run_trial(spec, task=built)
             writer.writerow({
                 "task": task, "model": model, "recipe": recipe, "weak_labeler": labeler, "method": p["method"],
@@ -101,7 +116,8 @@ def collect(
                 "seed": seed, "test_accuracy": result.test_accuracy, "selection_accuracy": result.selection_accuracy,
                 "holdout_accuracy": result.holdout_accuracy, "test_auroc": result.test_auroc,
                 "weak_stage_reused": any(s.reused for s in result.stages),
-                "wall_s": round(result.wall_s, 2),
+                "wall_s": round(result.wall_s, 2), "engine_version": spec.engine_version,
+                "precision": result.precision.value,
             })
             f.flush()
             typer.echo(f"  [{i}/{len(todo)}] {p['method']} ${p['budget']:g} share {p['weak_share']:g} seed {seed}: "

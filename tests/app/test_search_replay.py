@@ -179,6 +179,8 @@ def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(e
     """One real trial of cities (16 gold labels: the grid's cheapest point), then a rerun that trains
     nothing; the row reads back as a grid the replays use."""
     from bench.service import search_table
+    from worker.engine.precision import default_precision
+    from worker.engine.spec import ENGINE_VERSION
 
     monkeypatch.setenv("LABELMIX_CACHE_DIR", str(engine_cache_dir))
     out = tmp_path / "table.csv"
@@ -189,10 +191,27 @@ def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(e
     assert "2 points x 1 seeds" in first.output and "1 trials to train" in first.output
     again = CliRunner().invoke(search_table.app, args[:-2])  # the rest of the grid: the one row is kept
     assert again.exit_code == 0 and "1 rows in" in again.output and "1 trials to train" in again.output
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2  # the first run's row and the second's
+    assert all(int(r["engine_version"]) == ENGINE_VERSION and r["precision"] == default_precision().value
+               for r in rows)
     grid = bench.read_table(out)[0]
     assert grid.task == "cities" and grid.budget == 16.0
     assert sorted(grid.seeds) == [Candidate("seq_sft", 0.0), Candidate("seq_sft", 1.0)]
     assert all(0.0 <= v <= 1.0 for values in grid.seeds.values() for v in values)
+
+
+def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_table(tmp_path):
+    from bench.service import search_table
+
+    old = tmp_path / "table.csv"
+    header = search_table.COLUMNS[: search_table.COLUMNS.index("engine_version")]  # version 1's columns
+    old.write_text(",".join(header) + "\n")
+    before = old.read_text()
+    refused = CliRunner().invoke(search_table.app, ["collect", "--out", str(old), "--task", "cities", "--methods",
+                                                    "seq_sft", "--budgets", "16", "--shares", "0", "--seeds", "0"])
+    assert refused.exit_code == 2 and "--out" in refused.output and "new file" in refused.output
+    assert old.read_text() == before  # nothing appended
 
 
 def test_top_two_proposes_each_draws_best_untried_candidate_when_a_measured_one_leads_every_draw():
