@@ -35,10 +35,11 @@ def _floats(text: str) -> list[float]:
 
 
 def _done(path: Path, engine_version: int, precision: str) -> set[tuple]:
-    """The (task, model, recipe, method, budget, share, seed) rows `path` holds from this engine and precision.
+    """The (task, model, recipe, method, budget, share, seed) rows `path` holds.
 
-    A table written before these columns (engine version 1's, in fp32) cannot take the current
-    engine's rows: they would read back as one grid with trials of two engines in it."""
+    A table is one engine's and one precision's: rows from another would read back as one grid
+    with trials of two engines in it. So a table written before these columns (engine version 1's,
+    in fp32), or holding rows of another version or precision, takes no more rows."""
     if not path.exists():
         return set()
     with path.open() as f:
@@ -47,9 +48,14 @@ def _done(path: Path, engine_version: int, precision: str) -> set[tuple]:
             raise typer.BadParameter(
                 f"{path} has the columns {reader.fieldnames}, not this collector's {COLUMNS} (a table from an "
                 "earlier engine): write the current engine's trials to a new file", param_hint="--out")
-        return {(r["task"], r["model"], r["recipe"], r["method"], float(r["budget"]), float(r["weak_share"]),
-                 int(r["seed"])) for r in reader
-                if int(r["engine_version"]) == engine_version and r["precision"] == precision}
+        rows = list(reader)
+    other = {(r["engine_version"], r["precision"]) for r in rows} - {(str(engine_version), precision)}
+    if other:
+        raise typer.BadParameter(
+            f"{path} holds trials of engine version and precision {sorted(other)}, not {engine_version} in "
+            f"{precision}: write these trials to a new file", param_hint="--out")
+    return {(r["task"], r["model"], r["recipe"], r["method"], float(r["budget"]), float(r["weak_share"]),
+             int(r["seed"])) for r in rows}
 
 
 @app.callback()
@@ -90,7 +96,10 @@ def collect(
                            budgets=_floats(budgets), weak_shares=_floats(shares), seeds=[int(s) for s in _floats(seeds)],
                            weak_cost=weak_cost, gold_cost=gold_cost, recipe=recipe, weak_labeler=labeler)
     points, skipped = grid.plan(request, pool, recipe_params(request.recipe, request.params))
-    arithmetic = Precision(precision) if precision else default_precision()
+    try:
+        arithmetic = Precision(precision) if precision else default_precision()
+    except ValueError:
+        raise typer.BadParameter(f"is fp32 or bf16, not {precision!r}", param_hint="--precision") from None
     done = _done(out, ENGINE_VERSION, arithmetic.value)
     todo = [(seed, p) for seed in request.seeds for p in points
             if (task, model, recipe, p["method"], p["budget"], p["weak_share"], seed) not in done]

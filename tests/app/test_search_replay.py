@@ -203,6 +203,7 @@ def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(e
 
 def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_table(tmp_path):
     from bench.service import search_table
+    from worker.engine.spec import ENGINE_VERSION
 
     old = tmp_path / "table.csv"
     header = search_table.COLUMNS[: search_table.COLUMNS.index("engine_version")]  # version 1's columns
@@ -212,6 +213,17 @@ def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_ta
                                                     "seq_sft", "--budgets", "16", "--shares", "0", "--seeds", "0"])
     assert refused.exit_code == 2 and "--out" in refused.output and "new file" in refused.output
     assert old.read_text() == before  # nothing appended
+
+    # A table of this engine's columns, but its rows trained in the other precision: it takes no more.
+    other = tmp_path / "fp32.csv"
+    row = {c: "0" for c in search_table.COLUMNS} | {"engine_version": str(ENGINE_VERSION), "precision": "fp32"}
+    other.write_text(",".join(search_table.COLUMNS) + "\n" + ",".join(row.values()) + "\n")
+    mixed = CliRunner().invoke(search_table.app, ["collect", "--out", str(other), "--task", "cities", "--methods",
+                                                  "seq_sft", "--budgets", "16", "--shares", "0", "--seeds", "0",
+                                                  "--precision", "bf16"])
+    assert mixed.exit_code == 2 and "fp32" in mixed.output and "new file" in mixed.output
+    bad = CliRunner().invoke(search_table.app, ["collect", "--out", str(tmp_path / "new.csv"), "--precision", "fp16"])
+    assert bad.exit_code == 2 and "--precision" in bad.output
 
 
 def test_top_two_proposes_each_draws_best_untried_candidate_when_a_measured_one_leads_every_draw():
