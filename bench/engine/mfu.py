@@ -3,7 +3,8 @@
     python -m bench.engine.mfu --steps 50 --batch-sizes 32,256 [--precision bf16]
 
 Trains a seq_sft stage (the engine's classifier, Batcher and train_stage, in --precision: a GPU's
-bf16 base, or a CPU's bf16 autocast over fp32 weights) on the task's pool texts for --steps steps per batch size and reports tokens/s and
+bf16 base, or a CPU's bf16 autocast over fp32 weights) on the task's pool texts for --steps steps
+per batch size and reports tokens/s and
 
     MFU = tokens/s x FLOPs per token / peak FLOPs/s.
 
@@ -59,13 +60,19 @@ MATMUL_SIZE = 2048
 MATMUL_REPEATS = 5
 
 
+def arithmetic_dtype(runtime):
+    """The dtype a runtime's products run in: bf16 under a CPU's autocast (its weights stay fp32),
+    otherwise its weights' own."""
+    return runtime.autocast_dtype or runtime.dtype
+
+
 def matmul_flops(runtime, size: int = MATMUL_SIZE, repeats: int = MATMUL_REPEATS) -> float:
     """FLOP/s of the best of `repeats` (size x size) @ (size x size) products on the runtime's device
     in the dtype its products run in (a CPU's bf16 autocast: bf16, though its weights are fp32),
     after one untimed product (threads, allocator and kernels warm)."""
     import torch
 
-    dtype = runtime.autocast_dtype or runtime.dtype
+    dtype = arithmetic_dtype(runtime)
     a = torch.randn(size, size, device=runtime.device).to(dtype)
     b = torch.randn(size, size, device=runtime.device).to(dtype)
     sync = torch.cuda.synchronize if runtime.device.type == "cuda" else (lambda: None)
@@ -158,7 +165,7 @@ def _measure(task: str, model: str, batch_size: int, steps: int, peak: float, pr
         "tokens_per_s": tokens / wall_s, "examples_per_s": stage.examples / wall_s,
         "achieved_tflops": achieved / 1e12, "mfu": achieved / peak, "mfu_padded": padded / peak,
         "n_base_params": n_base, "device": runtime.label,
-        "dtype": str(runtime.autocast_dtype or runtime.dtype).removeprefix("torch."),
+        "dtype": str(arithmetic_dtype(runtime)).removeprefix("torch."),
     }
 
 
@@ -176,7 +183,7 @@ def mfu(task: str = "cities", model: str = "minilm-l6", batch_sizes: tuple[int, 
         peak, source = peak_flops(torch.cuda.get_device_name(runtime.device)), "PEAK_BF16"
     if peak is None:
         peak = matmul_flops(runtime)
-        dtype = str(runtime.autocast_dtype or runtime.dtype).removeprefix("torch.")
+        dtype = str(arithmetic_dtype(runtime)).removeprefix("torch.")
         source = (f"measured: best of {MATMUL_REPEATS} torch.mm {MATMUL_SIZE}x{MATMUL_SIZE} in {dtype}, "
                   f"{torch.get_num_threads()} threads")
     runs = [_measure(task, model, b, steps, peak, precision) for b in batch_sizes]

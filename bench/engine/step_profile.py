@@ -4,10 +4,10 @@ products run to the device's own peak.
     OMP_NUM_THREADS=1 python -m bench.engine.step_profile --precision bf16 --batch-size 32
 
 Profiles --steps training steps (forward, backward, AdamW) of the engine's classifier on the task's
-pool texts with torch.profiler, one torch thread by default (what a worker process of a CPU host runs), after
-three untimed steps, and sorts the operators' own time into matrix products (mm, addmm, bmm,
-baddbmm: the arithmetic a step cannot do without) and the rest (casts, adds, softmax, GELU,
-LayerNorm, the optimizer: passes over the activations). The products' rate is their counted FLOPs
+pool texts with torch.profiler, one torch thread by default (what a worker process of a CPU host
+runs), after three untimed steps, and sorts the operators' own time into matrix products (mm,
+addmm, bmm, baddbmm: the arithmetic a step cannot do without) and the rest (casts, adds, softmax,
+GELU, LayerNorm, the optimizer: passes over the activations). The products' rate is their counted FLOPs
 over their time; the peak is bench.engine.mfu's, one large square product in the same dtype. When
 the products already run near that peak, a faster step has to come from the rest, or from doing
 less arithmetic.
@@ -40,8 +40,9 @@ def profile_steps(task: str, model: str, precision: str, batch_size: int, steps:
     pool = list(get_task(task).pool.texts)
     rng = np.random.default_rng(0)
     batches = [[pool[i] for i in rng.choice(len(pool), batch_size, replace=False)] for _ in range(steps)]
-    runtime = Runtime(torch.device("cpu"), torch.float32, Precision(precision))
-    arm = Arm(model, precision, runtime.attention or "sdpa", load_tokenizer(resolved), pool)
+    # The attention kernel a trial of this precision loads (Runtime.attention; None: the library's SDPA).
+    attention = Runtime(torch.device("cpu"), torch.float32, Precision(precision)).attention or "sdpa"
+    arm = Arm(model, precision, attention, load_tokenizer(resolved), pool)
     for batch in batches[:3]:  # allocator, kernels, autocast's first casts
         arm.step(batch)
     with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
@@ -53,7 +54,7 @@ def profile_steps(task: str, model: str, precision: str, batch_size: int, steps:
     product_us = sum(e.self_cpu_time_total for e in products)
     product_flops = sum(e.flops for e in products)
     rest = sorted((e for e in events if e.key not in PRODUCTS), key=lambda e: e.self_cpu_time_total, reverse=True)
-    peak = matmul_flops(runtime)
+    peak = matmul_flops(arm.runtime)
     return {
         "task": task, "model": model, "precision": precision, "batch_size": batch_size, "steps": steps,
         "threads": torch.get_num_threads(),
