@@ -7,8 +7,11 @@ The points are the service's opening grid (SearchSpace.first_grid) for the budge
 arm runs in its own process on an empty cache directory (settings are lru_cached per process and
 the weak-stage store lives in the cache, so nothing can leak from one arm to the other), except for
 the weak labels: they are built once beforehand, in the usual cache, and copied into both, so
-labeler training is timed in neither. The recommendation is the service's own chooser
-(app.allocations.recommend) fed with in-memory trials; the best mean test accuracy is reported too.
+labeler training is timed in neither. The arms take turns of a minute (--turn-s), one stopped while
+the other runs, and each is timed by the time it ran (bench.engine.interleave): run one after the
+other, a slow spell of the shared host fell on one arm and moved the ratio. The recommendation is
+the service's own chooser (app.allocations.recommend) fed with in-memory trials; the best mean test
+accuracy is reported too.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Annotated
 import typer
 
 from app.stats.prices import Prices
+from bench.engine.interleave import ArmProcess, overlap_s, run_in_turns
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -53,10 +57,15 @@ def run_specs(specs: list, processes: int = 1) -> list:
     stage), and the jobs go, in spec order, to whichever process is free; each keeps its model
     resident between jobs.
     """
-    from worker.engine.group import run_trials
+    return run_timed(specs, processes)[0]
 
+
+def run_timed(specs: list, processes: int = 1) -> tuple[list, list[float]]:
+    """run_specs's results, and when each trial started (time.monotonic, as any process on the host
+    reads it): its job's start plus the seconds of the job's trials before it."""
     if processes <= 1:
-        return run_trials(specs)
+        started, results = _job(specs)
+        return results, _trial_starts(started, results)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -66,12 +75,30 @@ def run_specs(specs: list, processes: int = 1) -> list:
     for i, spec in enumerate(specs):
         jobs.setdefault(weak_prefix(spec) or ("alone", i), []).append(i)
     results: list = [None] * len(specs)
+    starts: list[float] = [0.0] * len(specs)
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [(rows, pool.submit(run_trials, [specs[i] for i in rows])) for rows in jobs.values()]
+        futures = [(rows, pool.submit(_job, [specs[i] for i in rows])) for rows in jobs.values()]
         for rows, future in futures:
-            for i, result in zip(rows, future.result()):
-                results[i] = result
-    return results
+            started, job_results = future.result()
+            for i, result, start in zip(rows, job_results, _trial_starts(started, job_results)):
+                results[i], starts[i] = result, start
+    return results, starts
+
+
+def _job(specs: list) -> tuple[float, list]:
+    """One job's results and when it started (a worker process's unit of work, so module-level)."""
+    from worker.engine.group import run_trials
+
+    started = time.monotonic()
+    return started, run_trials(specs)
+
+
+def _trial_starts(job_started: float, results: list) -> list[float]:
+    starts, at = [], job_started
+    for result in results:
+        starts.append(at)
+        at += result.wall_s
+    return starts
 
 
 @app.command("prepare", hidden=True)
@@ -103,14 +130,15 @@ def run_arm(specs_file: Path, processes: int = 1) -> None:
     from worker.engine.spec import TrialSpec
 
     specs = [TrialSpec(**s) for s in json.loads(specs_file.read_text())]
-    started = time.perf_counter()
-    results = run_specs(specs, processes)
-    wall_s = time.perf_counter() - started
+    started = time.monotonic()
+    results, trial_starts = run_timed(specs, processes)
+    finished = time.monotonic()
     settings = engine_settings()
     print(json.dumps({
         "settings": {**{k: getattr(settings, k, None) for k in SETTINGS_SHOWN}, "processes": processes},
         "device": results[0].device if results else None,
-        "wall_s": wall_s,
+        "wall_s": finished - started,
+        "run_window": [started, finished],  # monotonic: an interleaved run takes its stopped time out
         "trials": [{
             "key": r.key, "method": r.spec.method.value, "n_weak": r.spec.n_weak, "n_gold": r.spec.n_gold,
             "seed": r.spec.seed, "test_accuracy": r.test_accuracy, "selection_accuracy": r.selection_accuracy,
@@ -119,7 +147,8 @@ def run_arm(specs_file: Path, processes: int = 1) -> None:
             "reused": any(st.reused for st in r.stages), "pool_scores_reused": r.pool_scores_reused,
             # Where the time went: what a warm trial skipped is read off its cold twin's.
             "stage_s": {st.name: st.wall_s for st in r.stages}, "pool_scoring_s": r.pool_scoring_s,
-        } for r in results],
+            "started_at": start,
+        } for r, start in zip(results, trial_starts)],
     }))
 
 
@@ -233,12 +262,18 @@ def service_recommendation(trials: list[dict], specs: dict[str, dict], request: 
 
 def _subprocess_json(args: list[str], env: dict[str, str]) -> dict:
     """Run this module with `args`; the JSON on the last line of its stdout (stderr passes through)."""
-    done = subprocess.run([sys.executable, "-m", "bench.engine.allocation", *args], env=env,
-                          stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.engine.allocation {args[0]} exited {done.returncode}:\n"
-                           f"{done.stdout[-2000:]}")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    done = subprocess.run(_module_command(args), env=env, stdout=subprocess.PIPE, text=True)
+    return _last_json(args[0], done.returncode, done.stdout)
+
+
+def _module_command(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "bench.engine.allocation", *args]
+
+
+def _last_json(what: str, returncode: int, stdout: str) -> dict:
+    if returncode != 0:
+        raise RuntimeError(f"bench.engine.allocation {what} exited {returncode}:\n{stdout[-2000:]}")
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
     return json.loads(lines[-1])
 
 
@@ -253,22 +288,56 @@ def _arm_cache(tmp: Path, prepared: dict, task: str, model: str) -> Path:
     return cache
 
 
-def _arm(name: str, settings_env: dict[str, str], specs: list[dict], prepared: dict, task: str,
-         model: str, processes: int = 1) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"labelmix-bench-{name}-") as tmp:
-        cache = _arm_cache(Path(tmp), prepared, task, model)
-        specs_file = Path(tmp) / "specs.json"
-        specs_file.write_text(json.dumps(specs))
-        env = {**os.environ, **settings_env, "LABELMIX_CACHE_DIR": str(cache)}
-        if processes > 1:
-            env.update(ONE_THREAD_ENV)
-        started = time.perf_counter()
-        out = _subprocess_json(["run-arm", str(specs_file), "--processes", str(processes)], env)
-        out["process_s"] = time.perf_counter() - started  # with interpreter start and imports
-    trials = out["trials"]
-    out.update(arm=name, n_trials=len(trials), trials_per_hour=3600 * len(trials) / out["wall_s"],
-               reused_weak_stage=sum(t["reused"] for t in trials))
-    return out
+def _arm_process(tmp: Path, name: str, settings_env: dict[str, str], specs: list[dict], prepared: dict,
+                 task: str, model: str, processes: int = 1) -> ArmProcess:
+    """The arm's run-arm command, on its own cache in `tmp`, with its settings."""
+    tmp.mkdir()
+    cache = _arm_cache(tmp, prepared, task, model)
+    specs_file = tmp / "specs.json"
+    specs_file.write_text(json.dumps(specs))
+    env = {**os.environ, **settings_env, "LABELMIX_CACHE_DIR": str(cache)}
+    if processes > 1:
+        env.update(ONE_THREAD_ENV)
+    return ArmProcess(name, _module_command(["run-arm", str(specs_file), "--processes", str(processes)]), env)
+
+
+def _run_arms(arms: list[ArmProcess], turn_s: float) -> list[dict]:
+    """Each arm's run-arm output: in turns of `turn_s` seconds (its stopped time taken out), or with
+    turn_s 0 one arm after the other."""
+    if turn_s > 0:
+        run_in_turns(arms, turn_s)
+    outs = []
+    for arm in arms:
+        if turn_s > 0:
+            out = _last_json("run-arm", arm.process.returncode, arm.output)
+            out["process_s"] = sum(b - a for a, b in arm.turns)  # with interpreter start and imports
+            take_out_stopped_time(out, arm.turns)
+        else:
+            started = time.perf_counter()
+            done = subprocess.run(arm.command, env=arm.env, stdout=subprocess.PIPE, text=True)
+            out = _last_json("run-arm", done.returncode, done.stdout)
+            out["process_s"] = time.perf_counter() - started
+        trials = out["trials"]
+        out.update(arm=arm.name, n_trials=len(trials), trials_per_hour=3600 * len(trials) / out["wall_s"],
+                   reused_weak_stage=sum(t["reused"] for t in trials))
+        outs.append(out)
+    return outs
+
+
+def take_out_stopped_time(out: dict, turns: list[tuple[float, float]]) -> None:
+    """An arm's and its trials' seconds as the time they ran: the overlap of each one's monotonic
+    window with the arm's turns; `elapsed_s` keeps the seconds with the stops in. A trial's stages
+    and pool scoring keep its running share (where in the trial a stop fell is not recorded)."""
+    out["turns"] = len(turns)
+    out["elapsed_s"], out["wall_s"] = out["wall_s"], overlap_s(turns, *out["run_window"])
+    for t in out["trials"]:
+        elapsed = t["wall_s"]
+        ran = overlap_s(turns, t["started_at"], t["started_at"] + elapsed)
+        share = ran / elapsed if elapsed > 0 else 1.0
+        t["elapsed_s"], t["wall_s"] = elapsed, ran
+        t["stage_s"] = {stage: seconds * share for stage, seconds in t["stage_s"].items()}
+        if t.get("pool_scoring_s"):
+            t["pool_scoring_s"] *= share
 
 
 def plan_specs(task: str, model: str, budget: float, weak_cost: float, gold_cost: float, points: int,
@@ -307,7 +376,7 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
               gold_cost: float = 1.0, points: int = 8, seeds: int = 2, group_size: int = 0,
               max_steps: int | None = None, n_test: int | None = None, weak_labeler: str = "default",
               recipe: str | None = None, warm_processes: int = 1, warm_merged: bool = True,
-              cold_precision: str | None = None) -> dict:
+              cold_precision: str | None = None, turn_s: float = 60.0) -> dict:
     from worker.engine.spec import TrialSpec
 
     prepared, recipe, overrides, grid, spec_dicts = plan_specs(
@@ -315,10 +384,14 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
     cold_specs = with_precision(spec_dicts, cold_precision)
     by_key = {TrialSpec(**d).key(): d for d in spec_dicts + cold_specs}
 
-    cold = _arm("cold", COLD_ENV, cold_specs, prepared, task, model)
     warm_env = {**WARM_ENV, "LABELMIX_TRIAL_GROUP_SIZE": str(group_size),
                 "LABELMIX_MERGED_INFERENCE": str(warm_merged).lower()}
-    warm = _arm("warm", warm_env, spec_dicts, prepared, task, model, warm_processes)
+    with tempfile.TemporaryDirectory(prefix="labelmix-bench-") as tmp:
+        cold, warm = _run_arms([
+            _arm_process(Path(tmp) / "cold", "cold", COLD_ENV, cold_specs, prepared, task, model),
+            _arm_process(Path(tmp) / "warm", "warm", warm_env, spec_dicts, prepared, task, model,
+                         warm_processes),
+        ], turn_s)
     request = {"budget": budget, "weak_cost": weak_cost, "gold_cost": gold_cost}
     for arm in (cold, warm):
         arm["best_mean"] = best_mean(arm["trials"], weak_cost, gold_cost)
@@ -333,6 +406,7 @@ def benchmark(task: str = "cities", model: str = "minilm-l6", budget: float = 25
         "recipe": recipe, "overrides": overrides, "weak_labeler": prepared["labeler"],
         "precision": {"cold": cold_specs[0]["params"]["precision"], "warm": spec_dicts[0]["params"]["precision"]},
         "labeler_build_s": prepared["labeler_build_s"], "seeds": list(range(seeds)),
+        "turn_s": turn_s,  # 0: one arm after the other
         "points": [[p.method.value, p.n_weak, p.n_gold] for p in grid],
         "cold": {k: v for k, v in cold.items() if k != "trials"},
         "warm": {k: v for k, v in warm.items() if k != "trials"},
@@ -356,6 +430,9 @@ def _report(r: dict) -> None:
           f"gold {r['gold_cost']:g}), {len(r['points'])} points x {len(r['seeds'])} seeds, "
           f"weak labels {r['weak_labeler']}, {r['cold']['device']}; cold in {r['precision']['cold']}, "
           f"warm in {r['precision']['warm']}")
+    turn_s = r.get("turn_s", 0)
+    print("  arms run " + (f"in turns of {turn_s:g} s (seconds below: the time each ran)" if turn_s
+                           else "one after the other"))
     for name in ("cold", "warm"):
         a = r[name]
         rec, best = a["recommendation"], a["best_mean"]
@@ -430,11 +507,14 @@ def main(
                                                    "equal the cold arm's bit for bit on the CPU)")] = True,
     cold_precision: Annotated[str | None, typer.Option(help="cold arm trains in this precision (fp32: the "
                                                            "engine before bf16); default: the specs' own")] = None,
+    turn_s: Annotated[float, typer.Option(min=0, help="the arms take turns of this many seconds, one "
+                                                      "stopped while the other runs, so a slow spell of the "
+                                                      "host falls on both; 0: one arm after the other")] = 60.0,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
     result = benchmark(task, model, budget, weak_cost, gold_cost, points, seeds, group_size, max_steps,
-                       n_test, weak_labeler, recipe, warm_processes, warm_merged, cold_precision)
+                       n_test, weak_labeler, recipe, warm_processes, warm_merged, cold_precision, turn_s)
     _report(result)
     print(json.dumps(result))  # one line, for scripts
 
