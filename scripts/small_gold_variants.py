@@ -9,7 +9,9 @@ epochsN (MAX_UNVALIDATED_EPOCHS); fixedN (fixed_schedule_examples); wdX (AdamW w
 from the initialization); balanced (the first N_GOLD labels bought balanced over word polarity x
 polarity shown); minvalN (min_val_labels); probe or probeC (LP-FT: the first stage's head starts from
 a logistic regression, inverse regularization C (default 1), fitted to the stage's labels on the
-frozen model's pooled features). Prints one JSON line: test accuracy, AUROC, learned, the
+frozen model's pooled features); mlpW (the head a two-layer perceptron of width W, GELU, instead of
+one linear layer: the task's label is an XOR of the word's polarity and the polarity shown, which a
+linear head on pooled features cannot express). Prints one JSON line: test accuracy, AUROC, learned, the
 stages. Research, not product: it patches the engine in this process only. docs/engine.md, "Recipes, stages
 and accuracy", reports what it found (one torch thread; run two seeds at a time on two cores).
 """
@@ -90,6 +92,31 @@ for part in variant.split("+"):
                     model.head.bias[1], model.head.bias[0] = fit.intercept_[0] / 2, -fit.intercept_[0] / 2
             real_run(self, name, model, batcher, data, *a, **kw)
         loop.StageRun.__init__ = probed
+    elif part.startswith("mlp"):
+        from worker.engine.training import classifier as C
+        width, real_init, real_redrawn = int(part[3:] or 256), C.SequenceClassifier.__init__, C.redrawn_state
+        def mlp_init(self, backbone, hidden_size, pooling, autocast_dtype=None, n_classes=2, real_init=real_init):
+            real_init(self, backbone, hidden_size, pooling, autocast_dtype, n_classes)
+            out = torch.nn.Linear(width, n_classes)
+            with torch.no_grad():
+                out.weight.mul_(C.HEAD_INIT_SCALE); out.bias.zero_()
+            self.head = torch.nn.Sequential(torch.nn.Linear(hidden_size, width), torch.nn.GELU(), out)
+        def mlp_redrawn(state, seed, real_redrawn=real_redrawn):
+            fresh = real_redrawn({n: v for n, v in state.items() if "head" not in n}, seed)
+            generator = torch.Generator().manual_seed(seed + 1)
+            for name, value in state.items():
+                if "head" in name:
+                    drawn = torch.zeros(value.shape)
+                    if name.endswith("weight"):
+                        drawn.uniform_(-value.shape[1] ** -0.5, value.shape[1] ** -0.5, generator=generator)
+                        if name.startswith("head.2"):
+                            drawn.mul_(C.HEAD_INIT_SCALE)
+                    fresh[name] = drawn.to(value.dtype)
+            return fresh
+        C.SequenceClassifier.__init__ = mlp_init
+        C.redrawn_state = mlp_redrawn
+        from worker.engine.methods import sequential as SQ
+        SQ.redrawn_state = mlp_redrawn
     elif part == "base":
         pass
     else:
