@@ -33,7 +33,7 @@ class ArmProcess:
     process: subprocess.Popen | None = None
     output: str = ""  # its stdout, once it has ended
 
-    def signal(self, sig: signal.Signals) -> None:
+    def send(self, sig: signal.Signals) -> None:
         try:
             os.killpg(self.process.pid, sig)
         except ProcessLookupError:  # the group has exited
@@ -65,25 +65,25 @@ def run_in_turns(arms: list[ArmProcess], turn_s: float, workdir: Path | None = N
                 with outputs[arm.name].open("w") as out:
                     arm.process = subprocess.Popen(arm.command, env=arm.env, stdout=out,
                                                    start_new_session=True)
-                arm.signal(signal.SIGSTOP)  # it ran a few milliseconds of interpreter start-up
+                arm.send(signal.SIGSTOP)  # it ran a few milliseconds of interpreter start-up
             while any(arm.running for arm in arms):
                 for arm in arms:
                     if not arm.running:
                         continue
                     started = time.monotonic()
-                    arm.signal(signal.SIGCONT)
+                    arm.send(signal.SIGCONT)
                     try:
                         arm.process.wait(timeout=turn_s)
                     except subprocess.TimeoutExpired:
-                        arm.signal(signal.SIGSTOP)
+                        arm.send(signal.SIGSTOP)
                     arm.turns.append((started, time.monotonic()))
             for arm in arms:
                 arm.output = outputs[arm.name].read_text()
         finally:
             for arm in arms:
                 if arm.running:
-                    arm.signal(signal.SIGCONT)
-                    arm.signal(signal.SIGKILL)
+                    arm.send(signal.SIGCONT)
+                    arm.send(signal.SIGKILL)
                     arm.process.wait()
     return arms
 
