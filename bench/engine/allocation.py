@@ -262,8 +262,26 @@ def service_recommendation(trials: list[dict], specs: dict[str, dict], request: 
 
 def _subprocess_json(args: list[str], env: dict[str, str]) -> dict:
     """Run this module with `args`; the JSON on the last line of its stdout (stderr passes through)."""
-    done = subprocess.run(_module_command(args), env=env, stdout=subprocess.PIPE, text=True)
-    return _last_json(args[0], done.returncode, done.stdout)
+    return _command_json(args[0], _module_command(args), env)
+
+
+def _command_json(what: str, command: list[str], env: dict[str, str]) -> dict:
+    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
+    return _last_json(what, done.returncode, done.stdout)
+
+
+def _arm_output(arm: ArmProcess, turn_s: float) -> dict:
+    """An arm's run-arm output: read from its finished turns (its stopped time taken out), or, with
+    turn_s 0, from running it now."""
+    if turn_s > 0:
+        out = _last_json("run-arm", arm.process.returncode, arm.output)
+        out["process_s"] = sum(b - a for a, b in arm.turns)  # with interpreter start and imports
+        take_out_stopped_time(out, arm.turns)
+        return out
+    started = time.perf_counter()
+    out = _command_json("run-arm", arm.command, arm.env)
+    out["process_s"] = time.perf_counter() - started
+    return out
 
 
 def _module_command(args: list[str]) -> list[str]:
@@ -302,21 +320,12 @@ def _arm_process(tmp: Path, name: str, settings_env: dict[str, str], specs: list
 
 
 def _run_arms(arms: list[ArmProcess], turn_s: float) -> list[dict]:
-    """Each arm's run-arm output: in turns of `turn_s` seconds (its stopped time taken out), or with
-    turn_s 0 one arm after the other."""
+    """Each arm's run-arm output: in turns of `turn_s` seconds, or with turn_s 0 one arm after the other."""
     if turn_s > 0:
         run_in_turns(arms, turn_s)
     outs = []
     for arm in arms:
-        if turn_s > 0:
-            out = _last_json("run-arm", arm.process.returncode, arm.output)
-            out["process_s"] = sum(b - a for a, b in arm.turns)  # with interpreter start and imports
-            take_out_stopped_time(out, arm.turns)
-        else:
-            started = time.perf_counter()
-            done = subprocess.run(arm.command, env=arm.env, stdout=subprocess.PIPE, text=True)
-            out = _last_json("run-arm", done.returncode, done.stdout)
-            out["process_s"] = time.perf_counter() - started
+        out = _arm_output(arm, turn_s)
         trials = out["trials"]
         out.update(arm=arm.name, n_trials=len(trials), trials_per_hour=3600 * len(trials) / out["wall_s"],
                    reused_weak_stage=sum(t["reused"] for t in trials))

@@ -49,7 +49,7 @@ def overlap_s(turns: list[tuple[float, float]], start: float, end: float) -> flo
     return sum(max(0.0, min(end, b) - max(start, a)) for a, b in turns)
 
 
-def run_in_turns(arms: list[ArmProcess], turn_s: float, workdir: Path | None = None) -> list[ArmProcess]:
+def run_in_turns(arms: list[ArmProcess], turn_s: float) -> list[ArmProcess]:
     """Run the arms' commands to the end, one at a time in turns of `turn_s` seconds, in list order.
 
     Each command runs in a process group of its own with stdout to a file (a stopped arm must not
@@ -58,7 +58,7 @@ def run_in_turns(arms: list[ArmProcess], turn_s: float, workdir: Path | None = N
     """
     if turn_s <= 0:
         raise ValueError(f"turn_s must be positive, not {turn_s}")
-    with tempfile.TemporaryDirectory(prefix="labelmix-turns-", dir=workdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="labelmix-turns-") as tmp:
         try:
             outputs = {arm.name: Path(tmp) / f"{arm.name}.out" for arm in arms}
             for arm in arms:

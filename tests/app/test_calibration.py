@@ -29,18 +29,16 @@ def data() -> GridData:
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_the_stored_trials_are_the_grid_the_command_trains(task, monkeypatch):
+def test_the_stored_trials_are_the_grid_the_command_trains(task):
     from worker.engine.settings import engine_settings
 
     # The stored grid trained in bf16 (an AVX512-BF16 CPU); on a CPU without bf16, `auto` keys fp32 specs.
-    monkeypatch.setenv("LABELMIX_PRECISION", "bf16")
-    engine_settings.cache_clear()
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABELMIX_PRECISION", "bf16")
+        engine_settings.cache_clear()
         stored = {r["key"] for r in load_results(DOCS / f"{task}-fast-trials.jsonl")}
         assert {s.key() for s in grid(task).specs()} == stored and len(stored) == 72  # a rerun trains nothing
-    finally:
-        monkeypatch.undo()
-        engine_settings.cache_clear()
+    engine_settings.cache_clear()
 
 
 @pytest.mark.parametrize("task", TASKS)
