@@ -48,11 +48,15 @@ def test_arms_run_only_inside_their_own_turns_and_their_running_time_excludes_th
     for arm in arms:
         report = reports[arm.name]
         # Every note the child took lies inside one of its own turns: it did not run in the other's.
-        assert all(any(start <= note <= end for start, end in arm.turns) for note in report["notes"])
+        # (up to 1 ms after a turn's noted end: see the stop's latency below)
+        assert all(any(start <= note <= end + 0.001 for start, end in arm.turns) for note in report["notes"])
         window = report["window"]
         ran = overlap_s(arm.turns, *window)
         # The time it ran holds its CPU time (one thread) and is shorter than its window, stops included.
-        assert report["cpu_s"] <= ran < window[1] - window[0]
+        # A SIGSTOP lands a few microseconds after killpg returns and the turn's end is noted, so
+        # the child can burn that much past it (CI saw 40 us over 0.6 s): 1 ms a turn is allowed.
+        assert report["cpu_s"] <= ran + 0.001 * len(arm.turns)
+        assert ran < window[1] - window[0]
 
 
 def test_a_failing_arm_ends_the_turns_with_its_exit_status_and_the_other_runs_to_its_end():
