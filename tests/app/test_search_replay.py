@@ -179,7 +179,7 @@ def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(e
     """One real trial of cities (16 gold labels: the grid's cheapest point), then a rerun that trains
     nothing; the row reads back as a grid the replays use."""
     from bench.service import search_table
-    from worker.engine.precision import default_precision
+    from worker.engine.precision import cpu_kind, default_precision
     from worker.engine.spec import ENGINE_VERSION
 
     monkeypatch.setenv("LABELMIX_CACHE_DIR", str(engine_cache_dir))
@@ -194,7 +194,7 @@ def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(e
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 2  # the first run's row and the second's
     assert all(int(r["engine_version"]) == ENGINE_VERSION and r["precision"] == default_precision().value
-               for r in rows)
+               and r["machine"] == cpu_kind() for r in rows)
     grid = bench.read_table(out)[0]
     assert grid.task == "cities" and grid.budget == 16.0
     assert sorted(grid.seeds) == [Candidate("seq_sft", 0.0), Candidate("seq_sft", 1.0)]
@@ -211,7 +211,9 @@ def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_ta
     before = old.read_text()
     refused = CliRunner().invoke(search_table.app, ["collect", "--out", str(old), "--task", "cities", "--methods",
                                                     "seq_sft", "--budgets", "16", "--shares", "0", "--seeds", "0"])
-    assert refused.exit_code == 2 and "--out" in refused.output and "new file" in refused.output
+    message = " ".join(refused.output.replace("│", " ").split())  # the error panel wraps its lines
+    assert refused.exit_code == 2 and "--out" in message and "new file" in message
+    assert "missing: engine_version, precision, machine" in message
     assert old.read_text() == before  # nothing appended
 
     # A table of this engine's columns, but its rows trained in the other precision: it takes no more.
@@ -221,7 +223,8 @@ def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_ta
     mixed = CliRunner().invoke(search_table.app, ["collect", "--out", str(other), "--task", "cities", "--methods",
                                                   "seq_sft", "--budgets", "16", "--shares", "0", "--seeds", "0",
                                                   "--precision", "bf16"])
-    assert mixed.exit_code == 2 and "fp32" in mixed.output and "new file" in mixed.output
+    message = " ".join(mixed.output.replace("│", " ").split())
+    assert mixed.exit_code == 2 and "fp32" in message and "new file" in message
     bad = CliRunner().invoke(search_table.app, ["collect", "--out", str(tmp_path / "new.csv"), "--precision", "fp16"])
     assert bad.exit_code == 2 and "--precision" in bad.output
 

@@ -11,7 +11,7 @@ import torch
 from worker.engine import TrialSpec, run_trial
 from worker.engine import precision as precision_module
 from worker.engine.models import load_tokenizer, resolve_model
-from worker.engine.precision import Precision, cpu_flags, default_precision, resolve_precision
+from worker.engine.precision import Precision, cpu_flags, cpu_kind, default_precision, resolve_precision
 from worker.engine.runtime import pick_runtime, seed_everything
 from worker.engine.settings import engine_settings
 from worker.engine.spec import MethodParams
@@ -42,6 +42,14 @@ def test_flags_are_read_from_cpuinfo():
     assert not precision_module.BF16_CPU_FLAGS & cpu_flags(OLD_XEON)
     assert "bf16" in cpu_flags(GRAVITON)  # ARM spells them "Features"
     assert cpu_flags("no flags here") == frozenset()
+
+
+def test_a_cpu_kind_names_the_first_cpu_its_family_model_and_bf16_flags():
+    zen5 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n"
+            "flags\t\t: fpu avx2 avx512f avx512_bf16\n\nprocessor\t: 1\nmodel name\t: another CPU\n")
+    assert cpu_kind(zen5) == "AMD EPYC, family 26 model 2, avx512_bf16"
+    assert cpu_kind(OLD_XEON) == "unknown CPU, family ? model ?, no bf16"
+    assert cpu_kind("") == "unknown CPU"
 
 
 @pytest.mark.parametrize("cpuinfo, expected", [(EPYC, "bf16"), (SAPPHIRE, "bf16"), (OLD_XEON, "fp32")])

@@ -37,18 +37,39 @@ class Precision(StrEnum):
     bf16 = "bf16"
 
 
-def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
-    """The flags of the first CPU in /proc/cpuinfo (or of `cpuinfo`, its text); empty where unreadable."""
+def _first_cpu(cpuinfo: str | None) -> dict[str, str]:
+    """The fields of the first CPU in /proc/cpuinfo (or in `cpuinfo`, its text); empty where unreadable."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
-            return frozenset()
+            return {}
+    fields: dict[str, str] = {}
     for line in cpuinfo.splitlines():
+        if not line.strip() and fields:
+            break
         name, sep, value = line.partition(":")
-        if sep and name.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
+        if sep:
+            fields.setdefault(name.strip(), value.strip())
+    return fields
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The flags of the first CPU in /proc/cpuinfo (or of `cpuinfo`, its text); empty where unreadable."""
+    fields = _first_cpu(cpuinfo)
+    return frozenset((fields.get("flags") or fields.get("Features") or "").split())
+
+
+def cpu_kind(cpuinfo: str | None = None) -> str:
+    """This CPU as benchmarks name it, e.g. "AMD EPYC, family 26 model 2, avx512_bf16": bf16 products
+    round differently from one kind to another (same engine, same seed), so stored measurements say
+    which kind made them."""
+    fields = _first_cpu(cpuinfo)
+    if not fields:
+        return "unknown CPU"
+    bf16 = sorted(BF16_CPU_FLAGS & cpu_flags(cpuinfo)) or ["no bf16"]
+    name = fields.get("model name", "unknown CPU")
+    return f"{name}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, {' '.join(bf16)}"
 
 
 @lru_cache
