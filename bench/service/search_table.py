@@ -40,7 +40,7 @@ def _done(path: Path, engine_version: int, precision: str) -> set[tuple]:
     A table is one engine's and one precision's: rows from another would read back as one grid
     with trials of two engines in it. So a table written before these columns (engine version 1's,
     in fp32), or holding rows of another version or precision, takes no more rows. It may span CPU
-    kinds: the same bf16 trial rounds a little differently on each (up to 0.022 of accuracy measured,
+    kinds: the same bf16 trial can score a little differently on each (up to 0.022 of accuracy measured,
     against seed scatter of 0.015-0.03), and each row names the machine that trained it."""
     if not path.exists():
         return set()
