@@ -201,6 +201,11 @@ def test_the_collector_trains_the_study_grid_once_and_goes_on_where_it_stopped(e
     assert all(0.0 <= v <= 1.0 for values in grid.seeds.values() for v in values)
 
 
+def _unwrapped(output: str) -> str:
+    """A CLI error as one line: typer's error panel wraps its text between border characters."""
+    return " ".join(output.replace("│", " ").split())
+
+
 def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_table(tmp_path):
     from bench.service import search_table
     from worker.engine.spec import ENGINE_VERSION
@@ -211,7 +216,7 @@ def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_ta
     before = old.read_text()
     refused = CliRunner().invoke(search_table.app, ["collect", "--out", str(old), "--task", "cities", "--methods",
                                                     "seq_sft", "--budgets", "16", "--shares", "0", "--seeds", "0"])
-    message = " ".join(refused.output.replace("│", " ").split())  # the error panel wraps its lines
+    message = _unwrapped(refused.output)
     assert refused.exit_code == 2 and "--out" in message and "new file" in message
     assert "missing: engine_version, precision, machine" in message
     assert old.read_text() == before  # nothing appended
@@ -223,7 +228,7 @@ def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_ta
     mixed = CliRunner().invoke(search_table.app, ["collect", "--out", str(other), "--task", "cities", "--methods",
                                                   "seq_sft", "--budgets", "16", "--shares", "0", "--seeds", "0",
                                                   "--precision", "bf16"])
-    message = " ".join(mixed.output.replace("│", " ").split())
+    message = _unwrapped(mixed.output)
     assert mixed.exit_code == 2 and "fp32" in message and "new file" in message
     bad = CliRunner().invoke(search_table.app, ["collect", "--out", str(tmp_path / "new.csv"), "--precision", "fp16"])
     assert bad.exit_code == 2 and "--precision" in bad.output

@@ -45,29 +45,30 @@ def _first_cpu(cpuinfo: str | None) -> dict[str, str]:
         except OSError:
             return {}
     fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        if not line.strip() and fields:
-            break
+    for line in cpuinfo.splitlines():  # the whole text: some ARM kernels list Features after the CPUs
         name, sep, value = line.partition(":")
         if sep:
-            fields.setdefault(name.strip(), value.strip())
+            fields.setdefault(name.strip(), value.strip())  # the first CPU's value wins
     return fields
+
+
+def _flags(fields: dict[str, str]) -> frozenset[str]:
+    return frozenset((fields.get("flags") or fields.get("Features") or "").split())
 
 
 def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
     """The flags of the first CPU in /proc/cpuinfo (or of `cpuinfo`, its text); empty where unreadable."""
-    fields = _first_cpu(cpuinfo)
-    return frozenset((fields.get("flags") or fields.get("Features") or "").split())
+    return _flags(_first_cpu(cpuinfo))
 
 
 def cpu_kind(cpuinfo: str | None = None) -> str:
-    """This CPU as benchmarks name it, e.g. "AMD EPYC, family 26 model 2, avx512_bf16": bf16 products
-    round differently from one kind to another (same engine, same seed), so stored measurements say
-    which kind made them."""
+    """This CPU as benchmarks name it, e.g. "AMD EPYC, family 26 model 2, avx512_bf16": the same bf16
+    trial (same engine, same seed) can score a little differently from one kind to another, so stored
+    measurements say which kind made them."""
     fields = _first_cpu(cpuinfo)
     if not fields:
         return "unknown CPU"
-    bf16 = sorted(BF16_CPU_FLAGS & cpu_flags(cpuinfo)) or ["no bf16"]
+    bf16 = sorted(BF16_CPU_FLAGS & _flags(fields)) or ["no bf16"]
     name = fields.get("model name", "unknown CPU")
     return f"{name}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, {' '.join(bf16)}"
 
