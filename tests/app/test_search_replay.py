@@ -221,17 +221,41 @@ def test_the_collector_will_not_add_this_engines_trials_to_an_earlier_engines_ta
     assert "missing: engine_version, precision, machine" in message
     assert old.read_text() == before  # nothing appended
 
-    # A table of this engine's columns, but its rows trained in the other precision: it takes no more.
-    other = tmp_path / "fp32.csv"
-    row = {c: "0" for c in search_table.COLUMNS} | {"engine_version": str(ENGINE_VERSION), "precision": "fp32"}
+    # A table of this engine's columns, but its rows trained by another engine version: it takes no more.
+    other = tmp_path / "older.csv"
+    row = {c: "0" for c in search_table.COLUMNS} | {"engine_version": str(ENGINE_VERSION - 1)}
     other.write_text(",".join(search_table.COLUMNS) + "\n" + ",".join(row.values()) + "\n")
-    mixed = CliRunner().invoke(search_table.app, ["collect", "--out", str(other), "--task", "cities", "--methods",
-                                                  "seq_sft", "--budgets", "16", "--shares", "0", "--seeds", "0",
-                                                  "--precision", "bf16"])
-    message = _unwrapped(mixed.output)
-    assert mixed.exit_code == 2 and "fp32" in message and "new file" in message
+    before = other.read_text()
+    older = CliRunner().invoke(search_table.app, ["collect", "--out", str(other), "--task", "cities",
+                                                  "--methods", "seq_sft", "--budgets", "16", "--shares", "0"])
+    message = _unwrapped(older.output)
+    assert older.exit_code == 2 and f"engine version {ENGINE_VERSION - 1}, not {ENGINE_VERSION}" in message
+    assert "new file" in message and other.read_text() == before
     bad = CliRunner().invoke(search_table.app, ["collect", "--out", str(tmp_path / "new.csv"), "--precision", "fp16"])
     assert bad.exit_code == 2 and "--precision" in bad.output
+
+
+def test_a_table_of_this_engine_goes_on_in_either_precision_and_counts_each(tmp_path):
+    """Rows of this engine version in bf16 and fp32 (two CPU kinds' sessions) are one table: the
+    collector skips both and names how many each precision trained."""
+    from bench.service import search_table
+    from worker.engine.spec import ENGINE_VERSION
+
+    table = tmp_path / "table.csv"
+    base = {c: "0" for c in search_table.COLUMNS} | {
+        "task": "cities", "model": "minilm-l6", "recipe": "fast", "method": "seq_sft", "budget": "16",
+        "engine_version": str(ENGINE_VERSION)}
+    rows = [base | {"weak_share": "0", "seed": "0", "precision": "bf16"},
+            base | {"weak_share": "1", "seed": "0", "precision": "bf16"},
+            base | {"weak_share": "0", "seed": "1", "precision": "fp32"}]
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, search_table.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    point = ("cities", "minilm-l6", "fast", "seq_sft", 16.0)
+    assert search_table._done(table, ENGINE_VERSION) == {point + (0.0, 0), point + (1.0, 0), point + (0.0, 1)}
+    assert search_table._precisions(table) == "2 bf16, 1 fp32"
+    assert search_table._precisions(tmp_path / "absent.csv") == "none"
 
 
 def test_top_two_proposes_each_draws_best_untried_candidate_when_a_measured_one_leads_every_draw():
