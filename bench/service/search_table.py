@@ -99,7 +99,7 @@ def collect(
     """Train the grid's trials not yet in `out`, seed by seed, appending a row as each finishes."""
     from app.studies import grid
     from app.studies.schemas import StudyRequest
-    from worker.engine.precision import Precision, cpu_kind, default_precision
+    from worker.engine.precision import Precision, default_precision
     from worker.engine.spec import ENGINE_VERSION, Method, TrialSpec, recipe_params
     from worker.engine.tasks import get_task
     from worker.engine.trial import run_trial
@@ -145,7 +145,7 @@ def collect(
                 "weak_stage_reused": any(s.reused for s in result.stages),
                 "wall_s": round(result.wall_s, 2), "engine_version": spec.engine_version,
                 "precision": result.precision.value,
-                "machine": cpu_kind() if result.device == "cpu" else result.device,
+                "machine": result.machine,
             })
             f.flush()
             typer.echo(f"  [{i}/{len(todo)}] {p['method']} ${p['budget']:g} share {p['weak_share']:g} seed {seed}: "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .precision import Precision, warn_if_emulated
+from .precision import Precision, cpu_kind, warn_if_emulated
 from .settings import engine_settings
 
 
@@ -43,6 +43,14 @@ class Runtime:
         if self.device.type == "cuda":
             return f"cuda:{torch.cuda.get_device_name(self.device)}"
         return self.device.type
+
+    @property
+    def machine(self) -> str:
+        """The hardware kind that computes: the GPU's name, or the CPU's kind (model, family, bf16
+        flags). The same bf16 trial can score a little differently from one kind to another."""
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return cpu_kind()
 
     def eval_batch_size(self, requested: int) -> int:
         """The recipe's evaluation batch on the CPU; on a GPU at least `cuda_eval_batch_size`.

@@ -343,6 +343,11 @@ class TrialResult(BaseModel):
         Precision.fp32, description="the arithmetic the trial ran in (its spec's params.precision); fp32 for "
         "trials stored before precision was recorded",
     )
+    machine: str | None = Field(
+        None, description="the hardware kind that trained it: the GPU's name, or the CPU's model, family and bf16 "
+        "flags (precision.cpu_kind). A bf16 trial can score a little differently on another kind; fp32 trials "
+        "agree across CPU kinds (docs/engine.md). None: stored before it was recorded",
+    )
     versions: dict[str, str]
     wall_s: float
 

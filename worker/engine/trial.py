@@ -110,6 +110,7 @@ def trial_result(ctx: TrialContext, outcome: MethodOutcome, wall_s: float) -> Tr
         labels_used=ctx.plan.as_dict(),
         device=ctx.runtime.label,
         precision=ctx.runtime.precision,
+        machine=ctx.runtime.machine,
         versions=library_versions(),
         wall_s=wall_s,
     )
