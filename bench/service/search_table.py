@@ -35,8 +35,8 @@ def _floats(text: str) -> list[float]:
         raise typer.BadParameter(f"takes comma-separated numbers, got {text!r}") from None
 
 
-def _done(path: Path, engine_version: int) -> set[tuple]:
-    """The (task, model, recipe, method, budget, share, seed) rows `path` holds.
+def _rows(path: Path, engine_version: int) -> list[dict[str, str]]:
+    """The rows `path` holds, read once and checked to be this engine version's.
 
     A table is one engine version's: rows from another would read back as one grid with trials of
     two engines in it. So a table written before these columns (engine version 1's), or holding rows
@@ -47,7 +47,7 @@ def _done(path: Path, engine_version: int) -> set[tuple]:
     in these grids. A table that had to come from one CPU kind in one precision would never be
     finished on a machine that changes kind from one session to the next."""
     if not path.exists():
-        return set()
+        return []
     with path.open() as f:
         reader = csv.DictReader(f)
         if reader.fieldnames != COLUMNS:
@@ -62,16 +62,18 @@ def _done(path: Path, engine_version: int) -> set[tuple]:
         raise typer.BadParameter(
             f"{path} holds trials of engine version {', '.join(sorted(other))}, not {engine_version}: "
             "write these trials to a new file", param_hint="--out")
-    return {(r["task"], r["model"], r["recipe"], r["method"], float(r["budget"]), float(r["weak_share"]),
-             int(r["seed"])) for r in rows}
+    return rows
 
 
-def _precisions(path: Path) -> str:
-    """How many of `path`'s rows each precision trained, for the collector's opening line."""
-    if not path.exists():
-        return "none"
-    with path.open() as f:
-        counts = Counter(r["precision"] for r in csv.DictReader(f))
+def _trial_key(row: dict[str, str]) -> tuple:
+    """What makes a row one trial of the grid: (task, model, recipe, method, budget, share, seed)."""
+    return (row["task"], row["model"], row["recipe"], row["method"], float(row["budget"]),
+            float(row["weak_share"]), int(row["seed"]))
+
+
+def _precisions(rows: list[dict[str, str]]) -> str:
+    """How many rows each precision trained, for the collector's opening line."""
+    counts = Counter(r["precision"] for r in rows)
     return ", ".join(f"{n} {p}" for p, n in sorted(counts.items())) or "none"
 
 
@@ -117,13 +119,14 @@ def collect(
         arithmetic = Precision(precision) if precision else default_precision()
     except ValueError:
         raise typer.BadParameter(f"is fp32 or bf16, not {precision!r}", param_hint="--precision") from None
-    done = _done(out, ENGINE_VERSION)
+    rows = _rows(out, ENGINE_VERSION)
+    done = {_trial_key(r) for r in rows}
     todo = [(seed, p) for seed in request.seeds for p in points
             if (task, model, recipe, p["method"], p["budget"], p["weak_share"], seed) not in done]
     if limit:
         todo = todo[:limit]
     typer.echo(f"{task}: {len(points)} points x {len(request.seeds)} seeds, {len(skipped)} skipped; "
-               f"{len(done)} rows in {out} ({_precisions(out)}), "
+               f"{len(rows)} rows in {out} ({_precisions(rows)}), "
                f"{len(todo)} trials to train in {arithmetic.value}", err=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     new_file = not out.exists()

@@ -253,9 +253,10 @@ def test_a_table_of_this_engine_goes_on_in_either_precision_and_counts_each(tmp_
         writer.writeheader()
         writer.writerows(rows)
     point = ("cities", "minilm-l6", "fast", "seq_sft", 16.0)
-    assert search_table._done(table, ENGINE_VERSION) == {point + (0.0, 0), point + (1.0, 0), point + (0.0, 1)}
-    assert search_table._precisions(table) == "2 bf16, 1 fp32"
-    assert search_table._precisions(tmp_path / "absent.csv") == "none"
+    read = search_table._rows(table, ENGINE_VERSION)
+    assert {search_table._trial_key(r) for r in read} == {point + (0.0, 0), point + (1.0, 0), point + (0.0, 1)}
+    assert search_table._precisions(read) == "2 bf16, 1 fp32"
+    assert search_table._precisions(search_table._rows(tmp_path / "absent.csv", ENGINE_VERSION)) == "none"
 
 
 def test_top_two_proposes_each_draws_best_untried_candidate_when_a_measured_one_leads_every_draw():
