@@ -64,15 +64,36 @@ class Grid:
 
 
 def read_table(*paths: Path, only_seeds: set[int] | None = None) -> list[Grid]:
-    """The tables' grids, one per (task, budget); with `only_seeds`, only those seeds' trials."""
+    """The tables' grids, one per (task, budget); with `only_seeds`, only those seeds' trials.
+
+    The tables must be one engine version's (a table without the column is version 1's) and hold each
+    trial once: a grid of two engines' trials, or with a trial counted twice, has a truth no engine
+    trains, and its replays would measure nothing."""
     seeds: dict[tuple[str, float], dict[Candidate, list[float]]] = defaultdict(lambda: defaultdict(list))
+    versions: dict[str, set[str]] = defaultdict(set)
+    seen: dict[tuple, Path] = {}
     for path in paths:
         with path.open() as f:
             for row in csv.DictReader(f):
-                if only_seeds is not None and int(row["seed"]) not in only_seeds:
+                versions[row.get("engine_version") or "1"].add(path.name)
+                trial = (row["task"], float(row["budget"]), row["method"], float(row["weak_share"]),
+                         int(row["seed"]))
+                if trial in seen:
+                    holders = (f"{path.name} holds" if seen[trial] == path
+                               else f"{path.name} and {seen[trial].name} both hold")
+                    raise typer.BadParameter(
+                        f"{holders} {row['method']} ${trial[1]:g} share {trial[3]:g} seed {trial[4]} of "
+                        f"{trial[0]}: each trial once", param_hint="--table")
+                seen[trial] = path
+                if only_seeds is not None and trial[4] not in only_seeds:
                     continue
                 key = (row["task"], float(row["budget"]))
                 seeds[key][Candidate(row["method"], float(row["weak_share"]))].append(float(row["test_accuracy"]))
+    if len(versions) > 1:
+        found = "; ".join(f"engine version {v}: {', '.join(sorted(names))}"
+                          for v, names in sorted(versions.items()))
+        raise typer.BadParameter(f"the tables mix engine versions ({found}): replay one version's tables",
+                                 param_hint="--table")
     return [Grid(task, budget, dict(s)) for (task, budget), s in sorted(seeds.items())]
 
 

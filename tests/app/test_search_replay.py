@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from app.allocations.strategies import Candidate, SurfaceSearch, lean_opening
@@ -145,7 +146,7 @@ def test_an_ask_measured_on_several_seeds_gives_distinct_seeds_and_keeps_the_ope
 
 def test_the_command_writes_its_numbers_and_curves(table, tmp_path):
     out, png = tmp_path / "replays.json", tmp_path / "regret.png"
-    result = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--table", str(table), "--replays", "3",
+    result = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--replays", "3",
                                             "--json", str(out), "--png", str(png)])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())
@@ -171,6 +172,24 @@ def test_replays_can_keep_only_some_seeds(table):
     assert bench.parse_seeds("0,2-3") == {0, 2, 3} and bench.parse_seeds("") is None
     bad = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--seeds", "a-b"])
     assert bad.exit_code == 2 and "--seeds" in bad.output
+
+
+def test_the_replays_refuse_tables_of_two_engine_versions_or_a_trial_twice(table, tmp_path):
+    """A grid mixing two engines' trials, or counting one trial twice, has a truth no engine trains."""
+    newer = tmp_path / "newer.csv"
+    with table.open() as f:
+        rows = list(csv.DictReader(f))
+    with newer.open("w", newline="") as f:
+        writer = csv.DictWriter(f, [*rows[0], "engine_version"])
+        writer.writeheader()
+        writer.writerows(r | {"seed": str(int(r["seed"]) + 3), "engine_version": "5"} for r in rows)
+    assert len(bench.read_table(newer)[0].seeds[Candidate("seq_sft", 0.0)]) == 3  # one version's: read
+    with pytest.raises(typer.BadParameter, match="engine version 1: table.csv; engine version 5: newer.csv"):
+        bench.read_table(table, newer)
+    with pytest.raises(typer.BadParameter, match=r"table.csv holds seq_sft \$16 share 0 seed 0 of toy: each trial"):
+        bench.read_table(table, table)
+    refused = CliRunner().invoke(bench.app, ["replay", "--table", str(table), "--table", str(newer)])
+    assert refused.exit_code == 2 and "--table" in refused.output
 
 
 @pytest.mark.slow
