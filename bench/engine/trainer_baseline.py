@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from worker.engine.budget import plan_labels
-from worker.engine.methods.context import LabelDraw, stage_data
+from worker.engine.methods.context import stage_data, trial_draw
 from worker.engine.metrics import accuracy, auroc
 from worker.engine.models import load_tokenizer, resolve_model
 from worker.engine.runtime import pick_runtime, seed_everything
@@ -141,11 +141,11 @@ def run_trainer_baseline(spec: TrialSpec, task: Task | None = None) -> BaselineR
     # built from the same torch RNG state, so initial LoRA and head weights match the engine's.
     seed_everything(spec.seed)
     rng = np.random.default_rng(spec.seed)  # draws the labels, then orders the batches
-    draw = LabelDraw(pool, rng)
+    draw = trial_draw(pool, spec.seed, rng)
     runtime = pick_runtime()
     wrapped = TrainerModel(build_classifier(model, runtime))
     tokenizer = load_tokenizer(model)
-    gold = draw.take(plan.gold_stage.total)
+    gold = draw.take_gold(plan.gold_stage.total)
     data = stage_data(gold, gold.labels.astype("float32"), plan.gold_stage.n_val)
     schedule = Schedule.for_stage(len(data.train_texts), params)
 

@@ -24,6 +24,7 @@ FINGERPRINTS = {
     3: "2ce65bbe4f6e3586",  # the tiny trial never stops at a new best, so version 3 trains it as 2 did
     4: "2ce65bbe4f6e3586",  # 4 changed bf16's attention kernel only; this trial is fp32
     5: "2ce65bbe4f6e3586",  # 5 changed tasks of more than two classes only (spec.BINARY_SAME_SINCE)
+    6: "f46f17ece21d9186",  # 6: gold labels in their own order, validation the last labels a stage bought
 }
 PINNED_ON = {"torch": "2.13.0"}
 
@@ -71,7 +72,7 @@ def test_binary_trials_are_carried_forward_only_from_versions_that_train_them_al
 
 # The same for a task of more than two classes, whose prediction (per-class biases) and weak targets
 # take their own code paths; pinned from version 5, the first whose K-class trials are served.
-MULTICLASS_FINGERPRINTS = {5: "65f03232b1089ac5"}
+MULTICLASS_FINGERPRINTS = {5: "65f03232b1089ac5", 6: "d69d393d7890afa5"}
 MULTICLASS_SPEC = dict(SPEC, task="word_categories", method="logconf_sft", seed=1)
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from worker.engine.budget import plan_labels
 from worker.engine.methods import icl as icl_module
-from worker.engine.methods.context import LabelDraw, TrialContext
+from worker.engine.methods.context import TrialContext, trial_draw
 from worker.engine.methods.icl import _label_token_id, icl_scores, run_icl
 from worker.engine.prompts import few_shot_prompt, shuffled_shots
 from worker.engine.runtime import Runtime
@@ -181,7 +181,7 @@ def test_run_icl_prompts_every_bought_label_and_reads_log_odds(tokenizer, monkey
     spec = TrialSpec(task="t", model="smollm2-135m", method=Method.icl, n_weak=3, n_gold=2, params=MethodParams())
     rng = np.random.default_rng(0)
     runtime = Runtime(torch.device("cpu"), torch.float32)
-    ctx = TrialContext(spec, plan_labels(spec, True), None, runtime, LabelDraw(pool, rng), test, rng)
+    ctx = TrialContext(spec, plan_labels(spec, True), None, runtime, trial_draw(pool, 0, rng), test, rng)
 
     model = fake_lm(tokenizer, scale=1e-4)  # scores near 2: the sigmoid stays informative
     prompts: list[str] = []

@@ -63,21 +63,30 @@ def base() -> TrialSpec:
 def test_key_is_pinned():
     # Stable across processes and releases: changing it orphans every stored trial. (Precision is
     # spelled out: by default it is this host's.)
-    # The engine version is in it: each version bump re-pins it (version 4 gave 714e84750ecc2fcdede8e95b260cf05a).
-    assert TrialSpec(task="cities", params={"precision": "fp32"}).key() == "ac9c9008be6f11c2dca503e8b41387da"
+    # The engine version is in it: each version bump re-pins it (version 5 gave ac9c9008be6f11c2dca503e8b41387da).
+    assert TrialSpec(task="cities", params={"precision": "fp32"}).key() == "d74dc2ae3d252eb690bf4b99ad8301ad"
+    assert TrialSpec(task="cities", params={"precision": "fp32"}, engine_version=5).key() == "ac9c9008be6f11c2dca503e8b41387da"
     assert TrialSpec(task="cities", params={"precision": "fp32"}, engine_version=4).key() == "714e84750ecc2fcdede8e95b260cf05a"
 
 
-def test_only_a_two_class_trial_of_an_engine_that_trained_it_alike_is_carried_forward():
-    old = TrialSpec(task="cities", n_gold=64, params={"precision": "fp32"}, engine_version=BINARY_SAME_SINCE)
-    result = {"test_accuracy": 0.8, "spec": old.model_dump(mode="json"), "key": old.key()}
-    spec, restated = carried_forward(old, result, n_classes=2)
+def test_only_a_two_class_trial_of_an_engine_that_trained_it_alike_is_carried_forward(monkeypatch):
+    from worker.engine import spec as spec_module
+
+    # Version 6 draws other labels for nearly every trial: nothing older is carried.
+    assert BINARY_SAME_SINCE == ENGINE_VERSION == 6
+    previous = TrialSpec(task="cities", n_gold=64, params={"precision": "fp32"}, engine_version=ENGINE_VERSION - 1)
+    assert carried_forward(previous, {"spec": previous.model_dump(mode="json")}, n_classes=2) is None
+    # The rule itself, for the next version that trains two-class trials alike: as if 5 trained them as 6.
+    monkeypatch.setattr(spec_module, "BINARY_SAME_SINCE", ENGINE_VERSION - 1)
+    result = {"test_accuracy": 0.8, "spec": previous.model_dump(mode="json"), "key": previous.key()}
+    spec, restated = carried_forward(previous, result, n_classes=2)
     assert spec == TrialSpec(task="cities", n_gold=64, params={"precision": "fp32"}) and spec.engine_version == ENGINE_VERSION
-    assert restated == {"test_accuracy": 0.8, "spec": spec.model_dump(mode="json"), "key": spec.key()} and spec.key() != old.key()
-    assert carried_forward(old, result, n_classes=5) is None  # version 5 changed how more classes are predicted
+    assert restated == {"test_accuracy": 0.8, "spec": spec.model_dump(mode="json"), "key": spec.key()}
+    assert spec.key() != previous.key()
+    assert carried_forward(previous, result, n_classes=5) is None  # K-class trials are never carried
     assert carried_forward(spec, restated, n_classes=2) is None  # already this engine's
-    older = TrialSpec(task="cities", n_gold=64, engine_version=BINARY_SAME_SINCE - 1)
-    assert carried_forward(older, {}, n_classes=2) is None  # version 3 trained otherwise
+    older = TrialSpec(task="cities", n_gold=64, engine_version=ENGINE_VERSION - 2)
+    assert carried_forward(older, {}, n_classes=2) is None  # before the first version that trained alike
 
 
 def test_key_shape():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from worker.engine.budget import plan_labels
-from worker.engine.methods.context import LabelDraw, TrialContext
+from worker.engine.methods.context import TrialContext, trial_draw
 from worker.engine.methods.sequential import _buy_uncertain_gold
 from worker.engine.metrics import entropy, most_uncertain
 from worker.engine.spec import Method, MethodParams, TrialSpec
@@ -90,7 +90,7 @@ def make_ctx(pool: Split, seed: int = 0, **params) -> TrialContext:
     spec = TrialSpec(task="t", method=Method.uncertainty_sft, n_weak=10, n_gold=6, params=MethodParams(**params))
     rng = np.random.default_rng(seed)
     return TrialContext(
-        spec=spec, plan=plan_labels(spec), model=None, runtime=None, draw=LabelDraw(pool, rng), test=pool, rng=rng
+        spec=spec, plan=plan_labels(spec), model=None, runtime=None, draw=trial_draw(pool, seed, rng), test=pool, rng=rng
     )
 
 
@@ -102,7 +102,7 @@ def most_unsure_ids(probs: dict[str, float], pool: Split, among: np.ndarray, n: 
 def test_buys_the_untaken_examples_the_model_is_least_sure_of():
     pool, probs = make_pool()
     ctx = make_ctx(pool)
-    weak = ctx.draw.take(10)  # the weak stage bought these first
+    weak = ctx.draw.take_weak(10)  # the weak stage bought these first
     untaken_before = ctx.draw.untaken()
     assert len(untaken_before) == N_POOL - 10
     predict = FakePredictor(probs)
@@ -123,7 +123,7 @@ def test_buys_the_untaken_examples_the_model_is_least_sure_of():
 def test_bought_examples_are_marked_taken():
     pool, probs = make_pool()
     ctx = make_ctx(pool)
-    ctx.draw.take(10)
+    ctx.draw.take_weak(10)
     gold = _buy_uncertain_gold(ctx, FakePredictor(probs), 6)
     index = {pool.ids[i]: i for i in range(N_POOL)}
     taken = {index[i] for i in gold.ids}
@@ -133,7 +133,7 @@ def test_bought_examples_are_marked_taken():
     again = _buy_uncertain_gold(ctx, FakePredictor(probs), 6)
     assert not set(again.ids) & set(gold.ids)
     # and later random draws skip them too
-    rest = ctx.draw.take(len(ctx.draw.untaken()))
+    rest = ctx.draw.take_weak(len(ctx.draw.untaken()))
     assert not set(rest.ids) & (set(gold.ids) | set(again.ids))
 
 
@@ -151,7 +151,7 @@ def test_the_most_uncertain_example_is_not_bought_when_already_taken():
 def test_respects_uncertainty_candidates():
     pool, probs = make_pool()
     ctx = make_ctx(pool, uncertainty_candidates=12)
-    ctx.draw.take(10)
+    ctx.draw.take_weak(10)
     untaken = set(ctx.draw.untaken().tolist())
     predict = FakePredictor(probs)
     gold = _buy_uncertain_gold(ctx, predict, 4)
@@ -166,7 +166,7 @@ def test_respects_uncertainty_candidates():
 def test_candidates_larger_than_the_pool_scores_everything_left():
     pool, probs = make_pool()
     ctx = make_ctx(pool, uncertainty_candidates=10_000)
-    ctx.draw.take(10)
+    ctx.draw.take_weak(10)
     predict = FakePredictor(probs)
     _buy_uncertain_gold(ctx, predict, 4)
     assert len(predict.calls[0]) == N_POOL - 10
@@ -184,6 +184,6 @@ def test_same_seed_same_purchase():
     picks = []
     for _ in range(2):
         ctx = make_ctx(pool, seed=3, uncertainty_candidates=15)
-        ctx.draw.take(10)
+        ctx.draw.take_weak(10)
         picks.append(_buy_uncertain_gold(ctx, FakePredictor(probs), 5).ids)
     assert picks[0] == picks[1]

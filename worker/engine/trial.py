@@ -8,7 +8,7 @@ import numpy as np
 
 from .budget import plan_labels
 from .methods import METHOD_RUNNERS, MethodOutcome, TrialContext
-from .methods.context import LabelDraw
+from .methods.context import trial_draw
 from .metrics import above_chance, accuracy, auroc, correct, macro_f1, pack_correct, predicted_classes
 from .models import resolve_model
 from .runtime import library_versions, pick_runtime, seed_everything
@@ -68,7 +68,7 @@ def prepare_trial(spec: TrialSpec, progress: ProgressCallback | None = None, tas
         plan=plan,
         model=model,
         runtime=pick_runtime(spec.params.precision),
-        draw=LabelDraw(pool, rng),
+        draw=trial_draw(pool, spec.seed, rng),
         test=test,
         rng=rng,
         progress=progress,

@@ -17,22 +17,38 @@ from ..tasks.base import BINARY_CLASSES
 from ..training.loop import ProgressCallback, StageData
 
 
-class LabelDraw:
-    """Buys labels from the pool in a seeded random order; nothing is ever bought twice."""
+GOLD_ORDER_STREAM = 0x601D  # any fixed value: what matters is that it is not the trial's rng
 
-    def __init__(self, pool: Split, rng: np.random.Generator):
+
+class LabelDraw:
+    """Buys labels from the pool, weak and gold each in their own seeded random order; nothing is ever
+    bought twice.
+
+    Two orders make a seed's labels one growing set across a grid: the gold labels a mix buys are the
+    first ones all gold buys at any budget (less the few its weak draw already took), and a larger
+    budget's weak or gold labels begin with a smaller one's. Trials of one seed then differ by the
+    label counts a team would choose between, not by which examples happened to be drawn.
+    """
+
+    def __init__(self, pool: Split, weak_rng: np.random.Generator, gold_rng: np.random.Generator):
         self.pool = pool
-        self._order = rng.permutation(len(pool))
-        self._next = 0
+        self._orders = {"weak": weak_rng.permutation(len(pool)), "gold": gold_rng.permutation(len(pool))}
+        self._next = {"weak": 0, "gold": 0}
         self._taken = np.zeros(len(pool), dtype=bool)
 
-    def take(self, n: int) -> Split:
-        picked = []
+    def take_weak(self, n: int) -> Split:
+        return self._take(n, "weak")
+
+    def take_gold(self, n: int) -> Split:
+        return self._take(n, "gold")
+
+    def _take(self, n: int, kind: str) -> Split:
+        order, picked = self._orders[kind], []
         while len(picked) < n:
-            if self._next >= len(self._order):
+            if self._next[kind] >= len(order):
                 raise ValueError(f"the pool has only {len(self.pool)} examples; the trial asked for more")
-            i = self._order[self._next]
-            self._next += 1
+            i = order[self._next[kind]]
+            self._next[kind] += 1
             if not self._taken[i]:
                 picked.append(i)
         return self.take_indices(np.array(picked, dtype=np.int64))
@@ -45,6 +61,12 @@ class LabelDraw:
 
     def untaken(self) -> np.ndarray:
         return np.flatnonzero(~self._taken)
+
+
+def trial_draw(pool: Split, seed: int, rng: np.random.Generator) -> LabelDraw:
+    """A trial's draw: weak labels in the order of the trial's generator (as before engine version 6),
+    gold labels in an order of their own, seeded by the trial's seed alone."""
+    return LabelDraw(pool, rng, np.random.default_rng([seed, GOLD_ORDER_STREAM]))
 
 
 @dataclass
@@ -147,26 +169,30 @@ def hard(probs: np.ndarray) -> np.ndarray:
     return (probs > 0.5).astype(np.int64)
 
 
-def validation_order(labels: np.ndarray, n_val: int) -> np.ndarray:
-    """An order whose first n_val examples hold both classes where the stage has both.
+def validation_split(labels: np.ndarray, n_val: int) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, training) indices: validation is the last n_val bought, holding both classes
+    where the stage has both; training keeps the order the rest were bought in.
 
-    Examples arrive in random order, so the first n_val are a random sample; one swap fixes the
-    rare all-one-class sample, without which validation AUROC would be undefined.
+    Examples arrive in random order, so the last n_val are a random sample, and a larger draw of the
+    same order trains on every label a smaller one did (taking validation from the start would hand a
+    smaller draw's training labels to validation as the draw grows: a seed's learning curve could then
+    fall when it buys more). One swap, with the latest-bought example of the other class, fixes the
+    rare one-class sample, without which validation AUROC would be undefined.
     """
-    order = np.arange(len(labels))
-    val = labels[:n_val]
-    if n_val and len(np.unique(val)) < 2:
-        other = np.flatnonzero(labels[n_val:] != val[0])
+    n = len(labels)
+    val, train = np.arange(n - n_val, n), np.arange(n - n_val)
+    if n_val and len(np.unique(labels[val])) < 2:
+        other = np.flatnonzero(labels[train] != labels[val[0]])
         if len(other):
-            j = n_val + other[0]
-            order[[n_val - 1, j]] = order[[j, n_val - 1]]
-    return order
+            j = other[-1]
+            val[0], train[j] = train[j], val[0]
+            train = np.sort(train)
+    return val, train
 
 
 def stage_data(examples: Split, targets: np.ndarray, n_val: int) -> StageData:
-    """Split bought examples into validation (first) and training, with soft training targets."""
-    order = validation_order(hard(targets), n_val)
-    val, train = order[:n_val], order[n_val:]
+    """Split bought examples into training and validation (the last bought), with soft training targets."""
+    val, train = validation_split(hard(targets), n_val)
     return StageData(
         train_texts=[examples.texts[i] for i in train],
         train_targets=np.asarray(targets, dtype=np.float32)[train],

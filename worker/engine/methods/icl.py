@@ -71,10 +71,10 @@ def run_icl(ctx: TrialContext) -> MethodOutcome:
     outcome = MethodOutcome(test_scores=None)
     shots = []
     if plan.gold_shots:
-        gold = ctx.draw.take(plan.gold_shots)
+        gold = ctx.draw.take_gold(plan.gold_shots)
         shots += [(text, ctx.classes[int(y)]) for text, y in zip(gold.texts, gold.labels)]
     if plan.weak_shots:
-        weak = ctx.draw.take(plan.weak_shots)
+        weak = ctx.draw.take_weak(plan.weak_shots)
         outcome.weak_bought.append(weak)
         shots += [(text, ctx.classes[int(y)]) for text, y in zip(weak.texts, hard(weak.weak_probs))]
 

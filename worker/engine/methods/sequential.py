@@ -65,11 +65,11 @@ def _shot_formatter(ctx: TrialContext, outcome: MethodOutcome) -> Formatter:
     """Buy the shots and return a formatter that prefixes k of them, reshuffled, to every input."""
     plan = ctx.plan
     if plan.weak_shots:
-        bought = ctx.draw.take(plan.weak_shots)
+        bought = ctx.draw.take_weak(plan.weak_shots)
         outcome.weak_bought.append(bought)
         labels = hard(bought.weak_probs)
     else:
-        bought = ctx.draw.take(plan.gold_shots)
+        bought = ctx.draw.take_gold(plan.gold_shots)
         labels = bought.labels
     # The answers as the prompt shows them: a binary task's "0"/"1", or the task's class names.
     shots = [(text, ctx.classes[int(label)]) for text, label in zip(bought.texts, labels)]
@@ -155,7 +155,7 @@ def sequential_steps(ctx: TrialContext, model, tokenizer) -> MethodSteps:
 
     store = None
     if plan.weak_stage.total:
-        weak = ctx.draw.take(plan.weak_stage.total)
+        weak = ctx.draw.take_weak(plan.weak_stage.total)
         outcome.weak_bought.append(weak)
         store = weak_stages.store_for(ctx)
         stored = store.load(model, batcher) if store else None
@@ -178,7 +178,7 @@ def sequential_steps(ctx: TrialContext, model, tokenizer) -> MethodSteps:
                 outcome.caps.append(f"uncertainty_candidates={limit}: scored {limit} of {left} pool examples")
             gold = _buy_uncertain_gold(ctx, predict, plan.gold_stage.total, outcome, store)
         else:
-            gold = ctx.draw.take(plan.gold_stage.total)
+            gold = ctx.draw.take_gold(plan.gold_stage.total)
         request = stage("gold", gold, gold_targets(gold), plan.gold_stage.n_val)
         outcome.stages.append((yield from _trained(request, model, [spec.seed, 2])))
 
