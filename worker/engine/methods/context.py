@@ -25,7 +25,7 @@ class LabelDraw:
     bought twice.
 
     Two orders make a seed's labels one growing set across a grid: the gold labels a mix buys are the
-    first ones all gold buys at any budget (less the few its weak draw already took), and a larger
+    first ones all gold buys at any budget (less those its weak draw already took), and a larger
     budget's weak or gold labels begin with a smaller one's. Trials of one seed then differ by the
     label counts a team would choose between, not by which examples happened to be drawn.
     """
