@@ -131,8 +131,22 @@ def _print_frontier(frontier: dict, out: Console | None = None) -> None:
             table.add_row(f"{row['budget']:g}", best["method"], str(best["n_weak"]), str(best["n_gold"]),
                           f"{best['cost']:g}", f"{best['accuracy']:.3f}", span or "-")
     out.print(table)
+    for line in failed_points_text(frontier):
+        out.print(line)
     if frontier.get("predicted"):
         _print_predicted(frontier, out)
+
+
+def _failed(frontier: dict) -> list[dict]:
+    return [p for p in frontier["points"] if p.get("seeds_failed")]
+
+
+def failed_points_text(frontier: dict) -> list[str]:
+    """One line per measured point with a seed that learned nothing: the chart draws these hollow, and
+    a reader of a chance-level point should be told why it sits there, not left to guess."""
+    return [f"learned nothing: {p['method']} {p['n_weak']} weak + {p['n_gold']} gold (${p['cost']:g}), "
+            f"{p['seeds_failed']} of {len(p['seeds'])} seed(s), mean {p['accuracy']:.3f}: its test AUROC's 95% "
+            "interval reaches 0.5 (drawn hollow on the chart)" for p in _failed(frontier)]
 
 
 def _print_predicted(frontier: dict, out: Console) -> None:
@@ -163,6 +177,10 @@ def write_frontier_png(frontier: dict, budget: float, path: str) -> None:
         above = [max(0.0, p["interval"]["high"] - p["accuracy"]) if p.get("interval") else 0.0 for p in pts]
         ax.errorbar([max(p["cost"], 1e-3) for p in pts], [p["accuracy"] for p in pts], yerr=[below, above],
                     fmt="o", markersize=6, elinewidth=1, capsize=0, label=method)
+    failed = _failed(frontier)
+    if failed:
+        ax.scatter([max(p["cost"], 1e-3) for p in failed], [p["accuracy"] for p in failed], s=110, facecolors="white",
+                   edgecolors="black", linewidths=1.2, zorder=3, label="a seed learned nothing (AUROC ~ 0.5)")
     predicted = sorted((p for p in frontier.get("predicted") or [] if p["cost"] > 0), key=lambda p: p["cost"])
     if predicted:
         xs = [p["cost"] for p in predicted]

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from app.allocations.recommend import recommendation
 from app.db.models import Trial
-from app.demo import _print_frontier, _print_recommendation, expected_accuracy_text
+from app.demo import _print_frontier, _print_recommendation, expected_accuracy_text, write_frontier_png
 from app.results.frontier import frontier
 from app.results.points import group_trials
 from app.results.schemas.frontier import FrontierOut
@@ -147,3 +147,26 @@ def test_frontier_prints_intervals_and_the_predicted_best_marked_predicted():
                         **frontier(group_trials(trials(TWO_SEEDS)), budgets=[16], **PRICES)).model_dump(mode="json")
     text, _ = printed(_print_frontier, plain)
     assert "predicted" not in text.lower()
+
+
+def test_a_point_whose_seed_learned_nothing_is_named_and_drawn_hollow(tmp_path):
+    """A chance-level point on the demo's chart is explained, not left without a word."""
+    stored = trials(TWO_SEEDS)
+    for t in stored:
+        t.result = {**t.result, "learned": not (t.method == "seq_sft" and (t.n_weak, t.n_gold) == (0, 20) and t.seed == 1)}
+    body = frontier(group_trials(stored), budgets=[16, 32], **PRICES)
+    out = FrontierOut(task="cities", model="minilm-l6", recipe="fast", recipes=[], **body).model_dump(mode="json")
+    text, _ = printed(_print_frontier, out)
+    text = " ".join(text.split())
+    assert "learned nothing: seq_sft 0 weak + 20 gold ($20), 1 of 2 seed(s), mean 0.730" in text
+    assert text.count("learned nothing") == 1
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    original = plt.Axes.scatter
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plt.Axes, "scatter", lambda ax, x, y, **kw: drawn.append((list(x), list(y), kw))
+                      or original(ax, x, y, **kw))
+        write_frontier_png(out, 32, str(tmp_path / "frontier.png"))
+    assert [(x, y) for x, y, _ in drawn] == [([20.0], [0.73])] and drawn[0][2]["facecolors"] == "white"
+    assert (tmp_path / "frontier.png").stat().st_size > 10_000
