@@ -13,6 +13,7 @@ from worker.engine.spec import Method, Recipe
 
 from .report import calibrate as run
 from .runs import Grid
+from .runs import adopt as adopt_trials
 
 app = typer.Typer(add_completion=False)
 
@@ -28,6 +29,10 @@ def calibrate(
     seeds: Annotated[str, typer.Option(help="comma-separated seeds, more than the largest of --measured")] = "0,1,2,3,4,5",
     measured: Annotated[str, typer.Option(help="seeds an interval is built from, comma-separated")] = "1,2,3",
     results: Annotated[str, typer.Option(help="JSONL of trial results: resumed, trains only what is missing")] = "labelmix-calibration.jsonl",
+    adopt: Annotated[
+        Optional[list[str]],
+        typer.Option(help="a `labelmix trials export` file: its trials at the grid's specs count (repeatable)"),
+    ] = None,
     workers: Annotated[int, typer.Option(help="trials at once, one torch thread each")] = 2,
     replicates: int = 200,
     json_path: Annotated[Optional[str], typer.Option("--json", help="write the report here")] = None,
@@ -43,6 +48,12 @@ def calibrate(
         raise typer.BadParameter(str(exc), param_hint="--method/--recipe") from None
     grid = Grid(task, model, chosen_method, chosen_recipe, tuple(numbers(budgets, float, "--budgets")),
                 tuple(numbers(shares, float, "--shares")), tuple(seed_list))
+    missing = [path for path in adopt or [] if not Path(path).is_file()]
+    if missing:
+        raise typer.BadParameter(f"no such file: {', '.join(missing)}", param_hint="--adopt")
+    if adopt:
+        taken = adopt_trials(grid, Path(results), [Path(path) for path in adopt])
+        typer.echo(f"took {taken} trials from {', '.join(adopt)}")
     run(grid, Path(results), workers, replicates, ks, Path(json_path) if json_path else None)
 
 

@@ -79,6 +79,21 @@ def load_results(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def adopt(grid: Grid, path: Path, exports: list[Path]) -> int:
+    """Append to `path` the grid's trials that a service already trained (`labelmix trials export` files):
+    a study's seeds at the grid's points need not train twice. Returns how many were taken."""
+    wanted = {s.key() for s in grid.specs()} - {r["key"] for r in load_results(path)}
+    taken: dict[str, dict] = {}
+    for export in exports:
+        for row in load_results(export):
+            if row["key"] in wanted and row["key"] not in taken:
+                taken[row["key"]] = row["result"]
+    with path.open("a") as out:
+        for result in taken.values():
+            out.write(json.dumps(result) + "\n")
+    return len(taken)
+
+
 def run_grid(grid: Grid, path: Path, workers: int) -> list[dict]:
     """Train every spec of the grid not yet in `path`; return all results in it."""
     done = {r["key"] for r in load_results(path)}

@@ -3,13 +3,14 @@ one stored, and the coverage it measures from them is near the nominal level (no
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bench.calibration.coverage import GridData, choice, coverage
-from bench.calibration.runs import Grid, load_results
+from bench.calibration.runs import Grid, adopt, load_results
 from worker.engine.spec import Method, Recipe
 
 DOCS = Path(__file__).resolve().parents[2] / "docs/calibration"
@@ -75,3 +76,28 @@ def test_calibrate_names_a_bad_option():
     assert result.exit_code == 2 and "nope" in result.output
     result = CliRunner().invoke(app, ["--seeds", "0,1", "--measured", "2"])
     assert result.exit_code == 2 and "--measured" in result.output
+
+
+def test_a_grid_adopts_a_services_trials_once_and_only_its_own(tmp_path):
+    """`--adopt`: a study's exported trials at the grid's specs count, so only the rest would train."""
+    specs = grid("word_sentiment").specs()
+    trained = [{**result, "key": spec.key()} for spec, result in zip(specs, load_results(TRIALS))]
+    other = {**trained[0], "key": "not-a-spec-of-this-grid"}
+    # As `labelmix trials export` writes it, with a trial twice and one of no spec of the grid.
+    export = tmp_path / "export.jsonl"
+    rows = [{"key": r["key"], "spec": r["spec"], "result": r} for r in [*trained[1:], *trained[:3], other]]
+    export.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    results = tmp_path / "grid.jsonl"
+    results.write_text(json.dumps(trained[0]) + "\n")  # already in the file: not taken again
+
+    assert adopt(grid("word_sentiment"), results, [export]) == len(specs) - 1 == 71
+    assert adopt(grid("word_sentiment"), results, [export]) == 0
+    assert sorted(r["key"] for r in load_results(results)) == sorted(s.key() for s in specs)
+
+
+def test_calibrate_names_a_missing_export(tmp_path):
+    from bench.calibration.__main__ import app
+
+    results = tmp_path / "r.jsonl"
+    result = CliRunner().invoke(app, ["--adopt", str(tmp_path / "nope.jsonl"), "--results", str(results)])
+    assert result.exit_code == 2 and "--adopt" in result.output and not results.exists()
