@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from app.cli_values import numbers
+from app.errors import RequestErrors
 from worker.engine.spec import Method, Recipe
 
 from .report import calibrate as run
@@ -30,8 +31,9 @@ def calibrate(
     measured: Annotated[str, typer.Option(help="seeds an interval is built from, comma-separated")] = "1,2,3",
     results: Annotated[str, typer.Option(help="JSONL of trial results: resumed, trains only what is missing")] = "labelmix-calibration.jsonl",
     adopt: Annotated[
-        Optional[list[str]],
-        typer.Option(help="a `labelmix trials export` file: its trials at the grid's specs count (repeatable)"),
+        Optional[list[Path]],
+        typer.Option(exists=True, dir_okay=False,
+                     help="a `labelmix trials export` file: its trials at the grid's specs count (repeat it)"),
     ] = None,
     workers: Annotated[int, typer.Option(help="trials at once, one torch thread each")] = 2,
     replicates: int = 200,
@@ -48,12 +50,13 @@ def calibrate(
         raise typer.BadParameter(str(exc), param_hint="--method/--recipe") from None
     grid = Grid(task, model, chosen_method, chosen_recipe, tuple(numbers(budgets, float, "--budgets")),
                 tuple(numbers(shares, float, "--shares")), tuple(seed_list))
-    missing = [path for path in adopt or [] if not Path(path).is_file()]
-    if missing:
-        raise typer.BadParameter(f"no such file: {', '.join(missing)}", param_hint="--adopt")
     if adopt:
-        taken = adopt_trials(grid, Path(results), [Path(path) for path in adopt])
-        typer.echo(f"took {taken} trials from {', '.join(adopt)}")
+        try:
+            taken = adopt_trials(grid, Path(results), adopt)
+        except RequestErrors as exc:
+            problems = "; ".join(message for _, message in exc.problems)
+            raise typer.BadParameter(problems, param_hint="--adopt") from None
+        typer.echo(f"took {taken} trials from {', '.join(map(str, adopt))}")
     run(grid, Path(results), workers, replicates, ks, Path(json_path) if json_path else None)
 
 

@@ -80,14 +80,18 @@ def load_results(path: Path) -> list[dict]:
 
 
 def adopt(grid: Grid, path: Path, exports: list[Path]) -> int:
-    """Append to `path` the grid's trials that a service already trained (`labelmix trials export` files):
-    a study's seeds at the grid's points need not train twice. Returns how many were taken."""
+    """Append to `path` the grid's trials that a service already trained (`labelmix trials export` files,
+    read as `labelmix trials import` reads them): a study's seeds at the grid's points need not train twice.
+    Returns how many were taken."""
+    from app.trials.exchange import read_records
+
     wanted = {s.key() for s in grid.specs()} - {r["key"] for r in load_results(path)}
     taken: dict[str, dict] = {}
     for export in exports:
-        for row in load_results(export):
-            if row["key"] in wanted and row["key"] not in taken:
-                taken[row["key"]] = row["result"]
+        with export.open() as lines:
+            for _, spec, result in read_records(lines):
+                if spec.key() in wanted:
+                    taken.setdefault(spec.key(), result)
     with path.open("a") as out:
         for result in taken.values():
             out.write(json.dumps(result) + "\n")

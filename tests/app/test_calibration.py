@@ -81,8 +81,10 @@ def test_calibrate_names_a_bad_option():
 def test_a_grid_adopts_a_services_trials_once_and_only_its_own(tmp_path):
     """`--adopt`: a study's exported trials at the grid's specs count, so only the rest would train."""
     specs = grid("word_sentiment").specs()
-    trained = [{**result, "key": spec.key()} for spec, result in zip(specs, load_results(TRIALS))]
-    other = {**trained[0], "key": "not-a-spec-of-this-grid"}
+    trained = [{**result, "key": spec.key(), "spec": spec.model_dump(mode="json")}
+               for spec, result in zip(specs, load_results(TRIALS))]
+    not_ours = specs[0].model_copy(update={"seed": 99})
+    other = {**trained[0], "key": not_ours.key(), "spec": not_ours.model_dump(mode="json")}
     # As `labelmix trials export` writes it, with a trial twice and one of no spec of the grid.
     export = tmp_path / "export.jsonl"
     rows = [{"key": r["key"], "spec": r["spec"], "result": r} for r in [*trained[1:], *trained[:3], other]]
@@ -101,3 +103,13 @@ def test_calibrate_names_a_missing_export(tmp_path):
     results = tmp_path / "r.jsonl"
     result = CliRunner().invoke(app, ["--adopt", str(tmp_path / "nope.jsonl"), "--results", str(results)])
     assert result.exit_code == 2 and "--adopt" in result.output and not results.exists()
+
+
+def test_calibrate_names_an_export_it_cannot_read(tmp_path):
+    from bench.calibration.__main__ import app
+
+    export, results = tmp_path / "export.jsonl", tmp_path / "r.jsonl"
+    export.write_text('{"key": "x"}\n')
+    result = CliRunner().invoke(app, ["--adopt", str(export), "--results", str(results)])
+    assert result.exit_code == 2 and "--adopt" in result.output and "line 1" in result.output
+    assert not results.exists()
