@@ -35,7 +35,7 @@ from app.stats.intervals import Scores, compare, stack_records, t_quantile
 from app.studies.grid import plan
 from app.studies.schemas import StudyRequest
 from bench.engine.allocation import ONE_THREAD_ENV
-from worker.engine.spec import Method, Precision, Recipe, recipe_params
+from worker.engine.spec import ENGINE_VERSION, Method, Precision, Recipe, recipe_params
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -66,7 +66,10 @@ def _train(job: dict) -> dict:
 
 
 def _job_id(job: dict) -> tuple:
-    return (job["task"], job["n_weak"], job["n_gold"], job["method"], job["seed"], job["precision"])
+    # The engine version is part of the identity: a journal row from an older engine (or from before
+    # rows named theirs) was trained otherwise, so a rerun trains that trial again.
+    return (job["task"], job["n_weak"], job["n_gold"], job["method"], job["seed"], job["precision"],
+            job.get("engine_version"))
 
 
 def plan_jobs(tasks: list[str], budgets: list[float], shares: list[float], seeds: list[int], recipe: str) -> list[dict]:
@@ -84,7 +87,8 @@ def plan_jobs(tasks: list[str], budgets: list[float], shares: list[float], seeds
             for seed in seeds:
                 for precision in PRECISIONS:
                     jobs.append({**point, "task": task, "seed": seed, "precision": precision.value,
-                                 "recipe": recipe, "weak_labeler": labels.labeler})
+                                 "recipe": recipe, "weak_labeler": labels.labeler,
+                                 "engine_version": ENGINE_VERSION})
     return jobs
 
 

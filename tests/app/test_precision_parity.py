@@ -6,12 +6,14 @@ against numbers worked out by hand."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
-from bench.service.precision_parity import _job_id, paired_difference, plan_jobs, report
+from bench.service.precision_parity import _job_id, complete_points, journaled, paired_difference, plan_jobs, report
+from worker.engine.spec import ENGINE_VERSION
 from worker.engine.metrics import pack_correct
 
 N_TEST = 200
@@ -59,3 +61,18 @@ def test_every_point_and_seed_is_planned_in_both_precisions_next_to_each_other()
     assert [j["precision"] for j in jobs] == ["fp32", "bf16"] * 4
     assert len({_job_id(j) for j in jobs}) == 8
     assert {(j["n_weak"], j["n_gold"]) for j in jobs} == {(0, 64), (640, 0)}
+
+
+def test_a_journal_row_of_another_engine_is_not_taken_for_this_engines_trial(tmp_path):
+    jobs = plan_jobs(["cities"], [64.0], [0.0], [0], "fast")
+    assert {j["engine_version"] for j in jobs} == {ENGINE_VERSION}
+    trained = [{**j, "test_accuracy": 0.5, "n_test": N_TEST, "learned": True, "wall_s": 1.0, "precision_ran": j["precision"]}
+               for j in jobs]
+    older = [{**row, "engine_version": ENGINE_VERSION - 1} for row in trained]
+    unnamed = [{k: v for k, v in row.items() if k != "engine_version"} for row in trained]  # journals before versions
+    journal = tmp_path / "parity.jsonl"
+    journal.write_text("".join(json.dumps(row) + "\n" for row in older + unnamed))
+    assert complete_points(jobs, journaled(journal)) == []
+    with journal.open("a") as out:
+        out.writelines(json.dumps(row) + "\n" for row in trained)
+    assert complete_points(jobs, journaled(journal)) == trained
