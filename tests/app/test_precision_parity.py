@@ -12,7 +12,14 @@ import math
 import numpy as np
 import pytest
 
-from bench.service.precision_parity import _job_id, complete_points, journaled, paired_difference, plan_jobs, report
+from bench.service.precision_parity import (
+    _job_id,
+    complete_points,
+    journaled,
+    paired_difference,
+    plan_jobs,
+    report,
+)
 from worker.engine.spec import ENGINE_VERSION
 from worker.engine.metrics import pack_correct
 
@@ -66,10 +73,11 @@ def test_every_point_and_seed_is_planned_in_both_precisions_next_to_each_other()
 def test_a_journal_row_of_another_engine_is_not_taken_for_this_engines_trial(tmp_path):
     jobs = plan_jobs(["cities"], [64.0], [0.0], [0], "fast")
     assert {j["engine_version"] for j in jobs} == {ENGINE_VERSION}
-    trained = [{**j, "test_accuracy": 0.5, "n_test": N_TEST, "learned": True, "wall_s": 1.0, "precision_ran": j["precision"]}
-               for j in jobs]
+    trained = [{**j, "test_accuracy": 0.5, "n_test": N_TEST, "learned": True, "wall_s": 1.0,
+                "precision_ran": j["precision"]} for j in jobs]
     older = [{**row, "engine_version": ENGINE_VERSION - 1} for row in trained]
-    unnamed = [{k: v for k, v in row.items() if k != "engine_version"} for row in trained]  # journals before versions
+    # journals written before rows named their engine
+    unnamed = [{k: v for k, v in row.items() if k != "engine_version"} for row in trained]
     journal = tmp_path / "parity.jsonl"
     journal.write_text("".join(json.dumps(row) + "\n" for row in older + unnamed))
     assert complete_points(jobs, journaled(journal)) == []
