@@ -20,8 +20,8 @@ from bench.service.precision_parity import (
     plan_jobs,
     report,
 )
-from worker.engine.spec import ENGINE_VERSION
 from worker.engine.metrics import pack_correct
+from worker.engine.spec import ENGINE_VERSION
 
 N_TEST = 200
 
