@@ -78,4 +78,9 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    if settings.broker_url and settings.broker_url.startswith("redis://"):
+        from .redis_transport import TRANSPORT_PATH
+
+        # Kombu's, except that a late acknowledgement after a reconnect no longer stops the worker.
+        app.conf.broker_transport = TRANSPORT_PATH
     return app
