@@ -79,8 +79,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
     )
     if settings.broker_url and settings.broker_url.startswith("redis://"):
-        from .redis_transport import TRANSPORT_PATH
-
         # Kombu's, except that a late acknowledgement after a reconnect no longer stops the worker.
-        app.conf.broker_transport = TRANSPORT_PATH
+        # Named, not imported: kombu loads it only where a connection is made.
+        app.conf.broker_transport = "app.redis_transport:Transport"
     return app

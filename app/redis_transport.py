@@ -15,9 +15,7 @@ from __future__ import annotations
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-# What queues.py names as broker_transport for a redis:// broker.
-TRANSPORT_PATH = "app.redis_transport:Transport"
-
+# app/queues.py names Transport as the broker_transport of a redis:// broker.
 
 class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict:
