@@ -8,6 +8,8 @@ worker shuts down with "Unrecoverable error" (CI's chaos test lost its studies w
 and with it every allocation). Raised as a connection error instead, Celery logs "Couldn't ack"
 and goes on; the unacknowledged message comes back after the visibility timeout, or not at all
 when the broker lost it, and the database sweep covers either case (app/trials/recovery.py).
+
+app/queues.py names Transport as the broker_transport of a redis:// broker.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 from kombu.transport import redis as kombu_redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-# app/queues.py names Transport as the broker_transport of a redis:// broker.
 
 class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from test_celery_worker import wait_for
+from test_dashboard import stop
 from test_worker_chaos import ThrowawayRedis
 
 pytestmark = pytest.mark.slow
@@ -58,9 +59,5 @@ def test_a_late_ack_after_a_broker_restart_does_not_stop_the_worker(tmp_path):
         assert "Couldn't ack" in text  # the late acknowledgement was refused, not fatal
         assert "app.redis_transport:Transport" in text  # the worker ran labelmix's transport
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker)
         redis_server.stop()
